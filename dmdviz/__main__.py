@@ -1,0 +1,5 @@
+import sys
+
+from dmdviz.cli import main
+
+sys.exit(main())

@@ -1,0 +1,212 @@
+"""``python -m dmdviz ...``: subcommands mirroring the library.
+
+Bad input of any kind exits with status 2 and one line ``error: ...`` on stderr. An
+unexpected failure also prints one line (status 1); DMDVIZ_DEBUG=1 shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from dmdviz.errors import DmdvizError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise DmdvizError(message)
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+def _runtime(args):
+    from dmdviz.runtime import Runtime
+
+    return Runtime.create(args.device, args.bf16, args.threads)
+
+
+def _progress(total: int, every: int):
+    start = time.perf_counter()
+
+    def on_step(step, rec):
+        if step % every == 0 or step == total:
+            shown = {k: rec[k] for k in ("fm_loss", "dm_loss", "critic_loss", "ot_agreement", "copy_ratio") if k in rec}
+            text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
+            print(f"[{step}/{total}] {time.perf_counter() - start:.1f}s {text}", flush=True)
+
+    return on_step
+
+
+def cmd_train_teacher(args) -> None:
+    from dmdviz.config import get_preset
+    from dmdviz.train import train_teacher
+
+    p = get_preset(args.preset)
+    t = p.teacher
+    if args.steps is not None:
+        t = replace(t, steps=args.steps, snapshots=tuple(s for s in t.snapshots if s < args.steps))
+    if args.snapshots is not None:
+        t = replace(t, snapshots=args.snapshots)
+    if args.seed is not None:
+        t = replace(t, seed=args.seed)
+    if args.batch is not None:
+        t = replace(t, batch=args.batch)
+    data = p.data if args.dim is None else replace(p.data, dim=args.dim)
+    net = p.net if args.dim is None else replace(p.net, shape=(args.dim,))
+    rt = _runtime(args)
+    t0 = time.perf_counter()
+    out = train_teacher(data, net, t, args.out, data_dir=args.data_dir, rt=rt,
+                        on_step=_progress(t.steps, max(t.log_every, t.steps // 10)) if rt.is_main else None,
+                        resume=args.resume)
+    if rt.is_main:
+        print(f"teacher written to {out} in {time.perf_counter() - t0:.1f}s")
+
+
+def cmd_distill(args) -> None:
+    from dmdviz.config import DistillConfig
+    from dmdviz.hub import load_checkpoint
+    from dmdviz.train import distill
+
+    rt = _runtime(args)
+    teacher = load_checkpoint(args.teacher, device=rt.device)
+    base = _preset_distill(teacher)
+    fields = {k: getattr(args, k) for k in ("steps", "ratio", "gan_weight", "regression_weight", "init", "batch",
+                                             "seed", "probe_every", "probe_n", "k", "lr", "critic_lr")
+              if getattr(args, k) is not None}
+    cfg = replace(base, **fields)
+    if args.student_hidden or args.student_depth or args.noise_rotation:
+        cfg = replace(cfg, student_hidden=args.student_hidden or 0, student_depth=args.student_depth or 0,
+                      noise_rotation=args.noise_rotation)
+    t0 = time.perf_counter()
+    out = distill(teacher, cfg, args.out, data_dir=args.data_dir, rt=rt, resume=args.resume,
+                  on_step=_progress(cfg.steps, max(1, cfg.steps // 10)) if rt.is_main else None)
+    if rt.is_main:
+        print(f"student written to {out} in {time.perf_counter() - t0:.1f}s")
+
+
+def _preset_distill(teacher):
+    """The distill defaults of the preset whose data set matches the teacher, if any."""
+    from dmdviz.config import PRESETS, DistillConfig
+
+    for p in PRESETS.values():
+        if p.data.name == teacher.data.name and p.net.kind == teacher.net.kind:
+            return p.distill
+    return DistillConfig()
+
+
+def cmd_analyze(args) -> None:
+    from dmdviz.analysis import analyze
+    from dmdviz.hub import load_checkpoint
+
+    teacher, student = load_checkpoint(args.teacher), load_checkpoint(args.student)
+    result = analyze(teacher, student, n=args.n, k=args.k, seed=args.seed)
+    text = json.dumps(result, indent=2)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    print(text)
+
+
+def cmd_list(args) -> None:
+    from dmdviz.hub import SHIPPED, read_config, shipped_names
+
+    for name in shipped_names():
+        cfg = read_config(SHIPPED / name)
+        extra = f" <- {cfg['teacher']['ref']}" if cfg["role"] == "student" else ""
+        print(f"{name:40s} {cfg['role']:8s} {cfg['data']['name']:13s} {cfg['net']['kind']}{extra}")
+
+
+def cmd_push(args) -> None:
+    from dmdviz.hub import push
+
+    print(push(args.folder, args.repo_id, token=os.environ.get("HF_TOKEN")))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = _Parser(prog="python -m dmdviz", description="Noise-data pairings in DMD distillation.")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def run_opts(p):
+        p.add_argument("--out", required=True, help="run / checkpoint folder")
+        p.add_argument("--steps", type=int)
+        p.add_argument("--batch", type=int)
+        p.add_argument("--seed", type=int)
+        p.add_argument("--data-dir", help="MNIST IDX folder (else $DMDVIZ_DATA_DIR or the Hub)")
+        p.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when present)")
+        p.add_argument("--bf16", action="store_true", help="bf16 autocast")
+        p.add_argument("--threads", type=int, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
+        p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+
+    p = sub.add_parser("train-teacher", help="train a flow-matching teacher from a preset")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--snapshots", type=_ints, help="e.g. 1024,2048,4096")
+    p.add_argument("--dim", type=int, help="ambient dimension (vector data sets)")
+    run_opts(p)
+    p.set_defaults(func=cmd_train_teacher)
+
+    p = sub.add_parser("distill", help="distil a one-step DMD student from a teacher")
+    p.add_argument("--teacher", required=True, help="folder, shipped name or org/name[@rev]")
+    p.add_argument("--ratio", type=int, help="critic updates per generator update (two time-scale)")
+    p.add_argument("--gan-weight", type=float)
+    p.add_argument("--regression-weight", type=float)
+    p.add_argument("--init", choices=["teacher", "random"])
+    p.add_argument("--probe-every", type=int)
+    p.add_argument("--probe-n", type=int)
+    p.add_argument("--k", type=int, help="Euler steps of the teacher target Φ_K")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--critic-lr", type=float)
+    p.add_argument("--student-hidden", type=int, help="wider student (implies --init random)")
+    p.add_argument("--student-depth", type=int, help="deeper student (implies --init random)")
+    p.add_argument("--noise-rotation", action="store_true", help="feed G a fixed random rotation of z")
+    run_opts(p)
+    p.set_defaults(func=cmd_distill)
+
+    p = sub.add_parser("analyze", help="pairing metrics of a teacher/student pair")
+    p.add_argument("--teacher", required=True)
+    p.add_argument("--student", required=True)
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--k", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir")
+    p.add_argument("--json", help="write the metrics here")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("list", help="list shipped checkpoints")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("push", help="upload a checkpoint folder to a Hub repo ($HF_TOKEN)")
+    p.add_argument("folder")
+    p.add_argument("repo_id")
+    p.set_defaults(func=cmd_push)
+    return ap
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "data_dir", None):
+            os.environ["DMDVIZ_DATA_DIR"] = args.data_dir
+        args.func(args)
+        return 0
+    except DmdvizError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted (the run folder keeps its last state; rerun with --resume)", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("DMDVIZ_DEBUG"):
+            raise
+        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+              "(set DMDVIZ_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1

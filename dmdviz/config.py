@@ -1,0 +1,197 @@
+"""Frozen configuration dataclasses and the named presets.
+
+A checkpoint carries its whole config (``Config.to_dict``) so it can be rebuilt from the
+folder alone. Presets are plain Python values: no config files are executed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, replace
+
+from dmdviz.errors import DmdvizError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data set and how it is shaped (SPEC §6).
+
+    ``dim`` is the ambient dimension of vector data sets (chessboard, moons, mlp-manifold);
+    image sets ignore it. ``embed`` is ``first`` (the 2-D set in the first two coordinates)
+    or ``random`` (a seeded random orthonormal 2-frame). ``cells`` is the chessboard's
+    number of cells per axis. ``n_classes`` > 0 makes the set class-conditional.
+    """
+
+    name: str = "chessboard"
+    dim: int = 2
+    embed: str = "first"
+    cells: int = 4
+    n_classes: int = 0
+    latent_dim: int = 2
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Network shape. ``kind`` is ``mlp`` or ``unet``; ``shape`` is the sample shape."""
+
+    kind: str = "mlp"
+    shape: tuple[int, ...] = (2,)
+    hidden: int = 256
+    depth: int = 3
+    channels: tuple[int, ...] = (16, 32, 32)
+    n_classes: int = 0
+    time_dim: int = 64
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Flow-matching teacher training (SPEC §1)."""
+
+    steps: int = 8192
+    batch: int = 512
+    lr: float = 2e-3
+    warmup: int = 200
+    snapshots: tuple[int, ...] = ()
+    seed: int = 0
+    log_every: int = 50
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """DMD distillation (SPEC §3) and its copying meter (SPEC §4)."""
+
+    steps: int = 2000
+    batch: int = 256
+    lr: float = 1e-4
+    critic_lr: float = 2e-4
+    ratio: int = 5
+    t_min: float = 0.02
+    t_max: float = 0.98
+    gan_weight: float = 0.0
+    regression_weight: float = 0.0
+    regression_pairs: int = 256
+    init: str = "teacher"
+    probe_n: int = 256
+    probe_every: int = 200
+    probe_seed: int = 12345
+    k: int = 8
+    seed: int = 0
+    student_hidden: int = 0
+    student_depth: int = 0
+    noise_rotation: bool = False
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    data: DataConfig
+    net: NetConfig
+    teacher: TeacherConfig
+    distill: DistillConfig
+    description: str = ""
+
+
+def _tuple_fields(cls, d: dict) -> dict:
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(d) - set(names)
+    if unknown:
+        raise DmdvizError(f"unknown {cls.__name__} fields: {sorted(unknown)}")
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def from_dict(cls, d: dict):
+    """Rebuild a config dataclass from its JSON dict, refusing unknown fields."""
+    if not isinstance(d, dict):
+        raise DmdvizError(f"{cls.__name__} must be a JSON object")
+    return cls(**_tuple_fields(cls, d))
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+_MLP_4D = NetConfig(kind="mlp", shape=(4,), hidden=256, depth=3)
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in [
+        Preset(
+            "chessboard4d",
+            DataConfig("chessboard", dim=4, cells=4),
+            _MLP_4D,
+            TeacherConfig(steps=7000, batch=512, lr=3e-3, snapshots=(2000, 4000)),
+            DistillConfig(steps=2500, batch=512, probe_every=250),
+            "2-D chessboard in the first two coordinates of R^4 (paper Fig. 2).",
+        ),
+        Preset(
+            "moons",
+            DataConfig("moons", dim=2),
+            replace(_MLP_4D, shape=(2,)),
+            TeacherConfig(steps=6000, batch=512, lr=3e-3),
+            DistillConfig(steps=2500, batch=512, probe_every=250),
+            "Double moon in R^2 (paper Fig. 7).",
+        ),
+        Preset(
+            "digits",
+            DataConfig("digits"),
+            NetConfig(kind="mlp", shape=(64,), hidden=512, depth=3),
+            TeacherConfig(steps=12000, batch=256, lr=1e-3, snapshots=(3000, 6000)),
+            DistillConfig(steps=3000, batch=256, probe_every=300),
+            "scikit-learn's 8x8 digits (64-D, 1,797 real images, offline).",
+        ),
+        Preset(
+            "mlp-manifold",
+            DataConfig("mlp-manifold", dim=64, n_classes=10, latent_dim=2),
+            NetConfig(kind="mlp", shape=(64,), hidden=512, depth=3, n_classes=10),
+            TeacherConfig(steps=12000, batch=256, lr=1e-3),
+            DistillConfig(steps=3000, batch=256, probe_every=300),
+            "Conditional synthetic set: 2-D latent + class offset through a random MLP to R^64.",
+        ),
+        Preset(
+            "mnist-mlp",
+            DataConfig("mnist"),
+            NetConfig(kind="mlp", shape=(1, 28, 28), hidden=1024, depth=3),
+            TeacherConfig(steps=8192, batch=128, lr=5e-4, snapshots=(1024, 2048, 4096)),
+            DistillConfig(steps=2000, batch=64, probe_every=200),
+            "Unconditional MNIST with a 3x1024 MLP (fast CPU stand-in for the UNet).",
+        ),
+        Preset(
+            "mnist",
+            DataConfig("mnist"),
+            NetConfig(kind="unet", shape=(1, 28, 28), channels=(16, 32, 32)),
+            TeacherConfig(steps=8192, batch=64, lr=1e-3, snapshots=(1024, 2048, 4096)),
+            DistillConfig(steps=1500, batch=64, probe_every=150, probe_n=128),
+            "Unconditional MNIST with a small UNet (paper Fig. 1, 4, 5, 11, 12).",
+        ),
+        Preset(
+            "mnist-cond",
+            DataConfig("mnist", n_classes=10),
+            NetConfig(kind="mlp", shape=(1, 28, 28), hidden=1024, depth=3, n_classes=10),
+            TeacherConfig(steps=8192, batch=128, lr=5e-4),
+            DistillConfig(steps=2000, batch=64, probe_every=200),
+            "Class-conditional MNIST with a 3x1024 MLP (paper Fig. 8-10).",
+        ),
+    ]
+}
+
+
+def get_preset(name: str) -> Preset:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise DmdvizError(
+            f"unknown preset {name!r}; choose one of {', '.join(sorted(PRESETS))}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a checkpoint folder records besides its network (kept in config.json)."""
+
+    role: str
+    data: DataConfig
+    net: NetConfig
+    train: dict = field(default_factory=dict)
+    teacher_ref: str = ""
+    teacher_revision: str = ""

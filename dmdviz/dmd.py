@@ -1,0 +1,116 @@
+"""DMD distillation pieces (SPEC §3): the one-step student and the losses.
+
+Every loss returns ``(loss, logs)``; logs hold detached scalars for ``metrics.jsonl``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dmdviz import flow
+
+
+class Student(nn.Module):
+    """G(z[, y]) = z' + v_φ(z', 0[, y]) with z' = R z (R = I unless a rotation is given).
+
+    With φ = θ and no rotation, G is exactly the teacher's one-step Euler map Φ_1.
+    The optional fixed orthogonal R (a geometric-freedom experiment) feeds the student a
+    rotated copy of the teacher's noise. Shapes: z (B, *shape) -> (B, *shape).
+    """
+
+    def __init__(self, net: nn.Module, rotation: torch.Tensor | None = None):
+        super().__init__()
+        self.net = net
+        if rotation is not None:
+            self.register_buffer("rotation", rotation)
+        else:
+            self.rotation = None
+
+    def forward(self, z, y=None):
+        if self.rotation is not None:
+            z = (z.reshape(len(z), -1) @ self.rotation.T).reshape(z.shape)
+        t = torch.zeros(len(z), device=z.device, dtype=z.dtype)
+        return z + self.net(z, t, y)
+
+
+def random_rotation(dim: int, seed: int) -> torch.Tensor:
+    """A seeded Haar-random orthogonal (dim, dim) matrix."""
+    g = torch.Generator().manual_seed(seed)
+    q, r = torch.linalg.qr(torch.randn(dim, dim, generator=g, dtype=torch.float64))
+    return (q * torch.sign(torch.diagonal(r))).float()
+
+
+def _uniform_t(n, t_min, t_max, like, generator):
+    return t_min + (t_max - t_min) * torch.rand(n, generator=generator, device=like.device, dtype=like.dtype)
+
+
+def dm_loss(x, teacher, critic, y, t_min, t_max, generator):
+    """Distribution-matching loss (SPEC §3.2). x = G(z) with gradients, (B, *shape).
+
+    g = (x̂_fake - x̂_real) / (w + 1e-6), w = mean_dims |x - x̂_real|;
+    L = 0.5 mean (x - stopgrad(x - g))², so dL/dx = g / numel.
+    """
+    t = _uniform_t(len(x), t_min, t_max, x, generator)
+    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    with torch.no_grad():
+        x_t = flow.interpolate(eps, x.detach(), t)
+        real = flow.x_hat(teacher, x_t, t, y).float()
+        fake = flow.x_hat(critic, x_t, t, y).float()
+        w = (x.detach().float() - real).abs().flatten(1).mean(1)
+        g = (fake - real) / (w.reshape(-1, *([1] * (x.dim() - 1))) + 1e-6)
+        target = (x.detach().float() - g)
+    loss = 0.5 * (x.float() - target).pow(2).mean()
+    return loss, {
+        "dm_loss": loss.detach(),
+        "dm_numerator": (fake - real).pow(2).flatten(1).sum(1).mean(),
+        "dm_normaliser": w.mean(),
+    }
+
+
+def critic_loss(critic, x_fake, y, generator):
+    """Flow matching of the fake velocity v_ψ on student samples (SPEC §3.1)."""
+    x_fake = x_fake.detach()
+    z = torch.randn(x_fake.shape, generator=generator, device=x_fake.device, dtype=x_fake.dtype)
+    t = torch.rand(len(x_fake), generator=generator, device=x_fake.device, dtype=x_fake.dtype)
+    loss, logs = flow.fm_loss(critic, x_fake, z, t, y)
+    return loss, {"critic_loss": logs["fm_loss"]}
+
+
+class Discriminator(nn.Module):
+    """A linear head on the critic's features: D(x_t, t[, y]) -> (B,) logits."""
+
+    def __init__(self, feature_dim: int):
+        super().__init__()
+        self.head = nn.Sequential(nn.SiLU(), nn.Linear(feature_dim, 1))
+
+    def forward(self, critic, x_t, t, y=None):
+        return self.head(critic.features(x_t, t, y)).squeeze(1)
+
+
+def _noised(x, generator):
+    t = torch.rand(len(x), generator=generator, device=x.device, dtype=x.dtype)
+    eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return flow.interpolate(eps, x, t), t
+
+
+def gan_d_loss(disc, critic, real, y_real, fake, y_fake, generator):
+    """softplus(-D(real_t)) + softplus(D(fake_t)) (SPEC §3.3)."""
+    rt, tr = _noised(real, generator)
+    ft, tf = _noised(fake.detach(), generator)
+    loss = F.softplus(-disc(critic, rt, tr, y_real)).mean() + F.softplus(disc(critic, ft, tf, y_fake)).mean()
+    return loss, {"gan_d_loss": loss.detach()}
+
+
+def gan_g_loss(disc, critic, fake, y, generator):
+    """softplus(-D(fake_t)); gradients reach G through the frozen critic features."""
+    ft, tf = _noised(fake, generator)
+    loss = F.softplus(-disc(critic, ft, tf, y)).mean()
+    return loss, {"gan_g_loss": loss.detach()}
+
+
+def regression_loss(g_ref, target):
+    """DMD1-style ||G(z_ref) - Φ_K(z_ref)||², mean over entries. Forces copying; ablation only."""
+    loss = (g_ref.float() - target).pow(2).mean()
+    return loss, {"regression_loss": loss.detach()}

@@ -1,0 +1,58 @@
+"""Flow matching under one time convention (SPEC §1): t = 0 is noise, t = 1 is data.
+
+    x_t = (1 - t) z + t x,   u = x - z,   x̂(x_t, t) = x_t + (1 - t) v(x_t, t)
+    Φ_K(z): x_{k+1} = x_k + v(x_k, k/K) / K,  x_0 = z,  so Φ_1(z) = x̂(z, 0).
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _bcast(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """(B,) -> (B, 1, ..., 1) to broadcast against x (B, *shape)."""
+    return t.reshape(-1, *([1] * (x.dim() - 1)))
+
+
+def interpolate(z: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """x_t = (1 - t) z + t x for t (B,)."""
+    tb = _bcast(t, x)
+    return (1 - tb) * z + tb * x
+
+
+def data_prediction(v: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """x̂ = x_t + (1 - t) v."""
+    return x_t + (1 - _bcast(t, x_t)) * v
+
+
+def x_hat(net, x_t, t, y=None) -> torch.Tensor:
+    """The network's data prediction at (x_t, t)."""
+    return data_prediction(net(x_t, t, y), x_t, t)
+
+
+def fm_loss(net, x, z, t, y=None):
+    """Conditional flow-matching loss E||v(x_t, t) - (x - z)||², mean over all entries.
+
+    x, z (B, *shape); t (B,). Returns (loss, logs).
+    """
+    x_t = interpolate(z, x, t)
+    loss = (net(x_t, t, y) - (x - z)).pow(2).mean()
+    return loss, {"fm_loss": loss.detach()}
+
+
+@torch.no_grad()
+def euler(net, z, k: int, y=None, trajectory: bool = False):
+    """Φ_K(z) with K uniform Euler steps t_k = k / K. A pure function of its noise z.
+
+    Returns x_K (B, *shape), or the trajectory (K + 1, B, *shape) when ``trajectory``.
+    """
+    if k < 1:
+        raise ValueError(f"K must be >= 1, got {k}")
+    x = z
+    states = [x] if trajectory else None
+    for i in range(k):
+        t = torch.full((len(z),), i / k, device=z.device, dtype=z.dtype)
+        x = x + net(x, t, y) / k
+        if trajectory:
+            states.append(x)
+    return torch.stack(states) if trajectory else x

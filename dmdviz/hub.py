@@ -1,0 +1,346 @@
+"""Checkpoint folders, local and on the Hugging Face Hub (STYLE §8).
+
+A checkpoint is a folder: ``config.json`` (format, role, data, net, training record, the
+teacher a student came from), ``model.safetensors`` and a ``README.md`` model card.
+
+A reference is resolved in this order:
+1. an existing local folder;
+2. a shipped name: ``chessboard4d/teacher`` is ``<project>/checkpoints/chessboard4d/teacher``;
+3. a Hub repo id ``org/name[@revision]`` (``huggingface_hub`` download; the cache and
+   ``HF_HUB_OFFLINE`` are respected).
+
+Only safetensors are ever read. The header is parsed by hand before anything is loaded;
+keys, shapes and dtypes are checked against the model the config builds; a pickle (however
+named) is refused without being opened by a pickle reader.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from dmdviz.config import DataConfig, NetConfig, from_dict, to_dict
+from dmdviz.dmd import Student
+from dmdviz.errors import DmdvizError
+from dmdviz.nets import build_net
+
+FORMAT = "dmdviz-checkpoint"
+VERSION = 1
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = Path(os.environ.get("DMDVIZ_CHECKPOINTS", PROJECT_ROOT / "checkpoints"))
+MAX_BYTES = int(float(os.environ.get("DMDVIZ_MAX_CHECKPOINT_MB", "512")) * 2**20)
+MAX_HEADER = 16 * 2**20
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+_DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
+           "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
+_REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: ``model`` is a velocity net (teacher) or a ``Student``."""
+
+    model: torch.nn.Module
+    config: dict
+    path: Path
+    ref: str
+    revision: str = ""
+
+    @property
+    def role(self) -> str:
+        return self.config["role"]
+
+    @property
+    def data(self) -> DataConfig:
+        return from_dict(DataConfig, self.config["data"])
+
+    @property
+    def net(self) -> NetConfig:
+        return from_dict(NetConfig, self.config["net"])
+
+    @property
+    def n_classes(self) -> int:
+        return self.net.n_classes
+
+
+def build_model(config: dict) -> torch.nn.Module:
+    """The (untrained) module a checkpoint config describes."""
+    net = build_net(from_dict(NetConfig, config["net"]))
+    if config["role"] == "student":
+        rotation = None
+        if config.get("student", {}).get("noise_rotation"):
+            d = int(torch.tensor(config["net"]["shape"]).prod())
+            rotation = torch.zeros(d, d)
+        return Student(net, rotation)
+    return net
+
+
+def make_config(role: str, data: DataConfig, net: NetConfig, train: dict, teacher=None,
+                student: dict | None = None, metrics: dict | None = None) -> dict:
+    if role not in ("teacher", "student"):
+        raise ValueError(role)
+    cfg = {"format": FORMAT, "version": VERSION, "role": role, "data": to_dict(data),
+           "net": to_dict(net), "train": train}
+    if role == "student":
+        cfg["teacher"] = {"ref": teacher[0], "revision": teacher[1]} if teacher else {}
+        cfg["student"] = student or {}
+    if metrics:
+        cfg["metrics"] = metrics
+    return cfg
+
+
+def _card(config: dict, extra: str = "") -> str:
+    role, data = config["role"], config["data"]
+    lines = [
+        "---", "library_name: dmdviz", "tags:", "- dmdviz", "- flow-matching",
+        "- distribution-matching-distillation", "---", "",
+        f"# dmdviz {role}: {data['name']}", "",
+        f"A {config['net']['kind'].upper()} {'flow-matching teacher' if role == 'teacher' else 'one-step DMD student'}"
+        f" on `{data['name']}` (sample shape {tuple(config['net']['shape'])}).", "",
+        "Time convention: t = 0 is noise, t = 1 is data; x_t = (1 - t) z + t x.",
+        "Load it with `dmdviz.hub.load_checkpoint(\"<this folder or repo id>\")`. Weights are",
+        "safetensors only; `config.json` rebuilds the network.", "",
+    ]
+    if role == "student":
+        t = config.get("teacher", {})
+        lines += [f"Distilled from teacher `{t.get('ref', '?')}`"
+                  + (f" at revision `{t['revision']}`" if t.get("revision") else "") + ".", ""]
+    lines += ["## Training", "", "```json", json.dumps(config.get("train", {}), indent=2), "```", ""]
+    if config.get("metrics"):
+        lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+                  for k, v in config["metrics"].items()]
+        lines.append("")
+    if extra:
+        lines += [extra, ""]
+    return "\n".join(lines)
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write a file through a temp sibling and os.replace: a kill leaves old or new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_checkpoint(folder, model: torch.nn.Module, config: dict, card_extra: str = "") -> Path:
+    """Write model.safetensors (fp32), then config.json, then README.md, each atomically.
+
+    The folder may also be a run folder (metrics.jsonl, state, snapshots stay untouched).
+    """
+    folder = Path(folder)
+    state = {k: v.detach().cpu().float().contiguous() if v.is_floating_point() else v.detach().cpu().contiguous()
+             for k, v in _unwrap(model).state_dict().items()}
+    atomic_write(folder / "model.safetensors", lambda p: save_file(state, str(p), metadata={"format": "pt"}))
+    atomic_write(folder / "config.json", lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
+    atomic_write(folder / "README.md", lambda p: p.write_text(_card(config, card_extra)))
+    return folder
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+def read_safetensors_header(path: Path) -> dict:
+    """Parse a safetensors header by hand; refuse anything else with a one-line error."""
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        raise DmdvizError(f"{path.name} is {size / 2**20:.0f} MB, over the {MAX_BYTES / 2**20:.0f} MB limit")
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise DmdvizError(f"{path.name} is not a safetensors file (too short)")
+        (n,) = struct.unpack("<Q", head)
+        if n > MAX_HEADER or 8 + n > size:
+            raise DmdvizError(f"{path.name} is not a safetensors file (bad header length; a pickle renamed?)")
+        raw = f.read(n)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise DmdvizError(f"{path.name} is not a safetensors file (unreadable header)") from None
+    if not isinstance(header, dict):
+        raise DmdvizError(f"{path.name} is not a safetensors file (header is not a table)")
+    header.pop("__metadata__", None)
+    body = size - 8 - n
+    for key, info in header.items():
+        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
+            raise DmdvizError(f"{path.name}: malformed entry {key!r}")
+        if info["data_offsets"][1] > body:
+            raise DmdvizError(f"{path.name} is truncated (tensor {key!r} runs past the end)")
+    return header
+
+
+def validate_weights(path: Path, model: torch.nn.Module) -> None:
+    """Keys, shapes and dtypes of the file must equal those of the model (strict)."""
+    header = read_safetensors_header(path)
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(header)), sorted(set(header) - set(expected))
+    if missing or unexpected:
+        raise DmdvizError(
+            f"{path.name} does not match its config.json: missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+            f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''}"
+        )
+    for key, ref in expected.items():
+        info = header[key]
+        if tuple(info["shape"]) != tuple(ref.shape):
+            raise DmdvizError(f"shape mismatch for {key}: file has {tuple(info['shape'])}, config needs {tuple(ref.shape)}")
+        dtype = _DTYPES.get(info["dtype"])
+        if dtype is None or dtype.is_floating_point != ref.is_floating_point():
+            raise DmdvizError(f"dtype mismatch for {key}: file has {info['dtype']}, config needs {ref.dtype}")
+
+
+def _check_folder(folder: Path) -> None:
+    if not (folder / "config.json").is_file():
+        raise DmdvizError(f"{folder} has no config.json: not a dmdviz checkpoint folder")
+    if not (folder / "model.safetensors").is_file():
+        pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
+        hint = f" (found {', '.join(pickles)}: pickle files are never loaded)" if pickles else ""
+        raise DmdvizError(f"{folder} has no model.safetensors{hint}")
+
+
+def read_config(folder: Path) -> dict:
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DmdvizError(f"{folder / 'config.json'} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise DmdvizError(f"{folder / 'config.json'} is not a dmdviz checkpoint config")
+    if config.get("role") not in ("teacher", "student") or "net" not in config or "data" not in config:
+        raise DmdvizError(f"{folder / 'config.json'} lacks role, net or data")
+    return config
+
+
+def load_folder(folder, ref: str | None = None, revision: str = "", device="cpu") -> Checkpoint:
+    """Load a checkpoint folder after validating it completely."""
+    folder = Path(folder)
+    _check_folder(folder)
+    config = read_config(folder)
+    try:
+        model = build_model(config)
+    except (TypeError, ValueError) as e:
+        raise DmdvizError(f"{folder / 'config.json'} describes no valid network ({e})") from None
+    weights = folder / "model.safetensors"
+    validate_weights(weights, model)
+    try:
+        state = load_file(str(weights))
+    except Exception as e:  # the safetensors reader's own errors vary by version
+        raise DmdvizError(f"{weights.name} could not be read ({type(e).__name__}: {str(e)[:120]})") from None
+    model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in state.items()}, strict=True)
+    model.to(device).eval().requires_grad_(False)
+    return Checkpoint(model, config, folder, ref or str(folder), revision)
+
+
+def shipped_names() -> list[str]:
+    """Shipped references, e.g. ``chessboard4d/teacher``, sorted."""
+    if not SHIPPED.is_dir():
+        return []
+    return sorted(str(p.parent.relative_to(SHIPPED)) for p in SHIPPED.rglob("config.json")
+                  if not any(part.startswith(".") for part in p.relative_to(SHIPPED).parts))
+
+
+def split_revision(ref: str) -> tuple[str, str | None]:
+    if "@" in ref:
+        repo, rev = ref.rsplit("@", 1)
+        return repo, rev or None
+    return ref, None
+
+
+def resolve(ref: str) -> tuple[Path, str, str]:
+    """(folder, canonical ref, revision) for a local folder, shipped name or Hub repo id."""
+    ref = str(ref).strip()
+    if not ref:
+        raise DmdvizError("empty checkpoint reference")
+    local = Path(ref).expanduser()
+    if local.is_dir():
+        try:
+            return local, str(local.resolve().relative_to(SHIPPED.resolve())), ""
+        except ValueError:
+            return local, str(local.resolve()), ""
+    if local.suffix in PICKLE_SUFFIXES and local.exists():
+        raise DmdvizError(f"{ref} is a pickle file: only safetensors checkpoint folders are loaded")
+    if local.exists():
+        raise DmdvizError(f"{ref} is a file: a checkpoint is a folder with config.json and model.safetensors")
+    if (SHIPPED / ref / "config.json").is_file():
+        return SHIPPED / ref, ref, ""
+    if not _REPO_ID.match(ref):
+        raise DmdvizError(f"{ref!r} is neither a folder, a shipped checkpoint nor a Hub repo id (org/name[@revision])")
+    return _download(ref)
+
+
+def _download(ref: str) -> tuple[Path, str, str]:
+    from huggingface_hub import snapshot_download
+    from huggingface_hub import errors as hf_errors
+
+    repo, rev = split_revision(ref)
+    try:
+        path = snapshot_download(repo, revision=rev, allow_patterns=["config.json", "model.safetensors", "README.md"])
+    except hf_errors.OfflineModeIsEnabled:
+        raise DmdvizError(f"{ref}: Hub is in offline mode and the repo is not in the local cache") from None
+    except hf_errors.LocalEntryNotFoundError:
+        raise DmdvizError(f"{ref}: not in the local Hugging Face cache and the Hub is unreachable") from None
+    except hf_errors.RevisionNotFoundError:
+        raise DmdvizError(f"{ref}: revision {rev!r} not found on the Hub") from None
+    except hf_errors.RepositoryNotFoundError:
+        raise DmdvizError(f"{ref}: no such model repo on the Hub (or it is private)") from None
+    except hf_errors.HfHubHTTPError as e:
+        raise DmdvizError(f"{ref}: Hub error ({str(e).splitlines()[0][:120]})") from None
+    except (OSError, ValueError) as e:
+        raise DmdvizError(f"{ref}: could not be fetched ({type(e).__name__}: {str(e)[:120]})") from None
+    folder = Path(path)
+    return folder, repo, rev or folder.name
+
+
+def load_checkpoint(ref: str, device="cpu") -> Checkpoint:
+    """Resolve a reference (folder, shipped name, Hub id) and load it, fully validated."""
+    folder, canonical, revision = resolve(ref)
+    return load_folder(folder, canonical, revision, device)
+
+
+def push(folder, repo_id: str, token: str | None = None, private: bool = False) -> str:
+    """Upload a validated checkpoint folder to a Hub model repo; returns the commit URL."""
+    from huggingface_hub import HfApi
+    from huggingface_hub import errors as hf_errors
+
+    folder = Path(folder)
+    load_folder(folder)
+    if not _REPO_ID.match(repo_id) or "@" in repo_id:
+        raise DmdvizError(f"{repo_id!r} is not a Hub repo id (org/name)")
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, exist_ok=True, private=private)
+        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder),
+                                 allow_patterns=["config.json", "model.safetensors", "README.md"],
+                                 commit_message="Upload dmdviz checkpoint")
+    except hf_errors.OfflineModeIsEnabled:
+        raise DmdvizError("cannot push: the Hub is in offline mode (HF_HUB_OFFLINE)") from None
+    except hf_errors.HfHubHTTPError as e:
+        raise DmdvizError(f"push to {repo_id} failed ({str(e).splitlines()[0][:120]})") from None
+    except OSError as e:
+        raise DmdvizError(f"push to {repo_id} failed: Hub unreachable ({type(e).__name__})") from None
+    return str(getattr(info, "commit_url", info))
+
+
+def with_metrics(folder, metrics: dict) -> None:
+    """Record metrics into an existing checkpoint's config and card (atomic rewrite)."""
+    ckpt = load_folder(folder)
+    config = dict(ckpt.config, metrics={**ckpt.config.get("metrics", {}), **metrics})
+    save_checkpoint(folder, ckpt.model, config)
+
+
+__all__ = ["Checkpoint", "load_checkpoint", "load_folder", "save_checkpoint", "make_config", "push",
+           "resolve", "shipped_names", "build_model"]

@@ -1,0 +1,121 @@
+"""Pairing and sample metrics (SPEC §4) on arrays: no models here.
+
+Inputs are tensors (N, ...) that are flattened to (N, D). Teacher samples ``phi_k`` and
+student samples ``g`` must come from the same seeds, row i from noise z_i.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.optimize import linear_sum_assignment
+
+
+def _flat(x) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    return x.reshape(len(x), -1).double()
+
+
+def cost_matrix(phi_k, g) -> torch.Tensor:
+    """C_ij = ||Φ_K(z_i) - G(z_j)||², (N, N) float64."""
+    return torch.cdist(_flat(phi_k), _flat(g)).pow(2)
+
+
+def ot_assignment(cost) -> np.ndarray:
+    """Exact optimal permutation σ of a square cost matrix with uniform weights: j = σ(i)."""
+    rows, cols = linear_sum_assignment(np.asarray(cost, dtype=np.float64))
+    sigma = np.empty(len(rows), dtype=np.int64)
+    sigma[rows] = cols
+    return sigma
+
+
+def ot_agreement(cost, sigma: np.ndarray | None = None) -> float:
+    """A_OT = #{i : σ(i) = i} / N (chance 1/N)."""
+    sigma = ot_assignment(cost) if sigma is None else sigma
+    return float(np.mean(sigma == np.arange(len(sigma))))
+
+
+def nn_agreement(cost) -> float:
+    """A_NN = #{j : argmin_i C_ij = j} / N."""
+    c = torch.as_tensor(cost)
+    return float((c.argmin(dim=0) == torch.arange(c.shape[1])).double().mean())
+
+
+def diag_contrast(cost) -> float:
+    """median_i C_ii / median_{i≠j} C_ij (small: each student sample sits on its own target)."""
+    c = torch.as_tensor(cost)
+    off = c[~torch.eye(len(c), dtype=torch.bool)]
+    return float(c.diagonal().median() / off.median().clamp_min(1e-12))
+
+
+def distances(phi_1, phi_k, g) -> tuple[torch.Tensor, torch.Tensor]:
+    """(d_init, d_student): ||Φ_1 - Φ_K|| and ||G - Φ_K|| per seed."""
+    pk = _flat(phi_k)
+    return (_flat(phi_1) - pk).norm(dim=1), (_flat(g) - pk).norm(dim=1)
+
+
+def copy_ratio(phi_1, phi_k, g) -> float:
+    """ρ = median_i d_student / d_init (SPEC §4): well below 1 copies, >= 1 remaps."""
+    d_init, d_student = distances(phi_1, phi_k, g)
+    return float((d_student / d_init.clamp_min(1e-12)).median())
+
+
+def pairing_metrics(phi_1, phi_k, g, with_ot: bool = True) -> dict:
+    """Every pairing metric for the student and, as ``*_init``, for its start Φ_1."""
+    out = {"copy_ratio": copy_ratio(phi_1, phi_k, g)}
+    for suffix, other in (("", g), ("_init", phi_1)):
+        c = cost_matrix(phi_k, other)
+        if with_ot:
+            out["ot_agreement" + suffix] = ot_agreement(c)
+        out["nn_agreement" + suffix] = nn_agreement(c)
+        out["diag_contrast" + suffix] = diag_contrast(c)
+    return out
+
+
+def nearest_two(samples, train, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Distances (N,) to the nearest and second-nearest training points."""
+    s, tr = _flat(samples).float(), _flat(train).float()
+    d1, d2 = [], []
+    for i in range(0, len(s), chunk):
+        d = torch.cdist(s[i : i + chunk], tr).topk(2, dim=1, largest=False).values
+        d1.append(d[:, 0])
+        d2.append(d[:, 1])
+    return torch.cat(d1).double(), torch.cat(d2).double()
+
+
+def memorization_ratio(samples, train) -> torch.Tensor:
+    """r(s) = ||s - n_2|| / ||s - n_1|| per sample: near 1 not memorised, > 3 memorised."""
+    d1, d2 = nearest_two(samples, train)
+    return d2 / d1.clamp_min(1e-12)
+
+
+def mean_distance(samples, train, chunk: int = 512) -> torch.Tensor:
+    """D(z) = mean_{x in train} ||s - x|| per sample (SPEC §4 boundary analysis)."""
+    s, tr = _flat(samples).float(), _flat(train).float()
+    return torch.cat([torch.cdist(s[i : i + chunk], tr).mean(1) for i in range(0, len(s), chunk)]).double()
+
+
+def sliced_wasserstein(a, b, n_proj: int = 256, seed: int = 0) -> float:
+    """Sliced 2-Wasserstein distance between two point sets (equal sizes after trimming)."""
+    a, b = _flat(a), _flat(b)
+    n = min(len(a), len(b))
+    a, b = a[:n], b[:n]
+    g = torch.Generator().manual_seed(seed)
+    dirs = torch.randn(a.shape[1], n_proj, generator=g, dtype=torch.float64)
+    dirs /= dirs.norm(dim=0, keepdim=True)
+    pa, pb = (a @ dirs).sort(dim=0).values, (b @ dirs).sort(dim=0).values
+    return float((pa - pb).pow(2).mean().sqrt())
+
+
+def pca_fit(x, k: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean (D,), components (D, k)) of the rows of x, by exact SVD, sign-fixed."""
+    x = _flat(x)
+    mu = x.mean(0)
+    _, _, vh = torch.linalg.svd(x - mu, full_matrices=False)
+    comps = vh[:k].T
+    signs = torch.sign(comps[comps.abs().argmax(0), torch.arange(comps.shape[1])])
+    return mu, comps * signs
+
+
+def pca_project(x, mu, comps) -> torch.Tensor:
+    return (_flat(x) - mu) @ comps

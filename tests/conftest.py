@@ -1,0 +1,39 @@
+"""Shared fixtures: the real MNIST test split from ../shared and tiny trained checkpoints."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MNIST_DIR = Path(os.environ.get("DMDVIZ_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("DMDVIZ_THREADS", "1")
+
+
+@pytest.fixture(scope="session")
+def mnist_dir() -> Path:
+    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"real MNIST test split not found at {MNIST_DIR} (set DMDVIZ_TEST_MNIST)")
+    return MNIST_DIR
+
+
+@pytest.fixture(scope="session")
+def tiny_pair(tmp_path_factory):
+    """A chessboard-4D teacher (300 steps) and its student (40 DMD iterations), on disk."""
+    from dmdviz.config import get_preset
+    from dmdviz.hub import load_checkpoint
+    from dmdviz.runtime import Runtime
+    from dmdviz.train import distill, train_teacher
+
+    root = tmp_path_factory.mktemp("pair")
+    p = get_preset("chessboard4d")
+    net = replace(p.net, hidden=64)
+    rt = Runtime.create("cpu")
+    train_teacher(p.data, net, replace(p.teacher, steps=300, batch=256, snapshots=(100,)), root / "teacher", rt=rt)
+    teacher = load_checkpoint(str(root / "teacher"))
+    distill(teacher, replace(p.distill, steps=40, batch=128, probe_every=20, probe_n=64), root / "student", rt=rt)
+    return root / "teacher", root / "student"

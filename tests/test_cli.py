@@ -1,0 +1,71 @@
+"""The CLI contract: the teacher -> student -> analyze chain and one-line errors (exit 2)."""
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, env=None):
+    e = {**os.environ, "HF_HUB_OFFLINE": "1", "DMDVIZ_THREADS": "1", **(env or {})}
+    e.pop("DMDVIZ_DATA_DIR", None) if env and env.get("DMDVIZ_DATA_DIR") == "" else None
+    return subprocess.run([sys.executable, "-m", "dmdviz", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=e, timeout=600)
+
+
+def test_teacher_student_analyze_chain(tmp_path):
+    r = run("train-teacher", "--preset", "chessboard4d", "--out", tmp_path / "t", "--steps", 150, "--batch", 128)
+    assert r.returncode == 0, r.stderr
+    r = run("distill", "--teacher", tmp_path / "t", "--out", tmp_path / "s", "--steps", 10, "--batch", 32,
+            "--probe-every", 5, "--probe-n", 16)
+    assert r.returncode == 0, r.stderr
+    r = run("analyze", "--teacher", tmp_path / "t", "--student", tmp_path / "s", "--n", 64, "--json", tmp_path / "m.json")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert {"n", "k", "dataset", "dim", "copy_ratio", "ot_agreement", "nn_agreement", "diag_contrast"} <= set(m)
+    assert m["n"] == 64 and m["k"] == 8 and m["dataset"] == "chessboard" and m["dim"] == 4
+    assert 0 <= m["ot_agreement"] <= 1
+
+
+def _assert_one_line_error(r, needle):
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_unknown_preset(tmp_path):
+    _assert_one_line_error(run("train-teacher", "--preset", "nope", "--out", tmp_path / "x"), "unknown preset")
+
+
+def test_missing_mnist_folder(tmp_path):
+    r = run("train-teacher", "--preset", "mnist-mlp", "--out", tmp_path / "x", "--data-dir", tmp_path / "none",
+            env={"HF_HOME": str(tmp_path / "hf"), "DMDVIZ_DATA_DIR": ""})
+    _assert_one_line_error(r, "MNIST not found")
+
+
+def test_bad_numbers_and_refs(tmp_path, tiny_pair):
+    _assert_one_line_error(run("distill", "--teacher", tiny_pair[0], "--out", tmp_path / "x", "--steps", "abc"), "invalid int")
+    _assert_one_line_error(run("distill", "--teacher", tiny_pair[0], "--out", tmp_path / "x", "--steps", "-5"), "steps")
+    _assert_one_line_error(run("distill", "--teacher", tiny_pair[0], "--out", tmp_path / "x", "--ratio", "0"), "ratio")
+    _assert_one_line_error(run("analyze", "--teacher", "nobody/nothing", "--student", tiny_pair[1]), "nobody/nothing")
+    _assert_one_line_error(run("analyze", "--teacher", tiny_pair[0], "--student", tiny_pair[1], "--n", "10000000"), "seeds")
+    _assert_one_line_error(run("analyze", "--teacher", tiny_pair[1], "--student", tiny_pair[0]), "not a teacher")
+    _assert_one_line_error(run("distill", "--teacher", tiny_pair[1], "--out", tmp_path / "x"), "not a teacher")
+
+
+def test_pickle_checkpoint(tmp_path):
+    (tmp_path / "pytorch_model.bin").write_bytes(pickle.dumps({"a": 1}))
+    _assert_one_line_error(run("analyze", "--teacher", tmp_path / "pytorch_model.bin", "--student", tmp_path), "pickle")
+
+
+def test_list_shows_shipped_checkpoints():
+    r = run("list")
+    assert r.returncode == 0
+    assert "chessboard4d/teacher" in r.stdout and "chessboard4d/student" in r.stdout
