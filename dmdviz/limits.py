@@ -1,0 +1,50 @@
+"""Size limits of the app and its training jobs, read once from the environment.
+
+A public Space (``DMDVIZ_PUBLIC=1``) gets smaller defaults: strangers share its two CPU
+cores, so one request must not be able to hold them for minutes. Every limit can still be
+set explicitly by its variable.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _public() -> bool:
+    return os.environ.get("DMDVIZ_PUBLIC", "").strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class Limits:
+    public: bool
+    max_seeds: int  # DMDVIZ_MAX_SEEDS: seeds per Explore request
+    max_k: int  # DMDVIZ_MAX_K: Euler steps of the teacher target
+    max_steps: int  # DMDVIZ_MAX_STEPS: teacher or student steps of one job
+    max_jobs: int  # DMDVIZ_MAX_JOBS: training jobs running at once
+    job_threads: int  # DMDVIZ_JOB_THREADS: torch threads of each job
+    max_upload_mb: int  # DMDVIZ_MAX_UPLOAD_MB: one uploaded file
+    max_models: int  # DMDVIZ_MAX_MODELS: checkpoints kept loaded
+    max_cached: int  # DMDVIZ_MAX_CACHED: sample sets kept in memory
+    compute_slots: int  # DMDVIZ_COMPUTE_SLOTS: Explore/Diagnostics requests computed at once
+
+    @classmethod
+    def from_env(cls) -> "Limits":
+        public = _public()
+        return cls(
+            public=public,
+            max_seeds=_env_int("DMDVIZ_MAX_SEEDS", 500 if public else 2000),
+            max_k=_env_int("DMDVIZ_MAX_K", 64 if public else 256),
+            max_steps=_env_int("DMDVIZ_MAX_STEPS", 3000 if public else 50_000),
+            max_jobs=_env_int("DMDVIZ_MAX_JOBS", 1 if public else 2),
+            job_threads=_env_int("DMDVIZ_JOB_THREADS", 1),
+            max_upload_mb=_env_int("DMDVIZ_MAX_UPLOAD_MB", 32 if public else 256),
+            max_models=_env_int("DMDVIZ_MAX_MODELS", 6 if public else 16),
+            max_cached=_env_int("DMDVIZ_MAX_CACHED", 8 if public else 32),
+            compute_slots=_env_int("DMDVIZ_COMPUTE_SLOTS", 1),
+        )
