@@ -30,6 +30,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _runtime(args):
+    """The run's Runtime (a context manager: under torchrun it ends the process group)."""
     from dmdviz.runtime import Runtime
 
     return Runtime.create(args.device, args.bf16, args.threads)
@@ -63,21 +64,24 @@ def cmd_train_teacher(args) -> None:
         t = replace(t, batch=args.batch)
     data = p.data if args.dim is None else replace(p.data, dim=args.dim)
     net = p.net if args.dim is None else replace(p.net, shape=(args.dim,))
-    rt = _runtime(args)
-    t0 = time.perf_counter()
-    out = train_teacher(data, net, t, args.out, data_dir=args.data_dir, rt=rt,
-                        on_step=_progress(t.steps, max(t.log_every, t.steps // 10)) if rt.is_main else None,
-                        resume=args.resume)
-    if rt.is_main:
-        print(f"teacher written to {out} in {time.perf_counter() - t0:.1f}s")
+    with _runtime(args) as rt:
+        t0 = time.perf_counter()
+        out = train_teacher(data, net, t, args.out, data_dir=args.data_dir, rt=rt,
+                            on_step=_progress(t.steps, max(t.log_every, t.steps // 10)) if rt.is_main else None,
+                            resume=args.resume)
+        if rt.is_main:
+            print(f"teacher written to {out} in {time.perf_counter() - t0:.1f}s")
 
 
 def cmd_distill(args) -> None:
-    from dmdviz.config import DistillConfig
+    with _runtime(args) as rt:
+        _distill_with(args, rt)
+
+
+def _distill_with(args, rt) -> None:
     from dmdviz.hub import load_checkpoint
     from dmdviz.train import distill
 
-    rt = _runtime(args)
     teacher = load_checkpoint(args.teacher, device=rt.device)
     base = _preset_distill(teacher)
     fields = {k: getattr(args, k) for k in ("steps", "ratio", "gan_weight", "regression_weight", "init", "batch",

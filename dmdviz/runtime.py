@@ -3,6 +3,9 @@
 Under ``torchrun`` (WORLD_SIZE > 1) the process group is initialised with gloo on the CPU
 and nccl on CUDA; every rank draws its own noise stream (seeds offset by the rank) and
 only rank 0 writes files. Without torchrun everything reduces to a single process.
+
+Every collective here (``mean_logs``, ``all_reduce_grads``, ``gather``, ``barrier``) must
+be reached by all ranks in the same order: calling one under ``if rt.is_main`` deadlocks.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import torch
 import torch.distributed as dist
 
 from dmdviz.errors import DmdvizError
+
+RANK_STRIDE = 100_003  # seed offset between ranks: a prime, so rank streams never meet
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -32,6 +37,11 @@ def pick_device(name: str | None = None) -> torch.device:
 
 @dataclass
 class Runtime:
+    """Device, precision and the rank of this process among ``world_size`` (1 without torchrun).
+
+    Use it as a context manager (or call ``close``) so the process group is destroyed.
+    """
+
     device: torch.device
     bf16: bool = False
     rank: int = 0
@@ -42,51 +52,121 @@ class Runtime:
         threads = threads or int(os.environ.get("DMDVIZ_THREADS", "0") or 0)
         if threads > 0:
             torch.set_num_threads(threads)
+        dev = pick_device(device)
         world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and dev.type == "cuda":
+            dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         if world > 1:
-            local = int(os.environ.get("LOCAL_RANK", "0"))
-            dev = pick_device(device)
-            if dev.type == "cuda":
-                dev = torch.device("cuda", local)
-                torch.cuda.set_device(dev)
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+                dist.init_process_group("nccl" if dev.type == "cuda" else "gloo", device_id=dev if dev.type == "cuda" else None)
             return cls(dev, bf16, dist.get_rank(), dist.get_world_size())
-        return cls(pick_device(device), bf16)
+        return cls(dev, bf16)
+
+    def __enter__(self) -> "Runtime":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Destroy the process group (a no-op for a single process)."""
+        if self.world_size > 1 and dist.is_initialized():
+            dist.destroy_process_group()
 
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    def seed(self, base: int) -> int:
+        """This rank's seed for a random stream that must differ between ranks."""
+        return base + RANK_STRIDE * self.rank
 
     def autocast(self):
         if not self.bf16:
             return nullcontext()
         return torch.autocast(self.device.type, dtype=torch.bfloat16)
 
+    def place(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Move a model to the device; a conv net on CUDA also goes channels_last (faster cuDNN)."""
+        model = model.to(self.device)
+        if self.device.type == "cuda" and any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """DistributedDataParallel under torchrun; the model itself otherwise."""
+        """DistributedDataParallel under torchrun; the model itself otherwise.
+
+        Buffers are synced once at wrap time only: the one buffer here (a fixed noise
+        rotation) never changes, so a per-forward broadcast would be a wasted collective.
+        """
         if self.world_size == 1:
             return model
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DistributedDataParallel(model, device_ids=ids)
+        return DistributedDataParallel(model, device_ids=ids, forward_sync_buffers=False, gradient_as_bucket_view=True)
 
     def all_reduce_grads(self, params) -> None:
-        """Average gradients of parameters that are not inside a DDP wrapper."""
+        """Average the gradients of parameters outside a DDP wrapper, in one flat collective."""
         if self.world_size == 1:
             return
-        for p in params:
-            if p.grad is not None:
-                dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-                p.grad /= self.world_size
+        grads = [p.grad for p in params if p.grad is not None]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat /= self.world_size
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
 
-    def mean(self, value: torch.Tensor) -> float:
-        value = value.detach().float().clone()
+    def mean_logs(self, logs: dict) -> dict:
+        """Tensor entries of ``logs`` averaged over ranks, as floats (one collective, one sync)."""
+        keys = [k for k, v in logs.items() if isinstance(v, torch.Tensor)]
+        if not keys:
+            return dict(logs)
+        values = torch.stack([logs[k].detach().float().reshape(()) for k in keys])
         if self.world_size > 1:
-            dist.all_reduce(value, op=dist.ReduceOp.SUM)
-            value /= self.world_size
-        return float(value)
+            dist.all_reduce(values, op=dist.ReduceOp.SUM)
+            values /= self.world_size
+        return {**logs, **dict(zip(keys, values.tolist()))}
+
+    def any(self, flag: bool) -> bool:
+        """True on every rank when it is true on any (e.g. a stop request seen by one rank)."""
+        if self.world_size == 1:
+            return flag
+        value = torch.tensor([float(flag)], device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def gather(self, tensor: torch.Tensor) -> list[torch.Tensor]:
+        """Every rank's copy of a CPU tensor of the same shape, in rank order (on every rank)."""
+        if self.world_size == 1:
+            return [tensor]
+        t = tensor.to(self.device)
+        out = [torch.empty_like(t) for _ in range(self.world_size)]
+        dist.all_gather(out, t)
+        return [o.cpu() for o in out]
+
+    def assert_in_sync(self, modules: dict) -> None:
+        """Refuse to go on when ranks hold different weights (a data-parallel bug, never noise).
+
+        Compares per-tensor float64 sums and absolute sums of every parameter and buffer;
+        gradient averaging keeps ranks bit-identical, so any difference is a desync.
+        """
+        if self.world_size == 1:
+            return
+        for name, m in modules.items():
+            tensors = [t.detach().double() for t in (*m.parameters(), *m.buffers())]
+            mine = torch.stack([v for t in tensors for v in (t.sum(), t.abs().sum())]).cpu()
+            ranks = self.gather(mine)
+            bad = [r for r, other in enumerate(ranks) if not torch.equal(other, ranks[0])]
+            if bad:
+                raise DmdvizError(f"data-parallel ranks {bad} hold a different {name!r} than rank 0")
 
     def barrier(self) -> None:
         if self.world_size > 1:

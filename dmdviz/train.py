@@ -81,8 +81,12 @@ def _scalar(v):
     return round(float(v), 7) if isinstance(v, (torch.Tensor, float)) else v
 
 
-def _save_state(folder: Path, step: int, modules: dict, optims: dict, gens: dict, wall: float) -> None:
-    tensors, meta = {}, {"step": step, "wall": wall, "optims": {}}
+def _save_state(folder: Path, step: int, modules: dict, optims: dict, gens: dict, wall: float, rt: Runtime) -> None:
+    """Rank 0 writes; every rank must call this (it gathers each rank's random streams)."""
+    rngs = {name: rt.gather(g.get_state()) for name, g in gens.items()}
+    if not rt.is_main:
+        return
+    tensors, meta = {}, {"step": step, "wall": wall, "world_size": rt.world_size, "optims": {}}
     for name, m in modules.items():
         tensors.update({f"{name}.{k}": v.detach().cpu().contiguous() for k, v in m.state_dict().items()})
     for name, opt in optims.items():
@@ -93,17 +97,24 @@ def _save_state(folder: Path, step: int, modules: dict, optims: dict, gens: dict
                 key = f"opt.{name}.{pid}.{k}"
                 tensors[key] = torch.as_tensor(v).detach().cpu().contiguous()
                 meta["optims"][name]["keys"].setdefault(str(pid), []).append(k)
-    for name, g in gens.items():
-        tensors[f"rng.{name}"] = g.get_state()
+    for name, states in rngs.items():
+        tensors.update({_rng_key(name, r): s for r, s in enumerate(states)})
     hub.atomic_write(folder / STATE, lambda p: save_file(tensors, str(p), metadata={"meta": json.dumps(meta)}))
 
 
-def _load_state(folder: Path, modules: dict, optims: dict, gens: dict) -> tuple[int, float]:
+def _rng_key(name: str, rank: int) -> str:
+    return f"rng.{name}" if rank == 0 else f"rng.{name}.rank{rank}"
+
+
+def _load_state(folder: Path, modules: dict, optims: dict, gens: dict, rt: Runtime) -> tuple[int, float]:
     from safetensors import safe_open
 
     path = folder / STATE
     with safe_open(str(path), "pt") as f:
         meta = json.loads(f.metadata()["meta"])
+    if meta.get("world_size", 1) != rt.world_size:
+        raise DmdvizError(f"{folder} was written by {meta.get('world_size', 1)} process(es); resume it with the "
+                          f"same torchrun --nproc_per_node (this run has {rt.world_size})")
     tensors = load_file(str(path))
     for name, m in modules.items():
         pre = f"{name}."
@@ -113,7 +124,7 @@ def _load_state(folder: Path, modules: dict, optims: dict, gens: dict) -> tuple[
         state = {int(pid): {k: tensors[f"opt.{name}.{pid}.{k}"] for k in ks} for pid, ks in info["keys"].items()}
         opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
     for name, g in gens.items():
-        g.set_state(tensors[f"rng.{name}"])
+        g.set_state(tensors[_rng_key(name, rt.rank)])
     return int(meta["step"]), float(meta["wall"])
 
 
@@ -122,7 +133,9 @@ def _check_resume(out: Path, config: dict, resume: bool) -> bool:
     if not (out / STATE).exists():
         return False
     run_cfg = out / "run.json"
-    if run_cfg.exists() and json.loads(run_cfg.read_text()) != json.loads(json.dumps(config)):
+    # world_size is left out here: _load_state refuses a change of it with a clearer message
+    recorded = json.loads(run_cfg.read_text()) if run_cfg.exists() else None
+    if recorded is not None and {k: v for k, v in recorded.items() if k != "world_size"} != json.loads(json.dumps(config)):
         raise DmdvizError(f"{out} holds a different run (its run.json differs); choose a new --out")
     if not resume:
         raise DmdvizError(f"{out} holds an unfinished run; pass --resume or choose a new --out")
@@ -135,7 +148,9 @@ def _start_run(out: Path, run_config: dict, resume: bool, rt: Runtime) -> bool:
     if rt.is_main and not resuming:
         if (out / "metrics.jsonl").exists():
             (out / "metrics.jsonl").unlink()
-        hub.atomic_write(out / "run.json", lambda p: p.write_text(json.dumps(run_config, indent=2) + "\n"))
+        record = {**run_config, "world_size": rt.world_size}
+        hub.atomic_write(out / "run.json", lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
+    rt.barrier()  # no rank reads the folder while rank 0 still resets it
     return resuming
 
 
@@ -150,12 +165,16 @@ def _lr_factor(step: int, warmup: int, total: int) -> float:
 @torch.no_grad()
 def _ema_update(ema: torch.nn.Module, net: torch.nn.Module, step: int, decay: float = 0.999) -> None:
     d = min(decay, (1 + step) / (10 + step))
-    for pe, p in zip(ema.parameters(), rt_unwrap(net).parameters()):
-        pe.lerp_(p.detach(), 1 - d)
+    torch._foreach_lerp_(list(ema.parameters()), list(rt_unwrap(net).parameters()), 1 - d)
 
 
 def rt_unwrap(m):
     return m.module if hasattr(m, "module") else m
+
+
+def _stop(should_stop: ShouldStop, rt: Runtime) -> bool:
+    """A stop request, agreed by all ranks so that they leave the loop together."""
+    return should_stop is not None and rt.any(should_stop())
 
 
 def _check_steps(steps: int) -> None:
@@ -186,13 +205,13 @@ def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, 
     resuming = _start_run(out, run_config, resume, rt)
 
     torch.manual_seed(cfg.seed)
-    net = build_net(net_cfg).to(rt.device)
+    net = rt.place(build_net(net_cfg))
     ema = copy.deepcopy(net).requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    data_gen = torch.Generator().manual_seed(cfg.seed * 1009 + 17 + rt.rank)
-    gen = torch.Generator(rt.device).manual_seed(cfg.seed * 1009 + 29 + rt.rank)
+    data_gen = torch.Generator().manual_seed(rt.seed(cfg.seed * 1009 + 17))
+    gen = torch.Generator(rt.device).manual_seed(rt.seed(cfg.seed * 1009 + 29))
     state = ({"net": net, "ema": ema}, {"opt": opt}, {"data": data_gen, "noise": gen})
-    start, wall0 = _load_state(out, *state) if resuming else (0, 0.0)
+    start, wall0 = _load_state(out, *state, rt) if resuming else (0, 0.0)
     log = MetricsLog(out / "metrics.jsonl", rt.is_main)
     log.truncate(start)
     model = rt.wrap(net)
@@ -213,10 +232,10 @@ def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, 
         opt.step()
         _ema_update(ema, net, step)
         window.append(logs["fm_loss"])
-        stop = should_stop is not None and should_stop()
+        stop = _stop(should_stop, rt)
         if step % cfg.log_every == 0 or step == cfg.steps or stop:
-            rec = {"step": step, "fm_loss": rt.mean(torch.stack(window).mean()), "lr": opt.param_groups[0]["lr"],
-                   "wall": time.perf_counter() - t0, "world_size": rt.world_size}
+            rec = rt.mean_logs({"step": step, "fm_loss": torch.stack(window).mean(), "lr": opt.param_groups[0]["lr"],
+                                "wall": time.perf_counter() - t0, "world_size": rt.world_size})
             window = []
             log.write(rec)
             if on_step:
@@ -224,10 +243,11 @@ def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, 
         if rt.is_main and step in cfg.snapshots:
             snap = _teacher_config(data_cfg, net_cfg, cfg, step, time.perf_counter() - t0, rt)
             hub.save_checkpoint(out / "snapshots" / f"step-{step:06d}", ema, snap)
-        if rt.is_main and (step % state_every == 0 or stop or step == cfg.steps):
-            _save_state(out, step, *state, time.perf_counter() - t0)
+        if step % state_every == 0 or stop or step == cfg.steps:
+            _save_state(out, step, *state, time.perf_counter() - t0, rt)
         if stop:
             return out
+    rt.assert_in_sync({"net": net, "ema": ema})
     if rt.is_main:
         hub.save_checkpoint(out, ema, _teacher_config(data_cfg, net_cfg, cfg, cfg.steps, time.perf_counter() - t0, rt))
     rt.barrier()
@@ -290,24 +310,24 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
         raise DmdvizError(f"{teacher.ref} is a {teacher.role}, not a teacher")
     run_config = {"role": "student", "teacher": [teacher.ref, teacher.revision], "train": to_dict(cfg)}
     resuming = _start_run(out, run_config, resume, rt)
-    t_model = teacher.model.to(rt.device).requires_grad_(False)
+    t_model = rt.place(teacher.model).requires_grad_(False)
     student, net_cfg = make_student(teacher, cfg)
-    student.to(rt.device)
+    student = rt.place(student)
     critic = copy.deepcopy(t_model).requires_grad_(True).train()
     disc = dmd.Discriminator(feature_dim(critic)).to(rt.device) if cfg.gan_weight > 0 else None
     ds = get_dataset(teacher.data, data_dir) if cfg.gan_weight > 0 else None
     opt_g = torch.optim.Adam(student.parameters(), lr=cfg.lr, betas=(0.0, 0.999))
     critic_params = list(critic.parameters()) + (list(disc.parameters()) if disc else [])
     opt_c = torch.optim.Adam(critic_params, lr=cfg.critic_lr, betas=(0.0, 0.999))
-    gen = torch.Generator(rt.device).manual_seed(cfg.seed * 7919 + 3 + rt.rank)
-    data_gen = torch.Generator().manual_seed(cfg.seed * 7919 + 5 + rt.rank)
+    gen = torch.Generator(rt.device).manual_seed(rt.seed(cfg.seed * 7919 + 3))
+    data_gen = torch.Generator().manual_seed(rt.seed(cfg.seed * 7919 + 5))
     modules = {"student": student, "critic": critic, **({"disc": disc} if disc else {})}
     state = (modules, {"opt_g": opt_g, "opt_c": opt_c}, {"noise": gen, "data": data_gen})
-    start, wall0 = _load_state(out, *state) if resuming else (0, 0.0)
+    start, wall0 = _load_state(out, *state, rt) if resuming else (0, 0.0)
     log = MetricsLog(out / "metrics.jsonl", rt.is_main)
     log.truncate(start)
 
-    probe = probe_set(teacher, cfg, rt.device)
+    probe = probe_set(teacher, cfg, rt.device) if rt.is_main else None  # only rank 0 logs the meter
     ref = None
     if cfg.regression_weight > 0:
         z_r, y_r = noise.seeded(cfg.probe_seed + 1, cfg.regression_pairs, net_cfg.shape, teacher.n_classes)
@@ -316,7 +336,7 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
     g_model = rt.wrap(student)
     shape, n_cls = tuple(net_cfg.shape), teacher.n_classes
     t0 = time.perf_counter() - wall0
-    if start == 0:
+    if start == 0 and rt.is_main:
         rec = {"step": 0, **probe_metrics(student, probe), "wall": 0.0, "world_size": rt.world_size}
         log.write(rec)
         if on_step:
@@ -367,18 +387,20 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
             opt_g.step()
             critic.requires_grad_(True)
 
-        stop = should_stop is not None and should_stop()
+        stop = _stop(should_stop, rt)
+        rec = rt.mean_logs(rec)
         rec["wall"] = time.perf_counter() - t0
-        if step % cfg.probe_every == 0 or step == cfg.steps or stop:
+        if rt.is_main and (step % cfg.probe_every == 0 or step == cfg.steps or stop):
             rec.update(probe_metrics(student, probe))
             rec["world_size"] = rt.world_size
         log.write(rec)
         if on_step:
             on_step(step, rec)
-        if rt.is_main and (step % state_every == 0 or stop or step == cfg.steps):
-            _save_state(out, step, *state, time.perf_counter() - t0)
+        if step % state_every == 0 or stop or step == cfg.steps:
+            _save_state(out, step, *state, time.perf_counter() - t0, rt)
         if stop:
             return out
+    rt.assert_in_sync(modules)
     if rt.is_main:
         final = {k: v for k, v in rec.items() if k not in ("step", "wall")}
         train = {**to_dict(cfg), "step": cfg.steps, "wall_time_s": round(time.perf_counter() - t0, 2),
