@@ -67,7 +67,7 @@ def cmd_train_teacher(args) -> None:
     with _runtime(args) as rt:
         t0 = time.perf_counter()
         out = train_teacher(data, net, t, args.out, data_dir=args.data_dir, rt=rt,
-                            on_step=_progress(t.steps, max(t.log_every, t.steps // 10)) if rt.is_main else None,
+                            on_step=_progress(t.steps, t.log_every * max(1, t.steps // 10 // t.log_every)) if rt.is_main else None,
                             resume=args.resume)
         if rt.is_main:
             print(f"teacher written to {out} in {time.perf_counter() - t0:.1f}s")
@@ -130,6 +130,16 @@ def cmd_list(args) -> None:
         print(f"{name:40s} {cfg['role']:8s} {cfg['data']['name']:13s} {cfg['net']['kind']}{extra}")
 
 
+def cmd_reproduce(args) -> None:
+    from dmdviz.reproduce import FAMILIES, reproduce
+
+    names = list(FAMILIES) if args.name == "all" else [args.name]
+    t0 = time.perf_counter()
+    for name in names:
+        reproduce(name, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args))
+    print(f"reproduced {', '.join(names)} in {time.perf_counter() - t0:.1f}s")
+
+
 def cmd_push(args) -> None:
     from dmdviz.hub import push
 
@@ -187,6 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="list shipped checkpoints")
     p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("reproduce", help="retrain a shipped checkpoint family from its preset")
+    p.add_argument("name", help="chessboard4d, moons, digits, mlp-manifold, mnist or all")
+    p.add_argument("--out-root", help="where the family folder goes (default: the shipped checkpoints/)")
+    p.add_argument("--data-dir", help="MNIST IDX folder")
+    p.add_argument("--device")
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--threads", type=int)
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("push", help="upload a checkpoint folder to a Hub repo ($HF_TOKEN)")
     p.add_argument("folder")

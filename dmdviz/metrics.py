@@ -61,8 +61,15 @@ def copy_ratio(phi_1, phi_k, g) -> float:
 
 
 def pairing_metrics(phi_1, phi_k, g, with_ot: bool = True) -> dict:
-    """Every pairing metric for the student and, as ``*_init``, for its start Φ_1."""
-    out = {"copy_ratio": copy_ratio(phi_1, phi_k, g)}
+    """Every pairing metric for the student and, as ``*_init``, for its start Φ_1.
+
+    ``copy_ratio_chance`` is ρ with the student's samples paired to the wrong seeds (G
+    rolled by one): the value ρ takes when the pairing carries no information. In low
+    dimension Φ_1 collapses towards the data mean, so even a remapping student can have
+    ρ < 1; compare ρ with this chance level, not only with 1.
+    """
+    out = {"copy_ratio": copy_ratio(phi_1, phi_k, g),
+           "copy_ratio_chance": copy_ratio(phi_1, phi_k, torch.roll(torch.as_tensor(g), 1, dims=0))}
     for suffix, other in (("", g), ("_init", phi_1)):
         c = cost_matrix(phi_k, other)
         if with_ot:

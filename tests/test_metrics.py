@@ -83,3 +83,10 @@ def test_sliced_wasserstein_zero_for_equal_sets_and_shift_for_translates():
     x = torch.randn(1000, 3, generator=torch.Generator().manual_seed(0))
     assert metrics.sliced_wasserstein(x, x) == 0.0
     assert metrics.sliced_wasserstein(x, x + torch.tensor([1.0, 0, 0]), n_proj=4000) == pytest.approx(1 / np.sqrt(3), rel=0.05)
+
+
+def test_copy_ratio_chance_is_one_for_a_perfect_shuffle_baseline():
+    x = torch.randn(300, 5, generator=torch.Generator().manual_seed(2))
+    m = metrics.pairing_metrics(x + 1.0, x, x)
+    assert m["copy_ratio"] == 0.0 and m["copy_ratio_chance"] > 0.5
+    assert m["ot_agreement"] == 1.0 and m["ot_agreement_init"] == 1.0

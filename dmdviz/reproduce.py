@@ -1,0 +1,140 @@
+"""Shipped checkpoint families, rebuilt deterministically from their presets.
+
+``python -m dmdviz reproduce NAME`` trains the family's teacher (keeping the snapshots the
+family ships), distils every student from the shipped teacher folder, measures the key
+metrics on 1,000 shared seeds and writes them into each model card. Everything is seeded;
+on the same machine and thread count the weights come out the same.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from dmdviz import analysis, flow, hub, metrics, noise
+from dmdviz.config import get_preset
+from dmdviz.data import get_dataset
+from dmdviz.errors import DmdvizError
+from dmdviz.runtime import Runtime
+from dmdviz.train import distill, train_teacher
+
+KEEP = ("config.json", "model.safetensors", "README.md", "metrics.jsonl", "run.json")
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    name: str
+    teacher: str
+    overrides: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Family:
+    preset: str
+    teachers: dict[str, int]  # shipped teacher name -> training step (the last one is the final teacher)
+    students: tuple[StudentSpec, ...]
+    note: str = ""
+
+
+def _single(preset: str) -> Family:
+    steps = get_preset(preset).teacher.steps
+    return Family(preset, {"teacher": steps}, (StudentSpec("student", "teacher"),))
+
+
+_MNIST_STEPS = (1024, 2048, 4096, 8192)
+FAMILIES: dict[str, Family] = {
+    "chessboard4d": _single("chessboard4d"),
+    "moons": _single("moons"),
+    "digits": _single("digits"),
+    "mlp-manifold": _single("mlp-manifold"),
+    "mnist": Family(
+        "mnist-mlp",
+        {f"teacher-{s}": s for s in _MNIST_STEPS},
+        tuple(StudentSpec(f"student-{s}", f"teacher-{s}") for s in _MNIST_STEPS) + (
+            StudentSpec("student-8192-gan", "teacher-8192", {"gan_weight": 0.1}),
+            StudentSpec("student-8192-random-init", "teacher-8192", {"init": "random"}),
+        ),
+        "Trained on the 10,000-image MNIST test split (IDX files; 9,000 for training, 1,000 held out).",
+    ),
+}
+
+
+def _copy_checkpoint(src: Path, dst: Path) -> None:
+    if dst.exists():
+        shutil.rmtree(dst)
+    dst.mkdir(parents=True)
+    for name in KEEP:
+        if (src / name).exists():
+            shutil.copy2(src / name, dst / name)
+
+
+def key_metrics(teacher: hub.Checkpoint, student: hub.Checkpoint, data_dir=None, n: int = 1000) -> dict:
+    """The README's numbers for one pair: pairing metrics, sample quality, teacher memorization."""
+    out = analysis.analyze(teacher, student, n=n, k=8, seed=0)
+    z, y = noise.seeded(0, n, teacher.net.shape, teacher.n_classes)
+    ds = get_dataset(teacher.data, data_dir)
+    with torch.inference_mode():
+        phi8, g = flow.euler(teacher.model, z, 8, y), student.model(z, y)
+    out["teacher_sw"] = metrics.sliced_wasserstein(phi8, ds.heldout)
+    out["student_sw"] = metrics.sliced_wasserstein(g, ds.heldout)
+    if ds.support is not None:
+        out["teacher_on_support"] = ds.support(phi8)["on_support"]
+        out["student_on_support"] = ds.support(g)["on_support"]
+    out["teacher_memorization_median"] = float(metrics.memorization_ratio(phi8, ds.train).median())
+    return {k: v for k, v in out.items() if k not in ("teacher", "student")}
+
+
+def _card_extra(command: str, family: Family, seconds: float, data_note: str) -> str:
+    return "\n".join([
+        "## Reproduce", "", f"    {command}", "",
+        f"Preset `{family.preset}`; wall time {seconds:.0f} s on this run's machine. {data_note}".strip(),
+    ])
+
+
+def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=None, rt: Runtime | None = None,
+              log=print) -> dict[str, dict]:
+    """Retrain family ``name`` into ``out_root/name`` and return the key metrics per student."""
+    if name not in FAMILIES:
+        raise DmdvizError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
+    fam, preset = FAMILIES[name], get_preset(FAMILIES[name].preset)
+    rt = rt or Runtime.create()
+    out = Path(out_root or hub.SHIPPED) / name
+    run = Path(runs_root) / name
+    shutil.rmtree(run, ignore_errors=True)
+    final = max(fam.teachers.values())
+    snaps = tuple(s for s in fam.teachers.values() if s != final)
+    tcfg = replace(preset.teacher, steps=final, snapshots=snaps)
+    command = f"python -m dmdviz reproduce {name}"
+
+    t0 = time.perf_counter()
+    train_teacher(preset.data, preset.net, tcfg, run / "teacher", data_dir=data_dir, rt=rt)
+    t_teacher = time.perf_counter() - t0
+    log(f"{name}: teacher trained in {t_teacher:.1f}s")
+    for tname, step in fam.teachers.items():
+        src = run / "teacher" if step == final else run / "teacher" / "snapshots" / f"step-{step:06d}"
+        _copy_checkpoint(src, out / tname)
+        ckpt = hub.load_folder(out / tname)
+        hub.save_checkpoint(out / tname, ckpt.model, ckpt.config,
+                            _card_extra(command, fam, t_teacher, fam.note))
+
+    results = {}
+    for spec in fam.students:
+        teacher = hub.load_checkpoint(str(out / spec.teacher))
+        dcfg = replace(preset.distill, **spec.overrides)
+        t1 = time.perf_counter()
+        distill(teacher, dcfg, run / spec.name, data_dir=data_dir, rt=rt)
+        seconds = time.perf_counter() - t1
+        _copy_checkpoint(run / spec.name, out / spec.name)
+        student = hub.load_folder(out / spec.name)
+        m = key_metrics(teacher, student, data_dir)
+        results[spec.name] = {"teacher": spec.teacher, **m}
+        config = dict(student.config, metrics={k: v for k, v in m.items() if isinstance(v, (int, float))})
+        hub.save_checkpoint(out / spec.name, student.model, config, _card_extra(command, fam, seconds, fam.note))
+        log(f"{name}/{spec.name}: distilled in {seconds:.1f}s; A_OT={m['ot_agreement']:.3f} "
+            f"(init {m['ot_agreement_init']:.3f}), rho={m['copy_ratio']:.3f} (chance {m['copy_ratio_chance']:.3f})")
+    log(f"{name}: done in {time.perf_counter() - t0:.1f}s")
+    return results
