@@ -28,6 +28,7 @@ class Limits:
     max_steps: int  # DMDVIZ_MAX_STEPS: teacher or student steps of one job
     max_jobs: int  # DMDVIZ_MAX_JOBS: training jobs running at once
     job_threads: int  # DMDVIZ_JOB_THREADS: torch threads of each job
+    app_threads: int  # DMDVIZ_APP_THREADS: torch threads of the server's own sampling
     max_upload_mb: int  # DMDVIZ_MAX_UPLOAD_MB: one uploaded file
     max_models: int  # DMDVIZ_MAX_MODELS: checkpoints kept loaded
     max_cached: int  # DMDVIZ_MAX_CACHED: sample sets kept in memory
@@ -43,6 +44,7 @@ class Limits:
             max_steps=_env_int("DMDVIZ_MAX_STEPS", 3000 if public else 50_000),
             max_jobs=_env_int("DMDVIZ_MAX_JOBS", 1 if public else 2),
             job_threads=_env_int("DMDVIZ_JOB_THREADS", 1),
+            app_threads=_env_int("DMDVIZ_APP_THREADS", 1),
             max_upload_mb=_env_int("DMDVIZ_MAX_UPLOAD_MB", 32 if public else 256),
             max_models=_env_int("DMDVIZ_MAX_MODELS", 6 if public else 16),
             max_cached=_env_int("DMDVIZ_MAX_CACHED", 8 if public else 32),

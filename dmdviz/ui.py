@@ -1,0 +1,318 @@
+"""The Gradio app: ``build_demo()`` lays out Explore, Diagnostics, Train and About.
+
+Callbacks are thin adapters: the registry (models and analyses, process-wide), the
+analysis package (arrays), ``plots`` (figures) and ``jobs`` (background runs) do the work.
+Sessions keep only references in ``gr.State``. Every event has an ``api_name``; compute
+events share one queue slot group (``DMDVIZ_COMPUTE_SLOTS``); polling is cheap and runs
+outside it. Errors reach the page as one line (``gr.Error``), never a traceback.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+
+import gradio as gr
+import numpy as np
+
+from dmdviz import analysis, jobs, plots
+from dmdviz.config import PRESETS
+from dmdviz.errors import DmdvizError
+from dmdviz.registry import DRILL_KS, Registry, families, family_students, pair_choices
+from dmdviz.ui_text import ABOUT, METRICS
+
+log = logging.getLogger(__name__)
+DEFAULT_PAIR = "chessboard4d/student"
+COMPUTE = {"concurrency_id": "compute", "concurrency_limit": "default"}
+POLL = {"concurrency_id": "poll", "concurrency_limit": None, "show_progress": "hidden"}
+
+
+def default_pair() -> str:
+    """``DMDVIZ_DEFAULT_PAIR``: the student opened on page load (its recorded teacher comes with it)."""
+    return os.environ.get("DMDVIZ_DEFAULT_PAIR", DEFAULT_PAIR)
+
+
+def launch_kwargs() -> dict:
+    """Security settings for ``demo.launch``: bounded uploads, no extra readable paths."""
+    return {"max_file_size": f"{Registry().limits.max_upload_mb}mb", "allowed_paths": [], "footer_links": ["api"]}
+
+
+def _guard(fn):
+    """A user error becomes its one-line message in the page; anything else one line too."""
+    @functools.wraps(fn)
+    def wrapper(*args):
+        try:
+            return fn(*args)
+        except gr.Error:
+            raise
+        except DmdvizError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except Exception as e:
+            log.exception("%s failed", fn.__name__)
+            first = str(e).splitlines()[0][:200] if str(e) else ""
+            raise gr.Error(f"unexpected {type(e).__name__}: {first}", print_exception=False) from None
+    return wrapper
+
+
+def _seed_table(views: dict, target, k: int, show_coords: bool) -> str:
+    """Markdown: each view's distance to the target Φ_K(z), and its first coordinates (vectors)."""
+    lines = ["| view | ‖· − Φ_%d(z)‖ |%s" % (k, " first coordinates |" if show_coords else ""),
+             "|---|---|%s" % ("---|" if show_coords else "")]
+    for name, v in views.items():
+        coords = " " + ", ".join(f"{c:.3f}" for c in v.flatten()[:4].tolist()) + " |" if show_coords else ""
+        lines.append(f"| {name} | {float((v - target).norm()):.4f} |{coords}")
+    return "\n".join(lines)
+
+
+def _metrics_rows(metrics: dict) -> list[list]:
+    return [[f"{label} ({key})", round(metrics[key], 4),
+             round(metrics[f"{key}_init"], 4) if f"{key}_init" in metrics else "", meaning]
+            for key, (label, meaning) in METRICS.items() if key in metrics]
+
+
+class App:
+    """The callbacks, bound to one registry (models and analyses shared by all sessions)."""
+
+    def __init__(self, registry: Registry | None = None):
+        self.reg = registry or Registry()
+
+    # ------------------------------------------------------------------ Explore
+
+    def _pair(self, ref: str, teacher: str = "") -> dict:
+        t, s = self.reg.pair(ref, teacher)
+        return {"student": ref.strip(), "teacher": teacher.strip(), "label": f"`{t.ref}` → `{s.ref}`"}
+
+    def _analysis(self, pair: dict, n, seed, k):
+        if not pair or not pair.get("student"):
+            raise DmdvizError("choose a teacher/student pair first")
+        teacher, _ = self.reg.pair(pair["student"], pair["teacher"])
+        return teacher, self.reg.analysis(pair["student"], pair["teacher"], n, seed, k)
+
+    def explore(self, pair: dict, n, seed, k, index):
+        t0 = time.perf_counter()
+        teacher, pa = self._analysis(pair, n, seed, k)
+        m = pa.pairing
+        if len(pa.s.shape) == 3:
+            samples = plots.image_grid(pa.images(30), pa.seeds[:30])
+        else:
+            samples = plots.low_dim_panels(pa.panels(), pa.seeds)
+        block, sigma = pa.cost_block(100)
+        info = (f"{pair['label']} · {teacher.data.name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
+                f"from base seed {pa.s.seed}, K = {pa.k} · A_OT = {m['ot_agreement']:.3f} "
+                f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
+                f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")
+        return (info, samples, plots.pca_triplets(pa.pca(), pa.seeds), plots.cost_heatmap(block, sigma, pa.seeds[:len(block)]),
+                plots.distance_scatter(*pa.distances, pa.seeds), _metrics_rows(m),
+                *self.seed_detail(pair, n, seed, k, index))
+
+    def seed_detail(self, pair: dict, n, seed, k, index):
+        """One seed: its five views (an image row, or a table of coordinates) and its Euler path."""
+        _, pa = self._analysis(pair, n, seed, k)
+        i = int(index)
+        if not 0 <= i < pa.s.n:
+            raise DmdvizError(f"seed index must be between 0 and {pa.s.n - 1} (the seeds drawn), got {i}")
+        teacher, student = self.reg.pair(pair["student"], pair["teacher"])
+        t = analysis.seed_trajectory(teacher, student, i, pa.s.seed, pa.k)
+        views = {"z": pa.s.z[i], **{f"Φ_{kk}": pa.s.phi[kk][i] for kk in DRILL_KS}, "G": pa.s.g[i]}
+        images = len(pa.s.shape) == 3
+        if images:
+            row = np.stack([v.mean(0).numpy() for v in views.values()])
+            view_fig = plots.image_grid({f"seed {i}": row}, np.arange(len(views)), "view", f"Seed {i}", col_labels=list(views))
+            path = plots.trajectory_plot(t.states.mean(1).numpy(), t.phi_1.mean(0).numpy(), t.g.mean(0).numpy(), i)
+        else:
+            view_fig = None
+            path = plots.trajectory_plot(t.states.numpy(), t.phi_1.numpy(), t.g.numpy(), i, pa.panels()[f"Φ_{pa.k}"])
+        return view_fig, path, _seed_table(views, pa.phi_k[i], pa.k, show_coords=not images)
+
+    def select(self, ref, teacher, n, seed, k, index):
+        pair = self._pair(ref, teacher)
+        return (pair, *self.explore(pair, n, seed, k, index))
+
+    def upload(self, files, teacher, n, seed, k, index):
+        return self.select(self.reg.import_upload(files), teacher, n, seed, k, index)
+
+    def init(self, n, seed, k, index):
+        """Page load: the pair list and the default pair drawn; a missing default is a note."""
+        choices = pair_choices()
+        try:
+            pair = self._pair(default_pair())
+        except DmdvizError as e:
+            note = f"Default pair `{default_pair()}` is not available ({e}). Choose a pair, a Hub repo or an upload."
+            return gr.update(choices=choices), {}, note, *[None] * 8
+        value = pair["student"] if pair["student"] in {v for _, v in choices} else None
+        return gr.update(choices=choices, value=value), pair, *self.explore(pair, n, seed, k, index)
+
+    # ------------------------------------------------------------------ Diagnostics
+
+    def diagnose(self, pair: dict, family: str, n, seed, k):
+        teacher, pa = self._analysis(pair, n, seed, k)
+        dataset, note = self.reg.memo(("dataset", teacher.ref), lambda: analysis.load_dataset(teacher))
+        notes = [note] if note else []
+        mem = boundary = None
+        if dataset is not None:
+            mem = plots.memorization_histogram(pa.memorization(dataset.train))
+            boundary = plots.boundary_scatter(*pa.boundary(dataset.train), pa.seeds)
+        curves = lengths = None
+        if family:
+            students = [self.reg.checkpoint(ref) for ref in family_students(family)]
+            curves = plots.dm_loss_curves(analysis.dm_loss_curves(students))
+            series = self.reg.memo(("lengths", family, min(int(n), 500), int(seed), int(k)),
+                                   lambda: analysis.teacher_length_series(students, min(int(n), 500), int(k), int(seed)))
+            keys = ("ot_agreement", "ot_agreement_init", "copy_ratio", "copy_ratio_chance")
+            lengths = plots.copying_vs_teacher_length(np.array([e["teacher_step"] for e in series]),
+                                                      {key: np.array([e["metrics"][key] for e in series]) for key in keys})
+        else:
+            notes.append("choose a family for the DM-loss curves and the teacher-length series")
+        return mem, boundary, lengths, curves, " · ".join(notes) or "All four diagnostics drawn."
+
+    # ------------------------------------------------------------------ Train
+
+    def train_start(self, preset, dim, teacher_steps, student_steps, ratio, gan_weight, init, name):
+        spec = jobs.JobSpec(preset, int(dim or 0), int(teacher_steps), int(student_steps), int(ratio),
+                            float(gan_weight), init)
+        run = jobs.start(spec, name or "", limits=self.reg.limits)
+        return gr.update(choices=jobs.list_runs(), value=run), f"Started run `{run}`."
+
+    def train_status(self, run, last_state):
+        """Timer tick: progress, live curves; the pair list is refreshed when a run finishes."""
+        if not run:
+            return gr.skip(), gr.skip(), gr.skip(), last_state, gr.skip()
+        p = jobs.progress(run)
+        bar = (f"<progress value='{p.step}' max='{p.total}' style='width:100%'></progress>"
+               f"<p id='job-status'>{run}: <b>{p.state}</b> · {p.phase} · step {p.step}/{p.total} "
+               f"({100 * p.fraction:.0f} %){' · ' + p.message if p.message else ''}</p>")
+        pairs = gr.update(choices=pair_choices()) if p.state == "done" and last_state != "done" else gr.skip()
+        return (bar, plots.training_curves(p.teacher, title="Teacher (flow matching)", height=420),
+                plots.training_curves(p.student, title="Student (DMD) and copying meter", height=420), p.state, pairs)
+
+    def train_cancel(self, run):
+        jobs.cancel(run)
+        return f"Cancel requested for `{run}`: it stops at its next step and can be resumed."
+
+    def train_resume(self, run):
+        jobs.resume(run, limits=self.reg.limits)
+        return f"Resumed `{run}` from its last saved state."
+
+    def train_push(self, run, repo_id, token):
+        teacher_url, student_url = jobs.push_run(run, repo_id, token)
+        return f"Pushed: teacher {teacher_url}, student {student_url}"
+
+    def runs(self):
+        return gr.update(choices=jobs.list_runs())
+
+
+def build_demo(registry: Registry | None = None) -> gr.Blocks:
+    app = App(registry)
+    lim = app.reg.limits
+    g = {name: _guard(getattr(app, name)) for name in (
+        "explore", "seed_detail", "select", "upload", "init", "diagnose", "train_start", "train_status",
+        "train_cancel", "train_resume", "train_push", "runs")}
+    with gr.Blocks(title="dmdviz: why are DMD students lazy?", delete_cache=(3600, 3600)) as demo:
+        gr.Markdown("# dmdviz · noise→data pairings in DMD distillation\n"
+                    "Does a one-step student **copy** its teacher's pairing of noise to data, or **remap** it? "
+                    "(arXiv 2606.02237)")
+        pair = gr.State({})
+        with gr.Tabs():
+            with gr.Tab("Explore", id="explore"):
+                with gr.Row():
+                    pair_dd = gr.Dropdown(label="Pair (shipped or trained here)", choices=pair_choices(), allow_custom_value=True,
+                                          scale=3)
+                    ref_box = gr.Textbox(label="Hub repo id or folder of a student", placeholder="org/name@revision",
+                                         scale=3)
+                    load_btn = gr.Button("Load", scale=1)
+                    teacher_box = gr.Textbox(label="Teacher (optional)", placeholder="default: the one the student records",
+                                             scale=2)
+                    upload = gr.File(label="Upload (zip, or config.json + model.safetensors)", file_count="multiple",
+                                     file_types=[".zip", ".json", ".safetensors"], scale=2)
+                with gr.Row():
+                    n = gr.Slider(2, lim.max_seeds, value=min(500, lim.max_seeds), step=1, label="Seeds N")
+                    seed = gr.Number(0, precision=0, label="Base seed")
+                    k = gr.Number(8, precision=0, label="K (Euler steps of the target Φ_K)")
+                    draw = gr.Button("Draw", variant="primary")
+                info = gr.Markdown(elem_id="explore-info")
+                with gr.Row():
+                    samples_plot = gr.Plot(label="Samples", elem_id="samples-plot")
+                    pca_plot = gr.Plot(label="PCA triplets", elem_id="pca-plot")
+                with gr.Row():
+                    heat_plot = gr.Plot(label="Cost heatmap with OT assignment", elem_id="heatmap-plot")
+                    scatter_plot = gr.Plot(label="d_init vs d_student", elem_id="scatter-plot")
+                table = gr.Dataframe(headers=["metric", "student G", "start Φ_1", "meaning"], label="Pairing metrics",
+                                     interactive=False, wrap=True)
+                gr.Markdown("### Per-seed drill-down")
+                with gr.Row():
+                    index = gr.Number(0, precision=0, label="Seed index i", scale=1)
+                    show_seed = gr.Button("Show seed", scale=1)
+                with gr.Row():
+                    seed_plot = gr.Plot(label="z, Φ_1, Φ_8, Φ_32, G (image data)", elem_id="seed-plot")
+                    traj_plot = gr.Plot(label="Euler trajectory", elem_id="trajectory-plot")
+                seed_md = gr.Markdown(elem_id="seed-table")
+            with gr.Tab("Diagnostics", id="diagnostics") as diag_tab:
+                with gr.Row():
+                    family = gr.Dropdown(label="Family of students (teacher snapshots)", choices=families(), scale=3)
+                    diag_btn = gr.Button("Run diagnostics", variant="primary", scale=1)
+                diag_info = gr.Markdown()
+                with gr.Row():
+                    mem_plot = gr.Plot(label="Memorization ratio of the teacher", elem_id="memorization-plot")
+                    boundary_plot = gr.Plot(label="Boundary analysis", elem_id="boundary-plot")
+                with gr.Row():
+                    length_plot = gr.Plot(label="Copying vs teacher training length", elem_id="length-plot")
+                    dm_plot = gr.Plot(label="DM loss over distillation", elem_id="dm-plot")
+            with gr.Tab("Train", id="train"):
+                with gr.Row():
+                    preset = gr.Dropdown(sorted(PRESETS), value="chessboard4d", label="Preset (data set and network)")
+                    dim = gr.Number(0, precision=0, label="Dimension (0 = preset's; vector sets)")
+                    teacher_steps = gr.Number(1000, precision=0, label=f"Teacher steps (≤ {lim.max_steps})")
+                    student_steps = gr.Number(300, precision=0, label=f"Student steps (≤ {lim.max_steps})")
+                with gr.Row():
+                    ratio = gr.Number(5, precision=0, label="Critic updates per generator update")
+                    gan = gr.Number(0.0, label="GAN weight")
+                    init = gr.Radio(["teacher", "random"], value="teacher", label="Student init")
+                    run_name = gr.Textbox(label="Run name (optional)")
+                start_btn = gr.Button("Start training", variant="primary")
+                with gr.Row():
+                    run_dd = gr.Dropdown(label="Run", choices=jobs.list_runs(), allow_custom_value=True, scale=3)
+                    refresh_btn = gr.Button("Refresh", scale=1)
+                    cancel_btn = gr.Button("Cancel", variant="stop", scale=1)
+                    resume_btn = gr.Button("Resume", scale=1)
+                train_msg = gr.Markdown()
+                progress = gr.HTML(elem_id="job-progress")
+                with gr.Row():
+                    loss_plot = gr.Plot(label="Training losses", elem_id="loss-plot")
+                    copy_plot = gr.Plot(label="Copying meter (probe seeds)", elem_id="copy-plot")
+                with gr.Accordion("Push the finished run to the Hugging Face Hub", open=False):
+                    with gr.Row():
+                        repo = gr.Textbox(label="Student repo id (the teacher goes to <id>-teacher)")
+                        token = gr.Textbox(label="Token (write access; not stored)", type="password")
+                        push_btn = gr.Button("Push")
+                job_state = gr.State("")
+                timer = gr.Timer(1.5)
+            with gr.Tab("About", id="about"):
+                gr.Markdown(ABOUT)
+
+        view = [n, seed, k, index]
+        drill = [seed_plot, traj_plot, seed_md]
+        shown = [info, samples_plot, pca_plot, heat_plot, scatter_plot, table, *drill]
+        demo.load(g["init"], view, [pair_dd, pair, *shown], api_name="init", **COMPUTE)
+        gr.on([draw.click, seed.submit, k.submit, n.release], g["explore"], [pair, *view], shown,
+              api_name="explore", **COMPUTE)
+        gr.on([show_seed.click, index.submit], g["seed_detail"], [pair, *view], drill,
+              api_name="seed_detail", **COMPUTE)
+        pair_dd.input(g["select"], [pair_dd, teacher_box, *view], [pair, *shown], api_name="choose_pair", **COMPUTE)
+        gr.on([load_btn.click, ref_box.submit], g["select"], [ref_box, teacher_box, *view], [pair, *shown],
+              api_name="load_ref", **COMPUTE)
+        upload.upload(g["upload"], [upload, teacher_box, *view], [pair, *shown], api_name="upload", **COMPUTE)
+        gr.on([diag_btn.click, diag_tab.select], g["diagnose"], [pair, family, n, seed, k],
+              [mem_plot, boundary_plot, length_plot, dm_plot, diag_info], api_name="diagnose", **COMPUTE)
+        start_btn.click(g["train_start"], [preset, dim, teacher_steps, student_steps, ratio, gan, init, run_name],
+                        [run_dd, train_msg], api_name="train_start")
+        timer.tick(g["train_status"], [run_dd, job_state], [progress, loss_plot, copy_plot, job_state, pair_dd],
+                   api_name="train_status", **POLL)
+        cancel_btn.click(g["train_cancel"], run_dd, train_msg, api_name="train_cancel")
+        resume_btn.click(g["train_resume"], run_dd, train_msg, api_name="train_resume")
+        refresh_btn.click(g["runs"], None, run_dd, api_name="runs")
+        push_btn.click(g["train_push"], [run_dd, repo, token], train_msg, api_name="train_push")
+    demo.queue(default_concurrency_limit=lim.compute_slots, max_size=int(os.environ.get("DMDVIZ_QUEUE_SIZE", "64")))
+    return demo
+

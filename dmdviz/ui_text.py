@@ -1,0 +1,67 @@
+"""The app's prose: the About tab and the one-line meaning of each metric (no gradio here)."""
+
+METRICS = {
+    "ot_agreement": ("A_OT", "share of seeds the optimal assignment of C pairs with themselves: high = copying, "
+                     "chance = 1/N"),
+    "nn_agreement": ("A_NN", "share of student samples whose nearest teacher target comes from the same seed"),
+    "diag_contrast": ("diagonal contrast", "median own-seed cost / median cross-seed cost: small = each G(z) "
+                      "sits on its own Φ_K(z)"),
+    "copy_ratio": ("ρ", "median d_student / d_init: well below 1 = the student moved onto the teacher's "
+                   "multi-step target (copying); around 1 or above = remapping"),
+    "copy_ratio_chance": ("ρ at chance", "ρ with the student's samples paired to the wrong seeds: compare ρ "
+                          "with this, not only with 1"),
+}
+
+ABOUT = """
+## What the paper claims
+
+*Why Are DMD Students Lazy? Understanding the Copying Behavior in Few-Step Distillation*
+(arXiv 2606.02237). Distribution Matching Distillation only matches distributions, so a
+one-step student G is free to send a noise z anywhere on the data. In low dimension
+(chessboard-4D, moons) it uses that freedom: it **remaps** noise to data. In high
+dimension (MNIST, conditional sets) it **copies**: G(z) lands next to the teacher's own
+multi-step sample Φ_K(z) of the same z. The paper shows copying is not caused by the GAN
+term nor by a memorising teacher, grows with the teacher's training length, is strongest
+for samples near the data's boundary, and proposes that it comes from the student's
+limited geometric freedom in high dimension.
+
+Time convention everywhere: t = 0 is noise, t = 1 is data, x_t = (1 - t) z + t x;
+Φ_K(z) is the teacher's K-step Euler sample, so Φ_1(z) is the student's starting point.
+
+## How to read each plot
+
+**Samples (panels or grid).** Low-dim sets: four panels z, Φ_8(z), Φ_1(z), G(z), one colour
+per seed; if colours keep their place from Φ_8 to G the student copies, if they are
+reshuffled it remaps. Images: one column per seed, rows Φ_1, Φ_8, Φ_32, G.
+
+**PCA triplets.** Φ_8, Φ_1 and G of every seed projected on the two leading principal
+components of Φ_8, each seed's three points joined. Short G-to-Φ_8 segments mean copying.
+
+**Cost heatmap with OT assignment.** C_ij = ||Φ_K(z_i) - G(z_j)||² for the first seeds; the
+markers are the optimal assignment. Markers on the diagonal: the student kept the teacher's
+pairing (A_OT high). Scattered markers: it remapped.
+
+**d_init vs d_student.** One point per seed: how far Φ_1 was from the target Φ_K (x) and how
+far G is (y). Points below the diagonal moved towards their own target (copying).
+
+**Metrics table.** Every pairing metric for G and, as the baseline, for Φ_1 (SPEC §4).
+
+**Per-seed drill-down.** One seed's z, Φ_1, Φ_8, Φ_32 and G, and the teacher's Euler
+trajectory from z to Φ_K(z) with the student's single jump.
+
+**Memorization histogram.** r = ||s - n_2|| / ||s - n_1|| for the teacher's samples, n_1
+and n_2 the nearest training points: r near 1 is not memorised; r > 3 would be.
+
+**Boundary analysis.** D(z), the mean distance of Φ_K(z) to the training set, against
+δ(z) = d_student - d_init: points below zero were pulled towards their own target.
+
+**Teacher-length series.** Copying metrics of students distilled from teachers trained for
+more and more iterations: the paper finds more copying for longer-trained teachers.
+
+**DM-loss curves.** The distribution-matching loss over distillation, one curve per
+student of a family: the paper sees it rise, then fall.
+
+**Train.** A teacher, then its student, trained as a background job: the loss curves and the
+copying meter (A_OT and ρ on a fixed probe set) update live; the job keeps running if the
+tab closes, can be cancelled, and resumes from its last saved state.
+"""
