@@ -1,16 +1,17 @@
-"""Analyses of a teacher/student pair on shared seeds (SPEC §4, §5).
+"""Samples of a teacher/student pair on shared seeds (SPEC §2, §4).
 
 ``sample_pair`` evaluates Φ_K for every K asked and G on the same noises z_i, once;
-every metric and figure reads from that one ``Samples`` object.
+every metric and figure reads from that one ``Samples`` object (never resample per figure).
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import torch
 
-from dmdviz import flow, metrics, noise
+from dmdviz import flow, noise
 from dmdviz.errors import DmdvizError
 from dmdviz.hub import Checkpoint
 
@@ -19,7 +20,10 @@ MAX_SEEDS = 20_000
 
 @dataclass
 class Samples:
-    """Samples on seeds ``start .. start + n - 1`` of ``seed``: z, y, Φ_K per K, G (CPU fp32)."""
+    """Samples on seeds ``start .. start + n - 1`` of ``seed``: z, y, Φ_K per K, G.
+
+    ``z``, ``g`` and each ``phi[k]`` are CPU float32 (n, *shape); ``y`` is (n,) long or None.
+    """
 
     seed: int
     z: torch.Tensor
@@ -32,6 +36,15 @@ class Samples:
     @property
     def n(self) -> int:
         return len(self.z)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.z.shape[1:])
+
+    @property
+    def seeds(self) -> torch.Tensor:
+        """Sample indices i of z_i, (n,) long: the identity every figure hovers with."""
+        return torch.arange(self.start, self.start + self.n)
 
 
 def check_pair(teacher: Checkpoint, student: Checkpoint) -> None:
@@ -46,10 +59,18 @@ def check_pair(teacher: Checkpoint, student: Checkpoint) -> None:
         raise DmdvizError(f"class mismatch: teacher has {teacher.n_classes} classes, student {student.n_classes}")
 
 
-@torch.no_grad()
+def _autocast(device, bf16: bool):
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if bf16 else nullcontext()
+
+
 def sample_pair(teacher: Checkpoint, student: Checkpoint, n: int, seed: int = 0, ks=(1, 8, 32),
-                start: int = 0, chunk: int = 250, device="cpu") -> Samples:
-    """Φ_K(z_i) for each K in ``ks`` and G(z_i), i = start .. start + n - 1 (SPEC §2)."""
+                start: int = 0, chunk: int = 250, device="cpu", bf16: bool = False) -> Samples:
+    """Φ_K(z_i) for each K in ``ks`` and G(z_i), i = start .. start + n - 1 (SPEC §2).
+
+    Chunks of ``chunk`` seeds under ``torch.inference_mode``; ``bf16`` runs the networks
+    under bf16 autocast (faster on CPUs with AMX, ~1e-2 relative error; off by default so
+    metrics are fp32-exact). Results are CPU float32 whatever the device.
+    """
     check_pair(teacher, student)
     if not 2 <= n <= MAX_SEEDS:
         raise DmdvizError(f"number of seeds must be between 2 and {MAX_SEEDS}, got {n}")
@@ -59,7 +80,7 @@ def sample_pair(teacher: Checkpoint, student: Checkpoint, n: int, seed: int = 0,
     phi = {k: [] for k in ks}
     g = []
     t_model, s_model = teacher.model.to(device), student.model.to(device)
-    with torch.inference_mode():
+    with torch.inference_mode(), _autocast(device, bf16):
         for i in range(0, n, chunk):
             zc = z[i : i + chunk].to(device)
             yc = None if y is None else y[i : i + chunk].to(device)
@@ -69,19 +90,35 @@ def sample_pair(teacher: Checkpoint, student: Checkpoint, n: int, seed: int = 0,
     return Samples(seed, z, y, {k: torch.cat(v) for k, v in phi.items()}, torch.cat(g), start)
 
 
-def pair_metrics(s: Samples, k: int) -> dict:
-    """SPEC §4 pairing metrics of G against Φ_K, with the Φ_1 baseline as ``*_init``."""
-    if 1 not in s.phi or k not in s.phi:
-        raise DmdvizError(f"samples lack Φ_1 or Φ_{k}")
-    return metrics.pairing_metrics(s.phi[1], s.phi[k], s.g)
+@dataclass
+class Trajectory:
+    """One seed's drill-down: the teacher's Euler path and the student's jump.
+
+    ``states`` (K + 1, *shape) from z (t = 0) to Φ_K(z) (t = 1); ``times`` (K + 1,);
+    ``phi_1`` and ``g`` (*shape). All CPU float32.
+    """
+
+    seed: int
+    index: int
+    states: torch.Tensor
+    times: torch.Tensor
+    phi_1: torch.Tensor
+    g: torch.Tensor
+    y: int | None
 
 
-def analyze(teacher: Checkpoint, student: Checkpoint, n: int = 1000, k: int = 8, seed: int = 0) -> dict:
-    """The JSON summary the CLI writes: identity of the pair plus every pairing metric."""
-    s = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k})))
-    d = teacher.data
-    return {
-        "teacher": teacher.ref, "student": student.ref, "dataset": d.name,
-        "dim": int(torch.tensor(teacher.net.shape).prod()), "n": n, "k": k, "seed": seed,
-        **pair_metrics(s, k),
-    }
+def seed_trajectory(teacher: Checkpoint, student: Checkpoint, index: int, seed: int = 0, k: int = 8,
+                    device="cpu") -> Trajectory:
+    """The Euler trajectory of Φ_K for sample ``index`` of ``seed``, with Φ_1 and G (SPEC §1)."""
+    check_pair(teacher, student)
+    if not 1 <= k <= 1024 or not 0 <= index < 2**31:
+        raise DmdvizError(f"need 1 <= K <= 1024 and a sample index >= 0, got K={k}, index={index}")
+    z, y = noise.seeded(seed, 1, teacher.net.shape, teacher.n_classes, index)
+    z, y = z.to(device), None if y is None else y.to(device)
+    with torch.inference_mode():
+        states = flow.euler(teacher.model.to(device), z, k, y, trajectory=True)[:, 0].float().cpu()
+        g = student.model.to(device)(z, y)[0].float().cpu()
+    phi_1 = states[0] + k * (states[1] - states[0])  # Φ_1 = z + v(z, 0): the first Euler step, undivided
+    return Trajectory(seed, index, states, torch.linspace(0, 1, k + 1), phi_1, g,
+                      None if y is None else int(y[0]))
+

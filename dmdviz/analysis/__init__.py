@@ -1,0 +1,23 @@
+"""Analyses of teacher/student pairs on shared seeds (SPEC §4, §5).
+
+    samples  -- Samples, sample_pair, seed_trajectory: Φ_K and G on the same z_i, once
+    pairing  -- PairAnalysis: cached costs / OT / distances, every metric, figure arrays
+    series   -- students of teacher snapshots: DM-loss curves, copying vs teacher length
+    study    -- study(): the full analysis of a pair; analyze(): its JSON summary
+"""
+
+from dmdviz.analysis.pairing import BOUNDARY_SUBSET, MEMORIZED, PairAnalysis, train_subset
+from dmdviz.analysis.samples import MAX_SEEDS, Samples, Trajectory, check_pair, sample_pair, seed_trajectory
+from dmdviz.analysis.series import dm_loss_curve, dm_loss_curves, teacher_length_series, teacher_of, teacher_step
+from dmdviz.analysis.study import Study, analyze, load_dataset, study
+
+
+def pair_metrics(s: Samples, k: int) -> dict:
+    """SPEC §4 pairing metrics of G against Φ_K, with the Φ_1 baseline as ``*_init``."""
+    return PairAnalysis(s, k).pairing
+
+
+__all__ = ["BOUNDARY_SUBSET", "MAX_SEEDS", "MEMORIZED", "PairAnalysis", "Samples", "Study", "Trajectory",
+           "analyze", "check_pair", "dm_loss_curve", "dm_loss_curves", "load_dataset", "pair_metrics",
+           "sample_pair", "seed_trajectory", "study", "teacher_length_series", "teacher_of", "teacher_step",
+           "train_subset"]

@@ -1,0 +1,178 @@
+"""Every SPEC §4 metric of one pair, and the arrays behind each SPEC §5 figure.
+
+``PairAnalysis`` wraps one ``Samples`` object; the cost matrices, the exact OT assignments
+and the distances are computed once and cached, so every figure and metric reads the same
+numbers. Array outputs are numpy (float32 for plotting, float64 for metrics) so they go
+straight to ``dmdviz.plots``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from dmdviz import metrics
+from dmdviz.analysis.samples import Samples
+from dmdviz.errors import DmdvizError
+
+BOUNDARY_SUBSET = 2000  # training points D(z) averages over (a fixed seeded subset when larger)
+MEMORIZED = 3.0  # r > 3 (NN1/NN2 < 1/3) is the usual "memorised" mark (SPEC §4)
+
+
+def train_subset(train: torch.Tensor, m: int = BOUNDARY_SUBSET, seed: int = 0) -> torch.Tensor:
+    """The first ``m`` points of a permutation seeded by ``seed`` (all points when fewer)."""
+    if len(train) <= m:
+        return train
+    return train[torch.randperm(len(train), generator=torch.Generator().manual_seed(seed))[:m]]
+
+
+def _np32(x: torch.Tensor) -> np.ndarray:
+    return x.detach().cpu().numpy().astype(np.float32)
+
+
+class PairAnalysis:
+    """Analysis of G against the teacher target Φ_K on shared seeds (SPEC §4).
+
+    ``samples.phi`` must hold Φ_1 (the student's start, baseline ``*_init``) and Φ_K.
+    """
+
+    def __init__(self, samples: Samples, k: int = 8):
+        if 1 not in samples.phi or k not in samples.phi:
+            raise DmdvizError(f"samples lack Φ_1 or Φ_{k}")
+        self.s, self.k = samples, k
+
+    @property
+    def phi_1(self) -> torch.Tensor:
+        return self.s.phi[1]
+
+    @property
+    def phi_k(self) -> torch.Tensor:
+        return self.s.phi[self.k]
+
+    @property
+    def seeds(self) -> np.ndarray:
+        return self.s.seeds.numpy()
+
+    # ---------------------------------------------------------------- cached pairing core
+
+    @cached_property
+    def cost(self) -> torch.Tensor:
+        """C_ij = ||Φ_K(z_i) - G(z_j)||², (N, N) float64."""
+        return metrics.cost_matrix(self.phi_k, self.s.g)
+
+    @cached_property
+    def cost_init(self) -> torch.Tensor:
+        """The same with Φ_1 in place of G: the student's starting point."""
+        return metrics.cost_matrix(self.phi_k, self.phi_1)
+
+    @cached_property
+    def assignment(self) -> np.ndarray:
+        """Exact OT permutation σ of ``cost`` (N,): teacher sample i goes to student sample σ(i)."""
+        return metrics.ot_assignment(self.cost)
+
+    @cached_property
+    def assignment_init(self) -> np.ndarray:
+        return metrics.ot_assignment(self.cost_init)
+
+    @cached_property
+    def distances(self) -> tuple[np.ndarray, np.ndarray]:
+        """(d_init, d_student), each (N,) float64: ||Φ_1 - Φ_K|| and ||G - Φ_K|| (fig 10)."""
+        d_init, d_student = metrics.distances(self.phi_1, self.phi_k, self.s.g)
+        return d_init.numpy(), d_student.numpy()
+
+    @cached_property
+    def pairing(self) -> dict:
+        """Every pairing metric of ``metrics.pairing_metrics``, OT from the cached assignments."""
+        out = metrics.pairing_metrics(self.phi_1, self.phi_k, self.s.g, with_ot=False)
+        out["ot_agreement"] = metrics.ot_agreement(self.cost, self.assignment)
+        out["ot_agreement_init"] = metrics.ot_agreement(self.cost_init, self.assignment_init)
+        out["ot_agreement_chance"] = 1.0 / self.s.n
+        return out
+
+    # ---------------------------------------------------------------- figure arrays (SPEC §5)
+
+    def panels(self, dims: tuple[int, int] = (0, 1)) -> dict[str, np.ndarray]:
+        """Fig 2/7: z, Φ_K, Φ_1, G in two coordinates, each (N, 2) float32.
+
+        The 2-D sets live in the first two coordinates by default (SPEC §6), so those are
+        the coordinates shown; pass ``dims`` for another pair of axes.
+        """
+        sets = {"z": self.s.z, f"Φ_{self.k}": self.phi_k, "Φ_1": self.phi_1, "G": self.s.g}
+        return {name: _np32(x.reshape(len(x), -1)[:, list(dims)]) for name, x in sets.items()}
+
+    def pca(self, n_components: int = 2) -> dict[str, np.ndarray]:
+        """Fig 1/9: Φ_K, Φ_1, G projected on the principal axes of Φ_K, each (N, 2) float32."""
+        mu, comps = metrics.pca_fit(self.phi_k, n_components)
+        sets = {f"Φ_{self.k}": self.phi_k, "Φ_1": self.phi_1, "G": self.s.g}
+        return {name: _np32(metrics.pca_project(x, mu, comps)) for name, x in sets.items()}
+
+    def images(self, m: int = 30) -> dict[str, np.ndarray]:
+        """Fig 1/8/11: the first ``m`` seeds as images, rows Φ_1, Φ_K..., G, each (m, H, W).
+
+        Every K sampled appears in increasing order. Multi-channel images are averaged over
+        channels (a greyscale view); values stay in the data range [-1, 1].
+        """
+        if len(self.s.shape) != 3:
+            raise DmdvizError(f"samples of shape {self.s.shape} are not images (C x H x W)")
+        rows = {f"Φ_{k}": self.s.phi[k] for k in sorted(self.s.phi)}
+        rows["G"] = self.s.g
+        return {name: _np32(x[:m].mean(dim=1)) for name, x in rows.items()}
+
+    def cost_block(self, m: int = 100) -> tuple[np.ndarray, np.ndarray]:
+        """Fig 3: C on the first ``m`` seeds (m, m) float32 and its own exact OT σ (m,).
+
+        The paper draws the heatmap for 100 seeds; the assignment is solved on that block,
+        so it reads as the picture shows. At m = N the cached full assignment is reused.
+        """
+        m = min(m, self.s.n)
+        block = self.cost[:m, :m]
+        sigma = self.assignment if m == self.s.n else metrics.ot_assignment(block)
+        return _np32(block), sigma
+
+    # ---------------------------------------------------------------- training-set analyses
+
+    def memorization(self, train: torch.Tensor) -> np.ndarray:
+        """Fig 12: r(Φ_K(z)) = ||s - n_2|| / ||s - n_1|| against the training set, (N,) float64."""
+        return metrics.memorization_ratio(self.phi_k, train).numpy()
+
+    def boundary(self, train: torch.Tensor, subset: int = BOUNDARY_SUBSET) -> tuple[np.ndarray, np.ndarray]:
+        """Fig 5: (D, δ), each (N,) float64 (SPEC §4).
+
+        D(z) = mean ||Φ_K(z) - x|| over ``train_subset(train, subset)`` (a fixed seeded
+        subset of 2000 points by default, so MNIST-size sets stay fast);
+        δ(z) = d_student(z) - d_init(z), negative where the student moved towards its target.
+        """
+        d = metrics.mean_distance(self.phi_k, train_subset(train, subset)).numpy()
+        d_init, d_student = self.distances
+        return d, d_student - d_init
+
+    def quality(self, heldout: torch.Tensor, support=None) -> dict:
+        """Sample quality of every Φ_K and of G (SPEC §4): ``swd_<set>``, the sliced
+        Wasserstein distance to held-out data, and ``support_<set>_<key>`` for each key of
+        the data set's ``support(x)`` when it has one (chessboard: ``on_support``)."""
+        sets = {f"phi_{k}": x for k, x in sorted(self.s.phi.items())}
+        sets["g"] = self.s.g
+        out = {}
+        for name, x in sets.items():
+            out[f"swd_{name}"] = metrics.sliced_wasserstein(x, heldout)
+            if support is not None:
+                out.update({f"support_{name}_{key}": float(v) for key, v in support(x).items()})
+        return out
+
+    def data_summary(self, train: torch.Tensor, heldout: torch.Tensor, support=None) -> dict:
+        """Memorization, boundary and quality summaries (SPEC §4) as plain floats."""
+        r = self.memorization(train)
+        d, delta = self.boundary(train)
+        return {
+            "memorization_median": float(np.median(r)),
+            "memorized_share": float(np.mean(r > MEMORIZED)),
+            "boundary_corr": float(np.corrcoef(d, delta)[0, 1]) if np.std(d) > 0 and np.std(delta) > 0 else 0.0,
+            "delta_median": float(np.median(delta)),
+            "aligned_share": float(np.mean(delta < 0)),
+            "boundary_subset": int(min(len(train), BOUNDARY_SUBSET)),
+            **self.quality(heldout, support),
+            # the distance training data itself keeps from held-out data: a perfect sampler's level
+            "swd_floor": metrics.sliced_wasserstein(train_subset(train, len(heldout), seed=1), heldout),
+        }

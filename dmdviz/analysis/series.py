@@ -1,0 +1,69 @@
+"""A family of students distilled from snapshots of one teacher (SPEC §5, fig 4 and 11).
+
+Each student folder is a run folder: its ``metrics.jsonl`` holds the DM loss of every
+generator iteration, and its config names its teacher (``config["teacher"]["ref"]``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dmdviz import hub
+from dmdviz.analysis.pairing import PairAnalysis
+from dmdviz.analysis.samples import sample_pair
+from dmdviz.errors import DmdvizError
+from dmdviz.train import read_metrics
+
+
+def teacher_step(teacher: hub.Checkpoint) -> int:
+    """The training iteration a teacher checkpoint was saved at."""
+    return int(teacher.config.get("train", {}).get("step", 0))
+
+
+def teacher_of(student: hub.Checkpoint) -> hub.Checkpoint:
+    """Load the teacher a student records (its ref, at its revision when one is recorded)."""
+    rec = student.config.get("teacher") or {}
+    if not rec.get("ref"):
+        raise DmdvizError(f"{student.ref} records no teacher")
+    ref = rec["ref"]
+    if rec.get("revision") and "@" not in ref:
+        ref = f"{ref}@{rec['revision']}"
+    return hub.load_checkpoint(ref)
+
+
+def dm_loss_curve(student: hub.Checkpoint, key: str = "dm_loss") -> tuple[np.ndarray, np.ndarray]:
+    """(steps, values) of ``key`` over distillation, both (M,) float64, from metrics.jsonl."""
+    recs = [r for r in read_metrics(student.path) if key in r]
+    return (np.array([r["step"] for r in recs], dtype=np.float64),
+            np.array([r[key] for r in recs], dtype=np.float64))
+
+
+def dm_loss_curves(students: list[hub.Checkpoint]) -> list[dict]:
+    """Fig 4: one DM-loss curve per student, labelled and sorted by its teacher's step.
+
+    Each entry: ``{"label", "teacher_step", "steps" (M,), "dm_loss" (M,)}``.
+    """
+    out = []
+    for s in students:
+        step = teacher_step(teacher_of(s))
+        steps, values = dm_loss_curve(s)
+        out.append({"label": f"teacher @ {step}", "teacher_step": step, "steps": steps, "dm_loss": values})
+    return sorted(out, key=lambda c: c["teacher_step"])
+
+
+def teacher_length_series(students: list[hub.Checkpoint], n: int = 500, k: int = 8, seed: int = 0,
+                          m_images: int = 10, device="cpu") -> list[dict]:
+    """Fig 11: pairing metrics (and image rows, for image data) per teacher training length.
+
+    Every pair is sampled on the same seeds. Each entry: ``{"teacher_step", "student",
+    "metrics" (dict), "images" (dict label -> (m, H, W)) or None}``, sorted by teacher step.
+    """
+    out = []
+    for student in students:
+        teacher = teacher_of(student)
+        samples = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k, 32})), device=device)
+        pa = PairAnalysis(samples, k)
+        images = pa.images(m_images) if len(samples.shape) == 3 else None
+        out.append({"teacher_step": teacher_step(teacher), "student": student.ref,
+                    "metrics": pa.pairing, "images": images})
+    return sorted(out, key=lambda e: e["teacher_step"])

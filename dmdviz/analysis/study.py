@@ -1,0 +1,93 @@
+"""The full analysis of one pair (and optionally a series of students): SPEC §4 and §5.
+
+``study`` samples once (Φ_1, Φ_8, Φ_32, G on shared seeds), loads the training set when it
+can, and returns a ``Study`` from which the JSON summary, every figure and the HTML report
+are built. ``analyze`` is its JSON summary, the contract of ``python -m dmdviz analyze``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+
+from dmdviz import data
+from dmdviz.analysis.pairing import PairAnalysis
+from dmdviz.analysis.samples import Trajectory, sample_pair, seed_trajectory
+from dmdviz.analysis.series import dm_loss_curves, teacher_length_series
+from dmdviz.errors import DmdvizError
+from dmdviz.hub import Checkpoint
+from dmdviz.train import read_metrics
+
+
+@dataclass
+class Study:
+    """One pair's samples and analyses; ``dataset`` is None when its data is unavailable.
+
+    ``notes`` says what was skipped and why; ``curves`` (fig 4) and ``lengths`` (fig 11)
+    are filled from a series of students (``analysis.series``), empty otherwise.
+    """
+
+    teacher: Checkpoint
+    student: Checkpoint
+    pair: PairAnalysis
+    dataset: data.Dataset | None
+    trajectory: Trajectory
+    notes: list[str] = field(default_factory=list)
+    curves: list[dict] = field(default_factory=list)
+    lengths: list[dict] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[dict]:
+        """The student's own metrics.jsonl (training curves), [] when it has none."""
+        return read_metrics(self.student.path)
+
+    @cached_property
+    def summary(self) -> dict:
+        """Every SPEC §4 metric as plain JSON values (computed once)."""
+        s, k = self.pair.s, self.pair.k
+        out = {"teacher": self.teacher.ref, "student": self.student.ref, "dataset": self.teacher.data.name,
+               "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing}
+        if self.dataset is not None:
+            out.update(self.pair.data_summary(self.dataset.train, self.dataset.heldout, self.dataset.support))
+        if self.lengths:
+            out["series"] = [{"teacher_step": e["teacher_step"], "student": e["student"], **e["metrics"]}
+                             for e in self.lengths]
+        out["notes"] = list(self.notes)
+        return out
+
+
+def load_dataset(ckpt: Checkpoint, data_dir=None) -> tuple[data.Dataset | None, str]:
+    """The checkpoint's data set, or (None, why) when it cannot be read here (MNIST absent)."""
+    try:
+        return data.get_dataset(ckpt.data, data_dir), ""
+    except DmdvizError as e:
+        return None, f"training-set metrics (memorization, boundary, sample quality) skipped: {e}"
+
+
+def study(teacher: Checkpoint, student: Checkpoint, n: int = 1000, k: int = 8, seed: int = 0, *,
+          data_dir=None, series: list[Checkpoint] = (), series_n: int = 500, device="cpu",
+          bf16: bool = False, threads: int | None = None) -> Study:
+    """Sample the pair once on seeds 0 .. n-1 and prepare every analysis (SPEC §4, §5).
+
+    ``series``: students of snapshots of one teacher (fig 4 DM-loss curves and fig 11
+    copying vs teacher length, each pair on ``series_n`` seeds).
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    samples = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k, 32})), device=device, bf16=bf16)
+    dataset, note = load_dataset(teacher, data_dir)
+    st = Study(teacher, student, PairAnalysis(samples, k), dataset,
+               seed_trajectory(teacher, student, 0, seed, k, device), [note] if note else [])
+    if series:
+        st.curves = dm_loss_curves(list(series))
+        st.lengths = teacher_length_series(list(series), min(series_n, n), k, seed, device=device)
+    return st
+
+
+def analyze(teacher: Checkpoint, student: Checkpoint, n: int = 1000, k: int = 8, seed: int = 0,
+            **kwargs) -> dict:
+    """The JSON summary of ``study(...)``: identity of the pair plus every SPEC §4 metric."""
+    return study(teacher, student, n, k, seed, **kwargs).summary

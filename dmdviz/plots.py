@@ -1,0 +1,329 @@
+"""Plot builders: numpy arrays in, ``plotly.graph_objects.Figure`` out (SPEC §5). No torch here.
+
+API (N seeds, M image columns, K Euler steps; every figure sets ``layout.height``):
+
+    low_dim_panels(panels: {name: (N, 2)}, seeds (N,))              fig 2 / 7
+    image_grid(rows: {name: (M, H, W)}, ids (M,), id_name="seed")   fig 1 / 8 / 11 quadruples
+    pca_triplets(proj: {teacher: (N, 2), "Φ_1": (N, 2), "G": (N, 2)}, seeds (N,))   fig 1 / 9
+    cost_heatmap(cost (N, N), sigma (N,), seeds (N,))              fig 3
+    distance_scatter(d_init (N,), d_student (N,), seeds (N,))      fig 10
+    dm_loss_curves([{"label", "steps" (M,), "dm_loss" (M,)}])       fig 4
+    boundary_scatter(d (N,), delta (N,), seeds (N,))               fig 5
+    copying_vs_teacher_length(steps (S,), {metric: (S,)})           fig 11
+    memorization_histogram(r (N,), mark=3.0)                        fig 12
+    trajectory_plot(states (K+1, D) or (K+1, H, W), phi_1, g, index[, background (N, 2)])
+    training_curves(records: [metrics.jsonl dicts])                 live training view
+
+Conventions: a seed keeps one colour in every panel (``SEED_SCALE`` over the seed index);
+hovers carry the seed index as ``customdata``; teacher/student pairs are ONE line trace with
+NaN breaks; per-seed traces are ``Scattergl`` with float32 arrays; heatmaps are at most
+``MAX_SIDE`` x ``MAX_SIDE`` cells. Images are expected in the data range [-1, 1].
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+SEED_SCALE = "Turbo"
+MAX_SIDE = 256
+MAX_CURVE_POINTS = 2000
+TEMPLATE = "plotly_white"
+COLORS = {"z": "#444444", "teacher": "#1f77b4", "Φ_1": "#8c8c8c", "G": "#d62728", "pair": "rgba(120,120,120,0.35)"}
+LINE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def _f32(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)
+
+
+def _color(name: str) -> str:
+    """z, Φ_1 and G have fixed colours; any other Φ_K is the teacher's target."""
+    return COLORS.get(name, COLORS["teacher"])
+
+
+def _finish(fig: go.Figure, title: str, height: int, uirevision: str | None = None) -> go.Figure:
+    fig.update_layout(title=title, height=height, template=TEMPLATE, margin=dict(l=50, r=20, t=60, b=45),
+                      uirevision=uirevision or title,
+                      legend=dict(itemsizing="constant", x=0.01, y=0.99, bgcolor="rgba(255,255,255,0.7)"))
+    return fig
+
+
+def _seed_marker(seeds: np.ndarray, size: float = 4, showscale: bool = False) -> dict:
+    """Colour by seed index over one fixed range, so seed i has the same colour everywhere."""
+    seeds = np.asarray(seeds)
+    return dict(color=_f32(seeds), colorscale=SEED_SCALE, cmin=float(seeds.min()), cmax=float(seeds.max()),
+                size=size, showscale=showscale, colorbar=dict(title="seed", thickness=12) if showscale else None)
+
+
+def pair_lines(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """x, y of ONE line trace joining a[i] to b[i]: (3N,) float32 as a0 b0 NaN a1 b1 NaN ..."""
+    a, b = _f32(a), _f32(b)
+    pts = np.stack([a, b, np.full_like(a, np.nan)], axis=1).reshape(-1, 2)
+    return pts[:, 0], pts[:, 1]
+
+
+def _points(xy: np.ndarray, seeds: np.ndarray, name: str, marker: dict, **kw) -> go.Scattergl:
+    return go.Scattergl(x=_f32(xy[:, 0]), y=_f32(xy[:, 1]), mode="markers", name=name, marker=marker,
+                        customdata=np.asarray(seeds, dtype=np.int32),
+                        hovertemplate=f"{name}<br>seed %{{customdata}}<br>(%{{x:.3g}}, %{{y:.3g}})<extra></extra>",
+                        **kw)
+
+
+# --------------------------------------------------------------------------- fig 2 / 7
+
+
+def low_dim_panels(panels: dict[str, np.ndarray], seeds: np.ndarray, title: str = "Noise-data pairing",
+                   height: int = 380) -> go.Figure:
+    """One panel per set (z, Φ_K, Φ_1, G), points (N, 2) coloured by seed index (fig 2 / 7)."""
+    names = list(panels)
+    fig = make_subplots(1, len(names), subplot_titles=names, horizontal_spacing=0.04)
+    for col, name in enumerate(names, start=1):
+        fig.add_trace(_points(panels[name], seeds, name, _seed_marker(seeds, 3, showscale=col == len(names)),
+                              showlegend=False), 1, col)
+    return _finish(fig, title, height)
+
+
+# --------------------------------------------------------------------------- fig 1 / 8 / 11 images
+
+
+def image_grid(rows: dict[str, np.ndarray], ids: np.ndarray | None = None, id_name: str = "seed",
+               title: str = "Samples per seed", pad: int = 2, col_labels: list[str] | None = None) -> go.Figure:
+    """Rows of greyscale images, one ``go.Heatmap`` per row; column c shows ``ids[c]``.
+
+    rows: {label: (M_r, H, W)} in [-1, 1], M_r <= M (shorter rows leave blank cells);
+    ids: (M,) ints shown on hover (default 0 .. M-1). Pixels are sent as uint8 and the
+    hover id per pixel in the smallest integer type that holds it, to keep JSON small.
+    """
+    labels = list(rows)
+    h, w = next(iter(rows.values())).shape[1:]
+    m = max(len(v) for v in rows.values())
+    ids = np.arange(m) if ids is None else np.asarray(ids)
+    id_type = np.min_scalar_type(int(ids.max()))
+    cw, ch = w + pad, h + pad
+    fig = go.Figure()
+    for r, label in enumerate(labels):
+        imgs = np.clip((_f32(rows[label]) + 1) * 127.5, 0, 255)
+        canvas = np.full((h, m * cw - pad), 255, dtype=np.uint8)  # white gaps between images
+        cdata = np.repeat(ids.astype(id_type), cw)[: m * cw - pad][None].repeat(h, 0)
+        for c, img in enumerate(imgs):
+            canvas[:, c * cw : c * cw + w] = np.round(img).astype(np.uint8)
+        fig.add_trace(go.Heatmap(z=canvas, x0=0, dx=1, y0=r * ch, dy=1, customdata=cdata, name=label,
+                                 colorscale="gray", zmin=0, zmax=255, showscale=False,
+                                 hovertemplate=f"{label}<br>{id_name} %{{customdata}}<extra></extra>"))
+    ticks = [c * cw + w / 2 for c in range(m)]
+    fig.update_xaxes(tickvals=ticks, ticktext=col_labels or [str(i) for i in ids], showgrid=False, zeroline=False,
+                     title=id_name if col_labels is None else None)
+    fig.update_yaxes(tickvals=[r * ch + h / 2 for r in range(len(labels))], ticktext=labels, autorange="reversed",
+                     scaleanchor="x", showgrid=False, zeroline=False)
+    height = int(110 + len(labels) * ch * min(6.0, max(1.0, 900 / (m * cw))))
+    return _finish(fig, title, height)
+
+
+# --------------------------------------------------------------------------- fig 1 / 9
+
+
+def pca_triplets(proj: dict[str, np.ndarray], seeds: np.ndarray, title: str = "PCA of (Φ_K, Φ_1, G), fitted on Φ_K",
+                 height: int = 560) -> go.Figure:
+    """Points of each set (N, 2) in PCA coordinates; teacher target (first key) and G (key
+    "G") joined per seed by one NaN-separated line trace (fig 1 / 9)."""
+    names = list(proj)
+    lx, ly = pair_lines(proj[names[0]], proj["G"])
+    fig = go.Figure(go.Scattergl(x=lx, y=ly, mode="lines", name=f"{names[0]} – G pairs", hoverinfo="skip",
+                                 line=dict(color=COLORS["pair"], width=1)))
+    for name in names:
+        fig.add_trace(_points(proj[name], seeds, name, dict(color=_color(name), size=4, opacity=0.8)))
+    fig.update_xaxes(title="PC 1")
+    fig.update_yaxes(title="PC 2", scaleanchor="x")
+    return _finish(fig, title, height)
+
+
+# --------------------------------------------------------------------------- fig 3
+
+
+def downsample(c: np.ndarray, max_side: int = MAX_SIDE) -> tuple[np.ndarray, int]:
+    """Block means of a square matrix so each side is <= max_side: (ceil(N/f), ...), f."""
+    n = len(c)
+    f = max(1, math.ceil(n / max_side))
+    if f == 1:
+        return _f32(c), 1
+    edges = np.arange(0, n, f)
+    sums = np.add.reduceat(np.add.reduceat(np.asarray(c, dtype=np.float64), edges, axis=0), edges, axis=1)
+    sizes = np.diff(np.append(edges, n))
+    return _f32(sums / np.outer(sizes, sizes)), f
+
+
+def cost_heatmap(cost: np.ndarray, sigma: np.ndarray, seeds: np.ndarray | None = None,
+                 title: str = "Cost C_ij = ||Φ_K(z_i) − G(z_j)||² with the OT assignment",
+                 height: int = 560) -> go.Figure:
+    """Heatmap of C (x: teacher i, y: student j; block-averaged to <= 256²) with the exact OT
+    assignment (i, σ(i)) overlaid; points on the diagonal are seeds kept by the student (fig 3)."""
+    n = len(cost)
+    seeds = np.arange(n) if seeds is None else np.asarray(seeds)
+    z, f = downsample(np.asarray(cost).T, MAX_SIDE)
+    fig = go.Figure(go.Heatmap(z=z, x0=(f - 1) / 2, dx=f, y0=(f - 1) / 2, dy=f, colorscale="Viridis",
+                               colorbar=dict(title="C", thickness=12),
+                               hovertemplate="teacher i≈%{x:.0f}<br>student j≈%{y:.0f}<br>C %{z:.3g}<extra></extra>"))
+    fig.add_trace(go.Scattergl(x=_f32([0, n - 1]), y=_f32([0, n - 1]), mode="lines", name="diagonal (σ(i) = i)",
+                               line=dict(color="white", dash="dot", width=1), hoverinfo="skip"))
+    fig.add_trace(go.Scattergl(x=_f32(np.arange(n)), y=_f32(sigma), mode="markers", name="OT assignment σ",
+                               marker=dict(color=COLORS["G"], size=4, symbol="x"), customdata=seeds.astype(np.int32),
+                               hovertemplate="seed %{customdata} → σ = %{y:.0f}<extra></extra>"))
+    fig.update_xaxes(title="teacher sample i", range=[-0.5, n - 0.5])
+    fig.update_yaxes(title="student sample j", range=[-0.5, n - 0.5], scaleanchor="x")
+    return _finish(fig, title, height)
+
+
+# --------------------------------------------------------------------------- fig 10 / 5 / 12
+
+
+def _scatter_with_line(x, y, seeds, line_x, line_y, line_name, xtitle, ytitle, title, height) -> go.Figure:
+    fig = go.Figure(_points(np.stack([x, y], 1), seeds, "seeds", _seed_marker(seeds, 4, showscale=True),
+                            showlegend=False))
+    fig.add_trace(go.Scatter(x=_f32(line_x), y=_f32(line_y), mode="lines", name=line_name, hoverinfo="skip",
+                             line=dict(color=COLORS["G"], dash="dash")))
+    fig.update_xaxes(title=xtitle)
+    fig.update_yaxes(title=ytitle)
+    return _finish(fig, title, height)
+
+
+def distance_scatter(d_init: np.ndarray, d_student: np.ndarray, seeds: np.ndarray,
+                     title: str = "d_init vs d_student", height: int = 480) -> go.Figure:
+    """d_init = ||Φ_1 − Φ_K|| (x) against d_student = ||G − Φ_K|| (y) per seed, with the
+    diagonal: below it the student moved towards its own teacher target (fig 10)."""
+    top = float(max(np.max(d_init), np.max(d_student), 1e-12))
+    return _scatter_with_line(d_init, d_student, seeds, [0, top], [0, top], "diagonal",
+                              "d_init = ||Φ_1(z) − Φ_K(z)||", "d_student = ||G(z) − Φ_K(z)||", title, height)
+
+
+def boundary_scatter(d: np.ndarray, delta: np.ndarray, seeds: np.ndarray,
+                     title: str = "Boundary analysis: D(z) vs δ(z)", height: int = 480) -> go.Figure:
+    """D(z), the mean distance of Φ_K(z) to the training set (x), against δ(z) = d_student −
+    d_init (y), with the zero line: below it the student moved towards its target (fig 5)."""
+    return _scatter_with_line(d, delta, seeds, [np.min(d), np.max(d)], [0, 0], "δ = 0",
+                              "D(z) = mean ||Φ_K(z) − x||, x in train", "δ(z) = d_student − d_init", title, height)
+
+
+def memorization_histogram(r: np.ndarray, mark: float = 3.0, bins: int = 60,
+                           title: str = "Memorization ratio r = ||s − n₂|| / ||s − n₁|| of Φ_K",
+                           height: int = 420) -> go.Figure:
+    """Histogram of r (N,) as pre-binned bars (compact JSON) with the r = ``mark`` line (fig 12)."""
+    r = np.asarray(r, dtype=np.float64)
+    hi = max(float(r.max()), mark * 1.1)
+    counts, edges = np.histogram(r, bins=bins, range=(1.0, hi))
+    fig = go.Figure(go.Bar(x=_f32((edges[:-1] + edges[1:]) / 2), y=counts.astype(np.int32), width=float(edges[1] - edges[0]),
+                           marker_color=COLORS["teacher"], name="samples",
+                           hovertemplate="r ≈ %{x:.2f}<br>%{y} samples<extra></extra>"))
+    fig.add_vline(x=mark, line=dict(color=COLORS["G"], dash="dash"),
+                  annotation_text=f"r = {mark:g} ({np.mean(r > mark):.1%} above)")
+    fig.update_xaxes(title="r (1: not memorised)")
+    fig.update_yaxes(title="samples")
+    return _finish(fig, title, height)
+
+
+# --------------------------------------------------------------------------- fig 4 / 11 / training
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average (the first points average what is available)."""
+    v = np.asarray(values, dtype=np.float64)
+    if window <= 1 or len(v) == 0:
+        return v
+    c = np.cumsum(np.insert(v, 0, 0.0))
+    idx = np.arange(1, len(v) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def _thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    step = max(1, math.ceil(len(x) / max_points))
+    return _f32(x[::step]), _f32(y[::step])
+
+
+def dm_loss_curves(curves: list[dict], window: int = 25, title: str = "DM loss over distillation",
+                   height: int = 420) -> go.Figure:
+    """One smoothed curve per student: entries ``{"label", "steps" (M,), "dm_loss" (M,)}`` (fig 4)."""
+    fig = go.Figure()
+    for i, c in enumerate(curves):
+        x, y = _thin(np.asarray(c["steps"]), smooth(c["dm_loss"], window))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=c["label"], line=dict(color=LINE_COLORS[i % 8])))
+    fig.update_xaxes(title="distillation iteration")
+    fig.update_yaxes(title=f"DM loss (moving average of {window})")
+    return _finish(fig, title, height)
+
+
+def copying_vs_teacher_length(steps: np.ndarray, series: dict[str, np.ndarray],
+                              title: str = "Copying vs teacher training length", height: int = 420) -> go.Figure:
+    """Metrics (S,) against the teacher's training step (S,) (fig 11). Agreements go left,
+    ratios (keys containing "ratio") right; a ``*_init`` key is dashed in its base's colour."""
+    fig = make_subplots(1, 2, subplot_titles=("agreement", "copy ratio ρ"))
+    bases = sorted({k.removesuffix("_init") for k in series})
+    for name, values in series.items():
+        base = name.removesuffix("_init")
+        fig.add_trace(go.Scatter(x=_f32(steps), y=_f32(values), mode="lines+markers", name=name,
+                                 line=dict(color=LINE_COLORS[bases.index(base) % 8],
+                                           dash="dash" if name.endswith("_init") else "solid")),
+                      1, 2 if "ratio" in name else 1)
+    fig.update_xaxes(title="teacher training iterations", type="log")
+    return _finish(fig, title, height)
+
+
+def training_curves(records: list[dict], metrics: tuple[str, ...] = ("ot_agreement", "copy_ratio"),
+                    window: int = 25, title: str = "Training", height: int = 520) -> go.Figure:
+    """Loss (dm_loss, else fm_loss; smoothed) over steps, and the copying meter from the probe
+    records (those carrying ``metrics``), from metrics.jsonl dicts. ``uirevision`` is fixed so a
+    streamed update keeps the user's zoom."""
+    loss_key = "dm_loss" if any("dm_loss" in r for r in records) else "fm_loss"
+    fig = make_subplots(2, 1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=(loss_key, "copying meter"))
+    loss = [r for r in records if loss_key in r]
+    if loss:
+        x, y = _thin(np.array([r["step"] for r in loss]), smooth([r[loss_key] for r in loss], window))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=loss_key, line=dict(color=COLORS["teacher"])), 1, 1)
+    for i, key in enumerate(metrics):
+        probe = [r for r in records if key in r]
+        if probe:
+            fig.add_trace(go.Scatter(x=_f32([r["step"] for r in probe]), y=_f32([r[key] for r in probe]),
+                                     mode="lines+markers", name=key, line=dict(color=LINE_COLORS[(i + 1) % 8])), 2, 1)
+    fig.update_xaxes(title="iteration", row=2, col=1)
+    return _finish(fig, title, height, uirevision="training")
+
+
+# --------------------------------------------------------------------------- drill-down
+
+
+def trajectory_plot(states: np.ndarray, phi_1: np.ndarray, g: np.ndarray, index: int,
+                    background: np.ndarray | None = None, title: str | None = None, height: int = 480) -> go.Figure:
+    """One seed's teacher Euler path z → Φ_K(z) with Φ_1(z) and G(z).
+
+    Vectors: ``states`` (K+1, D), ``phi_1``/``g`` (D,), first two coordinates drawn over an
+    optional ``background`` cloud (N, 2). Images: ``states`` (K+1, H, W), ``phi_1``/``g``
+    (H, W), drawn as an image row t = 0 .. 1 followed by Φ_1 and G.
+    """
+    states = np.asarray(states)
+    k = len(states) - 1
+    title = title or f"Seed {index}: teacher path Φ_{k} and student jump"
+    if states.ndim == 3:
+        imgs = np.concatenate([states, np.asarray(phi_1)[None], np.asarray(g)[None]])
+        labels = [f"t={i / k:.2f}" for i in range(k + 1)] + ["Φ_1", "G"]
+        return image_grid({f"seed {index}": imgs}, np.arange(len(imgs)), "column", title, col_labels=labels)
+    fig = go.Figure()
+    if background is not None:
+        fig.add_trace(go.Scattergl(x=_f32(background[:, 0]), y=_f32(background[:, 1]), mode="markers",
+                                   name="Φ_K samples", hoverinfo="skip",
+                                   marker=dict(color="rgba(150,150,150,0.3)", size=3)))
+    fig.add_trace(go.Scatter(x=_f32(states[:, 0]), y=_f32(states[:, 1]), mode="lines+markers", name=f"Φ_{k} path",
+                             customdata=np.linspace(0, 1, k + 1, dtype=np.float32),
+                             line=dict(color=COLORS["teacher"]), hovertemplate="t = %{customdata:.2f}<extra></extra>"))
+    ends = {"z": states[0], f"Φ_{k}": states[-1], "Φ_1": phi_1, "G": g}
+    for name, p in ends.items():
+        fig.add_trace(go.Scatter(x=_f32([p[0]]), y=_f32([p[1]]), mode="markers+text", name=name, text=[name],
+                                 textposition="top center", marker=dict(color=_color(name), size=11),
+                                 customdata=[index], hovertemplate=f"{name}<br>seed %{{customdata}}<extra></extra>"))
+    lx, ly = pair_lines(np.asarray(states[-1:, :2]), np.asarray(g)[None, :2])
+    fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name="Φ_K – G", line=dict(color=COLORS["G"], dash="dot"),
+                             hoverinfo="skip"))
+    fig.update_yaxes(scaleanchor="x")
+    return _finish(fig, title, height)
