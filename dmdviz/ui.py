@@ -141,8 +141,7 @@ class App:
         except DmdvizError as e:
             note = f"Default pair `{default_pair()}` is not available ({e}). Choose a pair, a Hub repo or an upload."
             return gr.update(choices=choices), {}, note, *[None] * 8
-        value = pair["student"] if pair["student"] in {v for _, v in choices} else None
-        return gr.update(choices=choices, value=value), pair, *self.explore(pair, n, seed, k, index)
+        return gr.update(choices=choices, value=pair["student"]), pair, *self.explore(pair, n, seed, k, index)
 
     # ------------------------------------------------------------------ Diagnostics
 

@@ -1,0 +1,234 @@
+"""The app over HTTP: every named endpoint through gradio_client, and errors as one line."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"  # read at import by huggingface_hub (imported by gradio)
+
+import json
+import socket
+import time
+import zipfile
+from dataclasses import replace
+
+import pytest
+
+from dmdviz.config import get_preset
+from dmdviz.runtime import Runtime
+from dmdviz.train import train_teacher
+
+ENDPOINTS = {"/init", "/explore", "/seed_detail", "/choose_pair", "/load_ref", "/upload", "/diagnose",
+             "/train_start", "/train_status", "/train_cancel", "/train_resume", "/runs", "/train_push"}
+VIEW = dict(n=120, seed=0, k=8, index=3)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tiny_pair, tmp_path_factory):
+    """The demo on a free port, opening on the tiny pair, with its own runs root."""
+    import huggingface_hub.constants
+
+    from dmdviz.ui import build_demo, launch_kwargs
+
+    tmp = tmp_path_factory.mktemp("ui")
+    env = {"DMDVIZ_DEFAULT_PAIR": str(tiny_pair[1]), "DMDVIZ_RUNS_DIR": str(tmp / "runs"),
+           "DMDVIZ_MAX_SEEDS": "300", "HF_HOME": str(tmp / "hf")}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    offline, huggingface_hub.constants.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE, True
+    demo = build_demo()
+    port = _free_port()
+    demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_kwargs())
+    yield demo, f"http://127.0.0.1:{port}/", tmp
+    demo.close()
+    huggingface_hub.constants.HF_HUB_OFFLINE = offline
+    for k, v in saved.items():
+        os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+@pytest.fixture
+def client(served):
+    from gradio_client import Client
+
+    c = Client(served[1], analytics_enabled=False, download_files=str(served[2] / "dl"), verbose=False)
+    yield c
+    c.close()
+
+
+def _is_plot(value) -> bool:
+    return isinstance(value, dict) and value.get("type") == "plotly" and "data" in json.loads(value["plot"])
+
+
+def _explore_ok(out, n):
+    info, samples, pca, heat, scatter, table, _seed_view, path, seed_table = out
+    assert f"**{n} seeds**" in info
+    assert all(_is_plot(p) for p in (samples, pca, heat, scatter, path))
+    assert any("ot_agreement" in row[0] for row in table["data"])
+    assert "Φ_32" in seed_table
+
+
+def test_every_event_is_named_and_served(served, client):
+    demo = served[0]
+    assert {f"/{fn.api_name}" for fn in demo.fns.values()} == ENDPOINTS
+    assert ENDPOINTS <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+
+
+def test_page_load_draws_the_default_pair_then_explore_and_drill_down(client, tiny_pair):
+    out = client.predict(*VIEW.values(), api_name="/init")
+    assert out[0]["value"] == str(tiny_pair[1]) and ["chessboard4d/student (shipped)", "chessboard4d/student"] in out[0]["choices"]
+    _explore_ok(out[1:], 120)
+    _explore_ok(client.predict(200, 5, 4, 0, api_name="/explore"), 200)
+    view, path, table = client.predict(200, 5, 4, 7, api_name="/seed_detail")
+    assert view is None and _is_plot(path) and "| G |" in table
+
+
+def test_pair_by_dropdown_reference_and_upload(client, tiny_pair, tmp_path):
+    from gradio_client import handle_file
+
+    teacher, student = map(str, tiny_pair)
+    _explore_ok(client.predict(student, "", *VIEW.values(), api_name="/choose_pair"), 120)
+    _explore_ok(client.predict(student, teacher, *VIEW.values(), api_name="/load_ref"), 120)
+    archive = tmp_path / "student.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for name in ("config.json", "model.safetensors"):
+            zf.write(tiny_pair[1] / name, f"student/{name}")
+    _explore_ok(client.predict([handle_file(str(archive))], "", *VIEW.values(), api_name="/upload"), 120)
+    pair = [handle_file(str(tiny_pair[1] / n)) for n in ("config.json", "model.safetensors")]
+    _explore_ok(client.predict(pair, teacher, *VIEW.values(), api_name="/upload"), 120)
+
+
+def test_diagnostics_without_and_with_a_family(client, served):
+    from dmdviz import jobs
+
+    client.predict(*VIEW.values(), api_name="/init")
+    mem, boundary, length, dm, info = client.predict(None, 120, 0, 8, api_name="/diagnose")
+    assert _is_plot(mem) and _is_plot(boundary) and length is None and dm is None and "family" in info
+    run = jobs.start(jobs.JobSpec(teacher_steps=30, student_steps=6, batch=32), root=served[2] / "runs")
+    deadline = time.monotonic() + 120
+    while jobs.progress(run, served[2] / "runs").state != "done":
+        assert time.monotonic() < deadline, (served[2] / "runs" / run / "log.txt").read_text()[-1500:]
+        time.sleep(0.3)
+    mem, boundary, length, dm, info = client.predict("runs", 120, 0, 8, api_name="/diagnose")
+    assert all(_is_plot(p) for p in (mem, boundary, length, dm)) and info == "All four diagnostics drawn."
+
+
+def _status(client, run, until, timeout=120):
+    """Poll like the page's timer (its last-state input is session State, not sent)."""
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        bar, teacher_fig, student_fig, _pairs = client.predict(run, api_name="/train_status")
+        state = bar.split("<b>")[1].split("</b>")[0]
+        if state in until:
+            return bar, teacher_fig, student_fig, state
+        time.sleep(0.3)
+    pytest.fail(f"{run} still {state} after {timeout}s")
+
+
+def test_train_tab_runs_cancels_resumes_and_lists_the_pair(client):
+    run_choice, msg = client.predict("chessboard4d", 0, 30, 6, 5, 0.0, "teacher", "ui-run", api_name="/train_start")
+    assert run_choice["value"] == "ui-run" and "ui-run" in msg
+    bar, teacher_fig, student_fig, state = _status(client, "ui-run", {"done", "failed"})
+    assert state == "done" and "36/36" in bar and _is_plot(teacher_fig) and _is_plot(student_fig)
+    assert "ui-run" in str(client.predict(api_name="/runs"))
+    _explore_ok(client.predict(str(os.path.join(os.environ["DMDVIZ_RUNS_DIR"], "ui-run", "student")), "",
+                               *VIEW.values(), api_name="/choose_pair"), 120)
+    with pytest.raises(Exception, match="not running"):
+        client.predict("ui-run", api_name="/train_cancel")
+    with pytest.raises(Exception, match="has finished"):
+        client.predict("ui-run", api_name="/train_resume")
+    with pytest.raises(Exception, match="offline mode"):
+        client.predict("ui-run", "someone/dmdviz-test", "hf_fake", api_name="/train_push")
+
+    client.predict("chessboard4d", 0, 5000, 6, 5, 0.0, "teacher", "long", api_name="/train_start")
+    assert "Cancel requested" in client.predict("long", api_name="/train_cancel")
+    assert _status(client, "long", {"cancelled", "failed"})[3] == "cancelled"
+    assert "Resumed" in client.predict("long", api_name="/train_resume")
+    _status(client, "long", {"running"})
+    client.predict("long", api_name="/train_cancel")
+    assert _status(client, "long", {"cancelled", "failed"})[3] == "cancelled"
+
+
+@pytest.mark.parametrize("call, message", [
+    (("nobody/nothing@main", "", *VIEW.values(), "/load_ref"), "nobody/nothing"),
+    (("no such thing!", "", *VIEW.values(), "/load_ref"), "neither a folder"),
+    (("", "", *VIEW.values(), "/load_ref"), "empty checkpoint reference"),
+    ((301, 0, 8, 0, "/explore"), "greater than maximum value 300"),
+    ((120, 0, 0, 0, "/explore"), "K must be between 1 and"),
+    ((120, 0, 8, 500, "/seed_detail"), "seed index must be between 0 and 119"),
+    (("chessboard4d", 0, 10**7, 10, 5, 0.0, "teacher", "", "/train_start"), "teacher steps must be between"),
+    (("../../etc", "/train_cancel"), "not a run name"),
+])
+def test_user_errors_are_one_line_messages(client, call, message):
+    from gradio_client.exceptions import AppError
+
+    client.predict(*VIEW.values(), api_name="/init")
+    with pytest.raises(AppError) as err:
+        client.predict(*call[:-1], api_name=call[-1])
+    assert message in str(err.value) and "Traceback" not in str(err.value)
+
+
+def test_bad_uploads_and_mismatched_pairs(client, tiny_pair, tmp_path):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "config.json").write_text("{}")
+    (fake / "model.safetensors").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(AppError, match="not a dmdviz checkpoint config"):
+        client.predict([handle_file(str(fake / n)) for n in ("config.json", "model.safetensors")], "",
+                       *VIEW.values(), api_name="/upload")
+    with pytest.raises(AppError, match="upload a zip, or config.json and model.safetensors"):
+        client.predict([handle_file(str(fake / "model.safetensors"))], "", *VIEW.values(), api_name="/upload")
+    (fake / "bad.zip").write_bytes(b"PK not really")
+    with pytest.raises(AppError, match="not a valid zip"):
+        client.predict([handle_file(str(fake / "bad.zip"))], "", *VIEW.values(), api_name="/upload")
+    evil = fake / "evil.zip"
+    with zipfile.ZipFile(evil, "w") as zf:
+        zf.writestr("../config.json", "{}")
+    with pytest.raises(AppError, match="unsafe path"):
+        client.predict([handle_file(str(evil))], "", *VIEW.values(), api_name="/upload")
+    p = get_preset("moons")
+    train_teacher(p.data, replace(p.net, hidden=16, depth=1), replace(p.teacher, steps=5, batch=16),
+                  tmp_path / "moons", rt=Runtime.create("cpu"))
+    with pytest.raises(AppError, match="shape mismatch"):
+        client.predict(str(tiny_pair[1]), str(tmp_path / "moons"), *VIEW.values(), api_name="/load_ref")
+    with pytest.raises(AppError, match="is a teacher"):
+        client.predict(str(tiny_pair[0]), "", *VIEW.values(), api_name="/load_ref")
+
+
+def test_unexpected_failures_are_one_line_too(client, monkeypatch):
+    from gradio_client.exceptions import AppError
+
+    from dmdviz import plots
+
+    client.predict(*VIEW.values(), api_name="/init")
+
+    def boom(*a, **k):
+        raise ValueError("boom\nsecond line")
+
+    monkeypatch.setattr(plots, "pca_triplets", boom)
+    with pytest.raises(AppError) as err:
+        client.predict(130, 0, 8, 0, api_name="/explore")
+    assert str(err.value).strip().endswith("unexpected ValueError: boom")
+    monkeypatch.undo()
+    _explore_ok(client.predict(130, 0, 8, 0, api_name="/explore"), 130)
+
+
+def test_a_missing_default_pair_is_a_note_not_an_error(client, monkeypatch):
+    monkeypatch.setenv("DMDVIZ_DEFAULT_PAIR", "missing/student")
+    out = client.predict(*VIEW.values(), api_name="/init")
+    assert "is not available" in out[1] and out[2] is None  # (the State output is not sent)
+
+
+def test_launch_settings_are_safe(served):
+    from dmdviz.ui import launch_kwargs
+
+    kw = launch_kwargs()
+    assert kw["allowed_paths"] == [] and kw["max_file_size"].endswith("mb")
+    assert served[0].delete_cache == (3600, 3600)
