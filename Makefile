@@ -29,8 +29,12 @@ run: $(VENV)/.runtime
 test: $(VENV)/.dev
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest -q tests
 
-bench: $(VENV)/.dev
-	$(BIN)/python -m benchmarks
+$(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
+	$(BIN)/pip install -q --no-deps -r requirements-bench.txt
+	touch $@
+
+bench: $(VENV)/.bench
+	DMDVIZ_DATA_DIR=$${DMDVIZ_DATA_DIR:-../shared/data/mnist} $(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -207,7 +207,7 @@ def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, 
     torch.manual_seed(cfg.seed)
     net = rt.place(build_net(net_cfg))
     ema = copy.deepcopy(net).requires_grad_(False)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
     data_gen = torch.Generator().manual_seed(rt.seed(cfg.seed * 1009 + 17))
     gen = torch.Generator(rt.device).manual_seed(rt.seed(cfg.seed * 1009 + 29))
     state = ({"net": net, "ema": ema}, {"opt": opt}, {"data": data_gen, "noise": gen})
@@ -316,9 +316,9 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
     critic = copy.deepcopy(t_model).requires_grad_(True).train()
     disc = dmd.Discriminator(feature_dim(critic)).to(rt.device) if cfg.gan_weight > 0 else None
     ds = get_dataset(teacher.data, data_dir) if cfg.gan_weight > 0 else None
-    opt_g = torch.optim.Adam(student.parameters(), lr=cfg.lr, betas=(0.0, 0.999))
+    opt_g = torch.optim.Adam(student.parameters(), lr=cfg.lr, betas=(0.0, 0.999), fused=True)
     critic_params = list(critic.parameters()) + (list(disc.parameters()) if disc else [])
-    opt_c = torch.optim.Adam(critic_params, lr=cfg.critic_lr, betas=(0.0, 0.999))
+    opt_c = torch.optim.Adam(critic_params, lr=cfg.critic_lr, betas=(0.0, 0.999), fused=True)
     gen = torch.Generator(rt.device).manual_seed(rt.seed(cfg.seed * 7919 + 3))
     data_gen = torch.Generator().manual_seed(rt.seed(cfg.seed * 7919 + 5))
     modules = {"student": student, "critic": critic, **({"disc": disc} if disc else {})}
