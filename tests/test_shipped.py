@@ -1,0 +1,50 @@
+"""Every shipped checkpoint loads, validates, records its lineage and is listed by the CLI."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dmdviz import hub
+from dmdviz.reproduce import FAMILIES
+
+EXPECTED = {f"{family}/{name}" for family, fam in FAMILIES.items()
+            for name in [*fam.teachers, *(s.name for s in fam.students)]}
+
+
+def test_every_family_member_is_shipped():
+    assert EXPECTED <= set(hub.shipped_names())
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_shipped_checkpoint_loads_with_its_config(name):
+    ckpt = hub.load_checkpoint(name)
+    assert ckpt.ref == name and ckpt.config["format"] == hub.FORMAT
+    assert (ckpt.path / "README.md").exists()
+    if ckpt.role == "student":
+        family = name.split("/")[0]
+        teacher_ref = ckpt.config["teacher"]["ref"]
+        assert teacher_ref.startswith(family + "/"), teacher_ref
+        assert hub.load_checkpoint(teacher_ref).role == "teacher"
+        metrics = ckpt.config["metrics"]
+        assert {"ot_agreement", "ot_agreement_init", "copy_ratio", "nn_agreement", "diag_contrast"} <= set(metrics)
+        steps = [json.loads(line)["step"] for line in (ckpt.path / "metrics.jsonl").read_text().splitlines()]
+        assert steps == list(range(ckpt.config["train"]["steps"] + 1))
+
+
+def test_mnist_snapshots_record_their_training_length():
+    for step in (1024, 2048, 4096, 8192):
+        assert hub.load_checkpoint(f"mnist/teacher-{step}").config["train"]["step"] == step
+
+
+def test_list_shows_every_shipped_checkpoint():
+    out = subprocess.run([sys.executable, "-m", "dmdviz", "list"], capture_output=True, text=True, check=True).stdout
+    listed = {line.split()[0] for line in out.splitlines() if line.strip()}
+    assert EXPECTED <= listed
+
+
+def test_shipped_folder_stays_small():
+    total = sum(p.stat().st_size for p in hub.SHIPPED.rglob("*") if p.is_file())
+    assert total < 50 * 2**20
+    assert not [p for p in hub.SHIPPED.rglob("*") if p.suffix in hub.PICKLE_SUFFIXES or p.name == "state.safetensors"]
