@@ -109,15 +109,21 @@ def _preset_distill(teacher):
 
 
 def cmd_analyze(args) -> None:
-    from dmdviz.analysis import analyze
+    from dmdviz.analysis import study
     from dmdviz.hub import load_checkpoint
 
     teacher, student = load_checkpoint(args.teacher), load_checkpoint(args.student)
-    result = analyze(teacher, student, n=args.n, k=args.k, seed=args.seed)
-    text = json.dumps(result, indent=2)
+    series = [load_checkpoint(ref) for ref in args.series.split(",") if ref.strip()] if args.series else []
+    st = study(teacher, student, n=args.n, k=args.k, seed=args.seed, data_dir=args.data_dir, series=series,
+               threads=args.threads or int(os.environ.get("DMDVIZ_THREADS", "0") or 0))
+    text = json.dumps(st.summary, indent=2)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(text + "\n")
+    if args.html:
+        from dmdviz.report import write_report
+
+        print(f"report written to {write_report(st, args.html)}", file=sys.stderr)
     print(text)
 
 
@@ -191,8 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=1000)
     p.add_argument("--k", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir")
-    p.add_argument("--json", help="write the metrics here")
+    p.add_argument("--data-dir", help="MNIST IDX folder for training-set metrics (skipped with a note if absent)")
+    p.add_argument("--json", help="write every metric (SPEC §4) here")
+    p.add_argument("--html", help="write a self-contained HTML report with every figure (SPEC §5) here")
+    p.add_argument("--series", help="comma-separated students of teacher snapshots (DM-loss and teacher-length figures)")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("list", help="list shipped checkpoints")

@@ -60,18 +60,20 @@ def copy_ratio(phi_1, phi_k, g) -> float:
     return float((d_student / d_init.clamp_min(1e-12)).median())
 
 
-def pairing_metrics(phi_1, phi_k, g, with_ot: bool = True) -> dict:
+def pairing_metrics(phi_1, phi_k, g, with_ot: bool = True, costs=None) -> dict:
     """Every pairing metric for the student and, as ``*_init``, for its start Φ_1.
 
     ``copy_ratio_chance`` is ρ with the student's samples paired to the wrong seeds (G
     rolled by one): the value ρ takes when the pairing carries no information. In low
     dimension Φ_1 collapses towards the data mean, so even a remapping student can have
     ρ < 1; compare ρ with this chance level, not only with 1.
+    ``costs`` = (C, C_init), when given, are the already computed ``cost_matrix(phi_k, g)``
+    and ``cost_matrix(phi_k, phi_1)`` (an analysis that caches them skips recomputing).
     """
     out = {"copy_ratio": copy_ratio(phi_1, phi_k, g),
            "copy_ratio_chance": copy_ratio(phi_1, phi_k, torch.roll(torch.as_tensor(g), 1, dims=0))}
-    for suffix, other in (("", g), ("_init", phi_1)):
-        c = cost_matrix(phi_k, other)
+    for suffix, other, c in (("", g, costs and costs[0]), ("_init", phi_1, costs and costs[1])):
+        c = cost_matrix(phi_k, other) if c is None else c
         if with_ot:
             out["ot_agreement" + suffix] = ot_agreement(c)
         out["nn_agreement" + suffix] = nn_agreement(c)
@@ -115,11 +117,16 @@ def sliced_wasserstein(a, b, n_proj: int = 256, seed: int = 0) -> float:
 
 
 def pca_fit(x, k: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mean (D,), components (D, k)) of the rows of x, by exact SVD, sign-fixed."""
+    """(mean (D,), components (D, k)) of the rows of x, exact (eigendecomposition), sign-fixed."""
     x = _flat(x)
     mu = x.mean(0)
-    _, _, vh = torch.linalg.svd(x - mu, full_matrices=False)
-    comps = vh[:k].T
+    xc = x - mu
+    # Exact eigh of the smaller Gram side: 2-3x faster than a full SVD at N = 2000, D = 784.
+    if xc.shape[1] <= xc.shape[0]:
+        comps = torch.linalg.eigh(xc.T @ xc).eigenvectors[:, -k:].flip(1)
+    else:
+        vals, u = torch.linalg.eigh(xc @ xc.T)
+        comps = xc.T @ (u[:, -k:] / vals[-k:].clamp_min(1e-24).sqrt()).flip(1)
     signs = torch.sign(comps[comps.abs().argmax(0), torch.arange(comps.shape[1])])
     return mu, comps * signs
 

@@ -42,6 +42,14 @@ class PairAnalysis:
         if 1 not in samples.phi or k not in samples.phi:
             raise DmdvizError(f"samples lack Φ_1 or Φ_{k}")
         self.s, self.k = samples, k
+        self._memo: dict = {}
+
+    def _cached(self, key: tuple, compute, *keep):
+        """Compute once per key. ``keep`` holds the inputs a key names by address (a training
+        tensor's data_ptr), so that address cannot be reused by another tensor meanwhile."""
+        if key not in self._memo:
+            self._memo[key] = (compute(), keep)
+        return self._memo[key][0]
 
     @property
     def phi_1(self) -> torch.Tensor:
@@ -85,7 +93,8 @@ class PairAnalysis:
     @cached_property
     def pairing(self) -> dict:
         """Every pairing metric of ``metrics.pairing_metrics``, OT from the cached assignments."""
-        out = metrics.pairing_metrics(self.phi_1, self.phi_k, self.s.g, with_ot=False)
+        out = metrics.pairing_metrics(self.phi_1, self.phi_k, self.s.g, with_ot=False,
+                                      costs=(self.cost, self.cost_init))
         out["ot_agreement"] = metrics.ot_agreement(self.cost, self.assignment)
         out["ot_agreement_init"] = metrics.ot_agreement(self.cost_init, self.assignment_init)
         out["ot_agreement_chance"] = 1.0 / self.s.n
@@ -104,9 +113,12 @@ class PairAnalysis:
 
     def pca(self, n_components: int = 2) -> dict[str, np.ndarray]:
         """Fig 1/9: Φ_K, Φ_1, G projected on the principal axes of Φ_K, each (N, 2) float32."""
-        mu, comps = metrics.pca_fit(self.phi_k, n_components)
-        sets = {f"Φ_{self.k}": self.phi_k, "Φ_1": self.phi_1, "G": self.s.g}
-        return {name: _np32(metrics.pca_project(x, mu, comps)) for name, x in sets.items()}
+        def compute():
+            mu, comps = metrics.pca_fit(self.phi_k, n_components)
+            sets = {f"Φ_{self.k}": self.phi_k, "Φ_1": self.phi_1, "G": self.s.g}
+            return {name: _np32(metrics.pca_project(x, mu, comps)) for name, x in sets.items()}
+
+        return self._cached(("pca", n_components), compute)
 
     def images(self, m: int = 30) -> dict[str, np.ndarray]:
         """Fig 1/8/11: the first ``m`` seeds as images, rows Φ_1, Φ_K..., G, each (m, H, W).
@@ -135,7 +147,8 @@ class PairAnalysis:
 
     def memorization(self, train: torch.Tensor) -> np.ndarray:
         """Fig 12: r(Φ_K(z)) = ||s - n_2|| / ||s - n_1|| against the training set, (N,) float64."""
-        return metrics.memorization_ratio(self.phi_k, train).numpy()
+        return self._cached(("memorization", train.data_ptr(), tuple(train.shape)),
+                            lambda: metrics.memorization_ratio(self.phi_k, train).numpy(), train)
 
     def boundary(self, train: torch.Tensor, subset: int = BOUNDARY_SUBSET) -> tuple[np.ndarray, np.ndarray]:
         """Fig 5: (D, δ), each (N,) float64 (SPEC §4).
@@ -144,7 +157,8 @@ class PairAnalysis:
         subset of 2000 points by default, so MNIST-size sets stay fast);
         δ(z) = d_student(z) - d_init(z), negative where the student moved towards its target.
         """
-        d = metrics.mean_distance(self.phi_k, train_subset(train, subset)).numpy()
+        d = self._cached(("boundary", train.data_ptr(), tuple(train.shape), subset),
+                         lambda: metrics.mean_distance(self.phi_k, train_subset(train, subset)).numpy(), train)
         d_init, d_student = self.distances
         return d, d_student - d_init
 

@@ -1,0 +1,212 @@
+"""Analysis package (SPEC §4, §5): shared seeds, cached pairing, closed forms, series, report."""
+
+import itertools
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from dmdviz import analysis, metrics, noise
+from dmdviz.analysis import PairAnalysis, Samples
+from dmdviz.config import DataConfig
+from dmdviz.hub import load_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _samples(phi_1, phi_8, g, start=0) -> Samples:
+    z = torch.zeros_like(phi_8)
+    return Samples(0, z, None, {1: phi_1, 8: phi_8, 32: phi_8}, g, start)
+
+
+@pytest.fixture(scope="module")
+def pair(tiny_pair):
+    return load_checkpoint(str(tiny_pair[0])), load_checkpoint(str(tiny_pair[1]))
+
+
+@pytest.fixture(scope="module")
+def snapshot_student(tiny_pair, tmp_path_factory):
+    """A second student, distilled from the tiny teacher's step-100 snapshot (fig 4 / 11 series)."""
+    from dmdviz.config import get_preset
+    from dmdviz.runtime import Runtime
+    from dmdviz.train import distill
+
+    snap = load_checkpoint(str(tiny_pair[0] / "snapshots" / "step-000100"))
+    out = tmp_path_factory.mktemp("snap") / "student"
+    distill(snap, replace(get_preset("chessboard4d").distill, steps=10, batch=64, probe_every=5, probe_n=32), out,
+            rt=Runtime.create("cpu"))
+    return out
+
+
+def test_samples_are_a_pure_function_of_the_seed_index(pair):
+    t, s = pair
+    a = analysis.sample_pair(t, s, 40, seed=3, ks=(1, 8))
+    b = analysis.sample_pair(t, s, 15, seed=3, ks=(1, 8), start=10, chunk=4)
+    torch.testing.assert_close(b.phi[8], a.phi[8][10:25])
+    torch.testing.assert_close(b.g, a.g[10:25])
+    assert list(b.seeds) == list(range(10, 25)) and b.shape == (4,)
+
+
+def test_trajectory_matches_the_sampled_seed(pair):
+    t, s = pair
+    smp = analysis.sample_pair(t, s, 12, seed=5, ks=(1, 8))
+    tr = analysis.seed_trajectory(t, s, 7, seed=5, k=8)
+    assert tr.states.shape == (9, 4) and tr.times[0] == 0 and tr.times[-1] == 1
+    torch.testing.assert_close(tr.states[0], noise.seeded(5, 1, (4,), 0, 7)[0][0])
+    torch.testing.assert_close(tr.states[-1], smp.phi[8][7])
+    torch.testing.assert_close(tr.phi_1, smp.phi[1][7], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(tr.g, smp.g[7])
+
+
+def test_pairing_equals_the_core_metrics_and_caches_the_assignment(pair):
+    t, s = pair
+    smp = analysis.sample_pair(t, s, 120, ks=(1, 8))
+    pa = PairAnalysis(smp, 8)
+    core = metrics.pairing_metrics(smp.phi[1], smp.phi[8], smp.g)
+    assert {k: pytest.approx(v) for k, v in core.items()} == {k: pa.pairing[k] for k in core}
+    assert pa.pairing["ot_agreement_chance"] == pytest.approx(1 / 120)
+    assert pa.assignment is pa.assignment and pa.cost_block(120)[1] is pa.assignment
+    assert analysis.pair_metrics(smp, 8)["ot_agreement"] == pa.pairing["ot_agreement"]
+
+
+def test_closed_forms_for_copying_and_remapping():
+    x = torch.randn(50, 6, generator=torch.Generator().manual_seed(0))
+    copy = PairAnalysis(_samples(x + 1.0, x, x.clone()), 8)
+    assert copy.pairing["copy_ratio"] == 0 and copy.pairing["ot_agreement"] == 1.0
+    d_init, d_student = copy.distances
+    np.testing.assert_allclose(d_init, np.sqrt(6)) and np.testing.assert_allclose(d_student, 0)
+    perm = torch.roll(torch.arange(50), 1)
+    remap = PairAnalysis(_samples(x + 1.0, x, x[perm]), 8)
+    assert remap.pairing["ot_agreement"] == 0.0 and np.array_equal(remap.assignment, np.argsort(perm.numpy()))
+
+
+def test_cost_block_solves_its_own_block_exactly():
+    g = torch.Generator().manual_seed(1)
+    pa = PairAnalysis(_samples(torch.randn(20, 3, generator=g), torch.randn(20, 3, generator=g),
+                               torch.randn(20, 3, generator=g)), 8)
+    block, sigma = pa.cost_block(6)
+    assert block.shape == (6, 6) and block.dtype == np.float32
+    best = min(itertools.permutations(range(6)), key=lambda p: sum(block[i, p[i]] for i in range(6)))
+    assert sum(block[i, sigma[i]] for i in range(6)) == pytest.approx(sum(block[i, best[i]] for i in range(6)), rel=1e-6)
+
+
+def test_boundary_and_memorization_closed_forms():
+    phi_8 = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
+    pa = PairAnalysis(_samples(phi_8 + torch.tensor([1.0, 0.0]), phi_8, phi_8 + torch.tensor([0.0, 2.0])), 8)
+    train = torch.tensor([[0.0, 0.0], [0.0, 2.0], [3.0, 0.0]])
+    d, delta = pa.boundary(train)
+    np.testing.assert_allclose(d, [(0 + 2 + 3) / 3, (5 + np.hypot(3, 2) + 4) / 3])
+    np.testing.assert_allclose(delta, [2 - 1, 2 - 1])
+    r = pa.memorization(train)
+    assert r[0] > 1e6  # Φ_8(z_0) sits on a training point
+    assert r[1] == pytest.approx(4 / np.hypot(3, 2))  # nearest (0, 2) at √13, second (3, 0) at 4
+    assert pa.memorization(train) is r  # cached per training tensor
+
+
+def test_train_subset_is_fixed_and_documented():
+    x = torch.arange(5000.0)[:, None]
+    a, b = analysis.train_subset(x), analysis.train_subset(x)
+    assert len(a) == analysis.BOUNDARY_SUBSET and torch.equal(a, b) and len(a.unique()) == len(a)
+    assert analysis.train_subset(x[:10]) is not None and len(analysis.train_subset(x[:10])) == 10
+
+
+@pytest.mark.parametrize("n, d", [(200, 7), (6, 30)])
+def test_pca_fit_matches_an_svd_on_both_gram_sides(n, d):
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64) * torch.linspace(3, 0.5, d, dtype=torch.float64)
+    mu, comps = metrics.pca_fit(x)
+    vh = torch.linalg.svd(x - x.mean(0), full_matrices=False)[2][:2]
+    torch.testing.assert_close((comps.T @ vh.T).abs(), torch.eye(2, dtype=torch.float64), atol=1e-8, rtol=0)
+
+
+def test_figure_arrays_shapes():
+    x = torch.randn(30, 1, 4, 4, generator=torch.Generator().manual_seed(2))
+    pa = PairAnalysis(_samples(x * 0.5, x, x + 0.1, start=100), 8)
+    imgs = pa.images(5)
+    assert list(imgs) == ["Φ_1", "Φ_8", "Φ_32", "G"] and all(v.shape == (5, 4, 4) for v in imgs.values())
+    assert all(v.shape == (30, 2) and v.dtype == np.float32 for v in pa.panels().values())
+    p = pa.pca()
+    assert list(p) == ["Φ_8", "Φ_1", "G"] and pa.pca() is p
+    np.testing.assert_allclose(p["Φ_8"].mean(0), 0, atol=1e-5)
+    assert p["Φ_8"][:, 0].var() >= p["Φ_8"][:, 1].var()
+    assert list(pa.seeds) == list(range(100, 130))
+    with pytest.raises(Exception, match="not images"):
+        PairAnalysis(_samples(x.flatten(1), x.flatten(1), x.flatten(1)), 8).images()
+
+
+def test_missing_mnist_is_a_note_not_a_failure(tmp_path, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("DMDVIZ_DATA_DIR", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    ds, note = analysis.load_dataset(SimpleNamespace(data=DataConfig("mnist")), tmp_path / "none")
+    assert ds is None and "skipped" in note and "MNIST not found" in note
+
+
+def test_study_summary_series_and_report(pair, snapshot_student, tiny_pair, tmp_path):
+    from dmdviz.report import figures, render_html
+
+    t, s = pair
+    st = analysis.study(t, s, 200, series=[s, load_checkpoint(str(snapshot_student))], series_n=64)
+    m = st.summary
+    json.dumps(m)
+    assert {"n", "k", "dataset", "dim", "copy_ratio", "ot_agreement", "nn_agreement", "diag_contrast",
+            "ot_agreement_init", "memorization_median", "memorized_share", "boundary_corr", "swd_g", "swd_phi_8",
+            "support_g_on_support", "swd_floor"} <= set(m)
+    assert [e["teacher_step"] for e in m["series"]] == [100, 300] and m["notes"] == []
+    assert [c["teacher_step"] for c in st.curves] == [100, 300] and len(st.curves[1]["steps"]) > 0
+    figs = figures(st)
+    titles = [name for name, _ in figs]
+    assert len(titles) == 10 and any("Fig 11" in n for n in titles) and any("Fig 12" in n for n in titles)
+    html = render_html(st, figs)
+    assert html.count('class="plotly-graph-div"') == len(figs) and html.count("plotly.js v") == 1
+
+
+@pytest.fixture(scope="module")
+def mnist_pair(tmp_path_factory):
+    """A tiny random-weight MNIST MLP teacher and student (image branch of the report)."""
+    from dmdviz import hub
+    from dmdviz.config import NetConfig
+
+    root = tmp_path_factory.mktemp("mnist_pair")
+    net = NetConfig(kind="mlp", shape=(1, 28, 28), hidden=32, depth=2)
+    torch.manual_seed(0)
+    t = hub.build_model(hub.make_config("teacher", DataConfig("mnist"), net, {"step": 7}))
+    torch.nn.init.normal_(t.out[1].weight, std=0.05)
+    hub.save_checkpoint(root / "t", t, hub.make_config("teacher", DataConfig("mnist"), net, {"step": 7}))
+    s = hub.build_model(hub.make_config("student", DataConfig("mnist"), net, {}, (str(root / "t"), "")))
+    s.net.load_state_dict(t.state_dict())
+    hub.save_checkpoint(root / "s", s, hub.make_config("student", DataConfig("mnist"), net, {}, (str(root / "t"), "")))
+    return load_checkpoint(str(root / "t")), load_checkpoint(str(root / "s"))
+
+
+def test_mnist_study_uses_the_real_training_set(mnist_pair, mnist_dir):
+    from dmdviz.report import figures
+
+    st = analysis.study(*mnist_pair, 100, data_dir=mnist_dir)
+    assert st.dataset.train.shape[1:] == (1, 28, 28)
+    assert st.summary["ot_agreement_init"] == 1.0 and st.summary["copy_ratio"] == pytest.approx(1.0)
+    assert 1.0 <= st.summary["memorization_median"] < 3.0
+    titles = [n for n, _ in figures(st)]
+    assert titles[0].startswith("Fig 1/8") and not any("Fig 2/7" in n for n in titles)
+
+
+def test_cli_writes_json_and_a_self_contained_report(tiny_pair, snapshot_student, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DMDVIZ_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "dmdviz", "analyze", "--teacher", str(tiny_pair[0]), "--student",
+                        str(tiny_pair[1]), "--n", "100", "--json", str(tmp_path / "m.json"), "--html",
+                        str(tmp_path / "r.html"), "--series", f"{tiny_pair[1]},{snapshot_student}"],
+                       capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["n"] == 100 and "memorization_median" in m and len(m["series"]) == 2
+    html = (tmp_path / "r.html").read_text()
+    assert 'src="http' not in html and html.count("plotly.js v") == 1 and "&quot;role&quot;: &quot;teacher&quot;" in html

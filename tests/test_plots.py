@@ -1,0 +1,202 @@
+"""Plot builders (SPEC §5): expected traces, NaNs only as pair separators, size budgets."""
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from dmdviz import plots
+
+N = 2000
+RNG = np.random.default_rng(0)
+
+
+def _xy(n=N):
+    return RNG.normal(size=(n, 2)).astype(np.float32)
+
+
+def _arrays(trace) -> dict[str, np.ndarray]:
+    out = {}
+    for key in ("x", "y", "z", "customdata"):
+        v = getattr(trace, key, None)
+        if v is not None and not isinstance(v, str):
+            out[key] = np.asarray(v)
+    return out
+
+
+def _assert_nans_only_between_pairs(fig: go.Figure):
+    for tr in fig.data:
+        for key, arr in _arrays(tr).items():
+            if arr.dtype.kind != "f":
+                continue
+            nan = np.isnan(arr)
+            if getattr(tr, "mode", None) == "lines" and key in ("x", "y") and nan.any():  # a NaN-separated pair trace
+                assert nan[2::3].all() and not nan[0::3].any() and not nan[1::3].any(), tr.name
+            else:
+                assert not nan.any(), (tr.name, key)
+
+
+def _figures_at_full_size() -> dict[str, go.Figure]:
+    seeds = np.arange(N)
+    cost = RNG.random((N, N))
+    records = [{"step": i, "dm_loss": float(np.sin(i / 300)), "wall": i * 0.1} for i in range(5000)]
+    records += [{"step": i, "ot_agreement": 0.5, "copy_ratio": 0.9} for i in range(0, 5000, 250)]
+    imgs = {name: RNG.uniform(-1, 1, (30, 28, 28)).astype(np.float32) for name in ("Φ_1", "Φ_8", "Φ_32", "G")}
+    return {
+        "panels": plots.low_dim_panels({name: _xy() for name in ("z", "Φ_8", "Φ_1", "G")}, seeds),
+        "images": plots.image_grid(imgs, seeds[:30]),
+        "pca": plots.pca_triplets({"Φ_8": _xy(), "Φ_1": _xy(), "G": _xy()}, seeds),
+        "cost": plots.cost_heatmap(cost, RNG.permutation(N), seeds),
+        "distances": plots.distance_scatter(RNG.random(N), RNG.random(N), seeds),
+        "dm_loss": plots.dm_loss_curves([{"label": f"t{i}", "steps": np.arange(5000), "dm_loss": RNG.random(5000)}
+                                         for i in range(6)]),
+        "boundary": plots.boundary_scatter(RNG.random(N) + 3, RNG.normal(size=N), seeds),
+        "lengths": plots.copying_vs_teacher_length(np.array([1024, 2048, 4096, 8192]),
+                                                   {"ot_agreement": RNG.random(4), "ot_agreement_init": RNG.random(4),
+                                                    "copy_ratio": RNG.random(4)}),
+        "memorization": plots.memorization_histogram(1 + RNG.exponential(0.3, N)),
+        "trajectory": plots.trajectory_plot(RNG.normal(size=(33, 4)), RNG.normal(size=4), RNG.normal(size=4), 7,
+                                            background=_xy()),
+        "trajectory_images": plots.trajectory_plot(RNG.uniform(-1, 1, (9, 28, 28)), RNG.uniform(-1, 1, (28, 28)),
+                                                   RNG.uniform(-1, 1, (28, 28)), 7),
+        "training": plots.training_curves(records),
+    }
+
+
+@pytest.fixture(scope="module")
+def full_size():
+    return _figures_at_full_size()
+
+
+def test_every_figure_is_under_1mb_has_a_height_and_no_stray_nans(full_size):
+    for name, fig in full_size.items():
+        size = len(fig.to_json())
+        assert size < 1_000_000, (name, size)
+        assert isinstance(fig.layout.height, int) and fig.layout.height > 0, name
+        _assert_nans_only_between_pairs(fig)
+
+
+def test_only_core_trace_types(full_size):
+    core = {"scatter", "scattergl", "heatmap", "bar"}
+    assert {tr.type for fig in full_size.values() for tr in fig.data} <= core
+
+
+def test_per_seed_traces_are_float32_scattergl_with_seed_hovers(full_size):
+    for name in ("panels", "pca", "distances", "boundary"):
+        points = [tr for tr in full_size[name].data if tr.mode == "markers"]
+        assert points, name
+        for tr in points:
+            assert tr.type == "scattergl" and np.asarray(tr.x).dtype == np.float32
+            assert np.array_equal(np.asarray(tr.customdata), np.arange(N)), name
+            assert "customdata" in tr.hovertemplate
+
+
+def test_pair_lines_interleave_pairs_and_nan_breaks():
+    a, b = np.array([[0, 1], [2, 3]]), np.array([[4, 5], [6, 7]])
+    x, y = plots.pair_lines(a, b)
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x, [0, 4, np.nan, 2, 6, np.nan])
+    np.testing.assert_array_equal(y, [1, 5, np.nan, 3, 7, np.nan])
+
+
+def test_low_dim_panels_share_one_seed_colour_scale():
+    seeds = np.arange(10, 60)
+    fig = plots.low_dim_panels({n: _xy(50) for n in ("z", "Φ_8", "Φ_1", "G")}, seeds)
+    assert len(fig.data) == 4
+    assert {(tr.marker.cmin, tr.marker.cmax, tr.marker.colorscale) for tr in fig.data} == {
+        (10.0, 59.0, fig.data[0].marker.colorscale)}
+    assert all(np.array_equal(tr.marker.color, seeds.astype(np.float32)) for tr in fig.data)
+    assert sum(bool(tr.marker.showscale) for tr in fig.data) == 1
+
+
+def test_pca_triplets_one_pair_trace_and_a_trace_per_set():
+    p = {"Φ_8": _xy(40), "Φ_1": _xy(40), "G": _xy(40)}
+    fig = plots.pca_triplets(p, np.arange(40))
+    lines = [tr for tr in fig.data if tr.mode == "lines"]
+    assert len(lines) == 1 and len(lines[0].x) == 3 * 40
+    np.testing.assert_array_equal(lines[0].x[0::3], p["Φ_8"][:, 0])
+    np.testing.assert_array_equal(lines[0].x[1::3], p["G"][:, 0])
+    assert [tr.name for tr in fig.data if tr.mode == "markers"] == ["Φ_8", "Φ_1", "G"]
+
+
+def test_image_grid_one_heatmap_per_row_with_seed_hover():
+    rows = {"Φ_1": -np.ones((5, 4, 3)), "G": np.ones((3, 4, 3))}  # a shorter row leaves blank cells
+    fig = plots.image_grid(rows, np.array([10, 11, 12, 13, 300]), pad=1)
+    assert [tr.type for tr in fig.data] == ["heatmap", "heatmap"]
+    z0, z1 = np.asarray(fig.data[0].z), np.asarray(fig.data[1].z)
+    assert z0.dtype == np.uint8 and z0.shape == (4, 5 * 4 - 1)
+    assert (z0[:, :3] == 0).all() and (z0[:, 3] == 255).all()  # black image, white gap
+    assert (z1[:, :3] == 255).all() and (z1[:, 12:] == 255).all()
+    cd = np.asarray(fig.data[0].customdata)
+    assert cd.shape == z0.shape and cd[0, 0] == 10 and cd[0, 4] == 11 and cd[0, -1] == 300
+    assert fig.data[1].y0 == 5  # second row below the first (H + pad)
+
+
+def test_downsample_is_a_block_mean():
+    c = np.arange(100, dtype=np.float64).reshape(10, 10)
+    z, f = plots.downsample(c, max_side=4)
+    assert f == 3 and z.shape == (4, 4)
+    assert z[0, 0] == pytest.approx(c[:3, :3].mean()) and z[3, 3] == pytest.approx(c[9, 9])
+    assert z[1, 3] == pytest.approx(c[3:6, 9:].mean())
+    assert plots.downsample(c, max_side=10)[1] == 1
+
+
+def test_cost_heatmap_is_capped_and_overlays_the_assignment(full_size):
+    fig = full_size["cost"]
+    heat = fig.data[0]
+    assert heat.type == "heatmap" and np.asarray(heat.z).shape[0] <= 256 and np.asarray(heat.z).shape[1] <= 256
+    small = plots.cost_heatmap(np.arange(9.0).reshape(3, 3), np.array([2, 0, 1]))
+    np.testing.assert_array_equal(np.asarray(small.data[0].z), np.arange(9.0).reshape(3, 3).T)  # x teacher i, y student j
+    ot = small.data[2]
+    np.testing.assert_array_equal(ot.x, [0, 1, 2])
+    np.testing.assert_array_equal(ot.y, [2, 0, 1])
+
+
+def test_reference_lines():
+    d = plots.distance_scatter(np.array([1.0, 2.0]), np.array([0.5, 3.0]), np.arange(2))
+    diag = [tr for tr in d.data if tr.mode == "lines"][0]
+    np.testing.assert_array_equal(diag.x, [0, 3]) and np.testing.assert_array_equal(diag.y, [0, 3])
+    b = plots.boundary_scatter(np.array([1.0, 4.0]), np.array([-1.0, 1.0]), np.arange(2))
+    zero = [tr for tr in b.data if tr.mode == "lines"][0]
+    np.testing.assert_array_equal(zero.y, [0, 0]) and np.testing.assert_array_equal(zero.x, [1, 4])
+
+
+def test_memorization_histogram_counts_every_sample_and_marks_three():
+    r = np.array([1.0, 1.2, 1.5, 2.0, 3.5, 8.0])
+    fig = plots.memorization_histogram(r, bins=10)
+    assert int(np.sum(fig.data[0].y)) == len(r)
+    assert fig.layout.shapes[0].x0 == 3.0
+    assert "33.3% above" in fig.layout.annotations[0].text
+
+
+def test_smooth_is_a_trailing_mean():
+    np.testing.assert_allclose(plots.smooth([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
+    np.testing.assert_allclose(plots.smooth([1, 2, 3], 1), [1, 2, 3])
+
+
+def test_curves_are_thinned_and_series_styled(full_size):
+    fig = full_size["dm_loss"]
+    assert len(fig.data) == 6 and all(len(tr.x) <= plots.MAX_CURVE_POINTS for tr in fig.data)
+    lengths = {tr.name: tr for tr in full_size["lengths"].data}
+    assert lengths["ot_agreement_init"].line.dash == "dash"
+    assert lengths["ot_agreement_init"].line.color == lengths["ot_agreement"].line.color
+    assert lengths["copy_ratio"].xaxis == "x2" and lengths["ot_agreement"].xaxis == "x"
+
+
+def test_training_curves_stream_friendly():
+    recs = [{"step": 1, "fm_loss": 1.0}, {"step": 2, "fm_loss": 0.5}]
+    fig = plots.training_curves(recs)
+    assert fig.layout.uirevision == "training" and [tr.name for tr in fig.data] == ["fm_loss"]
+    recs = [{"step": 0, "ot_agreement": 1.0, "copy_ratio": 1.0}, {"step": 1, "dm_loss": 0.2}]
+    names = [tr.name for tr in plots.training_curves(recs).data]
+    assert names == ["dm_loss", "ot_agreement", "copy_ratio"]
+    assert len(plots.training_curves([]).data) == 0
+
+
+def test_trajectory_plot_vector_and_image():
+    states = np.cumsum(np.ones((9, 3)), 0)
+    fig = plots.trajectory_plot(states, np.zeros(3), np.ones(3), 4)
+    path = fig.data[0]
+    np.testing.assert_array_equal(path.x, states[:, 0])
+    assert {"z", "Φ_8", "Φ_1", "G"} <= {tr.name for tr in fig.data}
+    img = plots.trajectory_plot(np.zeros((9, 4, 4)), np.zeros((4, 4)), np.zeros((4, 4)), 4)
+    assert len(img.data) == 1 and list(img.layout.xaxis.ticktext)[-2:] == ["Φ_1", "G"]
