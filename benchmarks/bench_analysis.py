@@ -1,6 +1,6 @@
 """Full analysis of an MNIST-size pair at N = 2000 seeds (SPEC §4, §5), timed per stage.
 
-A random-weight teacher and student (the ``mnist-mlp`` preset's 3x1024 MLP, or the
+A random-weight teacher and student (the ``mnist-mlp`` preset's MLP, 3x256 at the time of writing, or the
 ``mnist`` preset's 16/32/32 UNet) are written to a temp dir and loaded like any
 checkpoint; the output layers get small random weights so samples are not just z. The
 stages: sampling Φ_1, Φ_8, Φ_32 and G; pairing metrics (two exact OT solves); PCA;
