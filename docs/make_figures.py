@@ -1,0 +1,50 @@
+"""Export the README's per-family figures as PNG (kaleido + Debian chromium).
+
+    BROWSER_PATH=/usr/bin/chromium .venv/bin/python docs/make_figures.py
+
+Each family's default pair is analysed on 1,000 shared seeds with ``analysis.study`` and
+the report's figures are written to docs/figures/<family>-<slug>.png; the MNIST family adds
+its series (students of the 1024 ... 8192-step teacher snapshots).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from dmdviz import hub
+from dmdviz.analysis import study
+from dmdviz.report import figures
+
+OUT = Path(__file__).resolve().parent / "figures"
+PAIRS = {
+    "chessboard4d": ("chessboard4d/teacher", "chessboard4d/student", ()),
+    "moons": ("moons/teacher", "moons/student", ()),
+    "digits": ("digits/teacher", "digits/student", ()),
+    "mlp-manifold": ("mlp-manifold/teacher", "mlp-manifold/student", ()),
+    "mnist": ("mnist/teacher-8192", "mnist/student-8192",
+              tuple(f"mnist/student-{s}" for s in (1024, 2048, 4096, 8192))),
+}
+WANTED = ("Fig 1/8", "Fig 2/7", "Fig 1/9", "Fig 3", "Fig 4", "Fig 5", "Fig 11", "Fig 12")
+
+
+def slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def main() -> None:
+    os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
+    OUT.mkdir(exist_ok=True)
+    for family, (t, s, series) in PAIRS.items():
+        st = study(hub.load_checkpoint(t), hub.load_checkpoint(s), n=1000,
+                   series=[hub.load_checkpoint(r) for r in series])
+        for title, fig in figures(st):
+            if title.startswith(WANTED):
+                path = OUT / f"{family}-{slug(title)}.png"
+                fig.write_image(path, width=1000, height=fig.layout.height or 450, scale=1)
+                print(path.relative_to(OUT.parent.parent))
+
+
+if __name__ == "__main__":
+    main()
