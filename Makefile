@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 7860
 
-.PHONY: run test venv dev-venv bench clean
+.PHONY: run test venv dev-venv bench figures clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,3 +38,7 @@ bench: $(VENV)/.bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+figures: $(VENV)/.dev
+	$(BIN)/pip install -q kaleido==1.5.0
+	BROWSER_PATH=$${BROWSER_PATH:-/usr/bin/chromium} PYTHONPATH=. $(BIN)/python docs/make_figures.py

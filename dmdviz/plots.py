@@ -78,12 +78,24 @@ def _points(xy: np.ndarray, seeds: np.ndarray, name: str, marker: dict, **kw) ->
 
 def low_dim_panels(panels: dict[str, np.ndarray], seeds: np.ndarray, title: str = "Noise-data pairing",
                    height: int = 380) -> go.Figure:
-    """One panel per set (z, Φ_K, Φ_1, G), points (N, 2) coloured by seed index (fig 2 / 7)."""
+    """One panel per set (z, Φ_K, Φ_1, G), points (N, 2) (fig 2 / 7).
+
+    Each seed keeps one colour in every panel. With a "z" panel the colour is the angle of
+    z (a cyclic scale), so the pairing is visible: a copying student puts each hue where
+    Φ_K put it, a remapping one scrambles them. Seed indices are i.i.d., so colouring by
+    index would show no structure; it is the fallback without a "z" panel.
+    """
     names = list(panels)
+    if "z" in panels:
+        z = _f32(panels["z"])
+        marker = lambda last: dict(color=np.arctan2(z[:, 1], z[:, 0]).astype(np.float32), colorscale="Phase",
+                                   cmin=-math.pi, cmax=math.pi, size=3, showscale=last,
+                                   colorbar=dict(title="angle of z", thickness=12) if last else None)
+    else:
+        marker = lambda last: _seed_marker(seeds, 3, showscale=last)
     fig = make_subplots(1, len(names), subplot_titles=names, horizontal_spacing=0.04)
     for col, name in enumerate(names, start=1):
-        fig.add_trace(_points(panels[name], seeds, name, _seed_marker(seeds, 3, showscale=col == len(names)),
-                              showlegend=False), 1, col)
+        fig.add_trace(_points(panels[name], seeds, name, marker(col == len(names)), showlegend=False), 1, col)
     return _finish(fig, title, height)
 
 

@@ -1,6 +1,6 @@
 """Export the README's per-family figures as PNG (kaleido + Debian chromium).
 
-    BROWSER_PATH=/usr/bin/chromium .venv/bin/python docs/make_figures.py
+    make figures    (PYTHONPATH=. python docs/make_figures.py; needs kaleido and /usr/bin/chromium)
 
 Each family's default pair is analysed on 1,000 shared seeds with ``analysis.study`` and
 the report's figures are written to docs/figures/<family>-<slug>.png; the MNIST family adds

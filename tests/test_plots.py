@@ -98,14 +98,24 @@ def test_pair_lines_interleave_pairs_and_nan_breaks():
     np.testing.assert_array_equal(y, [1, 5, np.nan, 3, 7, np.nan])
 
 
-def test_low_dim_panels_share_one_seed_colour_scale():
+def test_low_dim_panels_colour_each_seed_by_its_noise_angle_in_every_panel():
     seeds = np.arange(10, 60)
-    fig = plots.low_dim_panels({n: _xy(50) for n in ("z", "Φ_8", "Φ_1", "G")}, seeds)
+    panels = {n: _xy(50) for n in ("z", "Φ_8", "Φ_1", "G")}
+    fig = plots.low_dim_panels(panels, seeds)
     assert len(fig.data) == 4
+    angle = np.arctan2(panels["z"][:, 1], panels["z"][:, 0]).astype(np.float32)
     assert {(tr.marker.cmin, tr.marker.cmax, tr.marker.colorscale) for tr in fig.data} == {
-        (10.0, 59.0, fig.data[0].marker.colorscale)}
-    assert all(np.array_equal(tr.marker.color, seeds.astype(np.float32)) for tr in fig.data)
+        (-np.pi, np.pi, fig.data[0].marker.colorscale)}
+    assert all(np.allclose(tr.marker.color, angle) for tr in fig.data)
+    assert all(np.array_equal(tr.customdata, seeds) for tr in fig.data)
     assert sum(bool(tr.marker.showscale) for tr in fig.data) == 1
+
+
+def test_low_dim_panels_without_z_fall_back_to_the_seed_scale():
+    seeds = np.arange(10, 60)
+    fig = plots.low_dim_panels({n: _xy(50) for n in ("Φ_8", "G")}, seeds)
+    assert {(tr.marker.cmin, tr.marker.cmax) for tr in fig.data} == {(10.0, 59.0)}
+    assert all(np.array_equal(tr.marker.color, seeds.astype(np.float32)) for tr in fig.data)
 
 
 def test_pca_triplets_one_pair_trace_and_a_trace_per_set():
