@@ -146,6 +146,29 @@ def cmd_reproduce(args) -> None:
     print(f"reproduced {', '.join(names)} in {time.perf_counter() - t0:.1f}s")
 
 
+def cmd_sweep(args) -> None:
+    """Dimension sweep: options override the folder's sweep.json (or the defaults when new)."""
+    from dmdviz import sweep
+
+    out = Path(args.out)
+    base = sweep.read_config(out) if (out / "sweep.json").is_file() else sweep.SweepConfig()
+    fields = {k: getattr(args, k) for k in ("dataset", "dims", "seeds", "embed", "cells", "hidden", "depth",
+                                             "teacher_steps", "teacher_batch", "student_steps", "student_batch",
+                                             "ratio", "n", "k") if getattr(args, k) is not None}
+    if args.variants is not None:
+        fields["variants"] = tuple(v.strip() for v in args.variants.split(",") if v.strip())
+    with _runtime(args) as rt:
+        complete = sweep.run_sweep(out, replace(base, **fields), rt=rt)
+    summary = sweep.summarize(out)
+    print(sweep.results_table(summary))
+    onset = sweep.copy_onset(summary)
+    print(f"{summary['n_results']}/{summary['n_sub_runs']} sub-runs done; plain student copies (A_OT >= 0.5) "
+          f"from D = {onset}" if onset else f"{summary['n_results']}/{summary['n_sub_runs']} sub-runs done; "
+          "the plain student does not copy at the largest D")
+    if not complete:
+        print("sweep not complete: rerun the same command to continue it", file=sys.stderr)
+
+
 def cmd_push(args) -> None:
     from dmdviz.hub import push
 
@@ -215,6 +238,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--threads", type=int)
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser("sweep", help="dimension sweep and geometric-freedom variants (resumable)")
+    p.add_argument("--out", required=True, help="sweep folder (rerun to continue it)")
+    p.add_argument("--dataset", choices=["chessboard", "mlp-manifold"])
+    p.add_argument("--dims", type=_ints, help="ambient dimensions, e.g. 2,4,8,16,32,64,128,256,784")
+    p.add_argument("--seeds", type=_ints, help="training seeds, e.g. 0,1,2")
+    p.add_argument("--variants", help="comma-separated: plain, random-init, wide, deep, rotation")
+    p.add_argument("--embed", choices=["random", "first"], help="plane of the 2-D set in R^D (default random)")
+    p.add_argument("--cells", type=int, help="chessboard cells per axis")
+    p.add_argument("--hidden", type=int, help="MLP width, fixed across D")
+    p.add_argument("--depth", type=int, help="MLP depth, fixed across D")
+    p.add_argument("--teacher-steps", type=int)
+    p.add_argument("--teacher-batch", type=int)
+    p.add_argument("--student-steps", type=int, help="DMD iterations per student")
+    p.add_argument("--student-batch", type=int)
+    p.add_argument("--ratio", type=int, help="critic updates per generator update")
+    p.add_argument("--n", type=int, help="seeds of the final pairing metrics")
+    p.add_argument("--k", type=int, help="Euler steps of the teacher target Φ_K")
+    p.add_argument("--device")
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--threads", type=int)
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("push", help="upload a checkpoint folder to a Hub repo ($HF_TOKEN)")
     p.add_argument("folder")
