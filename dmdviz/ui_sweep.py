@@ -1,0 +1,161 @@
+"""The Sweep tab: copying against the dimension D, and the geometric-freedom variants (SPEC §7).
+
+``sweep_tab()`` builds its components inside the caller's ``gr.Tab`` and wires its events
+(api names ``sweep_show``, ``sweep_start``, ``sweep_stop``, ``sweep_poll``). It shows the
+shipped default sweep (``checkpoints/sweep-default``: results only, read in milliseconds,
+no model loaded) and any sweep started here, which runs as ``python -m dmdviz sweep`` in a
+background process (``sweep.start_background``) under ``<runs root>/sweeps/<name>``;
+the figure refreshes as result lines arrive.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from dmdviz import hub, jobs, plots_sweep, sweep
+from dmdviz.errors import DmdvizError
+from dmdviz.limits import Limits
+
+DEFAULT = "sweep-default"
+_NAME = re.compile(r"^[\w.-]{1,64}$")
+MAX_DIMS, MAX_SEEDS = 9, 3
+
+
+def sweeps_root() -> Path:
+    return jobs.runs_root() / "sweeps"
+
+
+def sweep_choices() -> list[str]:
+    """The shipped default (when present) and the sweeps started here, newest first."""
+    root = sweeps_root()
+    mine = sorted((p for p in root.iterdir() if (p / "sweep.json").is_file()), key=lambda p: p.stat().st_mtime,
+                  reverse=True) if root.is_dir() else []
+    shipped = [DEFAULT] if (hub.SHIPPED / DEFAULT / "sweep.json").is_file() else []
+    return shipped + [p.name for p in mine]
+
+
+def _folder(name: str) -> Path:
+    if name == DEFAULT:
+        return hub.SHIPPED / DEFAULT
+    if not _NAME.match(name or ""):
+        raise DmdvizError(f"{name!r} is not a sweep name (letters, digits, . _ - only)")
+    folder = sweeps_root() / name
+    if not (folder / "sweep.json").is_file():
+        raise DmdvizError(f"no sweep named {name!r}")
+    return folder
+
+
+def show(name: str):
+    """(figure, Markdown table, one-line summary) of a sweep's finished sub-runs."""
+    folder = _folder(name)
+    s = sweep.summarize(folder)
+    cfg = s["config"]
+    onset = sweep.copy_onset(s)
+    state = "running" if sweep.is_running(folder) else ("complete" if s["n_results"] == s["n_sub_runs"] else "stopped")
+    info = (f"`{name}` · {cfg['dataset']} ({cfg['embed']} plane) · {s['n_results']}/{s['n_sub_runs']} sub-runs · "
+            f"{state} · teacher {cfg['teacher_steps']} steps, student {cfg['student_steps']} iterations · "
+            + (f"the plain student keeps the teacher's pairing (A_OT ≥ 0.5) from **D = {onset}** on"
+               if onset else "the plain student does not keep the teacher's pairing (A_OT < 0.5) at the largest D"))
+    fig = plots_sweep.sweep_figure(s, title=f"Copying vs dimension: {name}")
+    return fig, sweep.results_table(s), info
+
+
+def _ints(text: str, what: str, low: int, high: int, most: int) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        raise DmdvizError(f"{what} must be comma-separated integers, got {text!r}") from None
+    if not values or len(values) > most or any(not low <= v <= high for v in values):
+        raise DmdvizError(f"give 1 to {most} {what} between {low} and {high}, got {text!r}")
+    return values
+
+
+def start(dataset, dims, seeds, variants, teacher_steps, student_steps, name, limits: Limits | None = None):
+    """Start a background sweep; returns (dropdown update, message)."""
+    limits = limits or Limits.from_env()
+    for label, value in (("teacher steps", teacher_steps), ("student steps", student_steps)):
+        if not 1 <= int(value) <= limits.max_steps:
+            raise DmdvizError(f"{label} must be between 1 and {limits.max_steps}, got {value}")
+    busy = [c for c in sweep_choices() if c != DEFAULT and sweep.is_running(sweeps_root() / c)]
+    if len(busy) >= limits.max_jobs:
+        raise DmdvizError(f"{len(busy)} sweep(s) already running (limit {limits.max_jobs}): stop one or wait")
+    cfg = sweep.SweepConfig(dataset=dataset, dims=_ints(dims, "dimensions", 2, 1024, MAX_DIMS),
+                            seeds=_ints(seeds, "seeds", 0, 10**6, MAX_SEEDS), variants=tuple(variants or ()),
+                            teacher_steps=int(teacher_steps), student_steps=int(student_steps))
+    cfg.check()
+    name = (name or "").strip() or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
+    if not _NAME.match(name) or name == DEFAULT:
+        raise DmdvizError(f"{name!r} is not a free sweep name (letters, digits, . _ - only)")
+    folder = sweeps_root() / name
+    if folder.exists():
+        raise DmdvizError(f"a sweep named {name!r} exists already; choose another name")
+    sweep.start_background(folder, cfg, threads=limits.job_threads)
+    return gr.update(choices=sweep_choices(), value=name), f"Started sweep `{name}` ({len(cfg.sub_runs())} sub-runs)."
+
+
+def stop(name: str) -> str:
+    folder = _folder(name)
+    if not sweep.is_running(folder):
+        raise DmdvizError(f"sweep {name} is not running")
+    sweep.request_stop(folder)
+    return f"Stop requested for `{name}`: it stops at its next step; start it again with `python -m dmdviz sweep --out {folder}`."
+
+
+def poll(name: str, seen: str):
+    """Timer tick: redraw only when the chosen sweep's result count or running state changed."""
+    if not name or name == DEFAULT:
+        return gr.skip(), gr.skip(), gr.skip(), seen
+    folder = _folder(name)
+    key = f"{name}:{len(sweep.read_results(folder))}:{sweep.is_running(folder)}"
+    if key == seen:
+        return gr.skip(), gr.skip(), gr.skip(), seen
+    return (*show(name), key)
+
+
+def sweep_tab() -> None:
+    """Build the tab's components in the current ``gr.Tab`` (or Blocks) and wire its events."""
+    from dmdviz.ui import COMPUTE, POLL, _guard
+
+    choices = sweep_choices()
+    try:
+        first = show(choices[0]) if choices else (None, "", "No sweep yet: start one below.")
+    except DmdvizError as e:  # a broken sweep folder must not keep the app from starting
+        first = (None, "", f"Sweep `{choices[0]}` cannot be shown: {e}")
+    gr.Markdown("Does copying set in as the data's ambient dimension D grows, and does more geometric freedom "
+                "(a randomly initialised, wider or noise-rotated student) undo it? Each point is a teacher and a "
+                "student per (D, seed) under one budget; error bars are the std over seeds. "
+                "Run `python -m dmdviz sweep --help` for the same from the command line.")
+    with gr.Row():
+        pick = gr.Dropdown(choices, value=choices[0] if choices else None, label="Sweep", allow_custom_value=True, scale=3)
+        show_btn = gr.Button("Show", scale=1)
+    info = gr.Markdown(first[2], elem_id="sweep-info")
+    plot = gr.Plot(first[0], label="Copying vs dimension", elem_id="sweep-plot")
+    with gr.Accordion("Results table (mean ± std over seeds)", open=False):
+        table = gr.Markdown(first[1], elem_id="sweep-table")
+    with gr.Accordion("Run a new sweep in the background", open=False):
+        with gr.Row():
+            dataset = gr.Dropdown(list(sweep.DATASETS), value="chessboard", label="Data set")
+            dims = gr.Textbox("2,8,32,128", label=f"Dimensions D (at most {MAX_DIMS})")
+            seeds = gr.Textbox("0", label=f"Seeds (at most {MAX_SEEDS})")
+        with gr.Row():
+            variants = gr.CheckboxGroup(list(sweep.VARIANTS), value=["plain", "random-init"], label="Variants")
+            t_steps = gr.Number(1500, precision=0, label="Teacher steps")
+            s_steps = gr.Number(600, precision=0, label="Student iterations")
+            name = gr.Textbox(label="Name (optional)")
+        with gr.Row():
+            start_btn = gr.Button("Start sweep", variant="primary")
+            stop_btn = gr.Button("Stop", variant="stop")
+        msg = gr.Markdown(elem_id="sweep-msg")
+    seen = gr.State("")
+    timer = gr.Timer(3.0)
+
+    shown = [plot, table, info]
+    gr.on([show_btn.click, pick.input], _guard(show), pick, shown, api_name="sweep_show", **COMPUTE)
+    start_btn.click(_guard(start), [dataset, dims, seeds, variants, t_steps, s_steps, name], [pick, msg],
+                    api_name="sweep_start")
+    stop_btn.click(_guard(stop), pick, msg, api_name="sweep_stop")
+    timer.tick(_guard(poll), [pick, seen], [*shown, seen], api_name="sweep_poll", **POLL)
