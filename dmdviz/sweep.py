@@ -187,6 +187,14 @@ def _open(folder: Path, cfg: SweepConfig) -> None:
     path.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
 
 
+def _drop_torn_line(path: Path) -> None:
+    """Cut a last line torn by a kill, so that the next appended line stays whole."""
+    if path.exists():
+        text = path.read_text()
+        if text and not text.endswith("\n"):
+            path.write_text(text[: text.rfind("\n") + 1])
+
+
 def _pair_metrics(teacher, student, cfg: SweepConfig, dataset, device) -> dict:
     """SPEC §4 pairing metrics on seeds 0 .. n-1, plus sample quality of Φ_1, Φ_K and G."""
     from dmdviz.analysis import PairAnalysis, sample_pair
@@ -210,6 +218,7 @@ def run_sweep(folder, cfg: SweepConfig, *, rt=None, should_stop: Callable[[], bo
     cfg.check()
     folder = Path(folder)
     _open(folder, cfg)
+    _drop_torn_line(folder / RESULTS)
     rt = rt or Runtime.create()
     stop_file = folder / "STOP"
 

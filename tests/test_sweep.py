@@ -34,6 +34,8 @@ def interrupted(tmp_path_factory):
 @pytest.fixture(scope="module")
 def finished(interrupted):
     folder, _ = interrupted
+    with open(folder / "results.jsonl", "a") as f:
+        f.write('{"variant": "plain", "di')  # a line torn by a kill
     complete = sweep.run_sweep(folder, TINY, rt=Runtime.create("cpu"), log=lambda *_: None)
     return folder, complete
 
