@@ -23,6 +23,8 @@ from dmdviz.limits import Limits
 DEFAULT = "sweep-default"
 _NAME = re.compile(r"^[\w.-]{1,64}$")
 MAX_DIMS, MAX_SEEDS = 9, 3
+# the table adds the start Φ_1 and the student's sample quality (chessboard) to the plotted metrics
+TABLE = ("ot_agreement", "ot_agreement_init", "nn_agreement", "copy_ratio", "copy_ratio_chance", "support_g_on_support")
 
 
 def sweeps_root() -> Path:
@@ -54,14 +56,16 @@ def show(name: str):
     folder = _folder(name)
     s = sweep.summarize(folder)
     cfg = s["config"]
-    onset = sweep.copy_onset(s)
     state = "running" if sweep.is_running(folder) else ("complete" if s["n_results"] == s["n_sub_runs"] else "stopped")
-    info = (f"`{name}` · {cfg['dataset']} ({cfg['embed']} plane) · {s['n_results']}/{s['n_sub_runs']} sub-runs · "
-            f"{state} · teacher {cfg['teacher_steps']} steps, student {cfg['student_steps']} iterations · "
-            + (f"the plain student keeps the teacher's pairing (A_OT ≥ 0.5) from **D = {onset}** on"
-               if onset else "the plain student does not keep the teacher's pairing (A_OT < 0.5) at the largest D"))
+    parts = [f"`{name}`", cfg["dataset"] + (f" ({cfg['embed']} plane)" if cfg["dataset"] == "chessboard" else ""),
+             f"{s['n_results']}/{s['n_sub_runs']} sub-runs", state,
+             f"teacher {cfg['teacher_steps']} steps, student {cfg['student_steps']} iterations"]
+    if "plain" in cfg["variants"]:
+        onset = sweep.copy_onset(s)
+        parts.append(f"the plain student keeps the teacher's pairing (A_OT ≥ 0.5) from **D = {onset}** on" if onset
+                     else "the plain student does not keep the teacher's pairing (A_OT < 0.5) at the largest D")
     fig = plots_sweep.sweep_figure(s, title=f"Copying vs dimension: {name}")
-    return fig, sweep.results_table(s), info
+    return fig, sweep.results_table(s, TABLE), " · ".join(parts)
 
 
 def _ints(text: str, what: str, low: int, high: int, most: int) -> tuple[int, ...]:

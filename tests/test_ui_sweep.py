@@ -57,7 +57,7 @@ def test_endpoints_are_named(client):
 def test_the_shipped_default_is_shown_without_training(client):
     fig, table, info = client.predict("sweep-default", api_name="/sweep_show")
     assert fig["type"] == "plotly" and {t["name"] for t in json.loads(fig["plot"])["data"]} >= {"plain", "rotation"}
-    assert "| rotation | 64 | 1 | 0.900 ± 0.000 |" in table
+    assert "| rotation | 64 | 1 | 0.900 ± 0.000 | 0.010 ± 0.000 |" in table
     assert "2/4" not in info and "4/4 sub-runs" in info and "**D = 64**" in info
 
 
