@@ -154,7 +154,7 @@ def cmd_sweep(args) -> None:
     base = sweep.read_config(out) if (out / "sweep.json").is_file() else sweep.SweepConfig()
     fields = {k: getattr(args, k) for k in ("dataset", "dims", "seeds", "embed", "cells", "hidden", "depth",
                                              "teacher_steps", "teacher_batch", "student_steps", "student_batch",
-                                             "ratio", "n", "k") if getattr(args, k) is not None}
+                                             "ratio", "lr", "n", "k") if getattr(args, k) is not None}
     if args.variants is not None:
         fields["variants"] = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     with _runtime(args) as rt:
@@ -254,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student-steps", type=int, help="DMD iterations per student")
     p.add_argument("--student-batch", type=int)
     p.add_argument("--ratio", type=int, help="critic updates per generator update")
+    p.add_argument("--lr", type=float, help="student and critic learning rate (default: the data set's)")
     p.add_argument("--n", type=int, help="seeds of the final pairing metrics")
     p.add_argument("--k", type=int, help="Euler steps of the teacher target Φ_K")
     p.add_argument("--device")

@@ -117,3 +117,13 @@ def test_summarize_gives_mean_and_std_over_seeds(tmp_path):
     assert wide["n"] == [1, 0, 0] and wide["std"][0] == 0.0 and math.isnan(wide["mean"][1])
     assert sweep.copy_onset(s) == 8 and sweep.copy_onset(s, threshold=0.9) == 32 and sweep.copy_onset(s, "wide") is None
     assert "| plain | 8 | 3 | 0.600 ± 0.200 |" in sweep.results_table(s) and "| wide | 8 | 0 | – |" in sweep.results_table(s)
+
+
+def test_configs_keep_the_network_fixed_across_d_and_take_the_data_sets_learning_rate():
+    cfg = sweep.SweepConfig(dataset="mlp-manifold")
+    (d8, n8), (d784, n784) = cfg.data_net(8), cfg.data_net(784)
+    assert (n8.hidden, n8.depth, n8.shape, n784.shape) == (256, 3, (8,), (784,)) and n784.n_classes == d784.n_classes == 10
+    assert (cfg.distill_config("plain", 0).lr, cfg.distill_config("plain", 0).critic_lr) == (1e-4, 2e-4)
+    assert sweep.SweepConfig(lr=3e-4).distill_config("wide", 1).lr == 3e-4
+    wide = sweep.SweepConfig().distill_config("wide", 1)
+    assert (wide.lr, wide.init, wide.student_hidden, wide.seed) == (1e-3, "random", 512, 1)
