@@ -2,8 +2,8 @@
 
 ``sweep_tab()`` builds its components inside the caller's ``gr.Tab`` and wires its events
 (api names ``sweep_show``, ``sweep_start``, ``sweep_stop``, ``sweep_poll``). It shows the
-shipped default sweep (``checkpoints/sweep-default``: results only, read in milliseconds,
-no model loaded) and any sweep started here, which runs as ``python -m dmdviz sweep`` in a
+shipped sweeps (``checkpoints/sweep-*``, the default first: results only, read in
+milliseconds, no model loaded) and any sweep started here, which runs as ``python -m dmdviz sweep`` in a
 background process (``sweep.start_background``) under ``<runs root>/sweeps/<name>``;
 the figure refreshes as result lines arrive.
 """
@@ -31,18 +31,23 @@ def sweeps_root() -> Path:
     return jobs.runs_root() / "sweeps"
 
 
+def shipped_sweeps() -> list[str]:
+    """``checkpoints/sweep-*`` folders holding a sweep.json, the default first."""
+    names = sorted(p.parent.name for p in hub.SHIPPED.glob("sweep-*/sweep.json"))
+    return sorted(names, key=lambda n: n != DEFAULT)
+
+
 def sweep_choices() -> list[str]:
-    """The shipped default (when present) and the sweeps started here, newest first."""
+    """The shipped sweeps and the sweeps started here, newest first."""
     root = sweeps_root()
     mine = sorted((p for p in root.iterdir() if (p / "sweep.json").is_file()), key=lambda p: p.stat().st_mtime,
                   reverse=True) if root.is_dir() else []
-    shipped = [DEFAULT] if (hub.SHIPPED / DEFAULT / "sweep.json").is_file() else []
-    return shipped + [p.name for p in mine]
+    return shipped_sweeps() + [p.name for p in mine]
 
 
 def _folder(name: str) -> Path:
-    if name == DEFAULT:
-        return hub.SHIPPED / DEFAULT
+    if name in shipped_sweeps():
+        return hub.SHIPPED / name
     if not _NAME.match(name or ""):
         raise DmdvizError(f"{name!r} is not a sweep name (letters, digits, . _ - only)")
     folder = sweeps_root() / name
@@ -84,7 +89,7 @@ def start(dataset, dims, seeds, variants, teacher_steps, student_steps, name, li
     for label, value in (("teacher steps", teacher_steps), ("student steps", student_steps)):
         if not 1 <= int(value) <= limits.max_steps:
             raise DmdvizError(f"{label} must be between 1 and {limits.max_steps}, got {value}")
-    busy = [c for c in sweep_choices() if c != DEFAULT and sweep.is_running(sweeps_root() / c)]
+    busy = [c for c in sweep_choices() if c not in shipped_sweeps() and sweep.is_running(sweeps_root() / c)]
     if len(busy) >= limits.max_jobs:
         raise DmdvizError(f"{len(busy)} sweep(s) already running (limit {limits.max_jobs}): stop one or wait")
     cfg = sweep.SweepConfig(dataset=dataset, dims=_ints(dims, "dimensions", 2, 1024, MAX_DIMS),
@@ -92,7 +97,7 @@ def start(dataset, dims, seeds, variants, teacher_steps, student_steps, name, li
                             teacher_steps=int(teacher_steps), student_steps=int(student_steps))
     cfg.check()
     name = (name or "").strip() or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-    if not _NAME.match(name) or name == DEFAULT:
+    if not _NAME.match(name) or name in shipped_sweeps():
         raise DmdvizError(f"{name!r} is not a free sweep name (letters, digits, . _ - only)")
     folder = sweeps_root() / name
     if folder.exists():
@@ -111,7 +116,7 @@ def stop(name: str) -> str:
 
 def poll(name: str, seen: str):
     """Timer tick: redraw only when the chosen sweep's result count or running state changed."""
-    if not name or name == DEFAULT:
+    if not name or name in shipped_sweeps():
         return gr.skip(), gr.skip(), gr.skip(), seen
     folder = _folder(name)
     key = f"{name}:{len(sweep.read_results(folder))}:{sweep.is_running(folder)}"
