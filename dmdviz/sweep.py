@@ -226,6 +226,8 @@ def run_sweep(folder, cfg: SweepConfig, *, rt=None, should_stop: Callable[[], bo
     _open(folder, cfg)
     _drop_torn_line(folder / RESULTS)
     rt = rt or Runtime.create()
+    if rt.world_size > 1:
+        raise DmdvizError("a sweep runs in one process (its sub-runs are small): start it without torchrun")
     stop_file = folder / "STOP"
 
     def stop() -> bool:
@@ -245,7 +247,6 @@ def run_sweep(folder, cfg: SweepConfig, *, rt=None, should_stop: Callable[[], bo
                 break  # stopped inside training
             (t_dir / STATE).unlink(missing_ok=True)
         teacher = hub.load_folder(t_dir, device=rt.device)
-        t0 = time.perf_counter()
         if not (s_dir / "config.json").is_file():
             distill(teacher, cfg.distill_config(variant, seed), s_dir, rt=rt, should_stop=stop, resume=True)
             if not (s_dir / "config.json").is_file():
