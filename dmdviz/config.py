@@ -121,7 +121,7 @@ PRESETS: dict[str, Preset] = {
             DataConfig("chessboard", dim=4, cells=4),
             _MLP_4D,
             TeacherConfig(steps=7000, batch=512, lr=3e-3, snapshots=(2000, 4000)),
-            DistillConfig(steps=4000, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250),
+            DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250),
             "2-D chessboard in the first two coordinates of R^4 (paper Fig. 2).",
         ),
         Preset(
@@ -129,7 +129,7 @@ PRESETS: dict[str, Preset] = {
             DataConfig("moons", dim=2),
             replace(_MLP_4D, shape=(2,)),
             TeacherConfig(steps=6000, batch=512, lr=3e-3),
-            DistillConfig(steps=4000, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250),
+            DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250),
             "Double moon in R^2 (paper Fig. 7).",
         ),
         Preset(
