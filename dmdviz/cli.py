@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -22,11 +23,43 @@ class _Parser(argparse.ArgumentParser):
         raise DmdvizError(message)
 
 
-def _ints(text: str) -> tuple[int, ...]:
+def _ints(text: str, lo: int, hi: int) -> tuple[int, ...]:
     try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
+        values = tuple(int(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or not all(lo <= v <= hi for v in values):
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers between {lo} and {hi}, got {text!r}")
+    return values
+
+
+def _int(lo: int, hi: int):
+    """An argparse type: an integer in [lo, hi]. Absurd sizes fail here, before any
+    allocation (a batch of 10^12 would otherwise end in an allocator error)."""
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError reads "invalid int value: ..."
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _real(lo: float, hi: float, open_lo: bool = False):
+    """An argparse type: a finite float in [lo, hi] (or (lo, hi] with ``open_lo``); NaN and inf fail."""
+    def parse(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value) or value > hi or value < lo or (open_lo and value == lo):
+            raise argparse.ArgumentTypeError(f"must be a number in {'(' if open_lo else '['}{lo:g}, {hi:g}], got {text}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+STEPS, BATCH, SEED, THREADS = _int(1, 10**7), _int(1, 2**16), _int(0, 2**31 - 1), _int(1, 1024)
+K, RATIO, LR, WEIGHT = _int(1, 1024), _int(1, 100), _real(0, 1, open_lo=True), _real(0, 1000)
 
 
 def _runtime(args):
@@ -58,6 +91,8 @@ def cmd_train_teacher(args) -> None:
         t = replace(t, steps=args.steps, snapshots=tuple(s for s in t.snapshots if s < args.steps))
     if args.snapshots is not None:
         t = replace(t, snapshots=args.snapshots)
+    if any(s >= t.steps for s in t.snapshots):
+        raise DmdvizError(f"snapshots must come before the last step ({t.steps}), got {','.join(map(str, t.snapshots))}")
     if args.seed is not None:
         t = replace(t, seed=args.seed)
     if args.batch is not None:
@@ -181,35 +216,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     def run_opts(p):
         p.add_argument("--out", required=True, help="run / checkpoint folder")
-        p.add_argument("--steps", type=int)
-        p.add_argument("--batch", type=int)
-        p.add_argument("--seed", type=int)
+        p.add_argument("--steps", type=STEPS)
+        p.add_argument("--batch", type=BATCH)
+        p.add_argument("--seed", type=SEED)
         p.add_argument("--data-dir", help="MNIST IDX folder (else $DMDVIZ_DATA_DIR or the Hub)")
         p.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when present)")
         p.add_argument("--bf16", action="store_true", help="bf16 autocast")
-        p.add_argument("--threads", type=int, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
+        p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
         p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
 
     p = sub.add_parser("train-teacher", help="train a flow-matching teacher from a preset")
     p.add_argument("--preset", required=True)
-    p.add_argument("--snapshots", type=_ints, help="e.g. 1024,2048,4096")
-    p.add_argument("--dim", type=int, help="ambient dimension (vector data sets)")
+    p.add_argument("--snapshots", type=lambda text: _ints(text, 1, 10**7), help="e.g. 1024,2048,4096")
+    p.add_argument("--dim", type=_int(2, 4096), help="ambient dimension (vector data sets)")
     run_opts(p)
     p.set_defaults(func=cmd_train_teacher)
 
     p = sub.add_parser("distill", help="distil a one-step DMD student from a teacher")
     p.add_argument("--teacher", required=True, help="folder, shipped name or org/name[@rev]")
-    p.add_argument("--ratio", type=int, help="critic updates per generator update (two time-scale)")
-    p.add_argument("--gan-weight", type=float)
-    p.add_argument("--regression-weight", type=float)
+    p.add_argument("--ratio", type=RATIO, help="critic updates per generator update (two time-scale)")
+    p.add_argument("--gan-weight", type=WEIGHT)
+    p.add_argument("--regression-weight", type=WEIGHT)
     p.add_argument("--init", choices=["teacher", "random"])
-    p.add_argument("--probe-every", type=int)
-    p.add_argument("--probe-n", type=int)
-    p.add_argument("--k", type=int, help="Euler steps of the teacher target Φ_K")
-    p.add_argument("--lr", type=float)
-    p.add_argument("--critic-lr", type=float)
-    p.add_argument("--student-hidden", type=int, help="wider student (implies --init random)")
-    p.add_argument("--student-depth", type=int, help="deeper student (implies --init random)")
+    p.add_argument("--probe-every", type=STEPS)
+    p.add_argument("--probe-n", type=_int(2, 4096))
+    p.add_argument("--k", type=K, help="Euler steps of the teacher target Φ_K")
+    p.add_argument("--lr", type=LR)
+    p.add_argument("--critic-lr", type=LR)
+    p.add_argument("--student-hidden", type=_int(1, 8192), help="wider student (implies --init random)")
+    p.add_argument("--student-depth", type=_int(1, 64), help="deeper student (implies --init random)")
     p.add_argument("--noise-rotation", action="store_true", help="feed G a fixed random rotation of z")
     run_opts(p)
     p.set_defaults(func=cmd_distill)
@@ -217,14 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="pairing metrics of a teacher/student pair")
     p.add_argument("--teacher", required=True)
     p.add_argument("--student", required=True)
-    p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--k", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n", type=_int(2, 10**9), default=1000)
+    p.add_argument("--k", type=K, default=8)
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--data-dir", help="MNIST IDX folder for training-set metrics (skipped with a note if absent)")
     p.add_argument("--json", help="write every metric (SPEC §4) here")
     p.add_argument("--html", help="write a self-contained HTML report with every figure (SPEC §5) here")
     p.add_argument("--series", help="comma-separated students of teacher snapshots (DM-loss and teacher-length figures)")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
+    p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("list", help="list shipped checkpoints")
@@ -236,30 +271,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="MNIST IDX folder")
     p.add_argument("--device")
     p.add_argument("--bf16", action="store_true")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=THREADS)
     p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("sweep", help="dimension sweep and geometric-freedom variants (resumable)")
     p.add_argument("--out", required=True, help="sweep folder (rerun to continue it)")
     p.add_argument("--dataset", choices=["chessboard", "mlp-manifold"])
-    p.add_argument("--dims", type=_ints, help="ambient dimensions, e.g. 2,4,8,16,32,64,128,256,784")
-    p.add_argument("--seeds", type=_ints, help="training seeds, e.g. 0,1,2")
+    p.add_argument("--dims", type=lambda text: _ints(text, 2, 4096), help="ambient dimensions, e.g. 2,4,8,16,32,64,128,256,784")
+    p.add_argument("--seeds", type=lambda text: _ints(text, 0, 2**31 - 1), help="training seeds, e.g. 0,1,2")
     p.add_argument("--variants", help="comma-separated: plain, random-init, wide, deep, rotation")
     p.add_argument("--embed", choices=["random", "first"], help="plane of the 2-D set in R^D (default random)")
-    p.add_argument("--cells", type=int, help="chessboard cells per axis")
-    p.add_argument("--hidden", type=int, help="MLP width, fixed across D")
-    p.add_argument("--depth", type=int, help="MLP depth, fixed across D")
-    p.add_argument("--teacher-steps", type=int)
-    p.add_argument("--teacher-batch", type=int)
-    p.add_argument("--student-steps", type=int, help="DMD iterations per student")
-    p.add_argument("--student-batch", type=int)
-    p.add_argument("--ratio", type=int, help="critic updates per generator update")
-    p.add_argument("--lr", type=float, help="student and critic learning rate (default: the data set's)")
-    p.add_argument("--n", type=int, help="seeds of the final pairing metrics")
-    p.add_argument("--k", type=int, help="Euler steps of the teacher target Φ_K")
+    p.add_argument("--cells", type=_int(1, 64), help="chessboard cells per axis")
+    p.add_argument("--hidden", type=_int(1, 8192), help="MLP width, fixed across D")
+    p.add_argument("--depth", type=_int(1, 64), help="MLP depth, fixed across D")
+    p.add_argument("--teacher-steps", type=STEPS)
+    p.add_argument("--teacher-batch", type=BATCH)
+    p.add_argument("--student-steps", type=STEPS, help="DMD iterations per student")
+    p.add_argument("--student-batch", type=BATCH)
+    p.add_argument("--ratio", type=RATIO, help="critic updates per generator update")
+    p.add_argument("--lr", type=LR, help="student and critic learning rate (default: the data set's)")
+    p.add_argument("--n", type=_int(2, 20_000), help="seeds of the final pairing metrics")
+    p.add_argument("--k", type=K, help="Euler steps of the teacher target Φ_K")
     p.add_argument("--device")
     p.add_argument("--bf16", action="store_true")
-    p.add_argument("--threads", type=int)
+    p.add_argument("--threads", type=THREADS)
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("push", help="upload a checkpoint folder to a Hub repo ($HF_TOKEN)")
