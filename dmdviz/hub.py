@@ -38,6 +38,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = Path(os.environ.get("DMDVIZ_CHECKPOINTS", PROJECT_ROOT / "checkpoints"))
 MAX_BYTES = int(float(os.environ.get("DMDVIZ_MAX_CHECKPOINT_MB", "512")) * 2**20)
 MAX_HEADER = 16 * 2**20
+MAX_REF = 1024  # characters of a checkpoint reference
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
            "I64": torch.int64, "I32": torch.int32, "U8": torch.uint8, "BOOL": torch.bool}
@@ -265,6 +266,21 @@ def resolve(ref: str) -> tuple[Path, str, str]:
     ref = str(ref).strip()
     if not ref:
         raise DmdvizError("empty checkpoint reference")
+    if len(ref) > MAX_REF:
+        raise DmdvizError(f"checkpoint reference of {len(ref)} characters (at most {MAX_REF})")
+    try:
+        found = _resolve_local(ref)
+    except OSError as e:  # e.g. a path component over the file system's name limit
+        raise DmdvizError(f"{ref[:60]!r}... is not a usable path ({e.strerror or type(e).__name__})") from None
+    if found:
+        return found
+    if not _REPO_ID.match(ref):
+        raise DmdvizError(f"{ref!r} is neither a folder, a shipped checkpoint nor a Hub repo id (org/name[@revision])")
+    return _download(ref)
+
+
+def _resolve_local(ref: str) -> tuple[Path, str, str] | None:
+    """A local folder or a shipped name; None when ``ref`` is neither (it may be a Hub id)."""
     local = Path(ref).expanduser()
     if local.is_dir():
         try:
@@ -277,9 +293,7 @@ def resolve(ref: str) -> tuple[Path, str, str]:
         raise DmdvizError(f"{ref} is a file: a checkpoint is a folder with config.json and model.safetensors")
     if (SHIPPED / ref / "config.json").is_file():
         return SHIPPED / ref, ref, ""
-    if not _REPO_ID.match(ref):
-        raise DmdvizError(f"{ref!r} is neither a folder, a shipped checkpoint nor a Hub repo id (org/name[@revision])")
-    return _download(ref)
+    return None
 
 
 def _download(ref: str) -> tuple[Path, str, str]:

@@ -73,8 +73,9 @@ class JobSpec:
         if self.dim and (len(p.net.shape) != 1 or not 2 <= self.dim <= 1024):
             raise DmdvizError(f"dimension applies to vector presets only and must be 2..1024, got {self.dim}"
                               if len(p.net.shape) == 1 else f"preset {self.preset} has a fixed image shape")
-        if self.ratio < 1 or self.gan_weight < 0 or self.init not in ("teacher", "random") or self.batch < 0:
-            raise DmdvizError("need ratio >= 1, GAN weight >= 0, batch >= 0 and init 'teacher' or 'random'")
+        # written so that a NaN GAN weight fails too (every comparison with NaN is false)
+        if self.ratio < 1 or not 0 <= self.gan_weight < float("inf") or self.init not in ("teacher", "random") or self.batch < 0:
+            raise DmdvizError("need ratio >= 1, a finite GAN weight >= 0, batch >= 0 and init 'teacher' or 'random'")
 
     def configs(self):
         """(data, net, teacher, distill) configs: the preset with this spec's overrides."""
