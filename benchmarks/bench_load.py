@@ -1,0 +1,121 @@
+"""Load on the app: 20 concurrent gradio_client sessions ask for analyses of the default pair.
+
+The app is served in this process on loopback only (127.0.0.1, a free port) with its own
+settings (``DMDVIZ_*`` limits, one compute slot by default). Each session opens the page
+(``/init``) and then asks ``/explore`` twice:
+
+- cold: every session its own base seed, so 20 analyses are sampled and solved (OT) while
+  the others wait in the queue;
+- warm: every session the same seed, answered from the registry's analysis cache.
+
+Every answer's metrics table is checked against the library's own numbers for that pair
+and seed (``analysis.sample_pair`` + ``PairAnalysis.pairing``). Latency is per request,
+measured at the client, queueing included; every wait is bounded.
+
+    python -m benchmarks.bench_load [--sessions 20] [--n 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from dmdviz import analysis, hub
+from dmdviz.limits import Limits
+from dmdviz.registry import DRILL_KS, recorded_teacher
+from dmdviz.ui_text import METRICS
+
+TIMEOUT_S = 300  # any one request; the whole run stays bounded by sessions x this
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _library_metrics(student_ref: str, n: int, seed: int, k: int) -> dict:
+    """The pairing metrics the app's table must show, from the library directly (rounded as shown)."""
+    student = hub.load_checkpoint(student_ref)
+    teacher = hub.load_checkpoint(recorded_teacher(student))
+    pa = analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, tuple(sorted({*DRILL_KS, k}))), k)
+    return {key: round(pa.pairing[key], 4) for key in METRICS if key in pa.pairing}
+
+
+def _table_metrics(table: dict) -> dict:
+    """{metric key: value} from the app's metrics Dataframe (rows 'label (key)', value, ...)."""
+    return {row[0].rsplit("(", 1)[1].rstrip(")"): row[1] for row in table["data"]}
+
+
+def _percentiles(latencies: list[float]) -> dict:
+    ordered = sorted(latencies)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"p50_s": round(statistics.median(ordered), 3), "p95_s": round(p95, 3), "max_s": round(ordered[-1], 3)}
+
+
+def _round(clients, seeds: list[int], n: int, k: int, expected: dict) -> dict:
+    """Every client asks /explore at once; latencies and correctness of each answer."""
+    def ask(i):
+        t0 = time.perf_counter()
+        out = clients[i].submit(n, seeds[i], k, 0, api_name="/explore").result(timeout=TIMEOUT_S)
+        return time.perf_counter() - t0, _table_metrics(out[5]) == expected[seeds[i]]
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(len(clients)) as pool:
+        results = list(pool.map(ask, range(len(clients))))
+    wall = time.perf_counter() - t0
+    return {**_percentiles([r[0] for r in results]), "wall_s": round(wall, 2),
+            "correct": sum(r[1] for r in results), "requests": len(results)}
+
+
+def run(sessions: int = 20, n: int = 500, k: int = 8) -> dict:
+    """Serve the app, load it with ``sessions`` concurrent clients; returns the measurements."""
+    from gradio_client import Client
+
+    from dmdviz.ui import build_demo, default_pair, launch_kwargs
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    tmp = Path(tempfile.mkdtemp(prefix="dmdviz-load-"))
+    os.environ.setdefault("DMDVIZ_RUNS_DIR", str(tmp / "runs"))
+    demo = build_demo()
+    n = min(n, Limits.from_env().max_seeds)
+    cold_seeds, warm_seeds = list(range(1, sessions + 1)), [0] * sessions
+    expected = {seed: _library_metrics(default_pair(), n, seed, k) for seed in {*cold_seeds, *warm_seeds}}
+    if not all(expected.values()):
+        raise RuntimeError(f"the library gave no pairing metrics for {default_pair()}")
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    clients = []
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        clients = [Client(url, analytics_enabled=False, download_files=str(tmp / "dl"), verbose=False)
+                   for _ in range(sessions)]
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(sessions) as pool:
+            list(pool.map(lambda c: c.submit(n, 0, k, 0, api_name="/init").result(timeout=TIMEOUT_S), clients))
+        page_load = time.perf_counter() - t0
+        cold = _round(clients, cold_seeds, n, k, expected)
+        warm = _round(clients, warm_seeds, n, k, expected)
+    finally:
+        for c in clients:
+            c.close()
+        demo.close()
+    return {"pair": default_pair(), "sessions": sessions, "n": n, "k": k, "page_load_all_s": round(page_load, 2),
+            "cold": cold, "warm": warm, "all_correct": cold["correct"] == warm["correct"] == sessions,
+            "cpus": os.cpu_count()}
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--n", type=int, default=500, help="seeds per analysis (capped by DMDVIZ_MAX_SEEDS)")
+    ap.add_argument("--k", type=int, default=8)
+    args = ap.parse_args()
+    print(json.dumps(run(args.sessions, args.n, args.k), indent=2))
