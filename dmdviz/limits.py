@@ -1,8 +1,9 @@
 """Size limits of the app and its training jobs, read once from the environment.
 
-A public Space (``DMDVIZ_PUBLIC=1``) gets smaller defaults: strangers share its two CPU
-cores, so one request must not be able to hold them for minutes. Every limit can still be
-set explicitly by its variable.
+A public Space (``DMDVIZ_PUBLIC=1``, the default on a Hugging Face Space, which sets
+``SPACE_ID``; ``DMDVIZ_PUBLIC=0`` turns it off) gets smaller defaults: strangers share its
+two CPU cores, so one request must not be able to hold them for minutes. Every limit can
+still be set explicitly by its variable.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ def _env_int(name: str, default: int) -> int:
 
 
 def _public() -> bool:
-    return os.environ.get("DMDVIZ_PUBLIC", "").strip().lower() in ("1", "true", "yes")
+    """``DMDVIZ_PUBLIC`` when set; unset, a Hugging Face Space (``SPACE_ID``) counts as public."""
+    value = os.environ.get("DMDVIZ_PUBLIC", "").strip().lower()
+    if not value:
+        return bool(os.environ.get("SPACE_ID"))
+    return value in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
