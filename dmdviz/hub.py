@@ -302,6 +302,7 @@ def _download(ref: str) -> tuple[Path, str, str]:
 
     repo, rev = split_revision(ref)
     try:
+        _check_remote_size(repo, rev)
         path = snapshot_download(repo, revision=rev, allow_patterns=["config.json", "model.safetensors", "README.md"])
     except hf_errors.OfflineModeIsEnabled:
         raise DmdvizError(f"{ref}: Hub is in offline mode and the repo is not in the local cache") from None
@@ -317,6 +318,27 @@ def _download(ref: str) -> tuple[Path, str, str]:
         raise DmdvizError(f"{ref}: could not be fetched ({type(e).__name__}: {str(e)[:120]})") from None
     folder = Path(path)
     return folder, repo, rev or folder.name
+
+
+def _check_remote_size(repo: str, rev: str | None) -> None:
+    """Online, refuse an oversized model.safetensors before downloading it (the local check
+    in ``read_safetensors_header`` would come only after the disk had filled)."""
+    from huggingface_hub import HfApi, constants
+    from huggingface_hub import errors as hf_errors
+
+    if constants.HF_HUB_OFFLINE:
+        return  # only the cache is read
+    try:
+        infos = HfApi().get_paths_info(repo, ["model.safetensors"], revision=rev)
+    except hf_errors.HfHubHTTPError:
+        raise  # no such repo or revision: the caller words it
+    except Exception:  # the HTTP stack's own errors: Hub unreachable, so nothing can be downloaded
+        return  # and snapshot_download falls back to the cache
+    for info in infos:
+        size = getattr(info, "size", 0) or 0
+        if size > MAX_BYTES:
+            raise DmdvizError(f"{repo}: model.safetensors is {size / 2**20:.0f} MB, over the "
+                              f"{MAX_BYTES / 2**20:.0f} MB limit (DMDVIZ_MAX_CHECKPOINT_MB)")
 
 
 def load_checkpoint(ref: str, device="cpu") -> Checkpoint:

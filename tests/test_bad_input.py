@@ -108,6 +108,38 @@ def test_oversized_checkpoint_is_refused_before_reading(tiny_pair, tmp_path, mon
         hub.load_checkpoint(str(folder))
 
 
+def test_oversized_hub_checkpoint_is_refused_before_download(monkeypatch):
+    import huggingface_hub
+    import huggingface_hub.constants
+    from huggingface_hub.hf_api import RepoFile
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info",
+                        lambda self, repo, paths, revision=None: [RepoFile(path=paths[0], size=hub.MAX_BYTES + 1,
+                                                                           oid="0" * 40)])
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("downloaded anyway"))
+    with pytest.raises(hub.DmdvizError, match="big/model: model.safetensors is .* over the .* limit"):
+        hub.load_checkpoint("big/model@main")
+
+
+def test_unreachable_hub_online_reads_as_one_line(monkeypatch, tmp_path):
+    import huggingface_hub
+    import huggingface_hub.constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("Name or service not known")  # what the HTTP stack raises, not a Hub error
+
+    def cache_miss(*args, **kwargs):
+        raise LocalEntryNotFoundError("not cached")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info", unreachable)
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", cache_miss)
+    with pytest.raises(hub.DmdvizError, match="nobody/nothing: not in the local Hugging Face cache and the Hub is unreachable"):
+        hub.load_checkpoint("nobody/nothing")
+
+
 def test_bad_checkpoints_through_the_cli(bad_checkpoints, tiny_pair, tmp_path, capsys):
     for name, (folder, needle) in bad_checkpoints.items():
         line = _main(capsys, "analyze", "--teacher", folder, "--student", tiny_pair[1], "--n", 16)
