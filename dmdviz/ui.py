@@ -21,6 +21,7 @@ from dmdviz import analysis, jobs, plots
 from dmdviz.config import PRESETS
 from dmdviz.errors import DmdvizError
 from dmdviz.registry import DRILL_KS, Registry, families, family_students, pair_choices
+from dmdviz.ui_sweep import sweep_tab
 from dmdviz.ui_text import ABOUT, METRICS
 
 log = logging.getLogger(__name__)
@@ -119,10 +120,11 @@ class App:
         images = len(pa.s.shape) == 3
         if images:
             row = np.stack([v.mean(0).numpy() for v in views.values()])
-            view_fig = plots.image_grid({f"seed {i}": row}, np.arange(len(views)), "view", f"Seed {i}", col_labels=list(views))
+            view_fig = gr.update(value=plots.image_grid({f"seed {i}": row}, np.arange(len(views)), "view", f"Seed {i}",
+                                                        col_labels=list(views)), visible=True)
             path = plots.trajectory_plot(t.states.mean(1).numpy(), t.phi_1.mean(0).numpy(), t.g.mean(0).numpy(), i)
         else:
-            view_fig = None
+            view_fig = gr.update(value=None, visible=False)  # the table below lists the coordinates
             path = plots.trajectory_plot(t.states.numpy(), t.phi_1.numpy(), t.g.numpy(), i, pa.panels()[f"Φ_{pa.k}"])
         return view_fig, path, _seed_table(views, pa.phi_k[i], pa.k, show_coords=not images)
 
@@ -183,7 +185,7 @@ class App:
                f"<p id='job-status'>{run}: <b>{p.state}</b> · {p.phase} · step {p.step}/{p.total} "
                f"({100 * p.fraction:.0f} %){' · ' + p.message if p.message else ''}</p>")
         pairs = gr.update(choices=pair_choices()) if p.state == "done" and last_state != "done" else gr.skip()
-        return (bar, plots.training_curves(p.teacher, title="Teacher (flow matching)", height=420),
+        return (bar, plots.training_curves(p.teacher, metrics=(), title="Teacher (flow matching)", height=420),
                 plots.training_curves(p.student, title="Student (DMD) and copying meter", height=420), p.state, pairs)
 
     def train_cancel(self, run):
@@ -287,6 +289,8 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                         push_btn = gr.Button("Push")
                 job_state = gr.State("")
                 timer = gr.Timer(1.5)
+            with gr.Tab("Sweep", id="sweep"):
+                sweep_tab()
             with gr.Tab("About", id="about"):
                 gr.Markdown(ABOUT)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = Path(os.environ.get("DMDVIZ_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DMDVIZ_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read at import by huggingface_hub (gradio imports it)
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +39,32 @@ def tiny_pair(tmp_path_factory):
     teacher = load_checkpoint(str(root / "teacher"))
     distill(teacher, replace(p.distill, steps=40, batch=128, probe_every=20, probe_n=64), root / "student", rt=rt)
     return root / "teacher", root / "student"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(request, tiny_pair, tmp_path_factory):
+    """The app on a free port, opening on the tiny pair (or the module's ``DEFAULT_PAIR``),
+    with its own runs root and an empty offline Hub cache: (demo, url, tmp folder). One
+    server per test module."""
+    import huggingface_hub.constants
+
+    from dmdviz.ui import build_demo, launch_kwargs
+
+    tmp = tmp_path_factory.mktemp("ui")
+    env = {"DMDVIZ_DEFAULT_PAIR": getattr(request.module, "DEFAULT_PAIR", str(tiny_pair[1])), "DMDVIZ_RUNS_DIR": str(tmp / "runs"),
+           "DMDVIZ_MAX_SEEDS": "300", "HF_HOME": str(tmp / "hf")}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+        demo = build_demo()
+        port = _free_port()
+        demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_kwargs())
+        yield demo, f"http://127.0.0.1:{port}/", tmp
+        demo.close()

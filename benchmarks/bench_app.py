@@ -1,0 +1,97 @@
+"""The app's first impression: first byte served → the default pair's plots on screen.
+
+Starts ``python app.py`` as a user would (a fresh process, offline Hub), opens it in
+Chromium and measures, in the page's own clock, from the navigation's ``responseStart``
+(the first byte of the HTML) until every Explore plot has drawn its SVG. The first load
+is cold (the server samples and solves OT); later loads hit the process-wide cache.
+
+    python benchmarks/bench_app.py [--pair chessboard4d/student] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("DMDVIZ_CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+PLOTS = ["#samples-plot", "#pca-plot", "#heatmap-plot", "#scatter-plot", "#trajectory-plot"]
+SINCE_FIRST_BYTE = "performance.now() - performance.getEntriesByType('navigation')[0].responseStart"
+# ms since the first byte once every plot has an SVG, else false (polled by Playwright)
+DRAWN = f"ids => ids.every(id => document.querySelector(id + ' .js-plotly-plot .main-svg')) && {SINCE_FIRST_BYTE}"
+# ms since the first byte once the page load event's answer is on the page (its info line)
+ANSWERED = f"() => /seeds/.test(document.querySelector('#explore-info')?.innerText || '') && {SINCE_FIRST_BYTE}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app.py exited with status {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+
+
+def run(pair: str = "chessboard4d/student", repeats: int = 3, timeout: float = 180.0) -> dict:
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
+               "GRADIO_ANALYTICS_ENABLED": "False", "DMDVIZ_DEFAULT_PAIR": pair, "DMDVIZ_RUNS_DIR": tmp}
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            _wait_http(url, proc, timeout)
+            startup = time.perf_counter() - t0
+            loads, answers, ready = [], [], []
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                for _ in range(repeats):
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    page.goto(url)
+                    ready.append(page.evaluate(f"performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
+                                               f" - performance.getEntriesByType('navigation')[0].responseStart"))
+                    answers.append(page.wait_for_function(ANSWERED, timeout=timeout * 1000).json_value())
+                    loads.append(page.wait_for_function(DRAWN, arg=PLOTS, timeout=timeout * 1000).json_value())
+                    page.close()
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(30)
+    return {"pair": pair, "server_start_s": round(startup, 2), "first_byte_to_plots_cold_ms": round(loads[0]),
+            "first_byte_to_plots_warm_ms": round(statistics.median(loads[1:])) if len(loads) > 1 else None,
+            "loads_ms": [round(x) for x in loads], "dom_ready_ms": [round(x) for x in ready],
+            "load_event_answered_ms": [round(x) for x in answers], "loadavg": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pair", default="chessboard4d/student")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    print(json.dumps(run(args.pair, args.repeats), indent=2))
