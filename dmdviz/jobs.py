@@ -133,7 +133,12 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def _alive(pid: int) -> bool:
+def track(child: subprocess.Popen) -> None:
+    """Remember a child process this server started, so ``process_alive`` can reap it."""
+    _children[child.pid] = child
+
+
+def process_alive(pid: int) -> bool:
     child = _children.get(pid)
     if child is not None:  # our own child: poll() also reaps it, so it leaves no zombie
         return child.poll() is None
@@ -150,7 +155,7 @@ def state(folder: Path) -> tuple[str, dict]:
     """(state, status.json); a worker that died while running reads as ``interrupted``."""
     status = _read_json(folder / "status.json")
     current = status.get("state", "interrupted")
-    if current in ACTIVE and not _alive(int(status.get("pid", 0)) or -1):
+    if current in ACTIVE and not process_alive(int(status.get("pid", 0)) or -1):
         current = "interrupted"
     return current, status
 
@@ -182,7 +187,7 @@ def _spawn(folder: Path, limits: Limits) -> None:
         child = subprocess.Popen([sys.executable, "-m", "dmdviz.jobs", str(folder)], stdout=log,
                                  stderr=subprocess.STDOUT, env=env, start_new_session=True,
                                  cwd=Path(__file__).resolve().parent.parent)
-    _children[child.pid] = child
+    track(child)
     # the worker's first status write comes after its torch import (seconds later), so this
     # one cannot overwrite it
     _write_status(folder, state="starting", phase="starting", pid=child.pid, message="")

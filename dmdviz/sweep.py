@@ -51,6 +51,7 @@ from typing import Callable
 
 import numpy as np
 
+from dmdviz import jobs
 from dmdviz.errors import DmdvizError
 
 VARIANTS: dict[str, dict] = {
@@ -69,7 +70,6 @@ RESULTS = "results.jsonl"
 # (student lr, critic lr) when SweepConfig.lr is 0: the chessboard4d and mlp-manifold presets'
 # values; mlp-manifold students diverge at 1e-3 from D = 32 on (measured)
 STUDENT_LR = {"chessboard": (1e-3, 1e-3), "mlp-manifold": (1e-4, 2e-4)}
-_children: dict[int, subprocess.Popen] = {}  # background sweeps started by this process
 
 
 @dataclass(frozen=True)
@@ -355,7 +355,7 @@ def start_background(folder, cfg: SweepConfig, threads: int = 1) -> int:
         child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
                                  cwd=Path(__file__).resolve().parent.parent,
                                  env={**os.environ, "DMDVIZ_THREADS": str(threads)})
-    _children[child.pid] = child
+    jobs.track(child)
     (folder / "pid").write_text(str(child.pid))
     return child.pid
 
@@ -366,16 +366,7 @@ def is_running(folder) -> bool:
         pid = int((Path(folder) / "pid").read_text())
     except (OSError, ValueError):
         return False
-    child = _children.get(pid)
-    if child is not None:  # our own child: poll() also reaps it
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return jobs.process_alive(pid)
 
 
 def request_stop(folder) -> None:
