@@ -2,5 +2,14 @@
 
 from dmdviz.ui import build_demo, launch_kwargs
 
+
+def main() -> None:
+    demo = build_demo()
+    try:
+        demo.launch(**launch_kwargs())
+    except KeyboardInterrupt:  # SIGINT is the container's stop signal: stop cleanly, exit 0
+        demo.close()
+
+
 if __name__ == "__main__":
-    build_demo().launch(**launch_kwargs())
+    main()
