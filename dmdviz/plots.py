@@ -5,8 +5,10 @@ API (N seeds, M image columns, K Euler steps; every figure sets ``layout.height`
     low_dim_panels(panels: {name: (N, 2)}, seeds (N,))              fig 2 / 7
     image_grid(rows: {name: (M, H, W)}, ids (M,), id_name="seed")   fig 1 / 8 / 11 quadruples
     pca_triplets(proj: {teacher: (N, 2), "Φ_1": (N, 2), "G": (N, 2)}, seeds (N,))   fig 1 / 9
+    compare_pca(proj: {teacher, "Φ_1", G of A, G of B: (N, 2)}, seeds (N,))   two students, one frame
     cost_heatmap(cost (N, N), sigma (N,), seeds (N,))              fig 3
     distance_scatter(d_init (N,), d_student (N,), seeds (N,))      fig 10
+    compare_distances(d_init (N,), {student: d_student (N,)}, seeds (N,))   fig 10, several students
     dm_loss_curves([{"label", "steps" (M,), "dm_loss" (M,)}])       fig 4
     boundary_scatter(d (N,), delta (N,), seeds (N,))               fig 5
     copying_vs_teacher_length(steps (S,), {metric: (S,)})           fig 11
@@ -33,6 +35,7 @@ MAX_SIDE = 256
 MAX_CURVE_POINTS = 2000
 TEMPLATE = "plotly_white"
 COLORS = {"z": "#444444", "teacher": "#1f77b4", "Φ_1": "#8c8c8c", "G": "#d62728", "pair": "rgba(120,120,120,0.35)"}
+STUDENT_COLORS = ("#d62728", "#9467bd", "#2ca02c", "#ff7f0e")  # compared students, in order (the first is G's red)
 LINE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -77,13 +80,14 @@ def _points(xy: np.ndarray, seeds: np.ndarray, name: str, marker: dict, **kw) ->
 
 
 def low_dim_panels(panels: dict[str, np.ndarray], seeds: np.ndarray, title: str = "Noise-data pairing",
-                   height: int = 380) -> go.Figure:
+                   height: int = 380, shared: bool = False) -> go.Figure:
     """One panel per set (z, Φ_K, Φ_1, G), points (N, 2) (fig 2 / 7).
 
     Each seed keeps one colour in every panel. With a "z" panel the colour is the angle of
     z (a cyclic scale), so the pairing is visible: a copying student puts each hue where
     Φ_K put it, a remapping one scrambles them. Seed indices are i.i.d., so colouring by
-    index would show no structure; it is the fallback without a "z" panel.
+    index would show no structure; it is the fallback without a "z" panel. ``shared``: one
+    x and one y range for every panel (comparisons).
     """
     names = list(panels)
     if "z" in panels:
@@ -93,7 +97,8 @@ def low_dim_panels(panels: dict[str, np.ndarray], seeds: np.ndarray, title: str 
                                    colorbar=dict(title="angle of z", thickness=12) if last else None)
     else:
         marker = lambda last: _seed_marker(seeds, 3, showscale=last)
-    fig = make_subplots(1, len(names), subplot_titles=names, horizontal_spacing=0.04)
+    fig = make_subplots(1, len(names), subplot_titles=names, horizontal_spacing=0.04,
+                        shared_xaxes="all" if shared else False, shared_yaxes="all" if shared else False)
     for col, name in enumerate(names, start=1):
         fig.add_trace(_points(panels[name], seeds, name, marker(col == len(names)), showlegend=False), 1, col)
     return _finish(fig, title, height)
@@ -150,6 +155,41 @@ def pca_triplets(proj: dict[str, np.ndarray], seeds: np.ndarray, title: str = "P
         fig.add_trace(_points(proj[name], seeds, name, dict(color=_color(name), size=4, opacity=0.8)))
     fig.update_xaxes(title="PC 1")
     fig.update_yaxes(title="PC 2", scaleanchor="x")
+    return _finish(fig, title, height)
+
+
+def compare_pca(proj: dict[str, np.ndarray], seeds: np.ndarray,
+                title: str = "Two students of one teacher, on the PCA axes of Φ_K", height: int = 520) -> go.Figure:
+    """Side-by-side PCA triplets of two students: ``proj`` = {Φ_K, Φ_1, G of A, G of B}, each
+    (N, 2) on ONE basis (``analysis.compare_pca``). Panel c shows Φ_K, Φ_1 and student c's G,
+    each seed's Φ_K joined to its G; both panels share their x and y ranges."""
+    target, start, *students = list(proj)
+    fig = make_subplots(1, len(students), subplot_titles=students, shared_xaxes="all", shared_yaxes="all",
+                        horizontal_spacing=0.05)
+    for col, g in enumerate(students, start=1):
+        lx, ly = pair_lines(proj[target], proj[g])
+        fig.add_trace(go.Scattergl(x=lx, y=ly, mode="lines", name=f"{target} – G pairs", hoverinfo="skip",
+                                   line=dict(color=COLORS["pair"], width=1), showlegend=col == 1), 1, col)
+        g_color = STUDENT_COLORS[(col - 1) % len(STUDENT_COLORS)]
+        for name, color in ((target, COLORS["teacher"]), (start, COLORS["Φ_1"]), (g, g_color)):
+            fig.add_trace(_points(proj[name], seeds, name, dict(color=color, size=4, opacity=0.8),
+                                  legendgroup=name, showlegend=col == 1 or name == g), 1, col)
+    fig.update_xaxes(title="PC 1")
+    fig.update_yaxes(title="PC 2", col=1)
+    return _finish(fig, title, height)
+
+
+def compare_distances(d_init: np.ndarray, d_students: dict[str, np.ndarray], seeds: np.ndarray,
+                      title: str = "d_init vs d_student, both students", height: int = 480) -> go.Figure:
+    """Fig 10 for several students of one teacher in one frame: per student, d_student =
+    ||G(z) − Φ_K(z)|| (y) against the shared d_init = ||Φ_1(z) − Φ_K(z)|| (x), with the diagonal."""
+    top = float(max(np.max(d_init), *(np.max(d) for d in d_students.values()), 1e-12))
+    fig = go.Figure(go.Scatter(x=_f32([0, top]), y=_f32([0, top]), mode="lines", name="diagonal", hoverinfo="skip",
+                               line=dict(color="#444444", dash="dash")))
+    for (name, d), color in zip(d_students.items(), STUDENT_COLORS):
+        fig.add_trace(_points(np.stack([d_init, d], 1), seeds, name, dict(color=color, size=4, opacity=0.7)))
+    fig.update_xaxes(title="d_init = ||Φ_1(z) − Φ_K(z)||")
+    fig.update_yaxes(title="d_student = ||G(z) − Φ_K(z)||")
     return _finish(fig, title, height)
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from dmdviz import analysis, jobs, plots
 from dmdviz.config import PRESETS
 from dmdviz.errors import DmdvizError
-from dmdviz.registry import DRILL_KS, Registry, families, family_students, pair_choices
+from dmdviz.registry import DRILL_KS, Registry, families, family_students, pair_choices, siblings
 from dmdviz.ui_sweep import sweep_tab
 from dmdviz.ui_text import ABOUT, METRICS
 
@@ -128,6 +128,45 @@ class App:
             path = plots.trajectory_plot(t.states.numpy(), t.phi_1.numpy(), t.g.numpy(), i, pa.panels()[f"Φ_{pa.k}"])
         return view_fig, path, _seed_table(views, pa.phi_k[i], pa.k, show_coords=not images)
 
+    def compare(self, pair: dict, other: str, n, seed, k):
+        """A second student of the pair's teacher beside the first: same seeds, one PCA basis,
+        shared axes, both rows of metrics."""
+        teacher, pa = self._analysis(pair, n, seed, k)
+        other = self.reg.second_student(teacher, other)
+        pb = self.reg.analysis(other, teacher_ref(teacher), n, seed, k)
+        names = (pair["student"].rstrip("/").split("/")[-1] or "A", other.rstrip("/").split("/")[-1] or "B")
+        if names[0] == names[1]:
+            names = (f"{names[0]} (A)", f"{names[1]} (B)")
+        if len(pa.s.shape) == 3:
+            ia = pa.images(30)
+            rows = {"Φ_1": ia["Φ_1"], f"Φ_{pa.k}": ia[f"Φ_{pa.k}"], f"G · {names[0]}": ia["G"],
+                    f"G · {names[1]}": pb.images(30)["G"]}
+            samples = plots.image_grid(rows, pa.seeds[:30], title="Samples per seed, both students")
+        else:
+            panels = pa.panels()
+            panels = {"z": panels["z"], f"Φ_{pa.k}": panels[f"Φ_{pa.k}"], f"G · {names[0]}": panels["G"],
+                      f"G · {names[1]}": pb.panels()["G"]}
+            samples = plots.low_dim_panels(panels, pa.seeds, title="Both students on the same seeds", shared=True)
+        table = analysis.compare_metrics(pa, pb)
+        rows = [[f"{label} ({key})", round(table[key][0], 4), round(table[key][1], 4),
+                 round(table[key][1] - table[key][0], 4), "" if table[key][2] is None else round(table[key][2], 4)]
+                for key, (label, _) in METRICS.items() if key in table]
+        a, b = pa.pairing, pb.pairing
+        info = (f"`{pair['student']}` (A) vs `{other}` (B), both students of `{teacher.ref}` · {pa.s.n} seeds from base "
+                f"seed {pa.s.seed}, K = {pa.k} · A_OT {a['ot_agreement']:.3f} vs {b['ot_agreement']:.3f} · "
+                f"ρ {a['copy_ratio']:.3f} vs {b['copy_ratio']:.3f}")
+        d_init, d_a = pa.distances
+        scatter = plots.compare_distances(d_init, {names[0]: d_a, names[1]: pb.distances[1]}, pa.seeds)
+        return info, samples, plots.compare_pca(analysis.compare_pca(pa, pb, names), pa.seeds), scatter, rows
+
+    def siblings(self, pair: dict):
+        """The other students of the pair's teacher, offered for the comparison."""
+        if not pair or not pair.get("student"):
+            return gr.update(choices=[], value=None)
+        teacher, _ = self.reg.pair(pair["student"], pair["teacher"])
+        choices = [(label, ref) for label, ref in siblings(teacher) if ref != pair["student"]]
+        return gr.update(choices=choices, value=choices[0][1] if choices else None)
+
     def select(self, ref, teacher, n, seed, k, index):
         pair = self._pair(ref, teacher)
         return (pair, *self.explore(pair, n, seed, k, index))
@@ -204,11 +243,16 @@ class App:
         return gr.update(choices=jobs.list_runs())
 
 
+def teacher_ref(teacher) -> str:
+    """A reference that loads this very teacher again (with its revision when it has one)."""
+    return f"{teacher.ref}@{teacher.revision}" if teacher.revision else teacher.ref
+
+
 def build_demo(registry: Registry | None = None) -> gr.Blocks:
     app = App(registry)
     lim = app.reg.limits
     g = {name: _guard(getattr(app, name)) for name in (
-        "explore", "seed_detail", "select", "upload", "init", "diagnose", "train_start", "train_status",
+        "explore", "seed_detail", "compare", "siblings", "select", "upload", "init", "diagnose", "train_start", "train_status",
         "train_cancel", "train_resume", "train_push", "runs")}
     with gr.Blocks(title="dmdviz: why are DMD students lazy?", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# dmdviz · noise→data pairings in DMD distillation\n"
@@ -241,6 +285,18 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                     scatter_plot = gr.Plot(label="d_init vs d_student", elem_id="scatter-plot")
                 table = gr.Dataframe(headers=["metric", "student G", "start Φ_1", "meaning"], label="Pairing metrics",
                                      interactive=False, wrap=True)
+                with gr.Accordion("Compare with a second student of the same teacher", open=False, elem_id="compare"):
+                    with gr.Row():
+                        other = gr.Dropdown(label="Second student B (same teacher; a shipped or run student, a "
+                                            "folder or a Hub repo id)", choices=[], allow_custom_value=True, scale=4)
+                        compare_btn = gr.Button("Compare", scale=1)
+                    compare_info = gr.Markdown(elem_id="compare-info")
+                    compare_samples = gr.Plot(label="Samples of A and B", elem_id="compare-samples-plot")
+                    with gr.Row():
+                        compare_pca = gr.Plot(label="PCA triplets of A and B, one basis", elem_id="compare-pca-plot")
+                        compare_scatter = gr.Plot(label="d_init vs d_student of A and B", elem_id="compare-scatter-plot")
+                    compare_table = gr.Dataframe(headers=["metric", "student A", "student B", "B − A", "start Φ_1"],
+                                                 label="Pairing metrics of A and B", interactive=False, wrap=True)
                 gr.Markdown("### Per-seed drill-down")
                 with gr.Row():
                     index = gr.Number(0, precision=0, label="Seed index i", scale=1)
@@ -302,6 +358,9 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
               api_name="explore", **COMPUTE)
         gr.on([show_seed.click, index.submit], g["seed_detail"], [pair, *view], drill,
               api_name="seed_detail", **COMPUTE)
+        gr.on([compare_btn.click, other.input], g["compare"], [pair, other, n, seed, k],
+              [compare_info, compare_samples, compare_pca, compare_scatter, compare_table], api_name="compare", **COMPUTE)
+        pair.change(g["siblings"], pair, other, api_name="siblings", **POLL)
         pair_dd.input(g["select"], [pair_dd, teacher_box, *view], [pair, *shown], api_name="choose_pair", **COMPUTE)
         gr.on([load_btn.click, ref_box.submit], g["select"], [ref_box, teacher_box, *view], [pair, *shown],
               api_name="load_ref", **COMPUTE)

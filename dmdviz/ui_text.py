@@ -46,6 +46,12 @@ far G is (y). Points below the diagonal moved towards their own target (copying)
 
 **Metrics table.** Every pairing metric for G and, as the baseline, for Φ_1 (SPEC §4).
 
+**Compare two students.** A second student B of the same teacher (say GAN on vs off, or a
+random initialisation) on the very same seeds: samples side by side, both students' PCA
+triplets on one basis (the principal axes of Φ_K) with shared axes, both d_init vs d_student
+clouds in one frame, and every metric for A, for B and their difference. Students of another
+teacher are refused: the comparison is only meaningful against one target Φ_K.
+
 **Per-seed drill-down.** One seed's z, Φ_1, Φ_8, Φ_32 and G, and the teacher's Euler
 trajectory from z to Φ_K(z) with the student's single jump.
 

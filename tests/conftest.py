@@ -41,6 +41,21 @@ def tiny_pair(tmp_path_factory):
     return root / "teacher", root / "student"
 
 
+@pytest.fixture(scope="session")
+def tiny_sibling(tiny_pair, tmp_path_factory):
+    """A second student of the tiny teacher, initialised at random (20 DMD iterations)."""
+    from dmdviz.config import get_preset
+    from dmdviz.hub import load_checkpoint
+    from dmdviz.runtime import Runtime
+    from dmdviz.train import distill
+
+    out = tmp_path_factory.mktemp("sibling") / "student-random-init"
+    distill(load_checkpoint(str(tiny_pair[0])),
+            replace(get_preset("chessboard4d").distill, steps=20, batch=128, init="random", probe_every=10, probe_n=64),
+            out, rt=Runtime.create("cpu"))
+    return out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -16,6 +16,7 @@ import torch
 from dmdviz import analysis, metrics, noise
 from dmdviz.analysis import PairAnalysis, Samples
 from dmdviz.config import DataConfig
+from dmdviz.errors import DmdvizError
 from dmdviz.hub import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,3 +211,32 @@ def test_cli_writes_json_and_a_self_contained_report(tiny_pair, snapshot_student
     assert m["n"] == 100 and "memorization_median" in m and len(m["series"]) == 2
     html = (tmp_path / "r.html").read_text()
     assert 'src="http' not in html and html.count("plotly.js v") == 1 and "&quot;role&quot;: &quot;teacher&quot;" in html
+
+
+def test_two_students_share_one_frame_and_their_own_metrics(pair, tiny_sibling):
+    t, s = pair
+    other = load_checkpoint(str(tiny_sibling))
+    a = PairAnalysis(analysis.sample_pair(t, s, 150, seed=2, ks=(1, 8)), 8)
+    b = PairAnalysis(analysis.sample_pair(t, other, 150, seed=2, ks=(1, 8)), 8)
+    proj = analysis.compare_pca(a, b, ("plain", "random"))
+    assert list(proj) == ["Φ_8", "Φ_1", "G · plain", "G · random"] and all(v.shape == (150, 2) for v in proj.values())
+    own = a.pca()  # the same basis as the first student's own PCA triplets
+    for name in ("Φ_8", "Φ_1"):
+        np.testing.assert_allclose(proj[name], own[name], atol=1e-5)
+    np.testing.assert_allclose(proj["G · plain"], own["G"], atol=1e-5)
+    np.testing.assert_allclose(proj["G · random"], b.pca()["G"], atol=1e-4)  # B's Φ_K basis is A's
+    table = analysis.compare_metrics(a, b)
+    assert table["ot_agreement"] == (a.pairing["ot_agreement"], b.pairing["ot_agreement"], a.pairing["ot_agreement_init"])
+    assert table["copy_ratio"][2] is None and "ot_agreement_init" not in table
+    same = analysis.compare_metrics(a, a)
+    assert all(va == vb for va, vb, _ in same.values())
+
+
+def test_a_comparison_refuses_other_seeds_or_another_target(pair):
+    t, s = pair
+    a = PairAnalysis(analysis.sample_pair(t, s, 40, seed=0, ks=(1, 8)), 8)
+    with pytest.raises(DmdvizError, match="same seeds"):
+        analysis.compare_pca(a, PairAnalysis(analysis.sample_pair(t, s, 40, seed=1, ks=(1, 8)), 8))
+    moved = Samples(0, a.s.z, None, {1: a.phi_1, 8: a.phi_k + 0.1}, a.s.g)
+    with pytest.raises(DmdvizError, match="one teacher"):
+        analysis.compare_metrics(a, PairAnalysis(moved, 8))

@@ -45,6 +45,8 @@ def _figures_at_full_size() -> dict[str, go.Figure]:
         "panels": plots.low_dim_panels({name: _xy() for name in ("z", "Φ_8", "Φ_1", "G")}, seeds),
         "images": plots.image_grid(imgs, seeds[:30]),
         "pca": plots.pca_triplets({"Φ_8": _xy(), "Φ_1": _xy(), "G": _xy()}, seeds),
+        "compare_pca": plots.compare_pca({"Φ_8": _xy(), "Φ_1": _xy(), "G · a": _xy(), "G · b": _xy()}, seeds),
+        "compare_distances": plots.compare_distances(RNG.random(N), {"a": RNG.random(N), "b": RNG.random(N)}, seeds),
         "cost": plots.cost_heatmap(cost, RNG.permutation(N), seeds),
         "distances": plots.distance_scatter(RNG.random(N), RNG.random(N), seeds),
         "dm_loss": plots.dm_loss_curves([{"label": f"t{i}", "steps": np.arange(5000), "dm_loss": RNG.random(5000)}
@@ -126,6 +128,35 @@ def test_pca_triplets_one_pair_trace_and_a_trace_per_set():
     np.testing.assert_array_equal(lines[0].x[0::3], p["Φ_8"][:, 0])
     np.testing.assert_array_equal(lines[0].x[1::3], p["G"][:, 0])
     assert [tr.name for tr in fig.data if tr.mode == "markers"] == ["Φ_8", "Φ_1", "G"]
+
+
+def test_compare_pca_two_panels_on_shared_axes_each_joining_its_own_student():
+    p = {"Φ_8": _xy(40), "Φ_1": _xy(40), "G · a": _xy(40), "G · b": _xy(40)}
+    fig = plots.compare_pca(p, np.arange(40))
+    assert fig.layout.xaxis2.matches == "x" and fig.layout.yaxis2.matches == "y"
+    for axis, g in (("x", "G · a"), ("x2", "G · b")):
+        lines = [tr for tr in fig.data if tr.mode == "lines" and tr.xaxis == axis]
+        assert len(lines) == 1
+        np.testing.assert_array_equal(lines[0].x[1::3], p[g][:, 0])  # Φ_8 → this panel's student
+        assert [tr.name for tr in fig.data if tr.mode == "markers" and tr.xaxis == axis] == ["Φ_8", "Φ_1", g]
+    assert [tr.name for tr in fig.data if tr.showlegend is not False] == ["Φ_8 – G pairs", "Φ_8", "Φ_1", "G · a", "G · b"]
+    _assert_nans_only_between_pairs(fig)
+
+
+def test_compare_distances_one_cloud_per_student_over_the_same_d_init():
+    d_init = RNG.random(30)
+    fig = plots.compare_distances(d_init, {"a": d_init / 2, "b": d_init * 2}, np.arange(30))
+    clouds = [tr for tr in fig.data if tr.mode == "markers"]
+    assert [tr.name for tr in clouds] == ["a", "b"] and clouds[0].marker.color != clouds[1].marker.color
+    for tr in clouds:
+        np.testing.assert_allclose(tr.x, d_init, rtol=1e-6)
+    assert fig.data[0].y[-1] == pytest.approx(2 * d_init.max(), rel=1e-6)  # the diagonal spans every cloud
+
+
+def test_low_dim_panels_can_share_one_range():
+    fig = plots.low_dim_panels({"z": _xy(20), "G · a": _xy(20), "G · b": _xy(20)}, np.arange(20), shared=True)
+    assert fig.layout.xaxis3.matches == "x" and fig.layout.yaxis3.matches == "y"
+    assert plots.low_dim_panels({"z": _xy(20), "G": _xy(20)}, np.arange(20)).layout.xaxis2.matches is None
 
 
 def test_image_grid_one_heatmap_per_row_with_seed_hover():

@@ -12,7 +12,8 @@ from dmdviz.config import get_preset
 from dmdviz.runtime import Runtime
 from dmdviz.train import train_teacher
 
-ENDPOINTS = {"/sweep_show", "/sweep_start", "/sweep_stop", "/sweep_poll", "/init", "/explore", "/seed_detail", "/choose_pair", "/load_ref", "/upload", "/diagnose",
+ENDPOINTS = {"/sweep_show", "/sweep_start", "/sweep_stop", "/sweep_poll", "/init", "/explore", "/seed_detail",
+             "/compare", "/siblings", "/choose_pair", "/load_ref", "/upload", "/diagnose",
              "/train_start", "/train_status", "/train_cancel", "/train_resume", "/runs", "/train_push"}
 VIEW = dict(n=120, seed=0, k=8, index=3)
 
@@ -66,6 +67,40 @@ def test_pair_by_dropdown_reference_and_upload(client, tiny_pair, tmp_path):
     _explore_ok(client.predict([handle_file(str(archive))], "", *VIEW.values(), api_name="/upload"), 120)
     pair = [handle_file(str(tiny_pair[1] / n)) for n in ("config.json", "model.safetensors")]
     _explore_ok(client.predict(pair, teacher, *VIEW.values(), api_name="/upload"), 120)
+
+
+def _metric_column(table, col: int) -> dict:
+    return {row[0]: row[col] for row in table["data"]}
+
+
+def test_compare_two_students_of_one_teacher_on_shared_seeds(client, tiny_sibling):
+    explored = client.predict(*VIEW.values(), api_name="/init")[1:]
+    info, samples, pca, scatter, table = client.predict(str(tiny_sibling), 120, 0, 8, api_name="/compare")
+    assert "(A) vs" in info and "student-random-init" in info and all(_is_plot(p) for p in (samples, pca, scatter))
+    a, b, diff = (_metric_column(table, c) for c in (1, 2, 3))
+    assert a == {name: value for name, value, _, _ in explored[5]["data"]}  # A is the pair drawn in Explore
+    assert all(diff[m] == pytest.approx(b[m] - a[m], abs=2e-4) for m in a)
+    assert "A_OT (ot_agreement)" in a and a != b
+    panels = json.loads(pca["plot"])["data"]
+    assert {tr["name"] for tr in panels if tr["mode"] == "markers"} >= {"Φ_8", "Φ_1"}
+    same = client.predict(client.predict(api_name="/init")[0]["value"], 120, 0, 8, api_name="/compare")[4]
+    assert set(_metric_column(same, 3).values()) == {0.0}  # a student against itself differs in nothing
+
+
+def test_compare_offers_the_siblings_and_refuses_other_teachers(client):
+    from gradio_client.exceptions import AppError
+
+    client.predict("mnist/student-8192", "", 60, 0, 8, 0, api_name="/choose_pair")
+    offered = client.predict(api_name="/siblings")
+    assert [ref for _, ref in offered["choices"]] == ["mnist/student-8192-gan", "mnist/student-8192-random-init"]
+    assert offered["value"] == "mnist/student-8192-gan"
+    info, *_, table = client.predict("mnist/student-8192-gan", 60, 0, 8, api_name="/compare")
+    assert "both students of `mnist/teacher-8192`" in info and _metric_column(table, 1)["A_OT (ot_agreement)"] > 0.9
+    for other, message in (("moons/student", "not of `mnist/teacher-8192`"), ("", "choose a second student"),
+                           ("mnist/teacher-8192", "is a teacher"), ("no such thing!", "neither a folder")):
+        with pytest.raises(AppError) as err:
+            client.predict(other, 60, 0, 8, api_name="/compare")
+        assert message in str(err.value) and "\n" not in str(err.value)
 
 
 def test_diagnostics_without_and_with_a_family(client, served):

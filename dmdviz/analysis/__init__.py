@@ -4,8 +4,10 @@
     pairing  -- PairAnalysis: cached costs / OT / distances, every metric, figure arrays
     series   -- students of teacher snapshots: DM-loss curves, copying vs teacher length
     study    -- study(): the full analysis of a pair; analyze(): its JSON summary
+    compare  -- two students of one teacher in one frame (same seeds, same PCA basis)
 """
 
+from dmdviz.analysis.compare import check_shared, compare_metrics, compare_pca
 from dmdviz.analysis.pairing import BOUNDARY_SUBSET, MEMORIZED, PairAnalysis, train_subset
 from dmdviz.analysis.samples import MAX_SEEDS, Samples, Trajectory, check_pair, sample_pair, seed_trajectory
 from dmdviz.analysis.series import dm_loss_curve, dm_loss_curves, teacher_length_series, teacher_of, teacher_step
@@ -18,6 +20,6 @@ def pair_metrics(s: Samples, k: int) -> dict:
 
 
 __all__ = ["BOUNDARY_SUBSET", "MAX_SEEDS", "MEMORIZED", "PairAnalysis", "Samples", "Study", "Trajectory",
-           "analyze", "check_pair", "dm_loss_curve", "dm_loss_curves", "load_dataset", "pair_metrics",
+           "analyze", "check_pair", "check_shared", "compare_metrics", "compare_pca", "dm_loss_curve", "dm_loss_curves", "load_dataset", "pair_metrics",
            "sample_pair", "seed_trajectory", "study", "teacher_length_series", "teacher_of", "teacher_step",
            "train_subset"]

@@ -69,6 +69,28 @@ def test_a_bad_repo_id_shows_an_error_and_the_app_keeps_serving(page):
     expect(page.locator("#explore-info")).to_contain_text("from base seed 7", timeout=LONG)
 
 
+def test_two_students_of_one_teacher_side_by_side(page):
+    from playwright.sync_api import expect
+
+    page.get_by_label("Pair (shipped or trained here)").click()
+    page.get_by_role("option", name="mnist/student-8192 (shipped)").click()
+    expect(page.locator("#explore-info")).to_contain_text("mnist/teacher-8192", timeout=LONG)
+    page.get_by_text("Compare with a second student of the same teacher").click()
+    expect(page.get_by_label(re.compile("^Second student B"))).to_have_value("mnist/student-8192-gan (shipped)", timeout=LONG)
+    page.get_by_role("button", name="Compare", exact=True).click()
+    expect(page.locator("#compare-info")).to_contain_text("both students of mnist/teacher-8192", timeout=LONG)
+    for selector in ("#compare-samples-plot", "#compare-pca-plot", "#compare-scatter-plot"):
+        expect(_plot(page, selector)).to_be_visible()
+    for close in page.locator(".toast-close").all():  # the earlier test's error toast would cover the picture
+        close.click()
+    expect(page.locator(".toast-body")).to_have_count(0)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#compare").screenshot(path=str(SHOTS / "compare.png"))
+    page.get_by_label("Pair (shipped or trained here)").click()  # back to the default pair for the next tests
+    page.get_by_role("option", name="chessboard4d/student (shipped)").click()
+    expect(page.locator("#explore-info")).to_contain_text("chessboard4d/teacher", timeout=LONG)
+
+
 def test_diagnostics_and_about_tabs(page):
     from playwright.sync_api import expect
 

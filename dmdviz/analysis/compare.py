@@ -1,0 +1,43 @@
+"""Two students of one teacher side by side, on the same seeds and in the same frame.
+
+Both analyses must hold the same seeds and the same teacher target Φ_K (the teacher is a
+pure function of the seeds, so two students of one teacher agree exactly). Everything is
+projected on ONE basis, the principal axes of that Φ_K, so both panels share their scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dmdviz import metrics
+from dmdviz.analysis.pairing import PairAnalysis
+from dmdviz.errors import DmdvizError
+
+
+def check_shared(a: PairAnalysis, b: PairAnalysis) -> None:
+    """Refuse two analyses that do not share seeds, K and the teacher target."""
+    if a.s.seed != b.s.seed or a.s.start != b.s.start or a.s.n != b.s.n or a.k != b.k:
+        raise DmdvizError("the two students must be drawn on the same seeds and K")
+    if a.phi_k.shape != b.phi_k.shape or not torch.allclose(a.phi_k, b.phi_k, atol=1e-5, rtol=1e-4):
+        raise DmdvizError("the two students do not share the teacher target Φ_K: they are not students of one teacher")
+
+
+def compare_pca(a: PairAnalysis, b: PairAnalysis, names: tuple[str, str] = ("A", "B")) -> dict[str, np.ndarray]:
+    """Φ_K, Φ_1, G of A and G of B on the principal axes of Φ_K, each (N, 2) float32.
+
+    Keys: ``Φ_K`` (the K of the analyses), ``Φ_1``, ``G · <name A>``, ``G · <name B>``.
+    """
+    check_shared(a, b)
+    mu, comps = metrics.pca_fit(a.phi_k, 2)
+    sets = {f"Φ_{a.k}": a.phi_k, "Φ_1": a.phi_1, f"G · {names[0]}": a.s.g, f"G · {names[1]}": b.s.g}
+    return {name: metrics.pca_project(x, mu, comps).numpy().astype(np.float32) for name, x in sets.items()}
+
+
+def compare_metrics(a: PairAnalysis, b: PairAnalysis) -> dict[str, tuple[float, float, float | None]]:
+    """{metric: (value for A, value for B, value at the start Φ_1 or None)} of every pairing
+    metric both analyses report (the ``*_init`` baselines are the same for both)."""
+    check_shared(a, b)
+    ma, mb = a.pairing, b.pairing
+    return {key: (ma[key], mb[key], ma.get(f"{key}_init")) for key in ma
+            if not key.endswith("_init") and key in mb}
