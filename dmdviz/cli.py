@@ -58,7 +58,7 @@ def _real(lo: float, hi: float, open_lo: bool = False):
     return parse
 
 
-STEPS, BATCH, SEED, THREADS = _int(1, 10**7), _int(1, 2**16), _int(0, 2**31 - 1), _int(1, 1024)
+STEPS, BATCH, SEED, THREADS = _int(1, 10**7), _int(1, 2**16), _int(0, 2**31 - 1), _int(1, 1024)  # noise.MAX_SEED (torch-free here)
 K, RATIO, LR, WEIGHT = _int(1, 1024), _int(1, 100), _real(0, 1, open_lo=True), _real(0, 1000)
 
 

@@ -33,7 +33,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from dmdviz import hub
+from dmdviz import hub, noise
 from dmdviz.config import get_preset
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
@@ -66,6 +66,7 @@ class JobSpec:
 
     def check(self, limits: Limits) -> None:
         p = get_preset(self.preset)
+        noise.check_seed(self.seed)
         for name in ("teacher_steps", "student_steps"):
             value = getattr(self, name)
             if not 1 <= value <= limits.max_steps:

@@ -10,7 +10,18 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dmdviz.errors import DmdvizError
+
 _NOISE, _LABEL = 0, 1
+MAX_SEED = 2**31 - 1  # base seeds are 0 .. MAX_SEED everywhere (CLI, app, jobs)
+
+
+def check_seed(seed) -> int:
+    """``seed`` as an int in 0 .. MAX_SEED, or a one-line DmdvizError (never a silent wrap)."""
+    value = int(seed)
+    if not 0 <= value <= MAX_SEED:
+        raise DmdvizError(f"base seed must be between 0 and {MAX_SEED}, got {value}")
+    return value
 
 
 def _generator(seed: int, i: int, stream: int) -> torch.Generator:

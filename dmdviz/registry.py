@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from dmdviz import analysis, hub, jobs
+from dmdviz import analysis, hub, jobs, noise
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
 
@@ -72,7 +72,7 @@ class Registry:
     def analysis(self, student_ref: str, teacher_ref: str, n: int, seed: int, k: int) -> analysis.PairAnalysis:
         """The pair's analysis on seeds 0..n-1 of ``seed``: Φ_1, Φ_8, Φ_32, Φ_K and G sampled
         once, costs and OT assignments computed on first use (all cached)."""
-        n, seed, k = int(n), int(seed), int(k)
+        n, seed, k = int(n), noise.check_seed(seed), int(k)
         if not 2 <= n <= self.limits.max_seeds:
             raise DmdvizError(f"number of seeds must be between 2 and {self.limits.max_seeds}, got {n}")
         if not 1 <= k <= self.limits.max_k:

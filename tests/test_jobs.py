@@ -83,6 +83,7 @@ def test_a_dead_worker_reads_as_interrupted(tmp_path):
     (replace(TINY, preset="nope"), "unknown preset"),
     (replace(TINY, preset="mnist", dim=8), "fixed image shape"),
     (replace(TINY, init="zeros"), "init"),
+    (replace(TINY, seed=2**32), "base seed must be between"),
 ])
 def test_bad_specs_are_refused_before_anything_starts(tmp_path, spec, message):
     with pytest.raises(DmdvizError, match=message):

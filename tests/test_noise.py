@@ -1,8 +1,10 @@
 """Shared noise is a pure function of (seed, i, shape) (SPEC §2)."""
 
+import pytest
 import torch
 
 from dmdviz import noise
+from dmdviz.errors import DmdvizError
 
 
 def test_first_noises_do_not_depend_on_n_or_chunking():
@@ -28,3 +30,10 @@ def test_different_seeds_and_indices_differ_and_are_standard_normal():
     assert not torch.equal(a, b)
     assert abs(float(a.mean())) < 0.05 and abs(float(a.std()) - 1) < 0.05
     assert len({tuple(r.tolist()) for r in a}) == 2000
+
+
+def test_base_seeds_are_checked_not_wrapped():
+    assert noise.check_seed("17") == 17 and noise.check_seed(noise.MAX_SEED) == 2**31 - 1
+    for bad in (-1, noise.MAX_SEED + 1, 2**32):  # 2**32 would draw seed 0's noise
+        with pytest.raises(DmdvizError, match="base seed must be between 0 and 2147483647"):
+            noise.check_seed(bad)

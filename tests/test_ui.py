@@ -161,6 +161,8 @@ def test_train_tab_runs_cancels_resumes_and_lists_the_pair(client):
     (("", "", *VIEW.values(), "/load_ref"), "empty checkpoint reference"),
     ((301, 0, 8, 0, "/explore"), "greater than maximum value 300"),
     ((120, 0, 0, 0, "/explore"), "K must be between 1 and"),
+    ((120, 2**32, 8, 0, "/explore"), "base seed must be between 0 and 2147483647"),  # would alias seed 0
+    ((120, -1, 8, 0, "/explore"), "base seed must be between 0"),
     ((120, 0, 8, 500, "/seed_detail"), "seed index must be between 0 and 119"),
     (("chessboard4d", 0, 10**7, 10, 5, 0.0, "teacher", "", "/train_start"), "teacher steps must be between"),
     (("../../etc", "/train_cancel"), "not a run name"),
