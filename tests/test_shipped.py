@@ -48,3 +48,15 @@ def test_shipped_folder_stays_small():
     total = sum(p.stat().st_size for p in hub.SHIPPED.rglob("*") if p.is_file())
     assert total < 50 * 2**20
     assert not [p for p in hub.SHIPPED.rglob("*") if p.suffix in hub.PICKLE_SUFFIXES or p.name == "state.safetensors"]
+
+
+def test_the_teacher_length_series_keeps_the_plain_students_and_curves_name_the_variants():
+    from dmdviz import analysis
+
+    students = [hub.load_checkpoint(f"mnist/{name}")
+                for name in ("student-8192-gan", "student-1024", "student-8192", "student-8192-random-init")]
+    assert [analysis.variant(s) for s in students] == ["GAN 0.1", "", "", "random init"]
+    series = analysis.teacher_length_series(students, n=16)
+    assert [(e["teacher_step"], e["student"]) for e in series] == [(1024, "mnist/student-1024"), (8192, "mnist/student-8192")]
+    assert [c["label"] for c in analysis.dm_loss_curves(students)] == [
+        "teacher @ 1024", "teacher @ 8192", "teacher @ 8192 · GAN 0.1", "teacher @ 8192 · random init"]

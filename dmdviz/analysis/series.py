@@ -31,6 +31,24 @@ def teacher_of(student: hub.Checkpoint) -> hub.Checkpoint:
     return hub.load_checkpoint(ref)
 
 
+def variant(student: hub.Checkpoint) -> str:
+    """What sets a student apart from the plain recipe (SPEC §3), "" when nothing does:
+    a GAN or regression term, a random init, a wider/deeper network or rotated noise."""
+    train = student.config.get("train", {})
+    parts = []
+    if train.get("gan_weight", 0):
+        parts.append(f"GAN {train['gan_weight']:g}")
+    if train.get("regression_weight", 0):
+        parts.append(f"regression {train['regression_weight']:g}")
+    if train.get("init", "teacher") != "teacher":
+        parts.append(f"{train['init']} init")
+    if train.get("student_hidden", 0) or train.get("student_depth", 0):
+        parts.append("resized")
+    if train.get("noise_rotation", False):
+        parts.append("rotated noise")
+    return ", ".join(parts)
+
+
 def dm_loss_curve(student: hub.Checkpoint, key: str = "dm_loss") -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of ``key`` over distillation, both (M,) float64, from metrics.jsonl."""
     recs = [r for r in read_metrics(student.path) if key in r]
@@ -47,8 +65,9 @@ def dm_loss_curves(students: list[hub.Checkpoint]) -> list[dict]:
     for s in students:
         step = teacher_step(teacher_of(s))
         steps, values = dm_loss_curve(s)
-        out.append({"label": f"teacher @ {step}", "teacher_step": step, "steps": steps, "dm_loss": values})
-    return sorted(out, key=lambda c: c["teacher_step"])
+        label = f"teacher @ {step}" + (f" · {variant(s)}" if variant(s) else "")
+        out.append({"label": label, "teacher_step": step, "steps": steps, "dm_loss": values})
+    return sorted(out, key=lambda c: (c["teacher_step"], c["label"]))
 
 
 def teacher_length_series(students: list[hub.Checkpoint], n: int = 500, k: int = 8, seed: int = 0,
@@ -57,9 +76,12 @@ def teacher_length_series(students: list[hub.Checkpoint], n: int = 500, k: int =
 
     Every pair is sampled on the same seeds. Each entry: ``{"teacher_step", "student",
     "metrics" (dict), "images" (dict label -> (m, H, W)) or None}``, sorted by teacher step.
+    Students with a ``variant`` (GAN term, random init, ...) are left out when plain ones
+    are given too: the series varies the teacher's training length alone.
     """
+    plain = [s for s in students if not variant(s)]
     out = []
-    for student in students:
+    for student in plain or students:
         teacher = teacher_of(student)
         samples = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k, 32})), device=device)
         pa = PairAnalysis(samples, k)
