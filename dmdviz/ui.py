@@ -22,7 +22,7 @@ from dmdviz.config import PRESETS
 from dmdviz.errors import DmdvizError
 from dmdviz.registry import DRILL_KS, Registry, families, family_students, pair_choices, siblings
 from dmdviz.ui_sweep import sweep_tab
-from dmdviz.ui_text import ABOUT, METRICS
+from dmdviz.ui_text import ABOUT, METRICS, PICK_SEED_JS
 
 log = logging.getLogger(__name__)
 DEFAULT_PAIR = "chessboard4d/student"
@@ -36,8 +36,10 @@ def default_pair() -> str:
 
 
 def launch_kwargs() -> dict:
-    """Security settings for ``demo.launch``: bounded uploads, no extra readable paths."""
-    return {"max_file_size": f"{Registry().limits.max_upload_mb}mb", "allowed_paths": [], "footer_links": ["api"]}
+    """``demo.launch`` settings: bounded uploads, no extra readable paths, and the page script
+    that turns a click on a seed's point into its drill-down."""
+    return {"max_file_size": f"{Registry().limits.max_upload_mb}mb", "allowed_paths": [], "footer_links": ["api"],
+            "js": PICK_SEED_JS}
 
 
 def _guard(fn):
@@ -57,9 +59,10 @@ def _guard(fn):
     return wrapper
 
 
-def _seed_table(views: dict, target, k: int, show_coords: bool) -> str:
+def _seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> str:
     """Markdown: each view's distance to the target Φ_K(z), and its first coordinates (vectors)."""
-    lines = ["| view | ‖· − Φ_%d(z)‖ |%s" % (k, " first coordinates |" if show_coords else ""),
+    lines = [f"**Seed {index}**", "",
+             "| view | ‖· − Φ_%d(z)‖ |%s" % (k, " first coordinates |" if show_coords else ""),
              "|---|---|%s" % ("---|" if show_coords else "")]
     for name, v in views.items():
         coords = " " + ", ".join(f"{c:.3f}" for c in v.flatten()[:4].tolist()) + " |" if show_coords else ""
@@ -126,7 +129,7 @@ class App:
         else:
             view_fig = gr.update(value=None, visible=False)  # the table below lists the coordinates
             path = plots.trajectory_plot(t.states.numpy(), t.phi_1.numpy(), t.g.numpy(), i, pa.panels()[f"Φ_{pa.k}"])
-        return view_fig, path, _seed_table(views, pa.phi_k[i], pa.k, show_coords=not images)
+        return view_fig, path, _seed_table(i, views, pa.phi_k[i], pa.k, show_coords=not images)
 
     def compare(self, pair: dict, other: str, n, seed, k):
         """A second student of the pair's teacher beside the first: same seeds, one PCA basis,
@@ -299,8 +302,9 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                                                  label="Pairing metrics of A and B", interactive=False, wrap=True)
                 gr.Markdown("### Per-seed drill-down")
                 with gr.Row():
-                    index = gr.Number(0, precision=0, label="Seed index i", scale=1)
-                    show_seed = gr.Button("Show seed", scale=1)
+                    index = gr.Number(0, precision=0, label="Seed index i (or click a point in a plot above)",
+                                      scale=1, elem_id="seed-index")
+                    show_seed = gr.Button("Show seed", scale=1, elem_id="show-seed")
                 with gr.Row():
                     seed_plot = gr.Plot(label="z, Φ_1, Φ_8, Φ_32, G (image data)", elem_id="seed-plot")
                     traj_plot = gr.Plot(label="Euler trajectory", elem_id="trajectory-plot")

@@ -1,4 +1,5 @@
-"""The app's prose: the About tab and the one-line meaning of each metric (no gradio here)."""
+"""The app's prose: the About tab, the one-line meaning of each metric, and the page script
+(no gradio here)."""
 
 METRICS = {
     "ot_agreement": ("A_OT", "share of seeds the optimal assignment of C pairs with themselves: high = copying, "
@@ -52,8 +53,9 @@ triplets on one basis (the principal axes of Φ_K) with shared axes, both d_init
 clouds in one frame, and every metric for A, for B and their difference. Students of another
 teacher are refused: the comparison is only meaningful against one target Φ_K.
 
-**Per-seed drill-down.** One seed's z, Φ_1, Φ_8, Φ_32 and G, and the teacher's Euler
-trajectory from z to Φ_K(z) with the student's single jump.
+**Per-seed drill-down.** Type a seed index, or click a seed's point in any plot above. One
+seed's z, Φ_1, Φ_8, Φ_32 and G, and the teacher's Euler trajectory from z to Φ_K(z) with the
+student's single jump.
 
 **Memorization histogram.** r = ||s - n_2|| / ||s - n_1|| for the teacher's samples, n_1
 and n_2 the nearest training points: r near 1 is not memorised; r > 3 would be.
@@ -70,4 +72,32 @@ student of a family: the paper sees it rise, then fall.
 **Train.** A teacher, then its student, trained as a background job: the loss curves and the
 copying meter (A_OT and ρ on a fixed probe set) update live; the job keeps running if the
 tab closes, can be cancelled, and resumes from its last saved state.
+"""
+
+# Run once on page load (``demo.launch(js=...)``). Every per-seed point in the Explore plots
+# carries its seed index as ``customdata``; a click on one writes that index into the seed
+# box and presses "Show seed", so the drill-down goes through the same event as typing it.
+PICK_SEED_JS = """
+() => {
+  const PLOTS = ["#samples-plot", "#pca-plot", "#heatmap-plot", "#scatter-plot"]
+    .map((id) => id + " .js-plotly-plot").join(", ");
+  const pick = (ev) => {
+    const point = ((ev && ev.points) || []).find((p) => Number.isInteger(p.customdata));
+    const box = document.querySelector("#seed-index input");
+    const button = document.querySelector("#show-seed");
+    if (!point || !box || !button) return;
+    const setValue = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set;
+    setValue.call(box, String(point.customdata));
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    setTimeout(() => button.click(), 50);
+  };
+  const hook = () => document.querySelectorAll(PLOTS).forEach((gd) => {
+    if (gd.on && !gd.dataset.pickSeed) {
+      gd.dataset.pickSeed = "1";
+      gd.on("plotly_click", pick);
+    }
+  });
+  new MutationObserver(hook).observe(document.body, { childList: true, subtree: true });
+  hook();
+}
 """

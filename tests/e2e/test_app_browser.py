@@ -59,6 +59,42 @@ def test_changing_seeds_redraws(page):
     expect(_plot(page, "#pca-plot")).to_be_visible()
 
 
+# In pixels on the page: the per-seed marker farthest from every marker of another seed, so a
+# click there can only pick that seed.
+LONELY_POINT = """(selector) => {
+  const gd = document.querySelector(selector);
+  const r = gd.getBoundingClientRect();
+  const pts = [];
+  gd._fullData.forEach((tr) => {
+    if (tr.mode !== "markers" || !tr.customdata) return;
+    const xa = gd._fullLayout[tr.xaxis.replace("x", "xaxis")], ya = gd._fullLayout[tr.yaxis.replace("y", "yaxis")];
+    Array.from(tr.x).forEach((x, i) => pts.push([r.left + xa._offset + xa.l2p(x), r.top + ya._offset + ya.l2p(tr.y[i]),
+                                                 tr.customdata[i]]));
+  });
+  let best = null, bestGap = -1;
+  for (const p of pts) {
+    let gap = Infinity;
+    for (const q of pts) if (q[2] !== p[2]) gap = Math.min(gap, Math.hypot(p[0] - q[0], p[1] - q[1]));
+    if (gap > bestGap) { bestGap = gap; best = p; }
+  }
+  return best;
+}"""
+
+
+def test_clicking_a_seed_in_a_plot_opens_its_drill_down(page):
+    from playwright.sync_api import expect
+
+    page.locator("#pca-plot").scroll_into_view_if_needed()
+    expect(_plot(page, "#pca-plot")).to_be_visible(timeout=LONG)
+    x, y, seed = page.evaluate(LONELY_POINT, "#pca-plot .js-plotly-plot")
+    assert seed != 0  # the seed box starts at 0
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)  # plotly picks the point on hover; the click then emits it
+    page.mouse.click(x, y)
+    expect(page.get_by_label(re.compile("^Seed index i"))).to_have_value(str(seed), timeout=LONG)
+    expect(page.locator("#seed-table")).to_contain_text(f"Seed {seed}", timeout=LONG)
+
+
 def test_a_bad_repo_id_shows_an_error_and_the_app_keeps_serving(page):
     from playwright.sync_api import expect
 
