@@ -41,4 +41,4 @@ clean:
 
 figures: $(VENV)/.dev
 	$(BIN)/pip install -q kaleido==1.5.0
-	BROWSER_PATH=$${BROWSER_PATH:-/usr/bin/chromium} PYTHONPATH=. $(BIN)/python docs/make_figures.py
+	BROWSER_PATH=$${BROWSER_PATH:-/usr/bin/chromium} PYTHONPATH=. $(BIN)/python docs/make_figures.py $(FAMILIES)

@@ -145,7 +145,7 @@ def run(rt: Runtime, mnist: bool, quick: bool = False) -> dict:
     return res
 
 
-def side_by_side(steps: int, rt: Runtime, root: Path, rounds: int = 3) -> dict:
+def side_by_side(steps: int, rt: Runtime, root: Path, rounds: int = 5) -> dict:
     """Ours and torchcfm's teacher loops alternated ``rounds`` times, best rate of each: on a
     shared machine the best of interleaved runs is the least biased by the neighbours' load."""
     ours, theirs = [], []

@@ -319,8 +319,12 @@ def copying_vs_teacher_length(steps: np.ndarray, series: dict[str, np.ndarray],
                                  line=dict(color=LINE_COLORS[bases.index(base) % 8],
                                            dash="dash" if name.endswith("_init") else "solid")),
                       1, 2 if "ratio" in name else 1)
-    fig.update_xaxes(title="teacher training iterations", type="log")
-    return _finish(fig, title, height)
+    ticks = np.unique(np.asarray(steps))  # label the snapshots themselves, not log-axis minor digits
+    fig.update_xaxes(title="teacher training iterations", type="log", tickvals=ticks.tolist(),
+                     ticktext=[f"{int(s):,}" for s in ticks], minor=dict(showgrid=False))
+    fig = _finish(fig, title, height)
+    return fig.update_layout(legend=dict(orientation="h", x=0, y=-0.3, bgcolor="rgba(0,0,0,0)"),
+                             margin=dict(b=90))
 
 
 def training_curves(records: list[dict], metrics: tuple[str, ...] = ("ot_agreement", "copy_ratio"),

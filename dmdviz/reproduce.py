@@ -58,11 +58,12 @@ FAMILIES: dict[str, Family] = {
         ),
         "Trained on the 10,000-image MNIST test split (IDX files; 9,000 for training, 1,000 held out).",
     ),
-    # the paper's architecture class at a CPU budget: a quarter of the teacher steps, 300 DMD iterations
+    # the paper's architecture class at a CPU budget: the MNIST snapshots, 300 DMD iterations per student
     "mnist-unet": Family(
         "mnist",
-        {"teacher": 2048},
-        (StudentSpec("student", "teacher", {"steps": 300, "probe_every": 50}),),
+        {f"teacher-{s}": s for s in _MNIST_STEPS},
+        tuple(StudentSpec(f"student-{s}", f"teacher-{s}", {"steps": 300, "probe_every": 50}) for s in _MNIST_STEPS)
+        + (StudentSpec("student-8192-gan", "teacher-8192", {"steps": 300, "probe_every": 50, "gan_weight": 0.1}),),
         "Small UNet (16/32/32 channels) on the 10,000-image MNIST test split; trained with --bf16 on 1 CPU thread.",
     ),
 }
@@ -118,7 +119,9 @@ def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=Non
 
     results = {}
     for spec in fam.students:
-        teacher = hub.load_checkpoint(str(out / spec.teacher))
+        # the student records its teacher by its shipped name, wherever ``out_root`` is, so a
+        # family trained elsewhere keeps its lineage when moved into checkpoints/
+        teacher = hub.load_folder(out / spec.teacher, ref=f"{name}/{spec.teacher}")
         dcfg = replace(preset.distill, **spec.overrides)
         t1 = time.perf_counter()
         distill(teacher, dcfg, run / spec.name, data_dir=data_dir, rt=rt)

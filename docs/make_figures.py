@@ -1,16 +1,18 @@
 """Export the README's per-family figures as PNG (kaleido + Debian chromium).
 
-    make figures    (PYTHONPATH=. python docs/make_figures.py; needs kaleido and /usr/bin/chromium)
+    make figures    (PYTHONPATH=. python docs/make_figures.py [FAMILY ...]; needs kaleido and /usr/bin/chromium)
 
 Each family's default pair is analysed on 1,000 shared seeds with ``analysis.study`` and
-the report's figures are written to docs/figures/<family>-<slug>.png; the MNIST family adds
-its series (students of the 1024 ... 8192-step teacher snapshots).
+the report's figures are written to docs/figures/<family>-<slug>.png; the MNIST families add
+their series (students of the 1024 ... 8192-step teacher snapshots). Name families to redraw
+only those.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
 
 from dmdviz import hub
@@ -25,6 +27,8 @@ PAIRS = {
     "mlp-manifold": ("mlp-manifold/teacher", "mlp-manifold/student", ()),
     "mnist": ("mnist/teacher-8192", "mnist/student-8192",
               tuple(f"mnist/student-{s}" for s in (1024, 2048, 4096, 8192))),
+    "mnist-unet": ("mnist-unet/teacher-8192", "mnist-unet/student-8192",
+                   tuple(f"mnist-unet/student-{s}" for s in (1024, 2048, 4096, 8192))),
 }
 WANTED = ("Fig 1/8", "Fig 2/7", "Fig 1/9", "Fig 3", "Fig 4", "Fig 5", "Fig 11", "Fig 12")
 
@@ -36,7 +40,12 @@ def slug(title: str) -> str:
 def main() -> None:
     os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
     OUT.mkdir(exist_ok=True)
-    for family, (t, s, series) in PAIRS.items():
+    wanted = sys.argv[1:] or list(PAIRS)
+    unknown = sorted(set(wanted) - set(PAIRS))
+    if unknown:
+        sys.exit(f"error: unknown family {', '.join(unknown)}; choose from {', '.join(PAIRS)}")
+    for family in wanted:
+        t, s, series = PAIRS[family]
         st = study(hub.load_checkpoint(t), hub.load_checkpoint(s), n=1000,
                    series=[hub.load_checkpoint(r) for r in series])
         for title, fig in figures(st):

@@ -33,9 +33,10 @@ def test_shipped_checkpoint_loads_with_its_config(name):
         assert steps == list(range(ckpt.config["train"]["steps"] + 1))
 
 
-def test_mnist_snapshots_record_their_training_length():
+@pytest.mark.parametrize("family", ["mnist", "mnist-unet"])
+def test_mnist_snapshots_record_their_training_length(family):
     for step in (1024, 2048, 4096, 8192):
-        assert hub.load_checkpoint(f"mnist/teacher-{step}").config["train"]["step"] == step
+        assert hub.load_checkpoint(f"{family}/teacher-{step}").config["train"]["step"] == step
 
 
 def test_list_shows_every_shipped_checkpoint():
