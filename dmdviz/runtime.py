@@ -70,13 +70,23 @@ class Runtime:
     def __enter__(self) -> "Runtime":
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, *exc) -> None:
+        self.close(sync=exc_type is None)
 
-    def close(self) -> None:
-        """Destroy the process group (a no-op for a single process)."""
+    def close(self, sync: bool = True) -> None:
+        """Destroy the process group (a no-op for a single process).
+
+        ``sync``: first meet the other ranks at a barrier, so that no rank tears its
+        connections down while a peer is still finishing (under load, a rank 0 that was still
+        writing its checkpoint was seen to abort in gloo's teardown). Skipped after an error,
+        where a peer may never arrive.
+        """
         if self.world_size > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+            try:
+                if sync:
+                    dist.barrier()
+            finally:
+                dist.destroy_process_group()
 
     @property
     def is_main(self) -> bool:
