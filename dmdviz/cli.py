@@ -175,9 +175,12 @@ def cmd_reproduce(args) -> None:
     from dmdviz.reproduce import FAMILIES, reproduce
 
     names = list(FAMILIES) if args.name == "all" else [args.name]
+    only = tuple(s.strip() for s in (args.only or "").split(",") if s.strip())
+    if only and args.name == "all":
+        raise DmdvizError("--only names students of one family, not of 'all'")
     t0 = time.perf_counter()
     for name in names:
-        reproduce(name, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args))
+        reproduce(name, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args), only=only)
     print(f"reproduced {', '.join(names)} in {time.perf_counter() - t0:.1f}s")
 
 
@@ -268,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("reproduce", help="retrain a shipped checkpoint family from its preset")
     p.add_argument("name", help="chessboard4d, moons, digits, mlp-manifold, mnist or all")
     p.add_argument("--out-root", help="where the family folder goes (default: the shipped checkpoints/)")
+    p.add_argument("--only", help="comma-separated students to distil again from the family's existing teachers")
     p.add_argument("--data-dir", help="MNIST IDX folder")
     p.add_argument("--device")
     p.add_argument("--bf16", action="store_true")

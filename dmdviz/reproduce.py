@@ -44,7 +44,13 @@ def _single(preset: str) -> Family:
 
 _MNIST_STEPS = (1024, 2048, 4096, 8192)
 FAMILIES: dict[str, Family] = {
-    "chessboard4d": _single("chessboard4d"),
+    "chessboard4d": Family(
+        "chessboard4d",
+        {"teacher": get_preset("chessboard4d").teacher.steps},
+        # the low-dimensional counterpart of the MNIST ablation: fresh weights, twice the updates
+        (StudentSpec("student", "teacher"),
+         StudentSpec("student-random-init", "teacher", {"init": "random", "steps": 7000, "probe_every": 500})),
+    ),
     "moons": _single("moons"),
     "digits": _single("digits"),
     "mlp-manifold": _single("mlp-manifold"),
@@ -67,6 +73,22 @@ FAMILIES: dict[str, Family] = {
         "Small UNet (16/32/32 channels) on the 10,000-image MNIST test split; trained with --bf16 on 1 CPU thread.",
     ),
 }
+
+
+def _teachers(name, fam: Family, preset, out: Path, run: Path, command: str, data_dir, rt, log) -> None:
+    """Train the family's teacher once; copy its final state and snapshots to ``out``."""
+    final = max(fam.teachers.values())
+    snaps = tuple(s for s in fam.teachers.values() if s != final)
+    t0 = time.perf_counter()
+    train_teacher(preset.data, preset.net, replace(preset.teacher, steps=final, snapshots=snaps), run / "teacher",
+                  data_dir=data_dir, rt=rt)
+    seconds = time.perf_counter() - t0
+    log(f"{name}: teacher trained in {seconds:.1f}s")
+    for tname, step in fam.teachers.items():
+        src = run / "teacher" if step == final else run / "teacher" / "snapshots" / f"step-{step:06d}"
+        _copy_checkpoint(src, out / tname)
+        ckpt = hub.load_folder(out / tname)
+        hub.save_checkpoint(out / tname, ckpt.model, ckpt.config, _card_extra(command, fam, seconds, fam.note))
 
 
 def _copy_checkpoint(src: Path, dst: Path) -> None:
@@ -92,38 +114,41 @@ def _card_extra(command: str, family: Family, seconds: float, data_note: str) ->
 
 
 def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=None, rt: Runtime | None = None,
-              log=print) -> dict[str, dict]:
-    """Retrain family ``name`` into ``out_root/name`` and return the key metrics per student."""
+              log=print, only: tuple[str, ...] = ()) -> dict[str, dict]:
+    """Retrain family ``name`` into ``out_root/name`` and return the key metrics per student.
+
+    ``only``: distil just these students of the family from the teachers already in
+    ``out_root/name`` (an ablation added later, without retraining the teacher).
+    """
     if name not in FAMILIES:
         raise DmdvizError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
     fam, preset = FAMILIES[name], get_preset(FAMILIES[name].preset)
+    known = [spec.name for spec in fam.students]
+    unknown = [s for s in only if s not in known]
+    if unknown:
+        raise DmdvizError(f"family {name} has no student {', '.join(unknown)}; its students: {', '.join(known)}")
     rt = rt or Runtime.create()
     out = Path(out_root or hub.SHIPPED) / name
     run = Path(runs_root) / name
-    shutil.rmtree(run, ignore_errors=True)
-    final = max(fam.teachers.values())
-    snaps = tuple(s for s in fam.teachers.values() if s != final)
-    tcfg = replace(preset.teacher, steps=final, snapshots=snaps)
-    command = f"python -m dmdviz reproduce {name}"
-
+    command = f"python -m dmdviz reproduce {name}" + (f" --only {','.join(only)}" if only else "")
     t0 = time.perf_counter()
-    train_teacher(preset.data, preset.net, tcfg, run / "teacher", data_dir=data_dir, rt=rt)
-    t_teacher = time.perf_counter() - t0
-    log(f"{name}: teacher trained in {t_teacher:.1f}s")
-    for tname, step in fam.teachers.items():
-        src = run / "teacher" if step == final else run / "teacher" / "snapshots" / f"step-{step:06d}"
-        _copy_checkpoint(src, out / tname)
-        ckpt = hub.load_folder(out / tname)
-        hub.save_checkpoint(out / tname, ckpt.model, ckpt.config,
-                            _card_extra(command, fam, t_teacher, fam.note))
+    if only:
+        missing = sorted({spec.teacher for spec in fam.students if spec.name in only}
+                         - {t for t in fam.teachers if (out / t / "config.json").is_file()})
+        if missing:
+            raise DmdvizError(f"--only needs the family's teachers in {out}; missing: {', '.join(missing)}")
+    else:
+        shutil.rmtree(run, ignore_errors=True)
+        _teachers(name, fam, preset, out, run, command, data_dir, rt, log)
 
     results = {}
-    for spec in fam.students:
+    for spec in (s for s in fam.students if not only or s.name in only):
         # the student records its teacher by its shipped name, wherever ``out_root`` is, so a
         # family trained elsewhere keeps its lineage when moved into checkpoints/
         teacher = hub.load_folder(out / spec.teacher, ref=f"{name}/{spec.teacher}")
         dcfg = replace(preset.distill, **spec.overrides)
         t1 = time.perf_counter()
+        shutil.rmtree(run / spec.name, ignore_errors=True)
         distill(teacher, dcfg, run / spec.name, data_dir=data_dir, rt=rt)
         seconds = time.perf_counter() - t1
         _copy_checkpoint(run / spec.name, out / spec.name)

@@ -18,3 +18,39 @@ def test_a_family_trained_elsewhere_records_its_teachers_by_shipped_name(tmp_pat
     monkeypatch.setattr(hub, "SHIPPED", tmp_path / "out")  # moved into a checkpoints folder, it loads by name
     assert hub.load_checkpoint("tiny/teacher-20").config["train"]["step"] == 20
     assert hub.load_checkpoint("tiny/student-20").config["metrics"]["ot_agreement"] == results["student-20"]["ot_agreement"]
+
+
+def test_only_redistils_named_students_from_the_existing_teachers(tmp_path, monkeypatch):
+    import pytest
+
+    from dmdviz.errors import DmdvizError
+
+    family = rp.Family("chessboard4d", {"teacher": 20},
+                       (rp.StudentSpec("student", "teacher", {"steps": 4, "probe_every": 2, "batch": 64}),
+                        rp.StudentSpec("student-random-init", "teacher",
+                                       {"steps": 4, "probe_every": 2, "batch": 64, "init": "random"})))
+    monkeypatch.setitem(rp.FAMILIES, "tiny", family)
+    kw = dict(out_root=tmp_path / "out", runs_root=tmp_path / "runs", rt=Runtime.create("cpu"), log=lambda *_: None)
+    with pytest.raises(DmdvizError, match="missing: teacher"):
+        rp.reproduce("tiny", only=("student-random-init",), **kw)
+    rp.reproduce("tiny", **kw)
+    teacher = (tmp_path / "out" / "tiny" / "teacher" / "model.safetensors").read_bytes()
+    plain = (tmp_path / "out" / "tiny" / "student" / "model.safetensors").stat().st_mtime_ns
+    results = rp.reproduce("tiny", only=("student-random-init",), **kw)
+    assert set(results) == {"student-random-init"}
+    assert (tmp_path / "out" / "tiny" / "teacher" / "model.safetensors").read_bytes() == teacher
+    assert (tmp_path / "out" / "tiny" / "student" / "model.safetensors").stat().st_mtime_ns == plain
+    card = (tmp_path / "out" / "tiny" / "student-random-init" / "README.md").read_text()
+    assert "reproduce tiny --only student-random-init" in card
+    with pytest.raises(DmdvizError, match="no student nope"):
+        rp.reproduce("tiny", only=("nope",), **kw)
+
+
+def test_cli_only_mistakes_are_one_line_errors(tmp_path):
+    import subprocess
+    import sys
+
+    for args, message in ((["all", "--only", "student"], "not of 'all'"),
+                          (["moons", "--only", "nope", "--out-root", str(tmp_path)], "no student nope")):
+        done = subprocess.run([sys.executable, "-m", "dmdviz", "reproduce", *args], capture_output=True, text=True)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
