@@ -149,8 +149,9 @@ def cmd_analyze(args) -> None:
 
     teacher, student = load_checkpoint(args.teacher), load_checkpoint(args.student)
     series = [load_checkpoint(ref) for ref in args.series.split(",") if ref.strip()] if args.series else []
+    other = load_checkpoint(args.compare) if args.compare else None
     st = study(teacher, student, n=args.n, k=args.k, seed=args.seed, data_dir=args.data_dir, series=series,
-               threads=args.threads or int(os.environ.get("DMDVIZ_THREADS", "0") or 0))
+               threads=args.threads or int(os.environ.get("DMDVIZ_THREADS", "0") or 0), compare=other)
     text = json.dumps(st.summary, indent=2)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -262,6 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", help="write every metric (SPEC §4) here")
     p.add_argument("--html", help="write a self-contained HTML report with every figure (SPEC §5) here")
     p.add_argument("--series", help="comma-separated students of teacher snapshots (DM-loss and teacher-length figures)")
+    p.add_argument("--compare", help="a second student of the same teacher, drawn on the same seeds (JSON 'compare', "
+                   "and side-by-side figures in --html)")
     p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
     p.set_defaults(func=cmd_analyze)
 

@@ -83,19 +83,11 @@ class Registry:
         return self._analyses.get(key, lambda: analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, ks), k))
 
     def second_student(self, teacher: hub.Checkpoint, ref: str) -> str:
-        """``ref`` checked as another student of ``teacher`` (a side-by-side comparison): a
-        student whose recorded teacher, when it records one, is that very checkpoint."""
+        """``ref`` checked as another student of ``teacher`` (``analysis.check_sibling``)."""
         ref = str(ref or "").strip()
         if not ref:
             raise DmdvizError("choose a second student to compare with")
-        other = self.checkpoint(ref)
-        if other.role == "teacher":
-            raise DmdvizError(f"{ref} is a teacher: choose a second student of `{teacher.ref}`")
-        recorded = recorded_teacher(other)
-        if recorded and _folder(recorded) != teacher.path.resolve():
-            raise DmdvizError(f"{ref} is a student of `{recorded}`, not of `{teacher.ref}`: "
-                              "a comparison needs two students of one teacher")
-        analysis.check_pair(teacher, other)
+        analysis.check_sibling(teacher, self.checkpoint(ref))
         return ref
 
     def memo(self, key, make):
@@ -147,28 +139,14 @@ def _unzip(path: Path, dest: Path, max_bytes: int) -> None:
 def recorded_teacher(student: hub.Checkpoint) -> str:
     """The reference of the teacher a student records, at its revision when it has one
     (the rule of ``analysis.teacher_of``, which loads it outside this registry)."""
-    return recorded_teacher_config(student.config)
-
-
-def recorded_teacher_config(config: dict) -> str:
-    t = config.get("teacher") or {}
-    ref, rev = t.get("ref", ""), t.get("revision", "")
-    return f"{ref}@{rev}" if ref and rev and "@" not in ref else ref
-
-
-def _folder(ref: str) -> Path | None:
-    """The resolved folder of a reference, or None when it cannot be resolved here."""
-    try:
-        return hub.resolve(ref)[0].resolve()
-    except DmdvizError:
-        return None
+    return analysis.recorded_teacher(student.config)
 
 
 def siblings(teacher: hub.Checkpoint, root: Path | None = None) -> list[tuple[str, str]]:
     """(label, reference) of the shipped and run students that record ``teacher``."""
     mine = teacher.path.resolve()
     found = [(f"{name} (shipped)", name) for name in _shipped_students()
-             if _folder(recorded_teacher_config(hub.read_config(hub.SHIPPED / name))) == mine]
+             if analysis.resolved_folder(analysis.recorded_teacher(hub.read_config(hub.SHIPPED / name))) == mine]
     found += [(f"{run} (run)", str(student)) for run, folder, student in jobs.finished_pairs(root)
               if folder.resolve() == mine]
     return found

@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from dmdviz import plots
-from dmdviz.analysis import Study
+from dmdviz.analysis import Study, compare_pca
 from dmdviz.hub import atomic_write
 
 N_HEATMAP = 100  # seeds in the cost heatmap, as in the paper's fig 3
@@ -44,6 +44,11 @@ def figures(st: Study) -> list[tuple[str, go.Figure]]:
     out.append(("Fig 3: cost matrix and OT assignment", plots.cost_heatmap(cost, sigma, seeds[: len(cost)])))
     d_init, d_student = pa.distances
     out.append(("Fig 10: d_init vs d_student", plots.distance_scatter(d_init, d_student, seeds)))
+    if st.other is not None:
+        names = (f"{st.student.ref} (A)", f"{st.other_student.ref} (B)")
+        out.append(("Compare: PCA triplets of both students", plots.compare_pca(compare_pca(pa, st.other, names), seeds)))
+        out.append(("Compare: d_init vs d_student of both students",
+                    plots.compare_distances(d_init, dict(zip(names, (d_student, st.other.distances[1]))), seeds)))
     if st.dataset is not None:
         d, delta = pa.boundary(st.dataset.train)
         out.append(("Fig 5: boundary analysis", plots.boundary_scatter(d, delta, seeds)))
@@ -84,7 +89,7 @@ def _own_curve(st: Study) -> dict:
 def _metrics_table(summary: dict) -> str:
     rows = []
     for key, v in summary.items():
-        if key in ("notes", "series"):
+        if key in ("notes", "series", "compare"):
             continue
         text = f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
         rows.append(f"<tr><td>{html.escape(key)}</td><td>{text}</td></tr>")
@@ -108,6 +113,12 @@ def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None) -> s
              f" N = {summary['n']} shared seeds (seed {summary['seed']}), target Φ_{summary['k']}.</p>"]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in summary["notes"]]
     parts += ["<h2>Metrics (SPEC §4)</h2>", _metrics_table(summary)]
+    if summary.get("compare"):
+        b = summary["compare"]
+        rows = "".join(f"<tr><td>{html.escape(key)}</td><td>{summary[key]:.4g}</td><td>{b[key]:.4g}</td></tr>"
+                       for key in b if isinstance(b[key], float) and isinstance(summary.get(key), float))
+        parts += [f"<h2>Compared with <code>{html.escape(b['student'])}</code> (same teacher, same seeds)</h2>",
+                  "<table class='metrics'><tr><th>metric</th><th>A (this student)</th><th>B</th></tr>" + rows + "</table>"]
     if summary.get("series"):
         parts += ["<h2>Series</h2>", f"<pre>{html.escape(json.dumps(summary['series'], indent=1))}</pre>"]
     parts.append("<h2>Figures (SPEC §5)</h2>")

@@ -240,3 +240,23 @@ def test_a_comparison_refuses_other_seeds_or_another_target(pair):
     moved = Samples(0, a.s.z, None, {1: a.phi_1, 8: a.phi_k + 0.1}, a.s.g)
     with pytest.raises(DmdvizError, match="one teacher"):
         analysis.compare_metrics(a, PairAnalysis(moved, 8))
+
+
+def test_cli_compares_a_second_student_in_json_and_report(tiny_pair, tiny_sibling, tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DMDVIZ_THREADS": "1"}
+    base = [sys.executable, "-m", "dmdviz", "analyze", "--teacher", str(tiny_pair[0]), "--student", str(tiny_pair[1]),
+            "--n", "80", "--seed", "3"]
+    r = subprocess.run(base + ["--compare", str(tiny_sibling), "--json", str(tmp_path / "m.json"), "--html",
+                               str(tmp_path / "r.html")], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    t, other = load_checkpoint(str(tiny_pair[0])), load_checkpoint(str(tiny_sibling))
+    alone = PairAnalysis(analysis.sample_pair(t, other, 80, seed=3, ks=(1, 8)), 8).pairing
+    assert m["compare"]["student"] == str(tiny_sibling)
+    assert m["compare"]["ot_agreement"] == pytest.approx(alone["ot_agreement"])
+    assert m["compare"]["copy_ratio"] == pytest.approx(alone["copy_ratio"])
+    html = (tmp_path / "r.html").read_text()
+    assert "Compare: PCA triplets of both students" in html and "Compared with" in html
+    wrong = subprocess.run(base + ["--compare", "moons/student"], capture_output=True, text=True, cwd=ROOT, env=env,
+                           timeout=600)
+    assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "not of" in wrong.stderr

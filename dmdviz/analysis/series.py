@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from dmdviz import hub
+from dmdviz.analysis.compare import recorded_teacher
 from dmdviz.analysis.pairing import PairAnalysis
 from dmdviz.analysis.samples import sample_pair
 from dmdviz.errors import DmdvizError
@@ -22,12 +23,9 @@ def teacher_step(teacher: hub.Checkpoint) -> int:
 
 def teacher_of(student: hub.Checkpoint) -> hub.Checkpoint:
     """Load the teacher a student records (its ref, at its revision when one is recorded)."""
-    rec = student.config.get("teacher") or {}
-    if not rec.get("ref"):
+    ref = recorded_teacher(student.config)
+    if not ref:
         raise DmdvizError(f"{student.ref} records no teacher")
-    ref = rec["ref"]
-    if rec.get("revision") and "@" not in ref:
-        ref = f"{ref}@{rec['revision']}"
     return hub.load_checkpoint(ref)
 
 

@@ -14,6 +14,7 @@ from functools import cached_property
 import torch
 
 from dmdviz import data
+from dmdviz.analysis.compare import check_sibling
 from dmdviz.analysis.pairing import PairAnalysis
 from dmdviz.analysis.samples import Trajectory, sample_pair, seed_trajectory
 from dmdviz.analysis.series import dm_loss_curves, teacher_length_series
@@ -27,7 +28,8 @@ class Study:
     """One pair's samples and analyses; ``dataset`` is None when its data is unavailable.
 
     ``notes`` says what was skipped and why; ``curves`` (fig 4) and ``lengths`` (fig 11)
-    are filled from a series of students (``analysis.series``), empty otherwise.
+    are filled from a series of students (``analysis.series``), empty otherwise; ``other``
+    is a second student of the same teacher on the same seeds (``compare``), or None.
     """
 
     teacher: Checkpoint
@@ -38,6 +40,8 @@ class Study:
     notes: list[str] = field(default_factory=list)
     curves: list[dict] = field(default_factory=list)
     lengths: list[dict] = field(default_factory=list)
+    other: PairAnalysis | None = None
+    other_student: Checkpoint | None = None
 
     @property
     def records(self) -> list[dict]:
@@ -52,6 +56,8 @@ class Study:
                "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing}
         if self.dataset is not None:
             out.update(self.pair.data_summary(self.dataset.train, self.dataset.heldout, self.dataset.support))
+        if self.other is not None:
+            out["compare"] = {"student": self.other_student.ref, **self.other.pairing}
         if self.lengths:
             out["series"] = [{"teacher_step": e["teacher_step"], "student": e["student"], **e["metrics"]}
                              for e in self.lengths]
@@ -69,18 +75,24 @@ def load_dataset(ckpt: Checkpoint, data_dir=None) -> tuple[data.Dataset | None, 
 
 def study(teacher: Checkpoint, student: Checkpoint, n: int = 1000, k: int = 8, seed: int = 0, *,
           data_dir=None, series: list[Checkpoint] = (), series_n: int = 500, device="cpu",
-          bf16: bool = False, threads: int | None = None) -> Study:
+          bf16: bool = False, threads: int | None = None, compare: Checkpoint | None = None) -> Study:
     """Sample the pair once on seeds 0 .. n-1 and prepare every analysis (SPEC §4, §5).
 
     ``series``: students of snapshots of one teacher (fig 4 DM-loss curves and fig 11
-    copying vs teacher length, each pair on ``series_n`` seeds).
+    copying vs teacher length, each pair on ``series_n`` seeds). ``compare``: a second
+    student of the same teacher, drawn on the same seeds.
     """
     if threads:
         torch.set_num_threads(threads)
+    if compare is not None:
+        check_sibling(teacher, compare)  # before any sampling: a wrong second student fails fast
     samples = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k, 32})), device=device, bf16=bf16)
     dataset, note = load_dataset(teacher, data_dir)
     st = Study(teacher, student, PairAnalysis(samples, k), dataset,
                seed_trajectory(teacher, student, 0, seed, k, device), [note] if note else [])
+    if compare is not None:
+        st.other_student = compare
+        st.other = PairAnalysis(sample_pair(teacher, compare, n, seed, ks=(1, k), device=device, bf16=bf16), k)
     if series:
         st.curves = dm_loss_curves(list(series))
         st.lengths = teacher_length_series(list(series), min(series_n, n), k, seed, device=device)
