@@ -99,6 +99,8 @@ def cmd_train_teacher(args) -> None:
         t = replace(t, batch=args.batch)
     data = p.data if args.dim is None else replace(p.data, dim=args.dim)
     net = p.net if args.dim is None else replace(p.net, shape=(args.dim,))
+    if args.max_images is not None:
+        data = replace(data, max_images=args.max_images)
     with _runtime(args) as rt:
         t0 = time.perf_counter()
         out = train_teacher(data, net, t, args.out, data_dir=args.data_dir, rt=rt,
@@ -233,6 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True)
     p.add_argument("--snapshots", type=lambda text: _ints(text, 1, 10**7), help="e.g. 1024,2048,4096")
     p.add_argument("--dim", type=_int(2, 4096), help="ambient dimension (vector data sets)")
+    p.add_argument("--max-images", type=_int(1, 10**8), help="imagefolder: keep at most this many images (a seeded subset)")
     run_opts(p)
     p.set_defaults(func=cmd_train_teacher)
 

@@ -20,6 +20,8 @@ class DataConfig:
     image sets ignore it. ``embed`` is ``first`` (the 2-D set in the first two coordinates)
     or ``random`` (a seeded random orthonormal 2-frame). ``cells`` is the chessboard's
     number of cells per axis. ``n_classes`` > 0 makes the set class-conditional.
+    ``imagefolder`` reads ``size`` x ``size`` images with ``channels`` channels (0: the
+    files' own size), at most ``max_images`` of them (0: all).
     """
 
     name: str = "chessboard"
@@ -29,6 +31,9 @@ class DataConfig:
     n_classes: int = 0
     latent_dim: int = 2
     seed: int = 0
+    size: int = 0
+    channels: int = 3
+    max_images: int = 0
 
 
 @dataclass(frozen=True)
@@ -171,6 +176,15 @@ PRESETS: dict[str, Preset] = {
             TeacherConfig(steps=8192, batch=128, lr=1e-3),
             DistillConfig(steps=2000, batch=64, probe_every=200),
             "Class-conditional MNIST with a 3x256 MLP (paper Fig. 8-10).",
+        ),
+        Preset(
+            "imagenet64",
+            DataConfig("imagefolder", size=64, channels=3, n_classes=1000),
+            NetConfig(kind="unet", shape=(3, 64, 64), channels=(64, 128, 256), n_classes=1000, time_dim=128),
+            TeacherConfig(steps=100_000, batch=128, lr=2e-4, snapshots=(12_500, 25_000, 50_000)),
+            DistillConfig(steps=10_000, batch=64, probe_every=500, probe_n=256),
+            "Class-conditional ImageNet 64x64 (GPU scale, not trained here): --data-dir holds class "
+            "folders of images or the downsampled-ImageNet .npz batches.",
         ),
     ]
 }

@@ -10,6 +10,9 @@ Choices the SPEC leaves open, written down here:
   in R^D by the first two coordinates or by a seeded random orthonormal 2-frame.
 - Finite image sets keep 10 % of their images (a seeded split) as the held-out set.
 - Images are scaled to [-1, 1] and kept as C x H x W.
+- ``imagefolder`` (the generic loader behind the ImageNet64 preset) reads class subfolders
+  of images (classes in sorted name order) or .npz batches (``data``, ``labels``; labels of
+  any values are mapped to 0 .. C-1 in sorted order); .npz files are never unpickled.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from dmdviz.config import DataConfig
@@ -294,6 +298,93 @@ def _mnist(cfg: DataConfig, data_dir) -> Dataset:
     return _finite("mnist", images, labels, cfg.n_classes, cfg.seed, f"{img_p.name} ({len(images)} images)")
 
 
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def image_folder(data_dir: str | os.PathLike | None = None) -> Path:
+    """The image source: --data-dir, else $DMDVIZ_DATA_DIR (a folder, or one .npz file)."""
+    cand = data_dir or os.environ.get("DMDVIZ_DATA_DIR")
+    if not cand:
+        raise DmdvizError("imagefolder needs its images: pass --data-dir or set DMDVIZ_DATA_DIR to a folder of "
+                          "class subfolders of images, or of .npz batches with 'data' and 'labels'")
+    p = Path(cand).expanduser()
+    if not p.exists():
+        raise DmdvizError(f"image folder {p} does not exist")
+    return p
+
+
+def _read_npz(files: list[Path], cfg: DataConfig):
+    """uint8 (N, C, H, W) and raw labels from .npz batches (never unpickled). ``data`` is
+    (N, C*S*S) in channel planes (the downsampled-ImageNet layout) or (N, S, S, C)."""
+    xs, ys = [], []
+    for f in files:
+        try:
+            with np.load(f, allow_pickle=False) as z:
+                x, y = z["data"], z["labels"]
+        except (KeyError, ValueError, OSError) as e:
+            raise DmdvizError(f"{f.name}: not an .npz batch with numeric 'data' and 'labels' ({e})") from None
+        if x.ndim == 2:
+            side = math.isqrt(x.shape[1] // cfg.channels)
+            if cfg.channels * side * side != x.shape[1]:
+                raise DmdvizError(f"{f.name}: rows of {x.shape[1]} values are not {cfg.channels} square planes")
+            x = x.reshape(len(x), cfg.channels, side, side)
+        elif x.ndim == 4 and x.shape[-1] == cfg.channels:
+            x = x.transpose(0, 3, 1, 2)
+        else:
+            raise DmdvizError(f"{f.name}: 'data' of shape {x.shape} is neither (N, C*S*S) nor (N, S, S, {cfg.channels})")
+        xs.append(np.ascontiguousarray(x, dtype=np.uint8))
+        ys.append(np.asarray(y).reshape(-1))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _read_image_files(folder: Path, cfg: DataConfig):
+    """uint8 (N, C, H, W) and labels from class subfolders (sorted names; images directly in
+    the folder are one class), each image converted to ``channels`` and resized to ``size``."""
+    from PIL import Image, UnidentifiedImageError
+
+    subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+    groups = [(i, d) for i, d in enumerate(subdirs)] or [(0, folder)]
+    mode = {1: "L", 3: "RGB"}.get(cfg.channels)
+    if mode is None:
+        raise DmdvizError(f"image folders hold 1- or 3-channel images, not {cfg.channels}")
+    xs, ys = [], []
+    for label, d in groups:
+        for f in sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            try:
+                with Image.open(f) as im:
+                    im = im.convert(mode)
+                    if cfg.size:
+                        im = im.resize((cfg.size, cfg.size), Image.Resampling.BICUBIC)
+                    a = np.asarray(im, dtype=np.uint8)
+            except (UnidentifiedImageError, OSError) as e:
+                raise DmdvizError(f"{f}: not a readable image ({type(e).__name__})") from None
+            xs.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+            ys.append(label)
+    if not xs:
+        raise DmdvizError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}) nor .npz batches")
+    if len({x.shape for x in xs}) > 1:
+        raise DmdvizError(f"{folder}: images of different sizes; set the data set's size to resize them")
+    return np.stack(xs), np.array(ys)
+
+
+def _imagefolder(cfg: DataConfig, data_dir) -> Dataset:
+    src = image_folder(data_dir)
+    npz = [src] if src.suffix == ".npz" else sorted(src.glob("*.npz")) if src.is_dir() else []
+    images, raw = _read_npz(npz, cfg) if npz else _read_image_files(src, cfg)
+    if cfg.size and images.shape[-1] != cfg.size:
+        raise DmdvizError(f"{src}: images are {images.shape[-1]} pixels wide, the data set expects {cfg.size}")
+    classes, labels = np.unique(raw, return_inverse=True)  # any label values -> 0 .. C-1 in sorted order
+    if cfg.n_classes and len(classes) > cfg.n_classes:
+        raise DmdvizError(f"{src}: {len(classes)} classes, more than the {cfg.n_classes} the network has")
+    if cfg.max_images and len(images) > cfg.max_images:
+        keep = np.random.default_rng(cfg.seed).permutation(len(images))[: cfg.max_images]
+        images, labels = images[np.sort(keep)], labels[np.sort(keep)]
+    x = torch.from_numpy(images).float() / 127.5 - 1.0
+    y = torch.from_numpy(labels.astype(np.int64))
+    return _finite("imagefolder", x, y, cfg.n_classes, cfg.seed,
+                   f"{src.name} ({len(x)} images, {len(classes)} classes)")
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -303,7 +394,7 @@ def _finish(name, shape, n_classes, sampler, seed, support=None) -> Dataset:
     return Dataset(name, shape, n_classes, sampler, train, train_y, heldout, support)
 
 
-DATASETS = ("chessboard", "moons", "gaussians8", "swissroll", "rings", "mlp-manifold", "digits", "mnist")
+DATASETS = ("chessboard", "moons", "gaussians8", "swissroll", "rings", "mlp-manifold", "digits", "mnist", "imagefolder")
 
 
 def get_dataset(cfg: DataConfig, data_dir: str | os.PathLike | None = None) -> Dataset:
@@ -321,4 +412,6 @@ def get_dataset(cfg: DataConfig, data_dir: str | os.PathLike | None = None) -> D
         return _digits(cfg)
     if cfg.name == "mnist":
         return _mnist(cfg, data_dir)
+    if cfg.name == "imagefolder":
+        return _imagefolder(cfg, data_dir)
     raise DmdvizError(f"unknown dataset {cfg.name!r}; choose one of {', '.join(DATASETS)}")

@@ -65,3 +65,95 @@ def test_unknown_names_are_refused():
         get_preset("nope")
     with pytest.raises(DmdvizError, match="unknown dataset"):
         get_dataset(DataConfig("nope"))
+
+
+def _png_classes(root, size=8, per_class=3):
+    """Class folders 'cat' and 'ant' (sorted: ant = 0, cat = 1) of solid-colour PNGs."""
+    from PIL import Image
+
+    colours = {"ant": (0, 0, 255), "cat": (255, 0, 0)}
+    for name, rgb in colours.items():
+        (root / name).mkdir(parents=True)
+        for i in range(per_class):
+            Image.new("RGB", (size, size), rgb).save(root / name / f"{i}.png")
+    return root
+
+
+def test_imagefolder_reads_class_folders_of_images(tmp_path):
+    root = _png_classes(tmp_path / "imgs", size=12, per_class=10)
+    ds = get_dataset(DataConfig("imagefolder", size=8, channels=3, n_classes=2), root)
+    assert ds.shape == (3, 8, 8) and len(ds.train) + len(ds.heldout) == 20 and ds.n_classes == 2
+    red = ds.train[ds.train_labels == 1]  # "cat" sorts after "ant"
+    assert torch.equal(red[:, 0], torch.ones_like(red[:, 0])) and torch.equal(red[:, 2], -torch.ones_like(red[:, 2]))
+    x, y = ds.sample(16, torch.Generator().manual_seed(0))
+    assert x.shape == (16, 3, 8, 8) and set(y.tolist()) <= {0, 1}
+    grey = get_dataset(DataConfig("imagefolder", size=8, channels=1, max_images=12), root)
+    assert grey.shape == (1, 8, 8) and len(grey.train) + len(grey.heldout) == 12 and grey.train_labels is None
+
+
+def test_imagefolder_reads_downsampled_imagenet_npz_batches(tmp_path):
+    import numpy as np
+
+    n, side = 6, 4
+    planes = np.zeros((n, 3, side, side), dtype=np.uint8)
+    planes[:, 0] = 255  # red plane first: rows are channel planes, R then G then B
+    labels = np.array([1, 5, 5, 1, 3, 3])  # 1-based and sparse, as in the ImageNet batches
+    np.savez(tmp_path / "train_data_batch_1.npz", data=planes.reshape(n, -1), labels=labels)
+    ds = get_dataset(DataConfig("imagefolder", size=side, channels=3, n_classes=1000), tmp_path)
+    images = torch.cat([ds.train, ds.heldout])
+    assert images.shape == (6, 3, 4, 4) and bool((images[:, 0] == 1).all()) and bool((images[:, 1:] == -1).all())
+    assert set(ds.train_labels.tolist()) <= {0, 1, 2}  # 1, 3, 5 -> 0, 1, 2
+    np.savez(tmp_path / "evil.npz", data=np.array([object()], dtype=object), labels=np.array([0]))
+    with pytest.raises(DmdvizError, match="evil.npz: not an .npz batch"):
+        get_dataset(DataConfig("imagefolder", size=side), tmp_path)
+
+
+def test_imagefolder_mistakes_are_one_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("DMDVIZ_DATA_DIR", raising=False)
+    with pytest.raises(DmdvizError, match="pass --data-dir"):
+        get_dataset(DataConfig("imagefolder"))
+    with pytest.raises(DmdvizError, match="does not exist"):
+        get_dataset(DataConfig("imagefolder"), tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DmdvizError, match="holds no images"):
+        get_dataset(DataConfig("imagefolder"), tmp_path / "empty")
+    root = _png_classes(tmp_path / "imgs")
+    with pytest.raises(DmdvizError, match="more than the 1 the network has"):
+        get_dataset(DataConfig("imagefolder", size=8, n_classes=1), root)
+    from PIL import Image
+
+    Image.new("RGB", (5, 5)).save(root / "ant" / "odd.png")
+    with pytest.raises(DmdvizError, match="different sizes"):
+        get_dataset(DataConfig("imagefolder"), root)
+    (root / "ant" / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(DmdvizError, match="broken.png: not a readable image"):
+        get_dataset(DataConfig("imagefolder", size=8), root)
+
+
+def test_the_imagenet64_preset_trains_a_teacher_and_a_student_on_an_image_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from PIL import Image
+
+    from dmdviz.hub import load_checkpoint
+
+    for name, rgb in (("n01", (200, 30, 30)), ("n02", (30, 30, 200))):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(5):
+            Image.new("RGB", (80, 70), rgb).save(tmp_path / "imgs" / name / f"{i}.jpg")  # resized to 64 x 64
+    env = {**os.environ, "DMDVIZ_THREADS": "1"}
+    root = Path(__file__).resolve().parent.parent
+    common = ["--data-dir", str(tmp_path / "imgs")]
+    for args in (["train-teacher", "--preset", "imagenet64", "--out", str(tmp_path / "t"), "--steps", "2", "--batch", "2",
+                  "--max-images", "8"],
+                 ["distill", "--teacher", str(tmp_path / "t"), "--out", str(tmp_path / "s"), "--steps", "1", "--batch",
+                  "2", "--probe-n", "4", "--probe-every", "1"]):
+        done = subprocess.run([sys.executable, "-m", "dmdviz", *args, *common], capture_output=True, text=True,
+                              cwd=root, env=env, timeout=600)
+        assert done.returncode == 0, done.stderr
+    student = load_checkpoint(str(tmp_path / "s"))
+    assert student.data.name == "imagefolder" and student.net.shape == (3, 64, 64) and student.n_classes == 1000
+    assert student.data.max_images == 8
