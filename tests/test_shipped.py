@@ -60,4 +60,8 @@ def test_the_teacher_length_series_keeps_the_plain_students_and_curves_name_the_
     series = analysis.teacher_length_series(students, n=16)
     assert [(e["teacher_step"], e["student"]) for e in series] == [(1024, "mnist/student-1024"), (8192, "mnist/student-8192")]
     assert [c["label"] for c in analysis.dm_loss_curves(students)] == [
-        "teacher @ 1024", "teacher @ 8192", "teacher @ 8192 · GAN 0.1", "teacher @ 8192 · random init"]
+        "teacher @ 1024", "teacher @ 8192", "teacher @ 8192 · GAN 0.1", "teacher @ 8192 · random init · 10,000 iterations"]
+    unet = [hub.load_checkpoint(f"mnist-unet/{name}") for name in ("student-8192-long", "student-1024", "student-8192")]
+    assert [e["student"] for e in analysis.teacher_length_series(unet, n=16)] == ["mnist-unet/student-1024",
+                                                                                   "mnist-unet/student-8192"]
+    assert "teacher @ 8192 · 1,500 iterations" in [c["label"] for c in analysis.dm_loss_curves(unet)]

@@ -6,6 +6,8 @@ generator iteration, and its config names its teacher (``config["teacher"]["ref"
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 
 from dmdviz import hub
@@ -54,16 +56,31 @@ def dm_loss_curve(student: hub.Checkpoint, key: str = "dm_loss") -> tuple[np.nda
             np.array([r[key] for r in recs], dtype=np.float64))
 
 
+def _iterations(student: hub.Checkpoint) -> int:
+    return int(student.config.get("train", {}).get("steps", 0))
+
+
+def _usual_iterations(students: list[hub.Checkpoint]) -> int:
+    """The distillation length most of these students share (the family's recipe)."""
+    counts = Counter(_iterations(s) for s in students)
+    return max(counts, key=lambda n: (counts[n], -n)) if counts else 0
+
+
 def dm_loss_curves(students: list[hub.Checkpoint]) -> list[dict]:
-    """Fig 4: one DM-loss curve per student, labelled and sorted by its teacher's step.
+    """Fig 4: one DM-loss curve per student, labelled and sorted by its teacher's step;
+    a label names the student's ``variant`` and a distillation length off the usual one.
 
     Each entry: ``{"label", "teacher_step", "steps" (M,), "dm_loss" (M,)}``.
     """
+    usual = _usual_iterations(students)
     out = []
     for s in students:
         step = teacher_step(teacher_of(s))
         steps, values = dm_loss_curve(s)
-        label = f"teacher @ {step}" + (f" · {variant(s)}" if variant(s) else "")
+        extra = [variant(s)] if variant(s) else []
+        if _iterations(s) != usual:
+            extra.append(f"{_iterations(s):,} iterations")
+        label = f"teacher @ {step}" + "".join(f" · {e}" for e in extra)
         out.append({"label": label, "teacher_step": step, "steps": steps, "dm_loss": values})
     return sorted(out, key=lambda c: (c["teacher_step"], c["label"]))
 
@@ -74,16 +91,22 @@ def teacher_length_series(students: list[hub.Checkpoint], n: int = 500, k: int =
 
     Every pair is sampled on the same seeds. Each entry: ``{"teacher_step", "student",
     "metrics" (dict), "images" (dict label -> (m, H, W)) or None}``, sorted by teacher step.
-    Students with a ``variant`` (GAN term, random init, ...) are left out when plain ones
-    are given too: the series varies the teacher's training length alone.
+    The series varies the teacher's training length alone: students with a ``variant`` (GAN
+    term, random init, ...) are left out when plain ones remain, and where several students
+    share a teacher snapshot, those of the usual distillation length are kept.
     """
-    plain = [s for s in students if not variant(s)]
-    out = []
-    for student in plain or students:
+    plain = [s for s in students if not variant(s)] or list(students)
+    usual = _usual_iterations(plain)
+    by_step: dict[int, list] = {}
+    for student in plain:
         teacher = teacher_of(student)
-        samples = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k, 32})), device=device)
-        pa = PairAnalysis(samples, k)
-        images = pa.images(m_images) if len(samples.shape) == 3 else None
-        out.append({"teacher_step": teacher_step(teacher), "student": student.ref,
-                    "metrics": pa.pairing, "images": images})
+        by_step.setdefault(teacher_step(teacher), []).append((student, teacher))
+    out = []
+    for step, group in by_step.items():
+        kept = [(s, t) for s, t in group if _iterations(s) == usual] if len(group) > 1 else group
+        for student, teacher in kept or group:
+            samples = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k, 32})), device=device)
+            pa = PairAnalysis(samples, k)
+            images = pa.images(m_images) if len(samples.shape) == 3 else None
+            out.append({"teacher_step": step, "student": student.ref, "metrics": pa.pairing, "images": images})
     return sorted(out, key=lambda e: e["teacher_step"])
