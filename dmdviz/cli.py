@@ -58,7 +58,8 @@ def _real(lo: float, hi: float, open_lo: bool = False):
     return parse
 
 
-STEPS, BATCH, SEED, THREADS = _int(1, 10**7), _int(1, 2**16), _int(0, 2**31 - 1), _int(1, 1024)  # noise.MAX_SEED (torch-free here)
+# SEED's bound is noise.MAX_SEED, written out so that parsing imports no torch
+STEPS, BATCH, SEED, THREADS = _int(1, 10**7), _int(1, 2**16), _int(0, 2**31 - 1), _int(1, 1024)
 K, RATIO, LR, WEIGHT = _int(1, 1024), _int(1, 100), _real(0, 1, open_lo=True), _real(0, 1000)
 
 
@@ -235,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True)
     p.add_argument("--snapshots", type=lambda text: _ints(text, 1, 10**7), help="e.g. 1024,2048,4096")
     p.add_argument("--dim", type=_int(2, 4096), help="ambient dimension (vector data sets)")
-    p.add_argument("--max-images", type=_int(1, 10**8), help="imagefolder: keep at most this many images (a seeded subset)")
+    p.add_argument("--max-images", type=_int(1, 10**8),
+                   help="imagefolder: keep at most this many images (a seeded subset)")
     run_opts(p)
     p.set_defaults(func=cmd_train_teacher)
 

@@ -331,7 +331,8 @@ def _read_npz(files: list[Path], cfg: DataConfig):
         elif x.ndim == 4 and x.shape[-1] == cfg.channels:
             x = x.transpose(0, 3, 1, 2)
         else:
-            raise DmdvizError(f"{f.name}: 'data' of shape {x.shape} is neither (N, C*S*S) nor (N, S, S, {cfg.channels})")
+            raise DmdvizError(f"{f.name}: 'data' of shape {x.shape} is neither (N, C*S*S) "
+                              f"nor (N, S, S, {cfg.channels})")
         xs.append(np.ascontiguousarray(x, dtype=np.uint8))
         ys.append(np.asarray(y).reshape(-1))
     return np.concatenate(xs), np.concatenate(ys)

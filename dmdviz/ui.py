@@ -255,8 +255,8 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
     app = App(registry)
     lim = app.reg.limits
     g = {name: _guard(getattr(app, name)) for name in (
-        "explore", "seed_detail", "compare", "siblings", "select", "upload", "init", "diagnose", "train_start", "train_status",
-        "train_cancel", "train_resume", "train_push", "runs")}
+        "explore", "seed_detail", "compare", "siblings", "select", "upload", "init", "diagnose", "train_start",
+        "train_status", "train_cancel", "train_resume", "train_push", "runs")}
     with gr.Blocks(title="dmdviz: why are DMD students lazy?", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# dmdviz · noise→data pairings in DMD distillation\n"
                     "Does a one-step student **copy** its teacher's pairing of noise to data, or **remap** it? "
