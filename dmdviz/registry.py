@@ -62,7 +62,7 @@ class Registry:
         student = self.checkpoint(student_ref)
         if student.role == "teacher":
             raise DmdvizError(f"{student_ref} is a teacher: choose a student (its teacher is found from it)")
-        teacher_ref = teacher_ref.strip() or recorded_teacher(student)
+        teacher_ref = teacher_ref.strip() or analysis.recorded_teacher(student.config)
         if not teacher_ref:
             raise DmdvizError(f"{student_ref} does not record its teacher: give the teacher's reference")
         teacher = self.checkpoint(teacher_ref)
@@ -82,13 +82,17 @@ class Registry:
         key = (teacher.ref, teacher.revision, student.ref, student.revision, n, seed, k)
         return self._analyses.get(key, lambda: analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, ks), k))
 
-    def second_student(self, teacher: hub.Checkpoint, ref: str) -> str:
-        """``ref`` checked as another student of ``teacher`` (``analysis.check_sibling``)."""
+    def second_analysis(self, first: analysis.PairAnalysis, teacher: hub.Checkpoint, ref: str) -> analysis.PairAnalysis:
+        """Another student of ``teacher`` (``analysis.check_sibling``) on the seeds and teacher
+        targets of ``first``: only its G is sampled (cached like ``analysis``)."""
         ref = str(ref or "").strip()
         if not ref:
             raise DmdvizError("choose a second student to compare with")
-        analysis.check_sibling(teacher, self.checkpoint(ref))
-        return ref
+        other = self.checkpoint(ref)
+        analysis.check_sibling(teacher, other)
+        s = first.s
+        key = ("second", teacher.ref, teacher.revision, other.ref, other.revision, s.n, s.seed, first.k)
+        return self._analyses.get(key, lambda: analysis.PairAnalysis(analysis.with_student(s, teacher, other), first.k))
 
     def memo(self, key, make):
         """Any other derived result (a data set, a teacher-length series), cached by ``key``."""
@@ -134,12 +138,6 @@ def _unzip(path: Path, dest: Path, max_bytes: int) -> None:
             zf.extractall(dest)
     except zipfile.BadZipFile:
         raise DmdvizError(f"{path.name} is not a valid zip file") from None
-
-
-def recorded_teacher(student: hub.Checkpoint) -> str:
-    """The reference of the teacher a student records, at its revision when it has one
-    (the rule of ``analysis.teacher_of``, which loads it outside this registry)."""
-    return analysis.recorded_teacher(student.config)
 
 
 def siblings(teacher: hub.Checkpoint, root: Path | None = None) -> list[tuple[str, str]]:

@@ -135,8 +135,8 @@ class App:
         """A second student of the pair's teacher beside the first: same seeds, one PCA basis,
         shared axes, both rows of metrics."""
         teacher, pa = self._analysis(pair, n, seed, k)
-        other = self.reg.second_student(teacher, other)
-        pb = self.reg.analysis(other, teacher_ref(teacher), n, seed, k)
+        other = str(other or "").strip()
+        pb = self.reg.second_analysis(pa, teacher, other)
         names = (pair["student"].rstrip("/").split("/")[-1] or "A", other.rstrip("/").split("/")[-1] or "B")
         if names[0] == names[1]:
             names = (f"{names[0]} (A)", f"{names[1]} (B)")
@@ -244,11 +244,6 @@ class App:
 
     def runs(self):
         return gr.update(choices=jobs.list_runs())
-
-
-def teacher_ref(teacher) -> str:
-    """A reference that loads this very teacher again (with its revision when it has one)."""
-    return f"{teacher.ref}@{teacher.revision}" if teacher.revision else teacher.ref
 
 
 def build_demo(registry: Registry | None = None) -> gr.Blocks:

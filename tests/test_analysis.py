@@ -230,6 +230,11 @@ def test_two_students_share_one_frame_and_their_own_metrics(pair, tiny_sibling):
     assert table["copy_ratio"][2] is None and "ot_agreement_init" not in table
     same = analysis.compare_metrics(a, a)
     assert all(va == vb for va, vb, _ in same.values())
+    reused = analysis.with_student(a.s, t, other)  # B on A's seeds: the teacher is not rerun
+    assert reused.phi is a.s.phi and reused.z is a.s.z
+    torch.testing.assert_close(reused.g, b.s.g)
+    with pytest.raises(DmdvizError, match="is a teacher"):
+        analysis.with_student(a.s, t, t)
 
 
 def test_a_comparison_refuses_other_seeds_or_another_target(pair):

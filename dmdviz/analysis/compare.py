@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from dmdviz import hub, metrics
+from dmdviz import hub
 from dmdviz.analysis.pairing import PairAnalysis
 from dmdviz.analysis.samples import check_pair
 from dmdviz.errors import DmdvizError
@@ -57,9 +57,9 @@ def compare_pca(a: PairAnalysis, b: PairAnalysis, names: tuple[str, str] = ("A",
     Keys: ``Φ_K`` (the K of the analyses), ``Φ_1``, ``G · <name A>``, ``G · <name B>``.
     """
     check_shared(a, b)
-    mu, comps = metrics.pca_fit(a.phi_k, 2)
-    sets = {f"Φ_{a.k}": a.phi_k, "Φ_1": a.phi_1, f"G · {names[0]}": a.s.g, f"G · {names[1]}": b.s.g}
-    return {name: metrics.pca_project(x, mu, comps).numpy().astype(np.float32) for name, x in sets.items()}
+    own = a.pca()
+    return {f"Φ_{a.k}": own[f"Φ_{a.k}"], "Φ_1": own["Φ_1"], f"G · {names[0]}": own["G"],
+            f"G · {names[1]}": a.project(b.s.g)}
 
 
 def compare_metrics(a: PairAnalysis, b: PairAnalysis) -> dict[str, tuple[float, float, float | None]]:

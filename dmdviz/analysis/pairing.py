@@ -111,14 +111,16 @@ class PairAnalysis:
         sets = {"z": self.s.z, f"Φ_{self.k}": self.phi_k, "Φ_1": self.phi_1, "G": self.s.g}
         return {name: _np32(x.reshape(len(x), -1)[:, list(dims)]) for name, x in sets.items()}
 
+    def project(self, x: torch.Tensor, n_components: int = 2) -> np.ndarray:
+        """``x`` (M, *shape) on the principal axes of Φ_K (fitted once), (M, n) float32."""
+        mu, comps = self._cached(("pca_basis", n_components), lambda: metrics.pca_fit(self.phi_k, n_components))
+        return _np32(metrics.pca_project(x, mu, comps))
+
     def pca(self, n_components: int = 2) -> dict[str, np.ndarray]:
         """Fig 1/9: Φ_K, Φ_1, G projected on the principal axes of Φ_K, each (N, 2) float32."""
-        def compute():
-            mu, comps = metrics.pca_fit(self.phi_k, n_components)
-            sets = {f"Φ_{self.k}": self.phi_k, "Φ_1": self.phi_1, "G": self.s.g}
-            return {name: _np32(metrics.pca_project(x, mu, comps)) for name, x in sets.items()}
-
-        return self._cached(("pca", n_components), compute)
+        sets = {f"Φ_{self.k}": self.phi_k, "Φ_1": self.phi_1, "G": self.s.g}
+        return self._cached(("pca", n_components), lambda: {name: self.project(x, n_components)
+                                                            for name, x in sets.items()})
 
     def images(self, m: int = 30) -> dict[str, np.ndarray]:
         """Fig 1/8/11: the first ``m`` seeds as images, rows Φ_1, Φ_K..., G, each (m, H, W).

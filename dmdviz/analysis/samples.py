@@ -77,17 +77,28 @@ def sample_pair(teacher: Checkpoint, student: Checkpoint, n: int, seed: int = 0,
     if any(k < 1 or k > 1024 for k in ks):
         raise DmdvizError(f"Euler steps K must be between 1 and 1024, got {list(ks)}")
     z, y = noise.seeded(seed, n, teacher.net.shape, teacher.n_classes, start)
-    phi = {k: [] for k in ks}
-    g = []
-    t_model, s_model = teacher.model.to(device), student.model.to(device)
+    t_model = teacher.model.to(device)
+    phi = {k: _in_chunks(lambda zc, yc, k=k: flow.euler(t_model, zc, k, yc), z, y, chunk, device, bf16) for k in ks}
+    return Samples(seed, z, y, phi, _in_chunks(student.model.to(device), z, y, chunk, device, bf16), start)
+
+
+def with_student(samples: Samples, teacher: Checkpoint, student: Checkpoint, chunk: int = 250, device="cpu",
+                 bf16: bool = False) -> Samples:
+    """The same seeds and teacher targets with another student's G: a second student of
+    ``teacher`` compared on exactly the first one's z_i and Φ_K(z_i), the teacher not rerun."""
+    check_pair(teacher, student)
+    g = _in_chunks(student.model.to(device), samples.z, samples.y, chunk, device, bf16)
+    return Samples(samples.seed, samples.z, samples.y, samples.phi, g, samples.start)
+
+
+def _in_chunks(fn, z: torch.Tensor, y: torch.Tensor | None, chunk: int, device, bf16: bool) -> torch.Tensor:
+    """fn(z, y) over chunks of ``chunk`` rows under inference mode, as one CPU float32 tensor."""
+    out = []
     with torch.inference_mode(), _autocast(device, bf16):
-        for i in range(0, n, chunk):
-            zc = z[i : i + chunk].to(device)
+        for i in range(0, len(z), chunk):
             yc = None if y is None else y[i : i + chunk].to(device)
-            for k in ks:
-                phi[k].append(flow.euler(t_model, zc, k, yc).float().cpu())
-            g.append(s_model(zc, yc).float().cpu())
-    return Samples(seed, z, y, {k: torch.cat(v) for k, v in phi.items()}, torch.cat(g), start)
+            out.append(fn(z[i : i + chunk].to(device), yc).float().cpu())
+    return torch.cat(out)
 
 
 @dataclass

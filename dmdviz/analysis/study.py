@@ -16,7 +16,7 @@ import torch
 from dmdviz import data
 from dmdviz.analysis.compare import check_sibling
 from dmdviz.analysis.pairing import PairAnalysis
-from dmdviz.analysis.samples import Trajectory, sample_pair, seed_trajectory
+from dmdviz.analysis.samples import Trajectory, sample_pair, seed_trajectory, with_student
 from dmdviz.analysis.series import dm_loss_curves, teacher_length_series
 from dmdviz.errors import DmdvizError
 from dmdviz.hub import Checkpoint
@@ -92,7 +92,7 @@ def study(teacher: Checkpoint, student: Checkpoint, n: int = 1000, k: int = 8, s
                seed_trajectory(teacher, student, 0, seed, k, device), [note] if note else [])
     if compare is not None:
         st.other_student = compare
-        st.other = PairAnalysis(sample_pair(teacher, compare, n, seed, ks=(1, k), device=device, bf16=bf16), k)
+        st.other = PairAnalysis(with_student(samples, teacher, compare, device=device, bf16=bf16), k)
     if series:
         st.curves = dm_loss_curves(list(series))
         st.lengths = teacher_length_series(list(series), min(series_n, n), k, seed, device=device)
