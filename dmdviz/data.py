@@ -344,7 +344,7 @@ def _read_image_files(folder: Path, cfg: DataConfig):
     from PIL import Image, UnidentifiedImageError
 
     subdirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    groups = [(i, d) for i, d in enumerate(subdirs)] or [(0, folder)]
+    groups = list(enumerate(subdirs)) or [(0, folder)]
     mode = {1: "L", 3: "RGB"}.get(cfg.channels)
     if mode is None:
         raise DmdvizError(f"image folders hold 1- or 3-channel images, not {cfg.channels}")
@@ -378,8 +378,8 @@ def _imagefolder(cfg: DataConfig, data_dir) -> Dataset:
     if cfg.n_classes and len(classes) > cfg.n_classes:
         raise DmdvizError(f"{src}: {len(classes)} classes, more than the {cfg.n_classes} the network has")
     if cfg.max_images and len(images) > cfg.max_images:
-        keep = np.random.default_rng(cfg.seed).permutation(len(images))[: cfg.max_images]
-        images, labels = images[np.sort(keep)], labels[np.sort(keep)]
+        keep = np.sort(np.random.default_rng(cfg.seed).permutation(len(images))[: cfg.max_images])
+        images, labels = images[keep], labels[keep]
     x = torch.from_numpy(images).float() / 127.5 - 1.0
     y = torch.from_numpy(labels.astype(np.int64))
     return _finite("imagefolder", x, y, cfg.n_classes, cfg.seed,

@@ -37,20 +37,17 @@ class Family:
     note: str = ""
 
 
-def _single(preset: str) -> Family:
+def _single(preset: str, *ablations: StudentSpec) -> Family:
+    """One teacher at the preset's length, its plain student, and any ablation students."""
     steps = get_preset(preset).teacher.steps
-    return Family(preset, {"teacher": steps}, (StudentSpec("student", "teacher"),))
+    return Family(preset, {"teacher": steps}, (StudentSpec("student", "teacher"), *ablations))
 
 
 _MNIST_STEPS = (1024, 2048, 4096, 8192)
 FAMILIES: dict[str, Family] = {
-    "chessboard4d": Family(
-        "chessboard4d",
-        {"teacher": get_preset("chessboard4d").teacher.steps},
-        # the low-dimensional counterpart of the MNIST ablation: fresh weights, twice the updates
-        (StudentSpec("student", "teacher"),
-         StudentSpec("student-random-init", "teacher", {"init": "random", "steps": 7000, "probe_every": 500})),
-    ),
+    # the low-dimensional counterpart of the MNIST ablation: fresh weights, twice the updates
+    "chessboard4d": _single("chessboard4d", StudentSpec("student-random-init", "teacher",
+                                                        {"init": "random", "steps": 7000, "probe_every": 500})),
     "moons": _single("moons"),
     "digits": _single("digits"),
     "mlp-manifold": _single("mlp-manifold"),
