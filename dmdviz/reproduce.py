@@ -100,9 +100,11 @@ def _copy_checkpoint(src: Path, dst: Path) -> None:
 
 
 def key_metrics(teacher: hub.Checkpoint, student: hub.Checkpoint, data_dir=None, n: int = 1000) -> dict:
-    """The README's numbers for one pair on 1,000 shared seeds (``analysis.analyze``)."""
+    """The README's numbers for one pair on 1,000 shared seeds (``analysis.analyze``), with
+    their bootstrap intervals under ``intervals``."""
     out = analysis.analyze(teacher, student, n=n, k=8, seed=0, data_dir=data_dir)
-    return {k: v for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {k: v for k, v in out.items()
+            if k == "intervals" or isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _card_extra(command: str, family: Family, seconds: float, data_note: str) -> str:

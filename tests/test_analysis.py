@@ -102,9 +102,13 @@ def test_boundary_and_memorization_closed_forms():
     phi_8 = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     pa = PairAnalysis(_samples(phi_8 + torch.tensor([1.0, 0.0]), phi_8, phi_8 + torch.tensor([0.0, 2.0])), 8)
     train = torch.tensor([[0.0, 0.0], [0.0, 2.0], [3.0, 0.0]])
-    d, delta = pa.boundary(train)
+    d, ratio = pa.boundary(train)
     np.testing.assert_allclose(d, [(0 + 2 + 3) / 3, (5 + np.hypot(3, 2) + 4) / 3])
-    np.testing.assert_allclose(delta, [2 - 1, 2 - 1])
+    np.testing.assert_allclose(ratio, [2 / 1, 2 / 1])
+    # scale-free: scaling one seed's geometry (d_init and d_student alike) leaves its ratio
+    far = PairAnalysis(_samples(phi_8 + torch.tensor([[1.0, 0.0], [5.0, 0.0]]), phi_8,
+                                phi_8 + torch.tensor([[0.0, 2.0], [0.0, 10.0]])), 8)
+    np.testing.assert_allclose(far.boundary(train)[1], [2.0, 2.0])
     r = pa.memorization(train)
     assert r[0] > 1e6  # Φ_8(z_0) sits on a training point
     assert r[1] == pytest.approx(4 / np.hypot(3, 2))  # nearest (0, 2) at √13, second (3, 0) at 4
