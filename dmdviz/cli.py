@@ -254,7 +254,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--critic-lr", type=LR)
     p.add_argument("--student-hidden", type=_int(1, 8192), help="wider student (implies --init random)")
     p.add_argument("--student-depth", type=_int(1, 64), help="deeper student (implies --init random)")
-    p.add_argument("--noise-rotation", action="store_true", help="feed G a fixed random rotation of z")
+    p.add_argument("--noise-rotation", action="store_true",
+                   help="feed G a fixed random rotation R z (scored against Φ_K(R z): a relabelling control)")
     run_opts(p)
     p.set_defaults(func=cmd_distill)
 

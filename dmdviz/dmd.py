@@ -16,8 +16,10 @@ class Student(nn.Module):
     """G(z[, y]) = z' + v_φ(z', 0[, y]) with z' = R z (R = I unless a rotation is given).
 
     With φ = θ and no rotation, G is exactly the teacher's one-step Euler map Φ_1.
-    The optional fixed orthogonal R (a geometric-freedom experiment) feeds the student a
-    rotated copy of the teacher's noise. Shapes: z (B, *shape) -> (B, *shape).
+    The optional fixed orthogonal R feeds the network a rotated copy of the noise, so at
+    φ = θ G(z) = Φ_1(R z): the student's own target is Φ_K(R z), the teacher run on the
+    noise it sees (``seen_noise``). R relabels which seed gets which sample; it adds no
+    freedom (the relabelling control). Shapes: z (B, *shape) -> (B, *shape).
     """
 
     def __init__(self, net: nn.Module, rotation: torch.Tensor | None = None):
@@ -28,9 +30,16 @@ class Student(nn.Module):
         else:
             self.rotation = None
 
+    def seen_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """The noise the network is fed: R z, or z itself without a rotation. Score G(z)
+        against Φ_K(seen_noise(z)), the teacher's sample of that noise."""
+        if self.rotation is None:
+            return z
+        r = self.rotation.to(z.device, z.dtype)
+        return (z.reshape(len(z), -1) @ r.T).reshape(z.shape)
+
     def forward(self, z, y=None):
-        if self.rotation is not None:
-            z = (z.reshape(len(z), -1) @ self.rotation.T).reshape(z.shape)
+        z = self.seen_noise(z)
         t = torch.zeros(len(z), device=z.device, dtype=z.dtype)
         return z + self.net(z, t, y)
 

@@ -262,11 +262,15 @@ def _teacher_config(data_cfg, net_cfg, cfg, step, wall, rt):
 # --------------------------------------------------------------------------- distillation
 
 
-def probe_set(teacher: hub.Checkpoint, cfg: DistillConfig, device) -> dict:
-    """Fixed probe seeds for the copying meter: z, y, Φ_1(z), Φ_K(z) (SPEC §3, §4)."""
+def probe_set(teacher: hub.Checkpoint, student: dmd.Student, cfg: DistillConfig, device) -> dict:
+    """Fixed probe seeds for the copying meter: z, y, Φ_1(z'), Φ_K(z') (SPEC §3, §4), with
+    z' = ``student.seen_noise(z)`` the noise its network sees (R z when rotated)."""
     z, y = noise.seeded(cfg.probe_seed, cfg.probe_n, teacher.net.shape, teacher.n_classes)
     z, y = z.to(device), None if y is None else y.to(device)
-    return {"z": z, "y": y, "phi_1": flow.euler(teacher.model, z, 1, y), "phi_k": flow.euler(teacher.model, z, cfg.k, y)}
+    with torch.no_grad():
+        seen = student.seen_noise(z)
+        return {"z": z, "y": y, "phi_1": flow.euler(teacher.model, seen, 1, y),
+                "phi_k": flow.euler(teacher.model, seen, cfg.k, y)}
 
 
 @torch.no_grad()
@@ -326,12 +330,13 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
     log = MetricsLog(out / "metrics.jsonl", rt.is_main)
     log.truncate(start)
 
-    probe = probe_set(teacher, cfg, rt.device) if rt.is_main else None  # only rank 0 logs the meter
+    probe = probe_set(teacher, student, cfg, rt.device) if rt.is_main else None  # only rank 0 logs the meter
     ref = None
     if cfg.regression_weight > 0:
         z_r, y_r = noise.seeded(cfg.probe_seed + 1, cfg.regression_pairs, net_cfg.shape, teacher.n_classes)
         z_r, y_r = z_r.to(rt.device), None if y_r is None else y_r.to(rt.device)
-        ref = (z_r, y_r, flow.euler(t_model, z_r, cfg.k, y_r))
+        with torch.no_grad():
+            ref = (z_r, y_r, flow.euler(t_model, student.seen_noise(z_r), cfg.k, y_r))
     g_model = rt.wrap(student)
     shape, n_cls = tuple(net_cfg.shape), teacher.n_classes
     t0 = time.perf_counter() - wall0

@@ -283,7 +283,8 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                 with gr.Row():
                     heat_plot = gr.Plot(label="Cost heatmap with OT assignment", elem_id="heatmap-plot")
                     scatter_plot = gr.Plot(label="d_init vs d_student", elem_id="scatter-plot")
-                table = gr.Dataframe(headers=["metric", "student G [95 % bootstrap interval over seeds]", "start Φ_1", "meaning"],
+                table = gr.Dataframe(headers=["metric", "student G [95 % bootstrap interval over seeds]", "start Φ_1",
+                                              "meaning"],
                                      label="Pairing metrics",
                                      interactive=False, wrap=True)
                 with gr.Accordion("Compare with a second student of the same teacher", open=False, elem_id="compare"):

@@ -269,3 +269,25 @@ def test_cli_compares_a_second_student_in_json_and_report(tiny_pair, tiny_siblin
     wrong = subprocess.run(base + ["--compare", "moons/student"], capture_output=True, text=True, cwd=ROOT, env=env,
                            timeout=600)
     assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "not of" in wrong.stderr
+
+
+def test_a_rotated_copy_of_a_copying_pair_reads_as_copying():
+    """The shipped MNIST student copies; the same weights fed R z (a noise-rotated copy) are
+    scored against Φ_K(R z), the teacher on the noise they see, and copy just as well. Scored
+    against Φ_K(z), as the sweep once did, they would read chance."""
+    from dataclasses import replace as dc_replace
+
+    from dmdviz import dmd
+
+    teacher, student = load_checkpoint("mnist/teacher-8192"), load_checkpoint("mnist/student-8192")
+    rotated = dc_replace(student, model=dmd.Student(student.model.net, dmd.random_rotation(784, 3)))
+    plain = analysis.pair_metrics(analysis.sample_pair(teacher, student, 60, ks=(1, 8)), 8)
+    s = analysis.sample_pair(teacher, rotated, 60, ks=(1, 8))
+    torch.testing.assert_close(s.extra["teacher_z"], rotated.model.seen_noise(s.z))
+    m = analysis.pair_metrics(s, 8)
+    assert m["ot_agreement"] == 1.0 and m["copy_ratio"] < 0.6 and plain["ot_agreement"] == 1.0
+    unrotated_target = analysis.sample_pair(teacher, student, 60, ks=(8,)).phi[8]
+    assert metrics.ot_agreement(metrics.cost_matrix(unrotated_target, s.g)) < 0.1
+    assert analysis.seed_trajectory(teacher, rotated, 5).states[-1].allclose(s.phi[8][5], atol=1e-5)
+    with pytest.raises(DmdvizError, match="other noise"):
+        analysis.with_student(s, teacher, student)

@@ -41,10 +41,11 @@ def resampled_metrics(cost: np.ndarray, spread: np.ndarray, d_init: np.ndarray, 
     sigma = metrics.ot_assignment(c)
     other_seed = idx[:, None] != idx[None, :]
     spacing = np.where(other_seed, spread[np.ix_(idx, idx)], np.inf).min(axis=1)
-    return {"resolution": _median(d_student[idx]) / max(_median(spacing), 1e-12),"ot_agreement": float(np.mean(idx[sigma] == idx)),
+    return {"ot_agreement": float(np.mean(idx[sigma] == idx)),
             "nn_agreement": float(np.mean(idx[c.argmin(axis=0)] == idx)),
             "copy_ratio": _median(d_student[idx] / np.maximum(d_init[idx], 1e-12)),
-            "diag_contrast": _median(cost[idx, idx]) / max(_median(c[other_seed]), 1e-12)}
+            "diag_contrast": _median(cost[idx, idx]) / max(_median(c[other_seed]), 1e-12),
+            "resolution": _median(d_student[idx]) / max(_median(spacing), 1e-12)}
 
 
 def intervals(cost, spread, d_init, d_student, resamples: int = RESAMPLES, level: float = LEVEL,
