@@ -116,6 +116,20 @@ def cmd_distill(args) -> None:
         _distill_with(args, rt)
 
 
+def _gan_weights(args) -> dict:
+    """The GAN term's separate weights: ``--gan`` (DMD2's 3e-3 on G, 1e-2 on D), each
+    overridable; ``--gan-weight`` is the single λ on both, as before the split."""
+    from dmdviz.config import GAN_WEIGHT_D, GAN_WEIGHT_G
+
+    separate = args.gan or args.gan_weight_g is not None or args.gan_weight_d is not None
+    if separate and args.gan_weight is not None:
+        raise DmdvizError("give --gan-weight (one λ on G and D) or --gan/--gan-weight-g/--gan-weight-d, not both")
+    if not separate:
+        return {}
+    return {"gan_weight_g": GAN_WEIGHT_G if args.gan_weight_g is None else args.gan_weight_g,
+            "gan_weight_d": GAN_WEIGHT_D if args.gan_weight_d is None else args.gan_weight_d}
+
+
 def _distill_with(args, rt) -> None:
     from dmdviz.hub import load_checkpoint
     from dmdviz.train import distill
@@ -125,7 +139,7 @@ def _distill_with(args, rt) -> None:
     fields = {k: getattr(args, k) for k in ("steps", "ratio", "gan_weight", "regression_weight", "init", "batch",
                                              "seed", "probe_every", "probe_n", "k", "lr", "critic_lr")
               if getattr(args, k) is not None}
-    cfg = replace(base, **fields)
+    cfg = replace(base, **fields, **_gan_weights(args))
     if args.student_hidden or args.student_depth or args.noise_rotation:
         cfg = replace(cfg, student_hidden=args.student_hidden or 0, student_depth=args.student_depth or 0,
                       noise_rotation=args.noise_rotation)
@@ -244,7 +258,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("distill", help="distil a one-step DMD student from a teacher")
     p.add_argument("--teacher", required=True, help="folder, shipped name or org/name[@rev]")
     p.add_argument("--ratio", type=RATIO, help="critic updates per generator update (two time-scale)")
-    p.add_argument("--gan-weight", type=WEIGHT)
+    p.add_argument("--gan", action="store_true", help="add the GAN term with DMD2's weights (G 3e-3, D 1e-2)")
+    p.add_argument("--gan-weight-g", type=WEIGHT, help="GAN weight on the generator's loss (implies --gan)")
+    p.add_argument("--gan-weight-d", type=WEIGHT, help="GAN weight on the discriminator's loss (implies --gan)")
+    p.add_argument("--gan-weight", type=WEIGHT, help="one GAN weight on both G and D (the recipe before the split)")
     p.add_argument("--regression-weight", type=WEIGHT)
     p.add_argument("--init", choices=["teacher", "random"])
     p.add_argument("--probe-every", type=STEPS)

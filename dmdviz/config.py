@@ -62,9 +62,18 @@ class TeacherConfig:
     log_every: int = 50
 
 
+# DMD2's GAN weights (its ImageNet recipe): 3e-3 on the generator's term, 1e-2 on the discriminator's
+GAN_WEIGHT_G, GAN_WEIGHT_D = 3e-3, 1e-2
+
+
 @dataclass(frozen=True)
 class DistillConfig:
-    """DMD distillation (SPEC §3) and its copying meter (SPEC §4)."""
+    """DMD distillation (SPEC §3) and its copying meter (SPEC §4).
+
+    The GAN term (SPEC §3.3) weighs the generator's loss by ``gan_weight_g`` and the
+    discriminator's by ``gan_weight_d``. ``gan_weight`` is the single λ of configs written
+    before the split: it applies to both when neither separate weight is set.
+    """
 
     steps: int = 2000
     batch: int = 256
@@ -74,6 +83,8 @@ class DistillConfig:
     t_min: float = 0.02
     t_max: float = 0.98
     gan_weight: float = 0.0
+    gan_weight_g: float = 0.0
+    gan_weight_d: float = 0.0
     regression_weight: float = 0.0
     regression_pairs: int = 256
     init: str = "teacher"
@@ -85,6 +96,13 @@ class DistillConfig:
     student_hidden: int = 0
     student_depth: int = 0
     noise_rotation: bool = False
+
+    @property
+    def gan_weights(self) -> tuple[float, float]:
+        """(λ on G, λ on D) of the GAN term; (0, 0) when it is off."""
+        if self.gan_weight_g or self.gan_weight_d:
+            return self.gan_weight_g, self.gan_weight_d
+        return self.gan_weight, self.gan_weight
 
 
 @dataclass(frozen=True)

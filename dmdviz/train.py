@@ -317,8 +317,9 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
     student, net_cfg = make_student(teacher, cfg)
     student = rt.place(student)
     critic = copy.deepcopy(t_model).requires_grad_(True).train()
-    disc = dmd.Discriminator(feature_dim(critic)).to(rt.device) if cfg.gan_weight > 0 else None
-    ds = get_dataset(teacher.data, data_dir) if cfg.gan_weight > 0 else None
+    gan_g, gan_d = cfg.gan_weights
+    disc = dmd.Discriminator(feature_dim(critic)).to(rt.device) if gan_g or gan_d else None
+    ds = get_dataset(teacher.data, data_dir) if disc else None
     opt_g = torch.optim.Adam(student.parameters(), lr=cfg.lr, betas=(0.0, 0.999), fused=True)
     critic_params = list(critic.parameters()) + (list(disc.parameters()) if disc else [])
     opt_c = torch.optim.Adam(critic_params, lr=cfg.critic_lr, betas=(0.0, 0.999), fused=True)
@@ -359,7 +360,7 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
                 real, y_real = ds.sample(cfg.batch, data_gen)
                 real, y_real = real.to(rt.device), None if y_real is None else y_real.to(rt.device)
                 loss_d, logs = dmd.gan_d_loss(disc, critic, real, y_real, x_fake, y, gen)
-                loss_c = loss_c + cfg.gan_weight * loss_d
+                loss_c = loss_c + gan_d * loss_d
                 rec.update(logs)
         opt_c.zero_grad(set_to_none=True)
         loss_c.backward()
@@ -380,7 +381,7 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
                 rec.update(logs)
                 if disc is not None:
                     loss_a, logs = dmd.gan_g_loss(disc, critic, x, y, gen)
-                    loss_g = loss_g + cfg.gan_weight * loss_a
+                    loss_g = loss_g + gan_g * loss_a
                     rec.update(logs)
                 if ref is not None:
                     loss_r, logs = dmd.regression_loss(x_r, target)

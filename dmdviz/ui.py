@@ -327,7 +327,7 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                     student_steps = gr.Number(300, precision=0, label=f"Student steps (≤ {lim.max_steps})")
                 with gr.Row():
                     ratio = gr.Number(5, precision=0, label="Critic updates per generator update")
-                    gan = gr.Number(0.0, label="GAN weight")
+                    gan = gr.Number(0.0, label="GAN weight on G (DMD2: 3e-3; D then gets 1e-2)")
                     init = gr.Radio(["teacher", "random"], value="teacher", label="Student init")
                     run_name = gr.Textbox(label="Run name (optional)")
                 start_btn = gr.Button("Start training", variant="primary")

@@ -90,3 +90,13 @@ def test_random_init_differs_from_phi_1_and_rotation_starts_at_phi_1_of_its_nois
         else:
             assert m["copy_ratio"] == pytest.approx(1.0) and m["nn_agreement"] == m["nn_agreement_init"]
         hub.load_checkpoint(str(tmp_path / name))
+
+
+def test_gan_weights_for_g_and_d_are_separate_and_old_configs_keep_one():
+    from dmdviz.config import GAN_WEIGHT_D, GAN_WEIGHT_G, DistillConfig, from_dict
+
+    assert DistillConfig().gan_weights == (0.0, 0.0)
+    assert DistillConfig(gan_weight_g=GAN_WEIGHT_G, gan_weight_d=GAN_WEIGHT_D).gan_weights == (3e-3, 1e-2)
+    old = json.load(open(hub.SHIPPED / "mnist" / "student-8192-gan" / "config.json"))["train"]
+    fields = {k: v for k, v in old.items() if k in DistillConfig.__dataclass_fields__}
+    assert from_dict(DistillConfig, fields).gan_weights == (0.1, 0.1)  # the single λ of before the split
