@@ -136,6 +136,14 @@ def to_dict(cfg) -> dict:
 
 _MLP_4D = NetConfig(kind="mlp", shape=(4,), hidden=256, depth=3)
 
+
+def _plane(name: str, description: str) -> Preset:
+    """A 2-D set of the paper's fig. 7 in R^2, with the moons recipe (about a minute each on 2 cores)."""
+    return Preset(name, DataConfig(name, dim=2), replace(_MLP_4D, shape=(2,)),
+                  TeacherConfig(steps=6000, batch=512, lr=3e-3),
+                  DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250), description)
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -147,14 +155,10 @@ PRESETS: dict[str, Preset] = {
             DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250),
             "2-D chessboard in the first two coordinates of R^4 (paper Fig. 2).",
         ),
-        Preset(
-            "moons",
-            DataConfig("moons", dim=2),
-            replace(_MLP_4D, shape=(2,)),
-            TeacherConfig(steps=6000, batch=512, lr=3e-3),
-            DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250),
-            "Double moon in R^2 (paper Fig. 7).",
-        ),
+        _plane("moons", "Double moon in R^2 (paper Fig. 7)."),
+        _plane("gaussians8", "Eight Gaussians on a circle in R^2 (paper Fig. 7)."),
+        _plane("swissroll", "Swiss roll in R^2 (paper Fig. 7)."),
+        _plane("rings", "Three concentric rings in R^2 (paper Fig. 7)."),
         Preset(
             "digits",
             DataConfig("digits"),
