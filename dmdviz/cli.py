@@ -140,9 +140,10 @@ def _distill_with(args, rt) -> None:
                                              "seed", "probe_every", "probe_n", "k", "lr", "critic_lr")
               if getattr(args, k) is not None}
     cfg = replace(base, **fields, **_gan_weights(args))
-    if args.student_hidden or args.student_depth or args.noise_rotation:
+    if args.student_hidden or args.student_depth or args.noise_rotation or args.shuffled_control:
         cfg = replace(cfg, student_hidden=args.student_hidden or 0, student_depth=args.student_depth or 0,
-                      noise_rotation=args.noise_rotation)
+                      noise_rotation=args.noise_rotation or args.shuffled_control,
+                      shuffled_control=args.shuffled_control)
     t0 = time.perf_counter()
     out = distill(teacher, cfg, args.out, data_dir=args.data_dir, rt=rt, resume=args.resume,
                   on_step=_progress(cfg.steps, max(1, cfg.steps // 10)) if rt.is_main else None)
@@ -190,7 +191,7 @@ def cmd_list(args) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from dmdviz.reproduce import FAMILIES, reproduce
+    from dmdviz.reproduce import FAMILIES, reproduce, rescore
 
     names = list(FAMILIES) if args.name == "all" else [args.name]
     only = tuple(s.strip() for s in (args.only or "").split(",") if s.strip())
@@ -198,8 +199,12 @@ def cmd_reproduce(args) -> None:
         raise DmdvizError("--only names students of one family, not of 'all'")
     t0 = time.perf_counter()
     for name in names:
-        reproduce(name, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args), only=only)
-    print(f"reproduced {', '.join(names)} in {time.perf_counter() - t0:.1f}s")
+        if args.rescore:
+            _runtime(args)  # only its thread count matters: no training
+            rescore(name, out_root=args.out_root, data_dir=args.data_dir, only=only)
+        else:
+            reproduce(name, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args), only=only)
+    print(f"{'rescored' if args.rescore else 'reproduced'} {', '.join(names)} in {time.perf_counter() - t0:.1f}s")
 
 
 def cmd_sweep(args) -> None:
@@ -273,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student-depth", type=_int(1, 64), help="deeper student (implies --init random)")
     p.add_argument("--noise-rotation", action="store_true",
                    help="feed G a fixed random rotation R z (scored against Φ_K(R z): a relabelling control)")
+    p.add_argument("--shuffled-control", action="store_true",
+                   help="feed G R z but score it against Φ_K(z): the shuffled-seed negative control")
     run_opts(p)
     p.set_defaults(func=cmd_distill)
 
@@ -298,6 +305,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="chessboard4d, moons, digits, mlp-manifold, mnist or all")
     p.add_argument("--out-root", help="where the family folder goes (default: the shipped checkpoints/)")
     p.add_argument("--only", help="comma-separated students to distil again from the family's existing teachers")
+    p.add_argument("--rescore", action="store_true",
+                   help="no training: measure the shipped students' metrics again and write them into their configs")
     p.add_argument("--data-dir", help="MNIST IDX folder")
     p.add_argument("--device")
     p.add_argument("--bf16", action="store_true")

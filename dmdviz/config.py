@@ -96,6 +96,7 @@ class DistillConfig:
     student_hidden: int = 0
     student_depth: int = 0
     noise_rotation: bool = False
+    shuffled_control: bool = False  # with noise_rotation: score against Φ_K(z), not Φ_K(R z) (dmd.Student)
 
     @property
     def gan_weights(self) -> tuple[float, float]:

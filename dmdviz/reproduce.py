@@ -8,6 +8,7 @@ on the same machine and thread count the weights come out the same.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -58,6 +59,11 @@ FAMILIES: dict[str, Family] = {
             StudentSpec("student-8192-gan", "teacher-8192", {"gan_weight": 0.1}),
             # from scratch a student needs far more updates than a fine-tune of Φ_1: 5x the budget
             StudentSpec("student-8192-random-init", "teacher-8192", {"init": "random", "steps": 10000, "probe_every": 500}),
+            # controls (README): forced copying must read as copying, a shuffled pairing as chance,
+            # and a relabelled noise (scored against Φ_K(R z)) like the plain student
+            StudentSpec("student-8192-regression", "teacher-8192", {"regression_weight": 10.0}),
+            StudentSpec("student-8192-shuffled", "teacher-8192", {"noise_rotation": True, "shuffled_control": True}),
+            StudentSpec("student-8192-rotation", "teacher-8192", {"noise_rotation": True}),
         ),
         "Trained on the 10,000-image MNIST test split (IDX files; 9,000 for training, 1,000 held out).",
     ),
@@ -114,6 +120,37 @@ def _card_extra(command: str, family: Family, seconds: float, data_note: str) ->
     ])
 
 
+def rescore(name: str, out_root=None, data_dir=None, log=print, only: tuple[str, ...] = ()) -> dict[str, dict]:
+    """Measure the key metrics of family ``name``'s students again from their weights (no
+    training) and write them into each config.json and model card: numbers of an older
+    analysis brought up to date. The card keeps its "## Reproduce" section."""
+    fam = _family(name, only)
+    out = Path(out_root or hub.SHIPPED) / name
+    results = {}
+    for spec in (s for s in fam.students if not only or s.name in only):
+        teacher = hub.load_folder(out / spec.teacher, ref=f"{name}/{spec.teacher}")
+        student = hub.load_folder(out / spec.name, ref=f"{name}/{spec.name}")
+        m = results[spec.name] = key_metrics(teacher, student, data_dir)
+        card = (out / spec.name / "README.md").read_text()
+        extra = card[card.index("## Reproduce"):].strip() if "## Reproduce" in card else ""
+        config = dict(student.config, metrics=m)
+        hub.atomic_write(out / spec.name / "config.json", lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
+        hub.atomic_write(out / spec.name / "README.md", lambda p: p.write_text(hub.card(config, extra)))
+        log(f"{name}/{spec.name}: A_OT={m['ot_agreement']:.3f} {m['intervals']['ot_agreement']}, "
+            f"rho={m['copy_ratio']:.3f} {m['intervals']['copy_ratio']}")
+    return results
+
+
+def _family(name: str, only: tuple[str, ...]) -> Family:
+    if name not in FAMILIES:
+        raise DmdvizError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
+    known = [spec.name for spec in FAMILIES[name].students]
+    unknown = [s for s in only if s not in known]
+    if unknown:
+        raise DmdvizError(f"family {name} has no student {', '.join(unknown)}; its students: {', '.join(known)}")
+    return FAMILIES[name]
+
+
 def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=None, rt: Runtime | None = None,
               log=print, only: tuple[str, ...] = ()) -> dict[str, dict]:
     """Retrain family ``name`` into ``out_root/name`` and return the key metrics per student.
@@ -121,13 +158,8 @@ def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=Non
     ``only``: distil just these students of the family from the teachers already in
     ``out_root/name`` (an ablation added later, without retraining the teacher).
     """
-    if name not in FAMILIES:
-        raise DmdvizError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
-    fam, preset = FAMILIES[name], get_preset(FAMILIES[name].preset)
-    known = [spec.name for spec in fam.students]
-    unknown = [s for s in only if s not in known]
-    if unknown:
-        raise DmdvizError(f"family {name} has no student {', '.join(unknown)}; its students: {', '.join(known)}")
+    fam = _family(name, only)
+    preset = get_preset(fam.preset)
     rt = rt or Runtime.create()
     out = Path(out_root or hub.SHIPPED) / name
     run = Path(runs_root) / name

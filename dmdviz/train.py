@@ -264,13 +264,13 @@ def _teacher_config(data_cfg, net_cfg, cfg, step, wall, rt):
 
 def probe_set(teacher: hub.Checkpoint, student: dmd.Student, cfg: DistillConfig, device) -> dict:
     """Fixed probe seeds for the copying meter: z, y, Φ_1(z'), Φ_K(z') (SPEC §3, §4), with
-    z' = ``student.seen_noise(z)`` the noise its network sees (R z when rotated)."""
+    z' = ``student.target_noise(z)`` the noise of its targets (R z when its rotation relabels)."""
     z, y = noise.seeded(cfg.probe_seed, cfg.probe_n, teacher.net.shape, teacher.n_classes)
     z, y = z.to(device), None if y is None else y.to(device)
     with torch.no_grad():
-        seen = student.seen_noise(z)
-        return {"z": z, "y": y, "phi_1": flow.euler(teacher.model, seen, 1, y),
-                "phi_k": flow.euler(teacher.model, seen, cfg.k, y)}
+        target = student.target_noise(z)
+        return {"z": z, "y": y, "phi_1": flow.euler(teacher.model, target, 1, y),
+                "phi_k": flow.euler(teacher.model, target, cfg.k, y)}
 
 
 @torch.no_grad()
@@ -293,7 +293,9 @@ def make_student(teacher: hub.Checkpoint, cfg: DistillConfig) -> tuple[dmd.Stude
     torch.manual_seed(cfg.seed + 1)
     net = copy.deepcopy(teacher.model) if cfg.init == "teacher" else build_net(net_cfg)
     rotation = dmd.random_rotation(math.prod(net_cfg.shape), cfg.seed + 7) if cfg.noise_rotation else None
-    return dmd.Student(net.requires_grad_(True).train(), rotation), net_cfg
+    if cfg.shuffled_control and rotation is None:
+        raise DmdvizError("the shuffled-seed control needs a noise rotation (--noise-rotation)")
+    return dmd.Student(net.requires_grad_(True).train(), rotation, relabel=not cfg.shuffled_control), net_cfg
 
 
 def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, rt: Runtime | None = None,
@@ -337,7 +339,7 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
         z_r, y_r = noise.seeded(cfg.probe_seed + 1, cfg.regression_pairs, net_cfg.shape, teacher.n_classes)
         z_r, y_r = z_r.to(rt.device), None if y_r is None else y_r.to(rt.device)
         with torch.no_grad():
-            ref = (z_r, y_r, flow.euler(t_model, student.seen_noise(z_r), cfg.k, y_r))
+            ref = (z_r, y_r, flow.euler(t_model, student.target_noise(z_r), cfg.k, y_r))
     g_model = rt.wrap(student)
     shape, n_cls = tuple(net_cfg.shape), teacher.n_classes
     t0 = time.perf_counter() - wall0
@@ -411,7 +413,8 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
         train = {**to_dict(cfg), "step": cfg.steps, "wall_time_s": round(time.perf_counter() - t0, 2),
                  "world_size": rt.world_size, "device": str(rt.device), "bf16": rt.bf16}
         config = hub.make_config("student", teacher.data, net_cfg, train, (teacher.ref, teacher.revision),
-                                 {"init": cfg.init, "noise_rotation": cfg.noise_rotation},
+                                 {"init": cfg.init, "noise_rotation": cfg.noise_rotation,
+                                  "shuffled_control": cfg.shuffled_control},
                                  {k: _scalar(v) for k, v in final.items() if "agreement" in k or "ratio" in k or "contrast" in k})
         hub.save_checkpoint(out, student, config)
     rt.barrier()

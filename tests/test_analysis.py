@@ -271,23 +271,30 @@ def test_cli_compares_a_second_student_in_json_and_report(tiny_pair, tiny_siblin
     assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "not of" in wrong.stderr
 
 
-def test_a_rotated_copy_of_a_copying_pair_reads_as_copying():
+def test_a_rotated_copy_of_a_copying_pair_reads_as_copying_and_a_shuffled_one_as_chance(tmp_path):
     """The shipped MNIST student copies; the same weights fed R z (a noise-rotated copy) are
-    scored against Φ_K(R z), the teacher on the noise they see, and copy just as well. Scored
-    against Φ_K(z), as the sweep once did, they would read chance."""
+    scored against Φ_K(R z), the teacher on the noise they see, and copy just as well. The
+    shuffled-seed control (the same weights, scored against Φ_K(z), the seed they were
+    given) reads chance, and keeps that choice through a save and load."""
     from dataclasses import replace as dc_replace
 
-    from dmdviz import dmd
+    from dmdviz import dmd, hub
 
     teacher, student = load_checkpoint("mnist/teacher-8192"), load_checkpoint("mnist/student-8192")
     rotated = dc_replace(student, model=dmd.Student(student.model.net, dmd.random_rotation(784, 3)))
     plain = analysis.pair_metrics(analysis.sample_pair(teacher, student, 60, ks=(1, 8)), 8)
     s = analysis.sample_pair(teacher, rotated, 60, ks=(1, 8))
-    torch.testing.assert_close(s.extra["teacher_z"], rotated.model.seen_noise(s.z))
+    torch.testing.assert_close(s.extra["teacher_z"], rotated.model.target_noise(s.z))
     m = analysis.pair_metrics(s, 8)
     assert m["ot_agreement"] == 1.0 and m["copy_ratio"] < 0.6 and plain["ot_agreement"] == 1.0
-    unrotated_target = analysis.sample_pair(teacher, student, 60, ks=(8,)).phi[8]
-    assert metrics.ot_agreement(metrics.cost_matrix(unrotated_target, s.g)) < 0.1
+    config = {**student.config, "student": {**student.config["student"], "noise_rotation": True,
+                                             "shuffled_control": True}}
+    hub.save_checkpoint(tmp_path / "shuffled", dmd.Student(student.model.net, dmd.random_rotation(784, 3),
+                                                           relabel=False), config)
+    shuffled = load_checkpoint(str(tmp_path / "shuffled"))
+    c = analysis.sample_pair(teacher, shuffled, 60, ks=(1, 8))
+    torch.testing.assert_close(c.g, s.g)  # the same samples, paired with other seeds' targets
+    assert "teacher_z" not in c.extra and analysis.pair_metrics(c, 8)["ot_agreement"] < 0.1
     assert analysis.seed_trajectory(teacher, rotated, 5).states[-1].allclose(s.phi[8][5], atol=1e-5)
     with pytest.raises(DmdvizError, match="other noise"):
         analysis.with_student(s, teacher, student)

@@ -18,6 +18,13 @@ def test_a_family_trained_elsewhere_records_its_teachers_by_shipped_name(tmp_pat
     monkeypatch.setattr(hub, "SHIPPED", tmp_path / "out")  # moved into a checkpoints folder, it loads by name
     assert hub.load_checkpoint("tiny/teacher-20").config["train"]["step"] == 20
     assert hub.load_checkpoint("tiny/student-20").config["metrics"]["ot_agreement"] == results["student-20"]["ot_agreement"]
+    # --rescore measures the same weights again: the same numbers, intervals, the card's Reproduce section kept
+    weights = (student / "model.safetensors").read_bytes()
+    again = rp.rescore("tiny", out_root=tmp_path / "out", log=lambda *_: None)["student-20"]
+    assert again == {k: v for k, v in results["student-20"].items() if k != "teacher"}
+    low, high = hub.read_config(student)["metrics"]["intervals"]["ot_agreement"]
+    assert low <= again["ot_agreement"] <= high and (student / "model.safetensors").read_bytes() == weights
+    assert "## Reproduce" in (student / "README.md").read_text()
 
 
 def test_only_redistils_named_students_from_the_existing_teachers(tmp_path, monkeypatch):

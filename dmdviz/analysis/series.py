@@ -46,8 +46,10 @@ def variant(student: hub.Checkpoint) -> str:
         parts.append(f"{train['init']} init")
     if train.get("student_hidden", 0) or train.get("student_depth", 0):
         parts.append("resized")
-    if train.get("noise_rotation", False):
-        parts.append("rotated noise")
+    if train.get("shuffled_control", False):
+        parts.append("shuffled-seed control")
+    elif train.get("noise_rotation", False):
+        parts.append("rotated noise (relabelling control)")
     return ", ".join(parts)
 
 
