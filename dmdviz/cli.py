@@ -23,6 +23,10 @@ class _Parser(argparse.ArgumentParser):
         raise DmdvizError(message)
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    return _ints(text, 0, 2**31 - 1)
+
+
 def _ints(text: str, lo: int, hi: int) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
@@ -191,13 +195,19 @@ def cmd_list(args) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from dmdviz.reproduce import FAMILIES, reproduce, rescore
+    from dmdviz.reproduce import FAMILIES, reproduce, rescore, spread
 
     names = list(FAMILIES) if args.name == "all" else [args.name]
     only = tuple(s.strip() for s in (args.only or "").split(",") if s.strip())
     if only and args.name == "all":
         raise DmdvizError("--only names students of one family, not of 'all'")
     t0 = time.perf_counter()
+    if args.seeds is not None:
+        if args.name == "all" or only or args.rescore:
+            raise DmdvizError("--seeds trains one family (no 'all', --only or --rescore)")
+        summary = spread(args.name, args.seeds, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args))
+        print(json.dumps(summary["students"], indent=1))
+        return
     for name in names:
         if args.rescore:
             _runtime(args)  # only its thread count matters: no training
@@ -305,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="chessboard4d, moons, digits, mlp-manifold, mnist or all")
     p.add_argument("--out-root", help="where the family folder goes (default: the shipped checkpoints/)")
     p.add_argument("--only", help="comma-separated students to distil again from the family's existing teachers")
+    p.add_argument("--seeds", type=_seed_list,
+                   help="run-to-run spread: train the family with each of these seeds (0 = the shipped one); "
+                        "writes spread.json into the family folder")
     p.add_argument("--rescore", action="store_true",
                    help="no training: measure the shipped students' metrics again and write them into their configs")
     p.add_argument("--data-dir", help="MNIST IDX folder")
@@ -317,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="sweep folder (rerun to continue it)")
     p.add_argument("--dataset", choices=["chessboard", "mlp-manifold"])
     p.add_argument("--dims", type=lambda text: _ints(text, 2, 4096), help="ambient dimensions, e.g. 2,4,8,16,32,64,128,256,784")
-    p.add_argument("--seeds", type=lambda text: _ints(text, 0, 2**31 - 1), help="training seeds, e.g. 0,1,2")
+    p.add_argument("--seeds", type=_seed_list, help="training seeds, e.g. 0,1,2")
     p.add_argument("--variants", help="comma-separated: plain, random-init, wide, deep, rotation")
     p.add_argument("--embed", choices=["random", "first"], help="plane of the 2-D set in R^D (default random)")
     p.add_argument("--cells", type=_int(1, 64), help="chessboard cells per axis")

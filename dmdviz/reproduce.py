@@ -61,7 +61,7 @@ FAMILIES: dict[str, Family] = {
             StudentSpec("student-8192-random-init", "teacher-8192", {"init": "random", "steps": 10000, "probe_every": 500}),
             # controls (README): forced copying must read as copying, a shuffled pairing as chance,
             # and a relabelled noise (scored against Φ_K(R z)) like the plain student
-            StudentSpec("student-8192-regression", "teacher-8192", {"regression_weight": 10.0}),
+            StudentSpec("student-8192-regression", "teacher-8192", {"regression_weight": 10.0, "regression_pairs": 4096}),
             StudentSpec("student-8192-shuffled", "teacher-8192", {"noise_rotation": True, "shuffled_control": True}),
             StudentSpec("student-8192-rotation", "teacher-8192", {"noise_rotation": True}),
         ),
@@ -152,14 +152,16 @@ def _family(name: str, only: tuple[str, ...]) -> Family:
 
 
 def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=None, rt: Runtime | None = None,
-              log=print, only: tuple[str, ...] = ()) -> dict[str, dict]:
+              log=print, only: tuple[str, ...] = (), seed: int = 0) -> dict[str, dict]:
     """Retrain family ``name`` into ``out_root/name`` and return the key metrics per student.
 
     ``only``: distil just these students of the family from the teachers already in
     ``out_root/name`` (an ablation added later, without retraining the teacher).
+    ``seed``: the training seed of the teacher and of every student (the shipped runs: 0).
     """
     fam = _family(name, only)
     preset = get_preset(fam.preset)
+    preset = replace(preset, teacher=replace(preset.teacher, seed=seed), distill=replace(preset.distill, seed=seed))
     rt = rt or Runtime.create()
     out = Path(out_root or hub.SHIPPED) / name
     run = Path(runs_root) / name
@@ -194,3 +196,41 @@ def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=Non
             f"(init {m['ot_agreement_init']:.3f}), rho={m['copy_ratio']:.3f} (chance {m['copy_ratio_chance']:.3f})")
     log(f"{name}: done in {time.perf_counter() - t0:.1f}s")
     return results
+
+
+SPREAD = "spread.json"
+
+
+def spread(name: str, seeds: tuple[int, ...], out_root=None, runs_root="runs/reproduce-seeds", data_dir=None,
+           rt: Runtime | None = None, log=print) -> dict:
+    """Run-to-run spread: family ``name`` trained with each training seed of ``seeds``.
+
+    Seed 0 is the shipped family (its recorded metrics); any other seed is trained from
+    scratch under ``runs_root/seed-S`` (weights not shipped). Writes ``spread.json`` into
+    the shipped family folder: per student and metric the values per seed, their mean and
+    sample standard deviation (ddof = 1), and returns it.
+    """
+    fam = _family(name, ())
+    out = Path(out_root or hub.SHIPPED) / name
+    per_seed = {}
+    for s in seeds:
+        if s == 0:
+            per_seed[s] = {spec.name: hub.read_config(out / spec.name)["metrics"] for spec in fam.students}
+        else:
+            per_seed[s] = reproduce(name, out_root=Path(runs_root) / f"seed-{s}", runs_root=Path(runs_root) / f"run-{s}",
+                                    data_dir=data_dir, rt=rt, log=log, seed=s)
+    students = {}
+    for spec in fam.students:
+        rows = [per_seed[s][spec.name] for s in seeds]
+        keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        students[spec.name] = {k: _stats([r[k] for r in rows]) for k in keys}
+    summary = {"family": name, "seeds": list(seeds), "students": students}
+    hub.atomic_write(out / SPREAD, lambda p: p.write_text(json.dumps(summary, indent=1) + "\n"))
+    return summary
+
+
+def _stats(values: list[float]) -> dict:
+    v = [float(x) for x in values]
+    mean = sum(v) / len(v)
+    sd = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+    return {"values": v, "mean": mean, "sd": sd}

@@ -74,3 +74,15 @@ def test_resolution_says_when_ot_cannot_register_copying():
     assert m_near["resolution"] == pytest.approx(0.1, rel=1e-5) and m_near["ot_agreement"] == 1.0
     m_far = metrics.pairing_metrics(grid, grid, far)
     assert m_far["resolution"] == pytest.approx(3.0, rel=1e-5) and m_far["ot_agreement"] < 0.2
+
+
+def test_the_weighted_transport_equals_the_assignment_of_the_items(points):
+    """A_OT of a resample by transport between distinct seeds (weights = counts) equals the
+    exact N x N assignment of the duplicated items, counted by seed."""
+    g = points + 0.9 * torch.randn(points.shape, generator=torch.Generator().manual_seed(5))
+    cost = metrics.cost_matrix(points, g).numpy()
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        idx = np.sort(rng.integers(0, N, N))
+        sigma = metrics.ot_assignment(cost[np.ix_(idx, idx)])
+        assert bootstrap._transport_agreement(cost, idx) == pytest.approx(np.mean(idx[sigma] == idx), abs=1e-12)

@@ -4,18 +4,25 @@ One resample draws N seed indices with replacement and recomputes every metric o
 resampled pairs, re-solving the exact assignment. A seed drawn twice gives two teacher
 items and two student items with identical costs; an item counts as matched when its
 partner (OT-assigned or nearest) carries the same seed, so the copies of a copied seed all
-count whichever copy they meet. Off-diagonal costs are those between different seeds. On a
-resample the chance level of A_OT and NN agreement is about 2/N rather than 1/N (a seed
-drawn m times offers m same-seed partners; E[m²] ≈ 2), which is below what N = 1,000 can
-resolve. The interval is the percentile interval of ``resamples`` draws from a fixed RNG
-seed, so the same pair always gives the same interval.
+count whichever copy they meet. The assignment of the N items is solved as the equivalent
+exact transport between the distinct seeds drawn, each weighted by its count (``ot.emd``:
+3x faster than the N x N assignment); its share of mass kept on the diagonal is A_OT.
+Off-diagonal costs and nearest-neighbour spacings are taken between different seeds.
+
+A resample holds only about 0.63 N distinct seeds: a sparser set of targets, on which a
+partial pairing is matched more easily. A_OT, NN agreement and ``resolution`` therefore
+shift on resamples (mlp-manifold: A_OT 0.264 on the seeds, 0.40-0.49 on resamples), while
+their spread matches that over fresh seed sets (sd 0.023 on resamples, 0.022 over eight
+fresh sets of 1,000 seeds). The interval is thus the percentile interval of ``resamples``
+draws shifted by the bootstrap's bias (the resamples' mean minus the value on the seeds),
+clipped to the metric's range; for ρ and the diagonal contrast the shift is ~0. A fixed
+RNG seed makes the same pair give the same interval.
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-from dmdviz import metrics
+import ot
 
 RESAMPLES = 200
 LEVEL = 0.95
@@ -29,6 +36,15 @@ def _median(x: np.ndarray) -> float:
     return float(np.partition(x, mid)[mid])
 
 
+def _transport_agreement(cost: np.ndarray, idx: np.ndarray) -> float:
+    """A_OT of the items ``idx``: the exact optimal plan between the distinct seeds drawn,
+    mass = count on both sides, and the share of mass each seed sends to itself."""
+    seeds, counts = np.unique(idx, return_counts=True)
+    mass = counts.astype(np.float64)
+    plan = ot.emd(mass, mass, np.ascontiguousarray(cost[np.ix_(seeds, seeds)]), numItermax=10_000_000)
+    return float(np.trace(plan) / len(idx))
+
+
 def resampled_metrics(cost: np.ndarray, spread: np.ndarray, d_init: np.ndarray, d_student: np.ndarray,
                       idx: np.ndarray) -> dict:
     """Every metric of ``KEYS`` on the seeds ``idx`` (repeats allowed).
@@ -38,10 +54,9 @@ def resampled_metrics(cost: np.ndarray, spread: np.ndarray, d_init: np.ndarray, 
     ``resolution`` is taken between different seeds; ``d_init``, ``d_student`` (N,) the
     per-seed distances. With ``idx = arange(N)`` these are the point metrics."""
     c = cost[np.ix_(idx, idx)]
-    sigma = metrics.ot_assignment(c)
     other_seed = idx[:, None] != idx[None, :]
     spacing = np.where(other_seed, spread[np.ix_(idx, idx)], np.inf).min(axis=1)
-    return {"ot_agreement": float(np.mean(idx[sigma] == idx)),
+    return {"ot_agreement": _transport_agreement(cost, idx),
             "nn_agreement": float(np.mean(idx[c.argmin(axis=0)] == idx)),
             "copy_ratio": _median(d_student[idx] / np.maximum(d_init[idx], 1e-12)),
             "diag_contrast": _median(cost[idx, idx]) / max(_median(c[other_seed]), 1e-12),
@@ -55,10 +70,16 @@ def intervals(cost, spread, d_init, d_student, resamples: int = RESAMPLES, level
     cost, spread, d_init, d_student = (np.asarray(a, dtype=np.float64) for a in (cost, spread, d_init, d_student))
     rng = np.random.default_rng(seed)
     n = len(cost)
+    point = resampled_metrics(cost, spread, d_init, d_student, np.arange(n))
     draws = [resampled_metrics(cost, spread, d_init, d_student, np.sort(rng.integers(0, n, n)))
              for _ in range(resamples)]
     tail = 100 * (1 - level) / 2
-    out = {key: [float(v) for v in np.percentile([d[key] for d in draws], [tail, 100 - tail])] for key in KEYS}
+    out = {}
+    for key in KEYS:
+        values = np.array([d[key] for d in draws])
+        low, high = np.percentile(values, [tail, 100 - tail]) - (values.mean() - point[key])
+        top = 1.0 if key.endswith("agreement") else np.inf
+        out[key] = [float(np.clip(low, 0.0, top)), float(np.clip(high, 0.0, top))]
     return {**out, "resamples": resamples, "level": level, "rng_seed": seed}
 
 
