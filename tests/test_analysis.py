@@ -213,8 +213,12 @@ def test_cli_writes_json_and_a_self_contained_report(tiny_pair, snapshot_student
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["n"] == 100 and "memorization_median" in m and len(m["series"]) == 2
+    low, high = m["intervals"]["ot_agreement"]
+    assert low <= m["ot_agreement"] <= high and m["intervals"]["resamples"] == 200 and "resolution" in m
     html = (tmp_path / "r.html").read_text()
     assert 'src="http' not in html and html.count("plotly.js v") == 1 and "&quot;role&quot;: &quot;teacher&quot;" in html
+    shown = f"<td>ot_agreement</td><td>{m['ot_agreement']:.3f} [{low:.3f}, {high:.3f}]</td>"
+    assert shown in html and "bootstrap interval over seeds" in html
 
 
 def test_two_students_share_one_frame_and_their_own_metrics(pair, tiny_sibling):
