@@ -62,7 +62,8 @@ FAMILIES: dict[str, Family] = {
             # controls (README): forced copying must read as copying, a shuffled pairing as chance.
             # The relabelling control (noise_rotation alone) trains the same weights as the
             # shuffled one, scored against Φ_K(R z): measured in the README, not shipped twice.
-            StudentSpec("student-8192-regression", "teacher-8192", {"regression_weight": 10.0, "regression_pairs": 4096}),
+            StudentSpec("student-8192-regression", "teacher-8192",
+                        {"regression_weight": 10.0, "regression_pairs": 4096}),
             StudentSpec("student-8192-shuffled", "teacher-8192", {"noise_rotation": True, "shuffled_control": True}),
         ),
         "Trained on the 10,000-image MNIST test split (IDX files; 9,000 for training, 1,000 held out).",
@@ -217,7 +218,8 @@ def spread(name: str, seeds: tuple[int, ...], out_root=None, runs_root="runs/rep
         if s == 0:
             per_seed[s] = {spec.name: hub.read_config(out / spec.name)["metrics"] for spec in fam.students}
         else:
-            per_seed[s] = reproduce(name, out_root=Path(runs_root) / f"seed-{s}", runs_root=Path(runs_root) / f"run-{s}",
+            runs = Path(runs_root)
+            per_seed[s] = reproduce(name, out_root=runs / f"seed-{s}", runs_root=runs / f"run-{s}",
                                     data_dir=data_dir, rt=rt, log=log, seed=s)
     students = {}
     for spec in fam.students:

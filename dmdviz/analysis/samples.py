@@ -82,7 +82,8 @@ def sample_pair(teacher: Checkpoint, student: Checkpoint, n: int, seed: int = 0,
     z, y = noise.seeded(seed, n, teacher.net.shape, teacher.n_classes, start)
     target = _target_noise(student, z)
     t_model = teacher.model.to(device)
-    phi = {k: _in_chunks(lambda zc, yc, k=k: flow.euler(t_model, zc, k, yc), target, y, chunk, device, bf16) for k in ks}
+    phi = {k: _in_chunks(lambda zc, yc, k=k: flow.euler(t_model, zc, k, yc), target, y, chunk, device, bf16)
+           for k in ks}
     g = _in_chunks(student.model.to(device), z, y, chunk, device, bf16)
     return Samples(seed, z, y, phi, g, start, {} if target is z else {"teacher_z": target})
 
