@@ -4,7 +4,9 @@ Gradio deep-copies ``gr.State`` per session, so models never go there: sessions 
 references (strings) and look the models up here. Analyses (samples, costs,
 OT assignments) are cached per (teacher, student, n, seed, K) so redrawing, drilling into a seed or switching tabs
 samples nothing again. Both caches are LRU with sizes from ``Limits``; a lock makes a
-checkpoint load once even when two sessions ask at the same moment.
+checkpoint load once even when two sessions ask at the same moment. Under them, the on-disk
+``SampleCache`` keeps every sampled set across restarts (``$DMDVIZ_CACHE_DIR``, bounded by
+``$DMDVIZ_CACHE_MB``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import torch
 
 from dmdviz import analysis, hub, jobs, noise
+from dmdviz.analysis.cache import SampleCache
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
 
@@ -51,6 +54,7 @@ class Registry:
         self._models = _LRU(self.limits.max_models)
         self._analyses = _LRU(self.limits.max_cached)
         self._memo = _LRU(self.limits.max_cached)
+        self.cache = SampleCache.from_env()
         self.uploads = Path(tempfile.mkdtemp(prefix="dmdviz-uploads-"))
 
     def checkpoint(self, ref: str) -> hub.Checkpoint:
@@ -80,7 +84,8 @@ class Registry:
         teacher, student = self.pair(student_ref, teacher_ref)
         ks = tuple(sorted({*DRILL_KS, k}))
         key = (teacher.ref, teacher.revision, student.ref, student.revision, n, seed, k)
-        return self._analyses.get(key, lambda: analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, ks), k))
+        return self._analyses.get(key, lambda: analysis.PairAnalysis(
+            analysis.sample_pair(teacher, student, n, seed, ks, cache=self.cache), k))
 
     def second_analysis(self, first: analysis.PairAnalysis, teacher: hub.Checkpoint, ref: str) -> analysis.PairAnalysis:
         """Another student of ``teacher`` (``analysis.check_sibling``) on the seeds and teacher
@@ -92,7 +97,8 @@ class Registry:
         analysis.check_sibling(teacher, other)
         s = first.s
         key = ("second", teacher.ref, teacher.revision, other.ref, other.revision, s.n, s.seed, first.k)
-        return self._analyses.get(key, lambda: analysis.PairAnalysis(analysis.with_student(s, teacher, other), first.k))
+        return self._analyses.get(key, lambda: analysis.PairAnalysis(
+            analysis.with_student(s, teacher, other, cache=self.cache), first.k))
 
     def memo(self, key, make):
         """Any other derived result (a data set, a teacher-length series), cached by ``key``."""
