@@ -10,8 +10,8 @@
 from dmdviz.analysis.compare import (check_shared, check_sibling, compare_metrics, compare_pca, recorded_teacher,
                                      resolved_folder)
 from dmdviz.analysis.pairing import BOUNDARY_SUBSET, MEMORIZED, PairAnalysis, train_subset
-from dmdviz.analysis.samples import (MAX_SEEDS, Samples, Trajectory, check_pair, sample_pair, seed_trajectory,
-                                     with_student)
+from dmdviz.analysis.samples import (MAX_SEEDS, Samples, Trajectory, check_pair, fill_cache, sample_pair,
+                                     seed_trajectory, with_student)
 from dmdviz.analysis.series import (dm_loss_curve, dm_loss_curves, teacher_length_series, teacher_of, teacher_step,
                                     variant)
 from dmdviz.analysis.study import Study, analyze, load_dataset, study
@@ -24,6 +24,6 @@ def pair_metrics(s: Samples, k: int) -> dict:
 
 __all__ = ["BOUNDARY_SUBSET", "MAX_SEEDS", "MEMORIZED", "PairAnalysis", "Samples", "Study", "Trajectory",
            "analyze", "check_pair", "check_shared", "check_sibling", "compare_metrics", "compare_pca",
-           "dm_loss_curve", "dm_loss_curves", "load_dataset", "pair_metrics", "recorded_teacher", "resolved_folder",
+           "dm_loss_curve", "dm_loss_curves", "fill_cache", "load_dataset", "pair_metrics", "recorded_teacher", "resolved_folder",
            "sample_pair", "seed_trajectory", "study", "teacher_length_series", "teacher_of", "teacher_step",
            "train_subset", "variant", "with_student"]

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from dmdviz import models, noise
+from dmdviz.analysis.cache import blocks as cache_blocks
 from dmdviz.errors import DmdvizError
 
 MAX_SEEDS = 20_000
@@ -91,6 +92,22 @@ def sample_pair(teacher, student, n: int, seed: int = 0, ks=(1, 8, 32), start: i
     phi = {k: _sampled(t, ("phi", k), lambda zc, yc, k=k: t.phi(zc, k, yc), z, y, seed, start, chunk, bf16, cache)
            for k in ks}
     return Samples(seed, z, y, phi, _sampled(g, ("g",), g, z, y, seed, start, chunk, bf16, cache), start)
+
+
+def fill_cache(teacher, student, n: int, seed: int, ks, cache, rank: int, world: int, chunk: int = 250,
+               device=None, bf16: bool = False) -> None:
+    """This rank's share of ``sample_pair(teacher, student, n, seed, ks, cache=cache)``: the
+    cache blocks j with j % world == rank, each computed on its own range as one process
+    would, so rank 0's later ``sample_pair`` reads exactly the single-process bytes."""
+    t, g = _pair(teacher, student, device)
+    _check_request(n, ks)
+    for j, (lo, hi) in enumerate(cache_blocks(0, n)):
+        if j % world != rank:
+            continue
+        z, y = noise.seeded(seed, hi - lo, t.shape, t.n_classes, lo)
+        for k in ks:
+            _sampled(t, ("phi", k), lambda zc, yc, k=k: t.phi(zc, k, yc), z, y, seed, lo, chunk, bf16, cache)
+        _sampled(g, ("g",), g, z, y, seed, lo, chunk, bf16, cache)
 
 
 def with_student(samples: Samples, teacher, student, chunk: int = 250, device=None, bf16: bool = False,
