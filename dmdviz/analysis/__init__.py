@@ -14,7 +14,7 @@ from dmdviz.analysis.samples import (MAX_SEEDS, Samples, Trajectory, check_pair,
                                      seed_trajectory, with_student)
 from dmdviz.analysis.series import (dm_loss_curve, dm_loss_curves, teacher_length_series, teacher_of, teacher_step,
                                     variant)
-from dmdviz.analysis.study import Study, analyze, load_dataset, study
+from dmdviz.analysis.study import Study, analyze, checkpoint_of, load_dataset, name, study
 
 
 def pair_metrics(s: Samples, k: int) -> dict:
@@ -23,7 +23,7 @@ def pair_metrics(s: Samples, k: int) -> dict:
 
 
 __all__ = ["BOUNDARY_SUBSET", "MAX_SEEDS", "MEMORIZED", "PairAnalysis", "Samples", "Study", "Trajectory",
-           "analyze", "check_pair", "check_shared", "check_sibling", "compare_metrics", "compare_pca",
-           "dm_loss_curve", "dm_loss_curves", "fill_cache", "load_dataset", "pair_metrics", "recorded_teacher", "resolved_folder",
+           "analyze", "check_pair", "checkpoint_of", "check_shared", "check_sibling", "compare_metrics", "compare_pca",
+           "dm_loss_curve", "dm_loss_curves", "fill_cache", "load_dataset", "name", "pair_metrics", "recorded_teacher", "resolved_folder",
            "sample_pair", "seed_trajectory", "study", "teacher_length_series", "teacher_of", "teacher_step",
            "train_subset", "variant", "with_student"]

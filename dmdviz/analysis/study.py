@@ -18,6 +18,7 @@ from dmdviz.analysis.compare import check_sibling
 from dmdviz.analysis.pairing import PairAnalysis
 from dmdviz.analysis.samples import Trajectory, sample_pair, seed_trajectory, with_student
 from dmdviz.analysis.series import dm_loss_curves, teacher_length_series
+from dmdviz.config import DataConfig
 from dmdviz.errors import DmdvizError
 from dmdviz.hub import Checkpoint
 from dmdviz.train import read_metrics
@@ -91,11 +92,11 @@ def load_dataset(teacher, data_dir=None) -> tuple[data.Dataset | None, str]:
     """The teacher checkpoint's data set, or (None, why) when it cannot be read here (MNIST
     absent, or a teacher that is no dmdviz checkpoint and so names no data set)."""
     skipped = "training-set metrics (memorization, boundary, sample quality) skipped"
-    ckpt = checkpoint_of(teacher)
-    if ckpt is None:
+    cfg = getattr(checkpoint_of(teacher) or teacher, "data", None)
+    if not isinstance(cfg, DataConfig):
         return None, f"{skipped}: the teacher is no dmdviz checkpoint, so its data set is unknown"
     try:
-        return data.get_dataset(ckpt.data, data_dir), ""
+        return data.get_dataset(cfg, data_dir), ""
     except DmdvizError as e:
         return None, f"{skipped}: {e}"
 

@@ -120,11 +120,11 @@ def _local(spec: PairSpec, ref: str) -> str:
     return str(beside) if not Path(ref).is_absolute() and beside.is_dir() else ref
 
 
-def _build(spec: PairSpec, side: Side, role: str, device):
+def _build(spec: PairSpec, side: Side, role: str, device, checkpoint):
     if side.adapter == "dmdviz":
         from dmdviz import hub, models
 
-        ckpt = hub.load_checkpoint(_local(spec, side.ref), device=device)
+        ckpt = checkpoint(_local(spec, side.ref)) if checkpoint else hub.load_checkpoint(_local(spec, side.ref), device)
         return models.as_teacher(ckpt) if role == "teacher" else models.as_student(ckpt)
     if side.adapter == "diffusers":
         from dmdviz.models import diffusers_adapter
@@ -154,13 +154,15 @@ def _entry_point(side: Side, role: str):
     return obj
 
 
-def build(spec: PairSpec, allow_code: bool = True, device="cpu"):
+def build(spec: PairSpec, allow_code: bool = True, device="cpu", checkpoint=None):
     """(teacher, student) protocol objects of a pair file, checked to share noise. Without
-    ``allow_code`` an entry point is refused before either side is loaded."""
+    ``allow_code`` an entry point is refused before either side is loaded; ``checkpoint``
+    (ref -> hub.Checkpoint) loads the dmdviz sides instead of ``hub.load_checkpoint`` (the
+    app's registry, with its own resolution rules and model store)."""
     if not allow_code and "entrypoint" in (spec.teacher.adapter, spec.student.adapter):
         raise DmdvizError("the entrypoint adapter runs Python code: it works from the command line and the "
                           "library, never in the web app")
-    teacher = _build(spec, spec.teacher, "teacher", device)
-    student = _build(spec, spec.student, "student", device)
+    teacher = _build(spec, spec.teacher, "teacher", device, checkpoint)
+    student = _build(spec, spec.student, "student", device, checkpoint)
     check_pair(teacher, student)
     return teacher, student
