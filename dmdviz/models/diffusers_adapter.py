@@ -215,18 +215,18 @@ def _edm_schedule(s):
 
 def _vp_schedule(s):
     """DDIM's grid: its timesteps τ_k (the config's spacing and offset), ᾱ from the training
-    table, and the final ᾱ (1 with ``set_alpha_to_one``, else ᾱ_0) after the last step."""
+    table, and the final ᾱ (1 with ``set_alpha_to_one``, else ᾱ_0) after the last step.
+
+    Each step goes from one listed timestep to the next. (diffusers' DDIM steps to τ - N // K
+    instead; the two agree whenever the listed timesteps are N // K apart, as in leading
+    spacing, or trailing spacing with K dividing N.)"""
     abar = s.alphas_cumprod.double().numpy()
     n = len(abar)
 
     def grid(k):
         s.set_timesteps(k)
         taus = [int(t) for t in s.timesteps]
-        step = n // k
-        if any(b != a - step for a, b in zip(taus, taus[1:])):
-            raise DmdvizError(f"DDIM timesteps {taus} are not evenly spaced by {step}: choose K dividing {n}")
-        final = float(s.final_alpha_cumprod)
-        return [params.vp_level(float(abar[t]), t) for t in taus] + [params.vp_level(final, -1)]
+        return [params.vp_level(float(abar[t]), t) for t in taus] + [params.vp_level(float(s.final_alpha_cumprod), -1)]
 
     def level_at(t):
         target = t * t / (t * t + (1 - t) ** 2)  # ᾱ whose dmdviz time is t
