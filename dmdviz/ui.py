@@ -111,7 +111,8 @@ class App:
             samples = plots.low_dim_panels(pa.panels(), pa.seeds)
         block, sigma = pa.cost_block(100)
         ckpt = analysis.checkpoint_of(teacher)
-        info = (f"{pair['label']} · {ckpt.data.name if ckpt else 'own model'}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
+        data_name = ckpt.data.name if ckpt else "own model"
+        info = (f"{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
                 f"from base seed {pa.s.seed}, K = {pa.k} · A_OT = {m['ot_agreement']:.3f} "
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
                 f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")

@@ -50,7 +50,8 @@ def test_a_larger_n_reuses_the_smaller_ones_samples_exactly(tiny_pair, tmp_path)
         assert torch.equal(big.phi[k][:300], small.phi[k])
     assert torch.equal(big.g[:300], small.g)
     torch.testing.assert_close(big.phi[8], analysis.sample_pair(t, s, 700, 2, KS).phi[8])
-    assert sorted(p.name for p in next(tmp_path.iterdir()).iterdir()) == [f"block-{b:08d}.safetensors" for b in range(3)]
+    names = sorted(p.name for p in next(tmp_path.iterdir()).iterdir())
+    assert names == [f"block-{b:08d}.safetensors" for b in range(3)]
 
 
 def test_other_weights_under_the_same_path_never_hit_a_stale_entry(tiny_pair, tmp_path):

@@ -28,7 +28,8 @@ def _write(path, pair):
 
 
 def _pair(tiny_pair, t_adapter="dmdviz", s_adapter="dmdviz"):
-    refs = {"dmdviz": (str(tiny_pair[0]), str(tiny_pair[1])), "entrypoint": ("entry_pair:teacher", "entry_pair:student")}
+    refs = {"dmdviz": (str(tiny_pair[0]), str(tiny_pair[1])),
+            "entrypoint": ("entry_pair:teacher", "entry_pair:student")}
     side = lambda adapter, i: {"ref": refs[adapter][i], "adapter": adapter,  # noqa: E731
                                "args": {"ref": str(tiny_pair[i])} if adapter == "entrypoint" else {}}
     return {"teacher": side(t_adapter, 0), "student": side(s_adapter, 1), "k": [8]}

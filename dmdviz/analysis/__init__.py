@@ -1,6 +1,8 @@
 """Analyses of teacher/student pairs on shared seeds (SPEC §4, §5).
 
     samples  -- Samples, sample_pair, seed_trajectory: Φ_K and G on the same z_i, once
+                (any ``dmdviz.models`` protocol pair; ``fill_cache``: one torchrun rank's share)
+    cache    -- SampleCache: every sampled set on disk, keyed by model identity, reused
     pairing  -- PairAnalysis: cached costs / OT / distances, every metric, figure arrays
     series   -- students of teacher snapshots: DM-loss curves, copying vs teacher length
     study    -- study(): the full analysis of a pair; analyze(): its JSON summary
@@ -24,6 +26,7 @@ def pair_metrics(s: Samples, k: int) -> dict:
 
 __all__ = ["BOUNDARY_SUBSET", "MAX_SEEDS", "MEMORIZED", "PairAnalysis", "Samples", "Study", "Trajectory",
            "analyze", "check_pair", "checkpoint_of", "check_shared", "check_sibling", "compare_metrics", "compare_pca",
-           "dm_loss_curve", "dm_loss_curves", "fill_cache", "load_dataset", "name", "pair_metrics", "recorded_teacher", "resolved_folder",
+           "dm_loss_curve", "dm_loss_curves", "fill_cache", "load_dataset", "name", "pair_metrics", "recorded_teacher",
+           "resolved_folder",
            "sample_pair", "seed_trajectory", "study", "teacher_length_series", "teacher_of", "teacher_step",
            "train_subset", "variant", "with_student"]

@@ -194,7 +194,8 @@ def _flow_schedule(s):
         s.set_timesteps(k)
         return [params.flow_level(float(sig), n) for sig in s.sigmas]
 
-    return Schedule("flow", grid, lambda t: params.flow_level(1.0 - t, n), lambda tau: params.flow_level(float(tau) / n, n))
+    return Schedule("flow", grid, lambda t: params.flow_level(1.0 - t, n),
+                    lambda tau: params.flow_level(float(tau) / n, n))
 
 
 def _edm_schedule(s):
@@ -232,7 +233,8 @@ def _vp_schedule(s):
         target = t * t / (t * t + (1 - t) ** 2)  # ᾱ whose dmdviz time is t
         return params.vp_level(target, float(np.interp(-target, -abar, np.arange(n))))
 
-    return Schedule(s.config.prediction_type, grid, level_at, lambda tau: params.vp_level(float(abar[int(tau)]), int(tau)))
+    return Schedule(s.config.prediction_type, grid, level_at,
+                    lambda tau: params.vp_level(float(abar[int(tau)]), int(tau)))
 
 
 def _dtype(name: str | None) -> torch.dtype:

@@ -147,7 +147,8 @@ def _entry_point(side: Side, role: str):
     except DmdvizError:
         raise
     except Exception as e:  # the researcher's own code: its failure is reported, in one line
-        raise DmdvizError(f"entry point {side.ref} failed: {type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''}") from None
+        first = str(e).splitlines()[0][:120] if str(e) else ""
+        raise DmdvizError(f"entry point {side.ref} failed: {type(e).__name__}: {first}") from None
     want = Teacher if role == "teacher" else Student
     if not isinstance(obj, want):
         raise DmdvizError(f"entry point {side.ref} returned a {type(obj).__name__}, not a protocol {role}")
