@@ -153,7 +153,8 @@ def _analysis_pair(args, device):
             raise DmdvizError("give --pair, or --teacher and --student, not both")
         from dmdviz.models import pairfile
 
-        spec = pairfile.read(args.pair)
+        local = Path(args.pair).exists() or not pairfile.REPO_ID.match(args.pair)
+        spec = pairfile.read(args.pair if local else pairfile.fetch(args.pair))
         return (*pairfile.build(spec, allow_code=True, device=device), spec.ks)
     if not (args.teacher and args.student):
         raise DmdvizError("analyze needs --pair, or --teacher and --student")
@@ -290,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("analyze", help="pairing metrics of a teacher/student pair")
-    p.add_argument("--pair", help="a pair file (JSON or TOML: teacher, student, adapters, conditioning, K values)")
+    p.add_argument("--pair", help="a pair file (JSON or TOML: teacher, student, adapters, conditioning, K values), "
+                   "or a Hub repo id holding pair.json")
     p.add_argument("--teacher", help="dmdviz teacher: folder, shipped name or org/name[@rev]")
     p.add_argument("--student", help="dmdviz student: folder, shipped name or org/name[@rev]")
     # --num-seeds: torchrun's own parser refuses "--n" as an ambiguous prefix of its options

@@ -84,6 +84,20 @@ class Registry:
             return self.pairfile(pair["pairfile"])
         return self.pair(pair["student"], pair.get("teacher", ""))
 
+    def pairfile_path(self, choice: str) -> str:
+        """The pair file a visitor chose: a shipped one, an earlier upload, or a Hub repo id
+        holding ``pair.json`` / ``pair.toml``; any other path on this machine is refused."""
+        from dmdviz.models import pairfile
+
+        choice = str(choice or "").strip()
+        local = Path(choice).resolve() if choice else None
+        shipped_or_uploaded = local and (local.parent == PAIRS.resolve() or local.is_relative_to(self.uploads.resolve()))
+        if shipped_or_uploaded and local.is_file():
+            return str(local)
+        if pairfile.REPO_ID.match(choice):
+            return str(pairfile.fetch(choice))
+        raise DmdvizError("choose a shipped pair file, a Hub repo id holding pair.json, or upload a pair file")
+
     def pairfile(self, path: str):
         """A pair file's (teacher, student), cached; entry points are refused (no visitor code)."""
         from dmdviz.models import pairfile

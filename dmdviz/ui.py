@@ -190,9 +190,7 @@ class App:
 
     def select_pairfile(self, path, n, seed, k, index):
         """A pair file (shipped, or uploaded through ``upload_pairfile``) opened in Explore."""
-        if not path:
-            raise DmdvizError("choose a pair file")
-        pair = self._pairfile(str(path))
+        pair = self._pairfile(self.reg.pairfile_path(path))
         return (pair, *self.explore(pair, n, seed, k, index))
 
     def upload_pairfile(self, file, n, seed, k, index):
@@ -292,8 +290,9 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                     upload = gr.File(label="Upload (zip, or config.json + model.safetensors)", file_count="multiple",
                                      file_types=[".zip", ".json", ".safetensors"], scale=2)
                 with gr.Row():
-                    pairfile_dd = gr.Dropdown(label="Or a pair file (any model: dmdviz or diffusers)",
-                                              choices=shipped_pair_files(), scale=3, elem_id="pairfile")
+                    pairfile_dd = gr.Dropdown(label="Or a pair file (dmdviz or diffusers models): shipped, or a Hub "
+                                              "repo id holding pair.json", choices=shipped_pair_files(),
+                                              allow_custom_value=True, scale=3, elem_id="pairfile")
                     pairfile_up = gr.File(label="Upload a pair file (.json / .toml; no entry points)",
                                           file_types=[".json", ".toml"], scale=3, elem_id="pairfile-upload")
                 with gr.Row():

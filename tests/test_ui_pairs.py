@@ -74,3 +74,21 @@ def test_bad_pair_files_are_one_line_messages_and_the_server_lives(client, tmp_p
         _upload(client, tmp_path / "bad.json")
     assert "\n" not in str(err.value) and (message is None or message in str(err.value))
     assert client.predict(api_name="/runs") is not None  # the server still answers
+
+
+def test_a_hub_repo_holding_a_pair_file_opens_and_other_local_paths_are_refused(client, tmp_path, monkeypatch):
+    import huggingface_hub.constants
+    from gradio_client.exceptions import AppError
+
+    snap = tmp_path / "hub" / "models--dmdviz-test--cb-pair" / "snapshots" / ("d" * 40)
+    snap.mkdir(parents=True)
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text("d" * 40)
+    (snap / "pair.json").write_text(json.dumps({"teacher": "chessboard4d/teacher", "student": "chessboard4d/student"}))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    info = _explored(client.predict("dmdviz-test/cb-pair", *VIEW.values(), api_name="/choose_pairfile"))
+    assert "`chessboard4d/teacher` → `chessboard4d/student`" in info
+    (tmp_path / "elsewhere.json").write_text(json.dumps({"teacher": "chessboard4d/teacher", "student": "x"}))
+    for choice in (str(tmp_path / "elsewhere.json"), "/etc/passwd"):
+        with pytest.raises(AppError, match="choose a shipped pair file"):
+            client.predict(choice, *VIEW.values(), api_name="/choose_pairfile")

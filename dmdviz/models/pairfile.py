@@ -33,6 +33,7 @@ ADAPTERS = ("dmdviz", "diffusers", "entrypoint")
 SPACES = ("model",)
 MAX_BYTES = 64 * 1024
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")  # a Hub repo id org/name[@revision]
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,35 @@ def read(path) -> PairSpec:
         raise DmdvizError(f"pair file {path.name} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'} "
                           f"({str(e).splitlines()[0][:100]})") from None
     return parse(raw, path.parent.resolve(), path.name)
+
+
+def fetch(ref: str) -> Path:
+    """The pair file of a Hub repo ``org/name[@revision]``: its ``pair.json`` (else
+    ``pair.toml``) and the prompts file it names, through the Hugging Face cache (offline
+    respected). Refs inside it resolve as everywhere: shipped names, Hub ids, folders."""
+    from huggingface_hub import errors as hf_errors
+    from huggingface_hub import hf_hub_download
+
+    from dmdviz.hub import split_revision
+
+    repo, rev = split_revision(ref)
+    for name in ("pair.json", "pair.toml"):
+        try:
+            path = Path(hf_hub_download(repo, name, revision=rev))
+        except hf_errors.EntryNotFoundError:
+            continue
+        except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled):
+            continue  # offline: this name is not in the cache; try the other
+        except (hf_errors.HfHubHTTPError, ValueError, OSError) as e:
+            raise DmdvizError(f"{ref}: could not be fetched ({str(e).splitlines()[0][:120]})") from None
+        prompts = read(path).prompts
+        if prompts is not None:
+            try:
+                hf_hub_download(repo, str(prompts.relative_to(path.parent)), revision=rev)
+            except (hf_errors.HfHubHTTPError, hf_errors.LocalEntryNotFoundError, OSError) as e:
+                raise DmdvizError(f"{ref}: its prompts file could not be fetched ({type(e).__name__})") from None
+        return path
+    raise DmdvizError(f"{ref}: no pair.json or pair.toml in that repo (or not in the local Hugging Face cache)")
 
 
 def parse(raw, folder: Path, name: str = "pair file") -> PairSpec:
