@@ -14,6 +14,7 @@ import torch
 from dmdviz import analysis
 from dmdviz.analysis.cache import BLOCK, SampleCache
 from dmdviz.hub import load_checkpoint
+from dmdviz.models import as_teacher
 from dmdviz.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,9 +59,13 @@ def test_other_weights_under_the_same_path_never_hit_a_stale_entry(tiny_pair, tm
     folder = tmp_path / "teacher"
     shutil.copytree(tiny_pair[0], folder, ignore=shutil.ignore_patterns("snapshots"))
     s, cache = load_checkpoint(str(tiny_pair[1])), SampleCache(tmp_path / "cache")
-    before = analysis.sample_pair(load_checkpoint(str(folder)), s, 50, 0, KS, cache=cache)
+    old = load_checkpoint(str(folder))
+    before = analysis.sample_pair(old, s, 50, 0, KS, cache=cache)
     shutil.copyfile(tiny_pair[0] / "snapshots" / "step-000100" / "model.safetensors", folder / "model.safetensors")
     changed = load_checkpoint(str(folder))
+    # the key is the weights in use: the model loaded before the swap keeps its own
+    assert as_teacher(old).identity != as_teacher(changed).identity
+    assert torch.equal(analysis.sample_pair(old, s, 50, 0, KS, cache=cache).phi[8], before.phi[8])
     after = analysis.sample_pair(changed, s, 50, 0, KS, cache=cache)
     assert not torch.equal(after.phi[8], before.phi[8])
     assert torch.equal(after.phi[8], analysis.sample_pair(changed, s, 50, 0, KS).phi[8])
@@ -95,6 +100,7 @@ import sys, time
 from dmdviz import analysis
 from dmdviz.analysis.cache import SampleCache
 from dmdviz.hub import load_checkpoint
+from dmdviz.models import as_teacher
 from dmdviz.models import as_teacher
 
 class Slow:

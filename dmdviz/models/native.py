@@ -2,13 +2,15 @@
 
 A teacher checkpoint's net is already a velocity in dmdviz's convention, and its Φ_K is
 ``flow.euler`` on the uniform grid t_k = k / K (SPEC §1). A student checkpoint's model is
-G. Identity: the checkpoint reference, its revision and the SHA-256 of its weights file,
-so a folder whose weights were replaced under the same path is a new model to the cache.
+G. Identity: the checkpoint reference, its revision and the SHA-256 of the weights in use
+(hashed once per loaded model), so a folder whose weights were replaced under the same path
+is a new model to the cache, and a model loaded before the replacement keeps its own key.
 """
 
 from __future__ import annotations
 
 import hashlib
+import weakref
 from pathlib import Path
 
 import torch
@@ -17,6 +19,7 @@ from dmdviz import flow
 from dmdviz.errors import DmdvizError
 
 _HASHES: dict[tuple, str] = {}
+_MODEL_HASHES: "weakref.WeakKeyDictionary[torch.nn.Module, str]" = weakref.WeakKeyDictionary()
 
 
 def file_digest(*paths: Path) -> str:
@@ -32,6 +35,17 @@ def file_digest(*paths: Path) -> str:
     return _HASHES[stats]
 
 
+def model_digest(model: torch.nn.Module) -> str:
+    """SHA-256 (hex, 16 characters) of a module's parameters and buffers, once per module."""
+    if model not in _MODEL_HASHES:
+        h = hashlib.sha256()
+        for key, value in sorted(model.state_dict().items()):
+            h.update(key.encode())
+            h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        _MODEL_HASHES[model] = h.hexdigest()[:16]
+    return _MODEL_HASHES[model]
+
+
 class _Native:
     def __init__(self, ckpt, role: str):
         if ckpt.role != role:
@@ -39,7 +53,7 @@ class _Native:
         self.checkpoint, self.model = ckpt, ckpt.model
         self.shape, self.n_classes = tuple(ckpt.net.shape), ckpt.n_classes
         self.dtype = next(ckpt.model.parameters()).dtype
-        self.identity = f"{ckpt.ref}@{ckpt.revision}#{file_digest(ckpt.path / 'model.safetensors')}"
+        self.identity = f"{ckpt.ref}@{ckpt.revision}#{model_digest(ckpt.model)}"
 
     @property
     def device(self) -> torch.device:
