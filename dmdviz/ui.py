@@ -210,7 +210,7 @@ class App:
 
     def diagnose(self, pair: dict, family: str, n, seed, k):
         teacher, pa = self._analysis(pair, n, seed, k)
-        dataset, note = self.reg.memo(("dataset", teacher.ref), lambda: analysis.load_dataset(teacher))
+        dataset, note = self.reg.memo(("dataset", analysis.name(teacher)), lambda: analysis.load_dataset(teacher))
         notes = [note] if note else []
         mem = boundary = None
         if dataset is not None:

@@ -51,6 +51,8 @@ def test_an_uploaded_diffusers_pair_file_draws_image_grids(client, tmp_path):
     assert json.loads(out[1]["plot"])["data"][0]["type"] in ("heatmap", "image")  # samples as an image grid
     view, _, table = client.predict(60, 0, 4, 5, api_name="/seed_detail")
     assert view["visible"] is True and "**Seed 5**" in table
+    *_plots, note = client.predict(None, 60, 0, 4, api_name="/diagnose")
+    assert "no dmdviz checkpoint" in note  # training-set diagnostics need a data set; a note, not an error
     (root / "unet" / "diffusion_pytorch_model.safetensors").rename(root / "unet" / "diffusion_pytorch_model.bin")
     (tmp_path / "pair2.json").write_text(json.dumps({**pair, "k": [2]}))
     from gradio_client.exceptions import AppError
