@@ -146,7 +146,8 @@ def _in_chunks(fn, z: torch.Tensor, y: torch.Tensor | None, chunk: int, model, b
 class Trajectory:
     """One seed's drill-down: the teacher's Euler path and the student's jump.
 
-    ``states`` (K + 1, *shape) from z (t = 0) to Φ_K(z) (t = 1); ``times`` (K + 1,);
+    ``states`` (K + 1, *shape) in dmdviz coordinates from the start (z for a dmdviz teacher,
+    t = 0) to Φ_K(z) (t = 1); ``times`` (K + 1,) the teacher's own grid (docs/parameterisations.md);
     ``phi_1`` and ``g`` (*shape). All CPU float32.
     """
 
