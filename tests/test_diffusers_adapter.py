@@ -122,8 +122,10 @@ def test_a_bin_only_folder_is_refused_unopened(tmp_path, unet):
     assert "\n" not in str(e.value)
 
 
-def test_an_unsupported_class_or_scheduler_is_one_line(tmp_path, unet):
+def test_unknown_args_and_an_unsupported_class_are_one_line(tmp_path, unet):
     root = save_pipe(tmp_path / "p", unet, "DDIMScheduler", {})
+    with pytest.raises(DmdvizError, match="unknown args guidance_scale"):
+        dif.teacher(str(root), {"guidance_scale": 7.5})  # nothing silently ignored
     cfg = json.loads((root / "unet" / "config.json").read_text())
     (root / "unet" / "config.json").write_text(json.dumps({**cfg, "_class_name": "AutoencoderKL"}))
     with pytest.raises(DmdvizError, match="not supported"):

@@ -102,7 +102,7 @@ def _scheduler_config(root: Path, scheduler: str | None) -> tuple[dict, Path]:
 class _Loaded:
     """A diffusers network as ``net(x, level, y) -> out``, with its shape and conditioning."""
 
-    def __init__(self, folder: Path, dtype: torch.dtype, device, prompts: Path | None):
+    def __init__(self, folder: Path, dtype: torch.dtype, device, prompts: Path | None, shape=None):
         files = _check_weights(folder)
         config = _read_json(folder / "config.json")
         kind = config.get("_class_name")
@@ -116,9 +116,12 @@ class _Loaded:
             raise DmdvizError(f"{folder}: could not load the {kind} ({str(e).splitlines()[0][:160]})") from None
         self.module.to(device, dtype).eval().requires_grad_(False)  # some classes ignore torch_dtype
         self.kind, self.config, self.files = kind, config, files
-        size = config.get("sample_size") or 0
-        size = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
-        self.shape = (int(config["in_channels"]), *map(int, size))
+        if shape is None:
+            size = config.get("sample_size")
+            if not size:
+                raise DmdvizError(f"{folder}: its config has no sample_size; give the sample `shape` [C, H, W] in args")
+            shape = (config["in_channels"], *(size if isinstance(size, (list, tuple)) else (size, size)))
+        self.shape = tuple(int(v) for v in shape)
         self.embeds, self.pooled = _prompts(prompts) if prompts else (None, None)
         classes = int(config.get("num_class_embeds") or 0)
         if kind != "UNet2DModel" and self.embeds is None:
@@ -244,9 +247,16 @@ def _dtype(name: str | None) -> torch.dtype:
     return table[name]
 
 
+ARGS = ("subfolder", "scheduler", "dtype", "shape", "timestep")
+
+
 def _load(ref: str, args: dict, prompts: Path | None, device):
+    unknown = sorted(set(args) - set(ARGS))
+    if unknown:
+        raise DmdvizError(f"diffusers adapter: unknown args {', '.join(unknown)} (known: {', '.join(ARGS)})")
     root, revision = resolve(ref)
-    net = _Loaded(_model_folder(root, args.get("subfolder")), _dtype(args.get("dtype")), device, prompts)
+    net = _Loaded(_model_folder(root, args.get("subfolder")), _dtype(args.get("dtype")), device, prompts,
+                  args.get("shape"))
     sched, sched_path = _scheduler_config(root, args.get("scheduler"))
     extra = [sched_path] + ([Path(prompts)] if prompts else [])
     identity = f"diffusers:{ref}@{revision}#{file_digest(*net.files, *extra)}"

@@ -145,9 +145,9 @@ def _inside(folder: Path, rel: str, name: str) -> Path:
 
 
 def _local(spec: PairSpec, ref: str) -> str:
-    """A ref relative to the pair file's folder when such a folder exists there."""
+    """A ref (or a scheduler path) relative to the pair file's folder when it exists there."""
     beside = spec.folder / ref
-    return str(beside) if not Path(ref).is_absolute() and beside.is_dir() else ref
+    return str(beside) if not Path(ref).is_absolute() and beside.exists() else ref
 
 
 def _build(spec: PairSpec, side: Side, role: str, device, checkpoint):
@@ -160,7 +160,10 @@ def _build(spec: PairSpec, side: Side, role: str, device, checkpoint):
         from dmdviz.models import diffusers_adapter
 
         make = diffusers_adapter.teacher if role == "teacher" else diffusers_adapter.student
-        return make(_local(spec, side.ref), side.args, spec.prompts, device)
+        args = dict(side.args)
+        if args.get("scheduler"):
+            args["scheduler"] = _local(spec, args["scheduler"])
+        return make(_local(spec, side.ref), args, spec.prompts, device)
     return _entry_point(side, role)
 
 
