@@ -127,7 +127,8 @@ class App:
         if not 0 <= i < pa.s.n:
             raise DmdvizError(f"seed index must be between 0 and {pa.s.n - 1} (the seeds drawn), got {i}")
         t = analysis.seed_trajectory(*self.reg.models(pair), i, pa.s.seed, pa.k)
-        views = {"z": pa.s.z[i], **{f"Φ_{kk}": pa.s.phi[kk][i] for kk in DRILL_KS}, "G": pa.s.g[i]}
+        noise = {"z": pa.s.z[i]} if pa.s.z[i].shape == pa.s.g[i].shape else {}  # no latent z beside decoded pixels
+        views = {**noise, **{f"Φ_{kk}": pa.s.phi[kk][i] for kk in DRILL_KS}, "G": pa.s.g[i]}
         images = len(pa.s.shape) == 3
         if images:
             row = np.stack([v.mean(0).numpy() for v in views.values()])

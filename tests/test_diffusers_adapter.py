@@ -151,3 +151,31 @@ def test_a_repo_id_resolves_from_an_offline_hugging_face_cache(tmp_path, unet, m
     torch.testing.assert_close(teacher.phi(z, K), dif.teacher(str(local)).phi(z, K))
     with pytest.raises(DmdvizError, match="not in the local Hugging Face cache"):
         dif.teacher("dmdviz-test/absent")
+
+
+def test_pixel_space_decodes_both_sides_through_the_pairs_vae(tmp_path, unet):
+    from dmdviz.models import pairfile
+
+    torch.manual_seed(0)
+    vae = diffusers.AutoencoderKL(in_channels=3, out_channels=3, latent_channels=2, block_out_channels=(8, 8),
+                                  down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                                  layers_per_block=1, norm_num_groups=4, sample_size=16, scaling_factor=0.5).eval()
+    root = save_pipe(tmp_path / "p", unet, "DDIMScheduler", {"clip_sample": False})
+    vae.save_pretrained(root / "vae")
+    pair = {"teacher": {"ref": "p", "adapter": "diffusers"},
+            "student": {"ref": "p", "adapter": "diffusers", "args": {"timestep": 999}},
+            "space": "pixels", "vae": {"ref": "p"}, "k": [2]}
+    (tmp_path / "pair.json").write_text(json.dumps(pair))
+    teacher, student = pairfile.build(pairfile.read(tmp_path / "pair.json"))
+    latent_t, latent_g = dif.teacher(str(root)), dif.student(str(root), {"timestep": 999})
+    z = noise.noise(0, 3, teacher.shape)
+    with torch.no_grad():
+        torch.testing.assert_close(teacher.phi(z, 2), vae.decode(latent_t.phi(z, 2) / 0.5).sample)
+        torch.testing.assert_close(student(z), vae.decode(latent_g(z) / 0.5).sample)
+    s = analysis.sample_pair(teacher, student, 4, 0, (1, 2))
+    assert s.phi[2].shape == (4, 3, 16, 16) and s.z.shape == (4, 2, 8, 8)  # the same latent noise, decoded samples
+    assert teacher.identity != latent_t.identity  # pixel samples never meet latent ones in the cache
+    del pair["vae"]
+    (tmp_path / "pair.json").write_text(json.dumps(pair))
+    with pytest.raises(DmdvizError, match="go together"):
+        pairfile.read(tmp_path / "pair.json")

@@ -65,7 +65,8 @@ def test_shipped_pair_files_parse_in_json_and_toml():
 @pytest.mark.parametrize("change, needle", [
     (lambda p: p["student"].update(adapter="onnx"), "unknown adapter 'onnx'"),
     (lambda p: p["student"].update(ref="mnist-unet/student-8192"), "shape mismatch"),
-    (lambda p: p.update(space="pixels"), "only space \"model\""),
+    (lambda p: p.update(space="pixels"), "a vae go together"),
+    (lambda p: p.update(space="latent"), "space must be"),
     (lambda p: p["teacher"].update(ref="json:dumps", adapter="entrypoint", args={"obj": 1}), "not a protocol teacher"),
     (lambda p: p["teacher"].update(ref="json:dumps", adapter="entrypoint", args={}), "entry point json:dumps failed"),
 ])

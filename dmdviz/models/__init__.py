@@ -3,7 +3,8 @@
     protocol  -- Teacher (velocity, times, Φ_K), Student (G), check_pair
     native    -- dmdviz checkpoints as protocol objects
     params    -- diffusers flow-match, VP ε / v, EDM teachers in dmdviz's convention
-    diffusers -- teachers and one-step students from diffusers folders or Hub repos
+    diffusers_adapter -- teachers, one-step students and VAE decoders from diffusers folders / Hub repos
+    decoded   -- a latent pair seen through its VAE (distances in pixels)
     pairfile  -- pair files (JSON / TOML): which teacher, student, conditioning, K, space
 """
 

@@ -263,6 +263,37 @@ def _load(ref: str, args: dict, prompts: Path | None, device):
     return net, schedule(sched), identity
 
 
+class Decoder:
+    """A diffusers ``AutoencoderKL`` decoder: latents (B, c, h, w) -> pixels (B, C, H, W),
+    x = decode(latents / scaling_factor + shift_factor) as diffusers pipelines do."""
+
+    def __init__(self, ref: str, args: dict | None = None, device="cpu"):
+        args = args or {}
+        unknown = sorted(set(args) - {"subfolder", "dtype"})
+        if unknown:
+            raise DmdvizError(f"vae: unknown args {', '.join(unknown)} (known: subfolder, dtype)")
+        root, revision = resolve(ref)
+        folder = root / args.get("subfolder", "vae")
+        folder = folder if (folder / "config.json").is_file() else root
+        files, config = _check_weights(folder), _read_json(folder / "config.json")
+        if config.get("_class_name") != "AutoencoderKL":
+            raise DmdvizError(f"{folder}: vae class {config.get('_class_name')!r} is not supported (AutoencoderKL)")
+        import diffusers
+
+        dtype = _dtype(args.get("dtype"))
+        try:
+            self.module = diffusers.AutoencoderKL.from_pretrained(str(folder), use_safetensors=True, torch_dtype=dtype)
+        except (OSError, ValueError, RuntimeError) as e:
+            raise DmdvizError(f"{folder}: could not load the AutoencoderKL ({str(e).splitlines()[0][:160]})") from None
+        self.module.to(device, dtype).eval().requires_grad_(False)
+        self.scale, self.shift = float(config.get("scaling_factor") or 1.0), float(config.get("shift_factor") or 0.0)
+        self.identity = f"vae:{ref}@{revision}#{file_digest(*files)}"
+
+    def __call__(self, latents: torch.Tensor) -> torch.Tensor:
+        x = latents.to(next(self.module.parameters()).dtype) / self.scale + self.shift
+        return self.module.decode(x, return_dict=False)[0]
+
+
 def teacher(ref: str, args: dict | None = None, prompts: Path | None = None, device="cpu") -> params.GridTeacher:
     """A diffusers teacher: Φ_K is its scheduler's deterministic K-step sampler (module doc)."""
     net, sch, identity = _load(ref, args or {}, prompts, device)

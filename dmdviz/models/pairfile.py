@@ -3,7 +3,8 @@
     {"teacher": {"ref": "mnist-unet/teacher-8192", "adapter": "dmdviz"},
      "student": {"ref": "mnist-unet/student-8192", "adapter": "dmdviz"},
      "conditioning": {},            # or {"prompts": "prompts.safetensors"} for text models
-     "space": "model",              # distances in the model's own space (latents for an LDM)
+     "space": "model",              # distances in the model's own space (latents for an LDM),
+                                    # or "pixels" with "vae": {"ref": ..., "args": {"subfolder": "vae"}}
      "k": [8, 32]}                  # the K values; the first is the analysis target
 
 Adapters: ``dmdviz`` (a dmdviz checkpoint: folder, shipped name or Hub id), ``diffusers``
@@ -30,7 +31,7 @@ from dmdviz.errors import DmdvizError
 from dmdviz.models.protocol import Student, Teacher, check_pair
 
 ADAPTERS = ("dmdviz", "diffusers", "entrypoint")
-SPACES = ("model",)
+SPACES = ("model", "pixels")
 MAX_BYTES = 64 * 1024
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")  # a Hub repo id org/name[@revision]
@@ -49,6 +50,7 @@ class PairSpec:
     student: Side
     prompts: Path | None = None
     space: str = "model"
+    vae: Side | None = None
     ks: tuple[int, ...] = (8,)
     folder: Path = Path(".")
 
@@ -108,8 +110,14 @@ def parse(raw, folder: Path, name: str = "pair file") -> PairSpec:
     unknown = set(raw) - {"teacher", "student", "conditioning", "space", "k", "vae"}
     if unknown:
         raise DmdvizError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
-    if "vae" in raw or raw.get("space", "model") not in SPACES:
-        raise DmdvizError(f"{name}: only space \"model\" is supported (VAE-decoded pixel space is not built yet)")
+    space = raw.get("space", "model")
+    if space not in SPACES:
+        raise DmdvizError(f"{name}: space must be \"model\" or \"pixels\" (through the pair's vae), got {space!r}")
+    if (space == "pixels") != ("vae" in raw):
+        raise DmdvizError(f"{name}: space \"pixels\" and a vae go together (the vae decodes the samples)")
+    vae = _side(raw, "vae", name, default="diffusers") if "vae" in raw else None
+    if vae is not None and vae.adapter != "diffusers":
+        raise DmdvizError(f"{name}: the vae is a diffusers AutoencoderKL (adapter \"diffusers\")")
     cond = raw.get("conditioning") or {}
     if not isinstance(cond, dict) or set(cond) - {"prompts"}:
         raise DmdvizError(f"{name}: conditioning takes only \"prompts\" (class labels are drawn per seed)")
@@ -118,16 +126,16 @@ def parse(raw, folder: Path, name: str = "pair file") -> PairSpec:
     if not isinstance(ks, list) or not ks or not all(isinstance(k, int) and 1 <= k <= 1024 for k in ks):
         raise DmdvizError(f"{name}: k must be a list of integers between 1 and 1024")
     return PairSpec(_side(raw, "teacher", name), _side(raw, "student", name),
-                    _inside(folder, cond["prompts"], name) if cond.get("prompts") else None, "model", tuple(ks), folder)
+                    _inside(folder, cond["prompts"], name) if cond.get("prompts") else None, space, vae, tuple(ks), folder)
 
 
-def _side(raw: dict, role: str, name: str) -> Side:
+def _side(raw: dict, role: str, name: str, default: str = "dmdviz") -> Side:
     entry = raw.get(role)
     if isinstance(entry, str):
         entry = {"ref": entry}
     if not isinstance(entry, dict) or not isinstance(entry.get("ref"), str) or not entry["ref"].strip():
         raise DmdvizError(f"{name}: {role} needs a ref (a folder, shipped name, Hub id or module:function)")
-    adapter = entry.get("adapter", "dmdviz")
+    adapter = entry.get("adapter", default)
     if adapter not in ADAPTERS:
         raise DmdvizError(f"{name}: unknown adapter {adapter!r} for the {role} (choose {', '.join(ADAPTERS)})")
     args = entry.get("args", {})
@@ -198,5 +206,11 @@ def build(spec: PairSpec, allow_code: bool = True, device="cpu", checkpoint=None
                           "library, never in the web app")
     teacher = _build(spec, spec.teacher, "teacher", device, checkpoint)
     student = _build(spec, spec.student, "student", device, checkpoint)
+    if spec.vae is not None:
+        from dmdviz.models import decoded, diffusers_adapter
+
+        check_pair(teacher, student)  # on the latents they share, before decoding anything
+        decode = diffusers_adapter.Decoder(_local(spec, spec.vae.ref), spec.vae.args, device)
+        teacher, student = decoded.DecodedTeacher(teacher, decode), decoded.DecodedStudent(student, decode)
     check_pair(teacher, student)
     return teacher, student
