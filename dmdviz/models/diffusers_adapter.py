@@ -114,7 +114,9 @@ class _Loaded:
             self.module = getattr(diffusers, kind).from_pretrained(str(folder), use_safetensors=True, torch_dtype=dtype)
         except (OSError, ValueError, RuntimeError) as e:
             raise DmdvizError(f"{folder}: could not load the {kind} ({str(e).splitlines()[0][:160]})") from None
-        self.module.to(device, dtype).eval().requires_grad_(False)  # some classes ignore torch_dtype
+        self.module.to(device).eval().requires_grad_(False)
+        if next(self.module.parameters()).dtype != dtype:  # SD3Transformer2DModel ignores torch_dtype here
+            self.module.to(dtype)
         self.kind, self.config, self.files = kind, config, files
         if shape is None:
             size = config.get("sample_size")
