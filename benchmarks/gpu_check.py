@@ -8,7 +8,11 @@ anywhere), in fp32 and bf16 autocast, with the UNet channels_last on CUDA:
 2. Φ_8 on the device agrees with Φ_8 on the CPU (fp32, same weights and noise);
 3. timings of one teacher training step, Φ_K sampling of N seeds and one DMD iteration
    (ratio 1: critic step + generator step) for the mnist UNet and the mnist-mlp MLP,
-   on synthetic tensors (no data set needed).
+   on synthetic tensors (no data set needed);
+4. the adapter path: a tiny random diffusers pair (DDIM UNet2DModel teacher, DMD2-style
+   one-step student; a flow-match SD3 transformer with prompt embeddings) loaded on the
+   device in fp32, fp16 and bf16, Φ_4 and G against the fp32 CPU result, and
+   ``sample_pair`` through the sample cache (a second call must compute nothing).
 
 Prints one line per measurement and writes them as JSON to the path given, if any.
 """
@@ -122,6 +126,62 @@ def time_preset(rt: Runtime, preset: str, n_sample: int = 2000, reps: int = 20) 
     return out
 
 
+def _tiny_diffusers(root: Path) -> tuple[Path, Path, Path]:
+    """A tiny DDIM UNet pipeline and a tiny flow-match SD3 pipeline with 3 prompt embeddings."""
+    import diffusers
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    unet = diffusers.UNet2DModel(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+                                 block_out_channels=(32, 64), down_block_types=("DownBlock2D", "DownBlock2D"),
+                                 up_block_types=("UpBlock2D", "UpBlock2D"), norm_num_groups=8)
+    unet.save_pretrained(root / "ddim" / "unet")
+    diffusers.DDIMScheduler(clip_sample=False).save_pretrained(root / "ddim" / "scheduler")
+    sd3 = diffusers.SD3Transformer2DModel(sample_size=16, patch_size=2, in_channels=4, num_layers=2,
+                                          attention_head_dim=16, num_attention_heads=2, joint_attention_dim=32,
+                                          caption_projection_dim=32, pooled_projection_dim=16, out_channels=4,
+                                          pos_embed_max_size=16)
+    sd3.save_pretrained(root / "sd3" / "transformer")
+    diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0).save_pretrained(root / "sd3" / "scheduler")
+    prompts = root / "prompts.safetensors"
+    save_file({"prompt_embeds": torch.randn(3, 7, 32), "pooled_prompt_embeds": torch.randn(3, 16)}, str(prompts))
+    return root / "ddim", root / "sd3", prompts
+
+
+def check_adapters(device: torch.device, root: Path, n: int = 64) -> dict:
+    """Max |device - CPU fp32| of Φ_4 and G per dtype, seconds of ``sample_pair``, cache reuse."""
+    from dmdviz.analysis import sample_pair
+    from dmdviz.analysis.cache import SampleCache
+    from dmdviz.models import diffusers_adapter as dif
+
+    ddim, sd3, prompts = _tiny_diffusers(root)
+    z, y = noise.seeded(0, n, (4, 16, 16), 3)
+    ref_t = dif.teacher(str(ddim)).phi(z, 4)
+    ref_g = dif.student(str(ddim), {"timestep": 999})(z)
+    ref_sd3 = dif.teacher(str(sd3), prompts=prompts).phi(z, 4, y)
+    out = {}
+    for dtype in ("float32", "float16", "bfloat16"):
+        try:
+            t = dif.teacher(str(ddim), {"dtype": dtype}, device=device)
+            g = dif.student(str(ddim), {"dtype": dtype, "timestep": 999}, device=device)
+            f = dif.teacher(str(sd3), {"dtype": dtype}, prompts=prompts, device=device)
+            zd, yd = z.to(device, t.dtype), y.to(device)
+            with torch.inference_mode():
+                r = {"phi4_ddim": float((t.phi(zd, 4).float().cpu() - ref_t).abs().max()),
+                     "g_ddim": float((g(zd).float().cpu() - ref_g).abs().max()),
+                     "phi4_sd3": float((f.phi(zd, 4, yd).float().cpu() - ref_sd3).abs().max())}
+            cache, t0 = SampleCache(root / f"cache-{dtype}"), time.perf_counter()
+            sample_pair(t, g, 512, 0, (1, 4), chunk=128, cache=cache)
+            r["sample_pair_512_cold_s"], first = time.perf_counter() - t0, cache.computed
+            t0 = time.perf_counter()
+            sample_pair(t, g, 512, 0, (1, 4), chunk=128, cache=cache)
+            r["sample_pair_512_warm_s"], r["cache_second_call_computed"] = time.perf_counter() - t0, cache.computed - first
+        except Exception as e:  # report a dtype the device lacks, keep the other numbers
+            r = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}"}
+        out[dtype] = r
+    return out
+
+
 def main(json_path: str | None = None) -> None:
     results = {"device": str(Runtime.create().device),
                "name": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"}
@@ -137,6 +197,10 @@ def main(json_path: str | None = None) -> None:
             print(f"{preset:10s} {'bf16' if bf16 else 'fp32'}  teacher step {1e3 * r['teacher_step_s']:8.2f} ms  "
                   f"Φ_8 x {200 if on_cpu else 2000} {r['sample_phi8_s']:7.3f} s  DMD it {1e3 * r['dmd_iteration_s']:8.2f} ms "
                   f"(= {r['dmd_in_teacher_steps']:.2f} teacher steps)", flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        results["adapters"] = check_adapters(Runtime.create().device, Path(tmp))
+    for dtype, r in results["adapters"].items():
+        print(f"diffusers adapters {dtype:8s} {json.dumps(r)}", flush=True)
     if json_path:
         Path(json_path).write_text(json.dumps(results, indent=2) + "\n")
 

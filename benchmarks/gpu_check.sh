@@ -3,6 +3,8 @@
 # Usage: benchmarks/gpu_check.sh [OUT_DIR]   (OUT_DIR defaults to $OUT, else benchmarks/)
 # Checks train_teacher and distill on CUDA, Φ_8 CUDA-vs-CPU agreement, then times a teacher
 # step, Φ_8 sampling of 2000 seeds and a DMD iteration (fp32 and bf16, UNet channels_last).
+# Then the bring-your-own-pair path: tiny diffusers pairs (DDIM UNet + one-step student, SD3
+# flow-match transformer with prompt embeddings) on the device in fp32/fp16/bf16 vs the CPU, and the sample cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-benchmarks}}"

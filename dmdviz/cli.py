@@ -165,24 +165,56 @@ def _preset_distill(teacher):
     return DistillConfig()
 
 
-def cmd_analyze(args) -> None:
-    from dmdviz.analysis import study
+def _analysis_pair(args, device):
+    """(teacher, student, extra Ks) from --pair or from --teacher and --student."""
+    if args.pair:
+        if args.teacher or args.student:
+            raise DmdvizError("give --pair, or --teacher and --student, not both")
+        from dmdviz.models import pairfile
+
+        local = Path(args.pair).exists() or not pairfile.REPO_ID.match(args.pair)
+        spec = pairfile.read(args.pair if local else pairfile.fetch(args.pair))
+        return (*pairfile.build(spec, allow_code=True, device=device), spec.ks)
+    if not (args.teacher and args.student):
+        raise DmdvizError("analyze needs --pair, or --teacher and --student")
     from dmdviz.hub import load_checkpoint
 
-    teacher, student = load_checkpoint(args.teacher), load_checkpoint(args.student)
-    series = [load_checkpoint(ref) for ref in args.series.split(",") if ref.strip()] if args.series else []
-    other = load_checkpoint(args.compare) if args.compare else None
-    st = study(teacher, student, n=args.n, k=args.k, seed=args.seed, data_dir=args.data_dir, series=series,
-               threads=args.threads or int(os.environ.get("DMDVIZ_THREADS", "0") or 0), compare=other)
-    text = json.dumps(st.summary, indent=2)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
-    if args.html:
-        from dmdviz.report import write_report
+    return load_checkpoint(args.teacher), load_checkpoint(args.student), ()
 
-        print(f"report written to {write_report(st, args.html)}", file=sys.stderr)
-    print(text)
+
+def cmd_analyze(args) -> None:
+    """Under torchrun every rank samples its share of the cache blocks; rank 0 then reads
+    them all and computes the metrics (the same bytes as one process: analysis.cache)."""
+    from dmdviz.analysis import fill_cache, study
+    from dmdviz.analysis.cache import SampleCache
+    from dmdviz.hub import load_checkpoint
+
+    with _runtime(args) as rt:
+        teacher, student, ks = _analysis_pair(args, rt.device)
+        k = args.k or (ks[0] if ks else 8)
+        all_ks = tuple(sorted({1, k, 32, *ks}))
+        cache = None if args.no_cache else SampleCache(args.cache_dir) if args.cache_dir else SampleCache.from_env()
+        if rt.world_size > 1:
+            if cache is None:
+                raise DmdvizError("analyze under torchrun shares its samples through the cache: drop --no-cache")
+            fill_cache(teacher, student, args.n, args.seed, all_ks, cache, rt.rank, rt.world_size, device=rt.device,
+                       bf16=rt.bf16)
+            rt.barrier()
+            if not rt.is_main:
+                return
+        series = [load_checkpoint(ref) for ref in args.series.split(",") if ref.strip()] if args.series else []
+        other = load_checkpoint(args.compare) if args.compare else None
+        st = study(teacher, student, n=args.n, k=k, seed=args.seed, data_dir=args.data_dir, series=series,
+                   compare=other, ks=all_ks, cache=cache, device=rt.device, bf16=rt.bf16)
+        text = json.dumps(st.summary, indent=2)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(text + "\n")
+        if args.html:
+            from dmdviz.report import write_report
+
+            print(f"report written to {write_report(st, args.html)}", file=sys.stderr)
+        print(text)
 
 
 def cmd_list(args) -> None:
@@ -294,10 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_distill)
 
     p = sub.add_parser("analyze", help="pairing metrics of a teacher/student pair")
-    p.add_argument("--teacher", required=True)
-    p.add_argument("--student", required=True)
-    p.add_argument("--n", type=_int(2, 10**9), default=1000)
-    p.add_argument("--k", type=K, default=8)
+    p.add_argument("--pair", help="a pair file (JSON or TOML: teacher, student, adapters, conditioning, K values), "
+                   "or a Hub repo id holding pair.json")
+    p.add_argument("--teacher", help="dmdviz teacher: folder, shipped name or org/name[@rev]")
+    p.add_argument("--student", help="dmdviz student: folder, shipped name or org/name[@rev]")
+    # --num-seeds: torchrun's own parser refuses "--n" as an ambiguous prefix of its options
+    p.add_argument("--n", "--num-seeds", dest="n", type=_int(2, 10**9), default=1000, help="seeds (sample indices)")
+    p.add_argument("--k", type=K, help="Euler steps of the target Φ_K (default: the pair file's first K, else 8)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--data-dir", help="MNIST IDX folder for training-set metrics (skipped with a note if absent)")
     p.add_argument("--json", help="write every metric (SPEC §4) here")
@@ -306,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", help="a second student of the same teacher, drawn on the same seeds (JSON 'compare', "
                    "and side-by-side figures in --html)")
     p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when present)")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (about 1e-2 relative error)")
+    p.add_argument("--cache-dir", help="sample cache folder (default $DMDVIZ_CACHE_DIR or ~/.cache/dmdviz/samples)")
+    p.add_argument("--no-cache", action="store_true", help="sample without reading or writing the cache")
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("list", help="list shipped checkpoints")

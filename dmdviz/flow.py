@@ -41,18 +41,24 @@ def fm_loss(net, x, z, t, y=None):
 
 
 @torch.no_grad()
-def euler(net, z, k: int, y=None, trajectory: bool = False):
-    """Φ_K(z) with K uniform Euler steps t_k = k / K. A pure function of its noise z.
+def euler(velocity, z, k: int, y=None, trajectory: bool = False, times: torch.Tensor | None = None):
+    """Φ_K(z): K Euler steps x_{k+1} = x_k + (t_{k+1} - t_k) v(x_k, t_k) from x_0 = z.
 
+    ``velocity(x, t, y)`` is in dmdviz's convention; ``times`` (K + 1,) is the grid, uniform
+    t_k = k / K by default (SPEC §1); another teacher's own grid makes this its DDIM / flow-
+    match Euler sampler (docs/parameterisations.md). A pure function of its noise z.
     Returns x_K (B, *shape), or the trajectory (K + 1, B, *shape) when ``trajectory``.
     """
     if k < 1:
         raise ValueError(f"K must be >= 1, got {k}")
+    if times is not None and len(times) != k + 1:
+        raise ValueError(f"a {k}-step grid has {k + 1} times, got {len(times)}")
     x = z
     states = [x] if trajectory else None
     for i in range(k):
-        t = torch.full((len(z),), i / k, device=z.device, dtype=z.dtype)
-        x = x + net(x, t, y) / k
+        t = i / k if times is None else float(times[i])
+        v = velocity(x, torch.full((len(z),), t, device=z.device, dtype=z.dtype), y)
+        x = x + v / k if times is None else x + float(times[i + 1] - times[i]) * v
         if trajectory:
             states.append(x)
     return torch.stack(states) if trajectory else x

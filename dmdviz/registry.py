@@ -4,7 +4,9 @@ Gradio deep-copies ``gr.State`` per session, so models never go there: sessions 
 references (strings) and look the models up here. Analyses (samples, costs,
 OT assignments) are cached per (teacher, student, n, seed, K) so redrawing, drilling into a seed or switching tabs
 samples nothing again. Both caches are LRU with sizes from ``Limits``; a lock makes a
-checkpoint load once even when two sessions ask at the same moment.
+checkpoint load once even when two sessions ask at the same moment. Under them, the on-disk
+``SampleCache`` keeps every sampled set across restarts (``$DMDVIZ_CACHE_DIR``, bounded by
+``$DMDVIZ_CACHE_MB``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from dmdviz import analysis, hub, jobs, noise
+from dmdviz import analysis, hub, jobs, models, noise
+from dmdviz.analysis.cache import SampleCache
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
 
@@ -51,6 +54,7 @@ class Registry:
         self._models = _LRU(self.limits.max_models)
         self._analyses = _LRU(self.limits.max_cached)
         self._memo = _LRU(self.limits.max_cached)
+        self.cache = SampleCache.from_env()
         self.uploads = Path(tempfile.mkdtemp(prefix="dmdviz-uploads-"))
 
     def checkpoint(self, ref: str) -> hub.Checkpoint:
@@ -72,15 +76,49 @@ class Registry:
     def analysis(self, student_ref: str, teacher_ref: str, n: int, seed: int, k: int) -> analysis.PairAnalysis:
         """The pair's analysis on seeds 0..n-1 of ``seed``: Φ_1, Φ_8, Φ_32, Φ_K and G sampled
         once, costs and OT assignments computed on first use (all cached)."""
+        return self.analysis_of(*self.pair(student_ref, teacher_ref), n, seed, k)
+
+    def models(self, pair: dict):
+        """(teacher, student) of an app pair: ``{"pairfile": path}`` or ``{"student", "teacher"}``."""
+        if pair.get("pairfile"):
+            return self.pairfile(pair["pairfile"])
+        return self.pair(pair["student"], pair.get("teacher", ""))
+
+    def pairfile_path(self, choice: str) -> str:
+        """The pair file a visitor chose: a shipped one, an earlier upload, or a Hub repo id
+        holding ``pair.json`` / ``pair.toml``; any other path on this machine is refused."""
+        from dmdviz.models import pairfile
+
+        choice = str(choice or "").strip()
+        local = Path(choice).resolve() if choice else None
+        shipped_or_uploaded = local and (local.parent == PAIRS.resolve() or local.is_relative_to(self.uploads.resolve()))
+        if shipped_or_uploaded and local.is_file():
+            return str(local)
+        if pairfile.REPO_ID.match(choice):
+            return str(pairfile.fetch(choice))
+        raise DmdvizError("choose a shipped pair file, a Hub repo id holding pair.json, or upload a pair file")
+
+    def pairfile(self, path: str):
+        """A pair file's (teacher, student), cached; entry points are refused (no visitor code)."""
+        from dmdviz.models import pairfile
+
+        p = Path(path)
+        key = ("pairfile", str(p.resolve()), p.stat().st_mtime_ns if p.is_file() else 0)
+        return self._models.get(key, lambda: pairfile.build(pairfile.read(p), allow_code=False,
+                                                              checkpoint=self.checkpoint))
+
+    def analysis_of(self, teacher, student, n: int, seed: int, k: int) -> analysis.PairAnalysis:
+        """``analysis`` for any protocol pair (or checkpoints), keyed by model identities."""
         n, seed, k = int(n), noise.check_seed(seed), int(k)
         if not 2 <= n <= self.limits.max_seeds:
             raise DmdvizError(f"number of seeds must be between 2 and {self.limits.max_seeds}, got {n}")
         if not 1 <= k <= self.limits.max_k:
             raise DmdvizError(f"K must be between 1 and {self.limits.max_k}, got {k}")
-        teacher, student = self.pair(student_ref, teacher_ref)
+        t, s = models.as_teacher(teacher), models.as_student(student)
         ks = tuple(sorted({*DRILL_KS, k}))
-        key = (teacher.ref, teacher.revision, student.ref, student.revision, n, seed, k)
-        return self._analyses.get(key, lambda: analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, ks), k))
+        key = (t.identity, s.identity, n, seed, k)
+        return self._analyses.get(key, lambda: analysis.PairAnalysis(
+            analysis.sample_pair(t, s, n, seed, ks, cache=self.cache), k))
 
     def second_analysis(self, first: analysis.PairAnalysis, teacher: hub.Checkpoint, ref: str) -> analysis.PairAnalysis:
         """Another student of ``teacher`` (``analysis.check_sibling``) on the seeds and teacher
@@ -92,11 +130,28 @@ class Registry:
         analysis.check_sibling(teacher, other)
         s = first.s
         key = ("second", teacher.ref, teacher.revision, other.ref, other.revision, s.n, s.seed, first.k)
-        return self._analyses.get(key, lambda: analysis.PairAnalysis(analysis.with_student(s, teacher, other), first.k))
+        return self._analyses.get(key, lambda: analysis.PairAnalysis(
+            analysis.with_student(s, teacher, other, cache=self.cache), first.k))
 
     def memo(self, key, make):
         """Any other derived result (a data set, a teacher-length series), cached by ``key``."""
         return self._memo.get(key, make)
+
+    def import_pairfile(self, path: str) -> str:
+        """An uploaded pair file kept under the upload folder, built once to validate it.
+
+        Only its own text is kept: the refs it names are resolved as the app resolves refs
+        (``checkpoint``), and a prompts file would have to lie beside it, which an upload
+        cannot provide (prompt pairs are shipped or run from the command line)."""
+        from dmdviz.models import pairfile
+
+        src = Path(path or "")
+        if src.suffix not in (".json", ".toml") or not src.is_file():
+            raise DmdvizError("upload one pair file, .json or .toml")
+        dest = Path(tempfile.mkdtemp(prefix="pair-", dir=self.uploads)) / f"pair{src.suffix}"
+        shutil.copyfile(src, dest)
+        pairfile.build(pairfile.read(dest), allow_code=False, checkpoint=self.checkpoint)  # refuse a bad one now
+        return str(dest)
 
     def import_upload(self, paths: list[str]) -> str:
         """A checkpoint folder from uploaded files: one zip, or config.json + model.safetensors.
@@ -152,6 +207,15 @@ def siblings(teacher: hub.Checkpoint, root: Path | None = None) -> list[tuple[st
 
 def _shipped_students() -> list[str]:
     return [name for name in hub.shipped_names() if hub.read_config(hub.SHIPPED / name)["role"] == "student"]
+
+
+PAIRS = hub.SHIPPED / "pairs"
+
+
+def shipped_pair_files() -> list[tuple[str, str]]:
+    """(label, path) of the shipped pair files, ``checkpoints/pairs/*.json|toml``."""
+    files = sorted([*PAIRS.glob("*.json"), *PAIRS.glob("*.toml")]) if PAIRS.is_dir() else []
+    return [(f"{p.stem} (pair file)", str(p)) for p in files]
 
 
 def pair_choices(root: Path | None = None) -> list[tuple[str, str]]:

@@ -46,7 +46,7 @@ def figures(st: Study) -> list[tuple[str, go.Figure]]:
     d_init, d_student = pa.distances
     out.append(("Fig 10: d_init vs d_student", plots.distance_scatter(d_init, d_student, seeds)))
     if st.other is not None:
-        names = (f"{st.student.ref} (A)", f"{st.other_student.ref} (B)")
+        names = (f"{st.student_name} (A)", f"{st.other_student.ref} (B)")
         out.append(("Compare: PCA triplets of both students", plots.compare_pca(compare_pca(pa, st.other, names), seeds)))
         out.append(("Compare: d_init vs d_student of both students",
                     plots.compare_distances(d_init, dict(zip(names, (d_student, st.other.distances[1]))), seeds)))
@@ -111,7 +111,7 @@ def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None) -> s
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>dmdviz report</title><style>{_STYLE}</style>"
              "</head><body>",
              f"<h1>dmdviz report: {html.escape(summary['dataset'])}</h1>",
-             f"<p>Teacher <code>{html.escape(st.teacher.ref)}</code>, student <code>{html.escape(st.student.ref)}</code>;"
+             f"<p>Teacher <code>{html.escape(st.teacher_name)}</code>, student <code>{html.escape(st.student_name)}</code>;"
              f" N = {summary['n']} shared seeds (seed {summary['seed']}), target Φ_{summary['k']}.</p>"]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in summary["notes"]]
     ci = summary["intervals"]

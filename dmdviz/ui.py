@@ -21,7 +21,8 @@ from dmdviz import analysis, jobs, plots
 from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.config import PRESETS
 from dmdviz.errors import DmdvizError
-from dmdviz.registry import DRILL_KS, Registry, families, family_students, pair_choices, siblings
+from dmdviz.registry import (DRILL_KS, Registry, families, family_students, pair_choices, shipped_pair_files,
+                             siblings)
 from dmdviz.ui_sweep import sweep_tab
 from dmdviz.ui_text import ABOUT, METRICS, PICK_SEED_JS
 
@@ -90,11 +91,17 @@ class App:
         t, s = self.reg.pair(ref, teacher)
         return {"student": ref.strip(), "teacher": teacher.strip(), "label": f"`{t.ref}` → `{s.ref}`"}
 
+    def _pairfile(self, path: str) -> dict:
+        from dmdviz.models import pairfile
+
+        self.reg.pairfile(path)  # loads and checks the pair (entry points refused)
+        return {"pairfile": path, "label": pairfile.read(path).label}
+
     def _analysis(self, pair: dict, n, seed, k):
-        if not pair or not pair.get("student"):
+        if not pair or not (pair.get("student") or pair.get("pairfile")):
             raise DmdvizError("choose a teacher/student pair first")
-        teacher, _ = self.reg.pair(pair["student"], pair["teacher"])
-        return teacher, self.reg.analysis(pair["student"], pair["teacher"], n, seed, k)
+        teacher, student = self.reg.models(pair)
+        return teacher, self.reg.analysis_of(teacher, student, n, seed, k)
 
     def explore(self, pair: dict, n, seed, k, index):
         t0 = time.perf_counter()
@@ -105,7 +112,9 @@ class App:
         else:
             samples = plots.low_dim_panels(pa.panels(), pa.seeds)
         block, sigma = pa.cost_block(100)
-        info = (f"{pair['label']} · {teacher.data.name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
+        ckpt = analysis.checkpoint_of(teacher)
+        data_name = ckpt.data.name if ckpt else "own model"
+        info = (f"{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
                 f"from base seed {pa.s.seed}, K = {pa.k} · A_OT = {m['ot_agreement']:.3f} "
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
                 f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")
@@ -119,9 +128,9 @@ class App:
         i = int(index)
         if not 0 <= i < pa.s.n:
             raise DmdvizError(f"seed index must be between 0 and {pa.s.n - 1} (the seeds drawn), got {i}")
-        teacher, student = self.reg.pair(pair["student"], pair["teacher"])
-        t = analysis.seed_trajectory(teacher, student, i, pa.s.seed, pa.k)
-        views = {"z": pa.s.z[i], **{f"Φ_{kk}": pa.s.phi[kk][i] for kk in DRILL_KS}, "G": pa.s.g[i]}
+        t = analysis.seed_trajectory(*self.reg.models(pair), i, pa.s.seed, pa.k)
+        noise = {"z": pa.s.z[i]} if pa.s.z[i].shape == pa.s.g[i].shape else {}  # no latent z beside decoded pixels
+        views = {**noise, **{f"Φ_{kk}": pa.s.phi[kk][i] for kk in DRILL_KS}, "G": pa.s.g[i]}
         images = len(pa.s.shape) == 3
         if images:
             row = np.stack([v.mean(0).numpy() for v in views.values()])
@@ -137,6 +146,9 @@ class App:
         """A second student of the pair's teacher beside the first: same seeds, one PCA basis,
         shared axes, both rows of metrics."""
         teacher, pa = self._analysis(pair, n, seed, k)
+        teacher = analysis.checkpoint_of(teacher)
+        if teacher is None:
+            raise DmdvizError("a comparison needs a dmdviz teacher (its students are found from it)")
         other = str(other or "").strip()
         pb = self.reg.second_analysis(pa, teacher, other)
         names = (pair["student"].rstrip("/").split("/")[-1] or "A", other.rstrip("/").split("/")[-1] or "B")
@@ -165,7 +177,7 @@ class App:
         return info, samples, plots.compare_pca(analysis.compare_pca(pa, pb, names), pa.seeds), scatter, rows
 
     def siblings(self, pair: dict):
-        """The other students of the pair's teacher, offered for the comparison."""
+        """The other students of the pair's teacher, offered for the comparison (dmdviz pairs)."""
         if not pair or not pair.get("student"):
             return gr.update(choices=[], value=None)
         teacher, _ = self.reg.pair(pair["student"], pair["teacher"])
@@ -178,6 +190,14 @@ class App:
 
     def upload(self, files, teacher, n, seed, k, index):
         return self.select(self.reg.import_upload(files), teacher, n, seed, k, index)
+
+    def select_pairfile(self, path, n, seed, k, index):
+        """A pair file (shipped, or uploaded through ``upload_pairfile``) opened in Explore."""
+        pair = self._pairfile(self.reg.pairfile_path(path))
+        return (pair, *self.explore(pair, n, seed, k, index))
+
+    def upload_pairfile(self, file, n, seed, k, index):
+        return self.select_pairfile(self.reg.import_pairfile(file), n, seed, k, index)
 
     def init(self, n, seed, k, index):
         """Page load: the pair list and the default pair drawn; a missing default is a note."""
@@ -193,7 +213,7 @@ class App:
 
     def diagnose(self, pair: dict, family: str, n, seed, k):
         teacher, pa = self._analysis(pair, n, seed, k)
-        dataset, note = self.reg.memo(("dataset", teacher.ref), lambda: analysis.load_dataset(teacher))
+        dataset, note = self.reg.memo(("dataset", analysis.name(teacher)), lambda: analysis.load_dataset(teacher))
         notes = [note] if note else []
         mem = boundary = None
         if dataset is not None:
@@ -252,7 +272,8 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
     app = App(registry)
     lim = app.reg.limits
     g = {name: _guard(getattr(app, name)) for name in (
-        "explore", "seed_detail", "compare", "siblings", "select", "upload", "init", "diagnose", "train_start",
+        "explore", "seed_detail", "compare", "siblings", "select", "upload", "select_pairfile", "upload_pairfile",
+        "init", "diagnose", "train_start",
         "train_status", "train_cancel", "train_resume", "train_push", "runs")}
     with gr.Blocks(title="dmdviz: why are DMD students lazy?", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# dmdviz · noise→data pairings in DMD distillation\n"
@@ -271,6 +292,12 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                                              scale=2)
                     upload = gr.File(label="Upload (zip, or config.json + model.safetensors)", file_count="multiple",
                                      file_types=[".zip", ".json", ".safetensors"], scale=2)
+                with gr.Row():
+                    pairfile_dd = gr.Dropdown(label="Or a pair file (dmdviz or diffusers models): shipped, or a Hub "
+                                              "repo id holding pair.json", choices=shipped_pair_files(),
+                                              allow_custom_value=True, scale=3, elem_id="pairfile")
+                    pairfile_up = gr.File(label="Upload a pair file (.json / .toml; no entry points)",
+                                          file_types=[".json", ".toml"], scale=3, elem_id="pairfile-upload")
                 with gr.Row():
                     n = gr.Slider(2, lim.max_seeds, value=min(500, lim.max_seeds), step=1, label="Seeds N")
                     seed = gr.Number(0, precision=0, label="Base seed")
@@ -368,6 +395,10 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
         gr.on([load_btn.click, ref_box.submit], g["select"], [ref_box, teacher_box, *view], [pair, *shown],
               api_name="load_ref", **COMPUTE)
         upload.upload(g["upload"], [upload, teacher_box, *view], [pair, *shown], api_name="upload", **COMPUTE)
+        pairfile_dd.input(g["select_pairfile"], [pairfile_dd, *view], [pair, *shown], api_name="choose_pairfile",
+                          **COMPUTE)
+        pairfile_up.upload(g["upload_pairfile"], [pairfile_up, *view], [pair, *shown], api_name="upload_pairfile",
+                           **COMPUTE)
         gr.on([diag_btn.click, diag_tab.select], g["diagnose"], [pair, family, n, seed, k],
               [mem_plot, boundary_plot, length_plot, dm_plot, diag_info], api_name="diagnose", **COMPUTE)
         start_btn.click(g["train_start"], [preset, dim, teacher_steps, student_steps, ratio, gan, init, run_name],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = Path(os.environ.get("DMDVIZ_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DMDVIZ_THREADS", "1")
+os.environ.setdefault("DMDVIZ_CACHE_DIR", tempfile.mkdtemp(prefix="dmdviz-test-cache-"))  # never ~/.cache
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read at import by huggingface_hub (gradio imports it)
 
 

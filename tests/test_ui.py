@@ -13,7 +13,8 @@ from dmdviz.runtime import Runtime
 from dmdviz.train import train_teacher
 
 ENDPOINTS = {"/sweep_show", "/sweep_start", "/sweep_stop", "/sweep_poll", "/init", "/explore", "/seed_detail",
-             "/compare", "/siblings", "/choose_pair", "/load_ref", "/upload", "/diagnose",
+             "/compare", "/siblings", "/choose_pair", "/load_ref", "/upload", "/choose_pairfile", "/upload_pairfile",
+             "/diagnose",
              "/train_start", "/train_status", "/train_cancel", "/train_resume", "/runs", "/train_push"}
 VIEW = dict(n=120, seed=0, k=8, index=3)
 

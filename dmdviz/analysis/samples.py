@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from dmdviz import flow, noise
+from dmdviz import models, noise
+from dmdviz.analysis.cache import blocks as cache_blocks
 from dmdviz.errors import DmdvizError
-from dmdviz.hub import Checkpoint
 
 MAX_SEEDS = 20_000
 
@@ -50,77 +50,126 @@ class Samples:
         return torch.arange(self.start, self.start + self.n)
 
 
-def check_pair(teacher: Checkpoint, student: Checkpoint) -> None:
-    """Refuse pairs that cannot share noise (different shapes or label spaces)."""
-    if teacher.role != "teacher":
-        raise DmdvizError(f"{teacher.ref} is a {teacher.role}, not a teacher")
-    if student.role != "student":
-        raise DmdvizError(f"{student.ref} is a {student.role}, not a student")
-    if tuple(teacher.net.shape) != tuple(student.net.shape):
-        raise DmdvizError(f"shape mismatch: teacher {tuple(teacher.net.shape)} vs student {tuple(student.net.shape)}")
-    if teacher.n_classes != student.n_classes:
-        raise DmdvizError(f"class mismatch: teacher has {teacher.n_classes} classes, student {student.n_classes}")
+def check_pair(teacher, student) -> None:
+    """Refuse pairs that cannot share noise (not a teacher / student, other shapes or labels).
+
+    Either side may be a dmdviz ``Checkpoint`` or any ``models`` protocol object."""
+    models.check_pair(models.as_teacher(teacher), models.as_student(student))
+
+
+def _pair(teacher, student, device):
+    t, s = models.as_teacher(teacher), models.as_student(student)
+    models.check_pair(t, s)
+    return _place(t, device), _place(s, device)
+
+
+def _place(model, device):
+    """The model on ``device`` when one is asked for and it can move; as it is otherwise."""
+    return model.to(device) if device is not None and hasattr(model, "to") else model
+
+
+def _check_request(n: int, ks) -> None:
+    if not 2 <= n <= MAX_SEEDS:
+        raise DmdvizError(f"number of seeds must be between 2 and {MAX_SEEDS}, got {n}")
+    if any(k < 1 or k > 1024 for k in ks):
+        raise DmdvizError(f"Euler steps K must be between 1 and 1024, got {list(ks)}")
 
 
 def _autocast(device, bf16: bool):
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
-def sample_pair(teacher: Checkpoint, student: Checkpoint, n: int, seed: int = 0, ks=(1, 8, 32),
-                start: int = 0, chunk: int = 250, device="cpu", bf16: bool = False) -> Samples:
+def sample_pair(teacher, student, n: int, seed: int = 0, ks=(1, 8, 32), start: int = 0, chunk: int = 250,
+                device=None, bf16: bool = False, cache=None) -> Samples:
     """Φ_K(z_i) for each K in ``ks`` and G(z_i), i = start .. start + n - 1 (SPEC §2).
 
-    Chunks of ``chunk`` seeds under ``torch.inference_mode``; ``bf16`` runs the networks
-    under bf16 autocast (faster on CPUs with AMX, ~1e-2 relative error; off by default so
-    metrics are fp32-exact). Results are CPU float32 whatever the device.
+    ``teacher`` / ``student``: protocol objects or dmdviz checkpoints. Chunks of ``chunk``
+    seeds under ``torch.inference_mode``; ``bf16`` runs the networks under bf16 autocast
+    (~1e-2 relative error; off by default so metrics are fp32-exact). With a ``cache``
+    (``analysis.cache.SampleCache``) every set is read from disk where it was sampled
+    before and only the missing seeds are computed. Results are CPU float32.
     """
-    check_pair(teacher, student)
-    if not 2 <= n <= MAX_SEEDS:
-        raise DmdvizError(f"number of seeds must be between 2 and {MAX_SEEDS}, got {n}")
-    if any(k < 1 or k > 1024 for k in ks):
-        raise DmdvizError(f"Euler steps K must be between 1 and 1024, got {list(ks)}")
-    z, y = noise.seeded(seed, n, teacher.net.shape, teacher.n_classes, start)
-    target = _target_noise(student, z)
-    t_model = teacher.model.to(device)
-    phi = {k: _in_chunks(lambda zc, yc, k=k: flow.euler(t_model, zc, k, yc), target, y, chunk, device, bf16)
+    t, g = _pair(teacher, student, device)
+    _check_request(n, ks)
+    z, y = noise.seeded(seed, n, t.shape, t.n_classes, start)
+    target, tag = _target_noise(g, z)
+    phi = {k: _sampled(t, ("phi", k, *tag), lambda zc, yc, k=k: t.phi(zc, k, yc), target, y, seed, start, chunk,
+                       bf16, cache)
            for k in ks}
-    g = _in_chunks(student.model.to(device), z, y, chunk, device, bf16)
-    return Samples(seed, z, y, phi, g, start, {} if target is z else {"teacher_z": target})
+    g_out = _sampled(g, ("g",), g, z, y, seed, start, chunk, bf16, cache)
+    return Samples(seed, z, y, phi, g_out, start, {"teacher_z": target} if tag else {})
 
 
-def _target_noise(student: Checkpoint, z: torch.Tensor) -> torch.Tensor:
-    """The noise of the student's teacher targets for seeds z (z itself unless it relabels them)."""
+def _target_noise(student, z: torch.Tensor) -> tuple[torch.Tensor, tuple]:
+    """The noise of the student's teacher targets for seeds z, and its cache tag: (z, ()) unless
+    the student relabels its seeds (protocol's optional ``target_noise``), then (T z, (its
+    identity,)) so the teacher's samples on T z are cached apart from those on z."""
+    if not getattr(student, "relabels", False):
+        return z, ()
     with torch.inference_mode():
-        return student.model.target_noise(z) if hasattr(student.model, "target_noise") else z
+        return student.target_noise(z.to(student.device, student.dtype)).float().cpu(), ("noise", student.identity)
 
 
-def with_student(samples: Samples, teacher: Checkpoint, student: Checkpoint, chunk: int = 250, device="cpu",
-                 bf16: bool = False) -> Samples:
+def fill_cache(teacher, student, n: int, seed: int, ks, cache, rank: int, world: int, chunk: int = 250,
+               device=None, bf16: bool = False) -> None:
+    """This rank's share of ``sample_pair(teacher, student, n, seed, ks, cache=cache)``: the
+    cache blocks j with j % world == rank, each computed on its own range as one process
+    would, so rank 0's later ``sample_pair`` reads exactly the single-process bytes."""
+    t, g = _pair(teacher, student, device)
+    _check_request(n, ks)
+    for j, (lo, hi) in enumerate(cache_blocks(0, n)):
+        if j % world != rank:
+            continue
+        z, y = noise.seeded(seed, hi - lo, t.shape, t.n_classes, lo)
+        target, tag = _target_noise(g, z)
+        for k in ks:
+            _sampled(t, ("phi", k, *tag), lambda zc, yc, k=k: t.phi(zc, k, yc), target, y, seed, lo, chunk, bf16,
+                     cache)
+        _sampled(g, ("g",), g, z, y, seed, lo, chunk, bf16, cache)
+
+
+def with_student(samples: Samples, teacher, student, chunk: int = 250, device=None, bf16: bool = False,
+                 cache=None) -> Samples:
     """The same seeds and teacher targets with another student's G: a second student of
     ``teacher`` compared on exactly the first one's z_i and Φ_K(z_i), the teacher not rerun."""
-    check_pair(teacher, student)
-    if not torch.equal(_target_noise(student, samples.z), samples.extra.get("teacher_z", samples.z)):
-        raise DmdvizError(f"{student.ref} has its teacher targets on other noise (a noise rotation) than the "
-                          "first student, so the two cannot share one frame")
-    g = _in_chunks(student.model.to(device), samples.z, samples.y, chunk, device, bf16)
-    return Samples(samples.seed, samples.z, samples.y, samples.phi, g, samples.start, samples.extra)
+    _, g = _pair(teacher, student, device)
+    target, _ = _target_noise(g, samples.z)
+    if not torch.equal(target, samples.extra.get("teacher_z", samples.z)):
+        raise DmdvizError(f"{g.identity.split('@')[0]} has its teacher targets on other noise (a noise rotation) "
+                          "than the first student, so the two cannot share one frame")
+    out = _sampled(g, ("g",), g, samples.z, samples.y, samples.seed, samples.start, chunk, bf16, cache)
+    return Samples(samples.seed, samples.z, samples.y, samples.phi, out, samples.start, samples.extra)
 
 
-def _in_chunks(fn, z: torch.Tensor, y: torch.Tensor | None, chunk: int, device, bf16: bool) -> torch.Tensor:
-    """fn(z, y) over chunks of ``chunk`` rows under inference mode, as one CPU float32 tensor."""
+def _sampled(model, what: tuple, fn, z, y, seed: int, start: int, chunk: int, bf16: bool, cache) -> torch.Tensor:
+    """fn over the seeds, through the cache when there is one (keyed by ``model.identity``)."""
+    def compute(lo: int, hi: int) -> torch.Tensor:
+        return _in_chunks(fn, z[lo - start:hi - start], None if y is None else y[lo - start:hi - start],
+                          chunk, model, bf16)
+
+    if cache is None:
+        return compute(start, start + len(z))
+    return cache.get(model, what, seed, start, len(z), bf16, compute)
+
+
+def _in_chunks(fn, z: torch.Tensor, y: torch.Tensor | None, chunk: int, model, bf16: bool) -> torch.Tensor:
+    """fn(z, y) over chunks of ``chunk`` rows under inference mode, as one CPU float32 tensor;
+    inputs go to the model's device and dtype."""
     out = []
+    device = model.device
     with torch.inference_mode(), _autocast(device, bf16):
         for i in range(0, len(z), chunk):
             yc = None if y is None else y[i : i + chunk].to(device)
-            out.append(fn(z[i : i + chunk].to(device), yc).float().cpu())
-    return torch.cat(out)
+            out.append(fn(z[i : i + chunk].to(device, model.dtype), yc).float().cpu())
+    return torch.cat(out) if out else torch.zeros((0, *model.shape))
 
 
 @dataclass
 class Trajectory:
     """One seed's drill-down: the teacher's Euler path and the student's jump.
 
-    ``states`` (K + 1, *shape) from z (t = 0) to Φ_K(z) (t = 1); ``times`` (K + 1,);
+    ``states`` (K + 1, *shape) in dmdviz coordinates from the start (z for a dmdviz teacher,
+    t = 0) to Φ_K(z) (t = 1); ``times`` (K + 1,) the teacher's own grid (docs/parameterisations.md);
     ``phi_1`` and ``g`` (*shape). All CPU float32.
     """
 
@@ -133,20 +182,17 @@ class Trajectory:
     y: int | None
 
 
-def seed_trajectory(teacher: Checkpoint, student: Checkpoint, index: int, seed: int = 0, k: int = 8,
-                    device="cpu") -> Trajectory:
-    """The Euler trajectory of Φ_K for sample ``index`` of ``seed``, with Φ_1 and G (SPEC §1);
-    the teacher starts from the noise the student's network sees (``Samples``)."""
-    check_pair(teacher, student)
+def seed_trajectory(teacher, student, index: int, seed: int = 0, k: int = 8, device=None) -> Trajectory:
+    """The K-step trajectory of Φ_K for sample ``index`` of ``seed``, with Φ_1 and G (SPEC §1);
+    states in dmdviz coordinates at the teacher's own times (uniform k / K for dmdviz nets)."""
+    t, g = _pair(teacher, student, device)
     if not 1 <= k <= 1024 or not 0 <= index < 2**31:
         raise DmdvizError(f"need 1 <= K <= 1024 and a sample index >= 0, got K={k}, index={index}")
-    z, y = noise.seeded(seed, 1, teacher.net.shape, teacher.n_classes, index)
-    z, y = z.to(device), None if y is None else y.to(device)
+    z, y = noise.seeded(seed, 1, t.shape, t.n_classes, index)
+    z, y = z.to(t.device, t.dtype), None if y is None else y.to(t.device)
+    start = _target_noise(g, z)[0].to(t.device, t.dtype)  # the teacher runs on the noise of G's target
     with torch.inference_mode():
-        start = _target_noise(student, z)
-        states = flow.euler(teacher.model.to(device), start, k, y, trajectory=True)[:, 0].float().cpu()
-        g = student.model.to(device)(z, y)[0].float().cpu()
-    phi_1 = states[0] + k * (states[1] - states[0])  # Φ_1 = z + v(z, 0): the first Euler step, undivided
-    return Trajectory(seed, index, states, torch.linspace(0, 1, k + 1), phi_1, g,
-                      None if y is None else int(y[0]))
-
+        states = t.phi(start, k, y, trajectory=True)[:, 0].float().cpu()
+        phi_1 = t.phi(start, 1, y)[0].float().cpu()
+        out = g(z, y)[0].float().cpu()
+    return Trajectory(seed, index, states, t.times(k).float(), phi_1, out, None if y is None else int(y[0]))

@@ -18,6 +18,7 @@ from dmdviz.analysis.compare import check_sibling
 from dmdviz.analysis.pairing import PairAnalysis
 from dmdviz.analysis.samples import Trajectory, sample_pair, seed_trajectory, with_student
 from dmdviz.analysis.series import dm_loss_curves, teacher_length_series
+from dmdviz.config import DataConfig
 from dmdviz.errors import DmdvizError
 from dmdviz.hub import Checkpoint
 from dmdviz.train import read_metrics
@@ -44,21 +45,32 @@ class Study:
     other_student: Checkpoint | None = None
 
     @property
+    def teacher_name(self) -> str:
+        return name(self.teacher)
+
+    @property
+    def student_name(self) -> str:
+        return name(self.student)
+
+    @property
     def records(self) -> list[dict]:
-        """The student's own metrics.jsonl (training curves), [] when it has none."""
-        return read_metrics(self.student.path)
+        """The student's own metrics.jsonl (training curves), [] when it has none (or is no
+        dmdviz checkpoint)."""
+        ckpt = checkpoint_of(self.student)
+        return read_metrics(ckpt.path) if ckpt else []
 
     @cached_property
     def summary(self) -> dict:
         """Every SPEC §4 metric as plain JSON values (computed once)."""
         s, k = self.pair.s, self.pair.k
-        out = {"teacher": self.teacher.ref, "student": self.student.ref, "dataset": self.teacher.data.name,
+        ckpt = checkpoint_of(self.teacher)
+        out = {"teacher": self.teacher_name, "student": self.student_name, "dataset": ckpt.data.name if ckpt else None,
                "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing,
                "intervals": self.pair.intervals}
         if self.dataset is not None:
             out.update(self.pair.data_summary(self.dataset.train, self.dataset.heldout, self.dataset.support))
         if self.other is not None:
-            out["compare"] = {"student": self.other_student.ref, **self.other.pairing}
+            out["compare"] = {"student": name(self.other_student), **self.other.pairing}
         if self.lengths:
             out["series"] = [{"teacher_step": e["teacher_step"], "student": e["student"], **e["metrics"]}
                              for e in self.lengths]
@@ -66,19 +78,39 @@ class Study:
         return out
 
 
-def load_dataset(ckpt: Checkpoint, data_dir=None) -> tuple[data.Dataset | None, str]:
-    """The checkpoint's data set, or (None, why) when it cannot be read here (MNIST absent)."""
+def checkpoint_of(model) -> Checkpoint | None:
+    """The dmdviz checkpoint behind a model (itself, or a native adapter's), None for others."""
+    return model if isinstance(model, Checkpoint) else getattr(model, "checkpoint", None)
+
+
+def name(model) -> str:
+    """A model's reference for people: a checkpoint's ref, else its protocol identity."""
+    ckpt = checkpoint_of(model)
+    return ckpt.ref if ckpt else model.identity
+
+
+def load_dataset(teacher, data_dir=None) -> tuple[data.Dataset | None, str]:
+    """The teacher checkpoint's data set, or (None, why) when it cannot be read here (MNIST
+    absent, or a teacher that is no dmdviz checkpoint and so names no data set)."""
+    skipped = "training-set metrics (memorization, boundary, sample quality) skipped"
+    cfg = getattr(checkpoint_of(teacher) or teacher, "data", None)
+    if not isinstance(cfg, DataConfig):
+        return None, f"{skipped}: the teacher is no dmdviz checkpoint, so its data set is unknown"
     try:
-        return data.get_dataset(ckpt.data, data_dir), ""
+        return data.get_dataset(cfg, data_dir), ""
     except DmdvizError as e:
-        return None, f"training-set metrics (memorization, boundary, sample quality) skipped: {e}"
+        return None, f"{skipped}: {e}"
 
 
-def study(teacher: Checkpoint, student: Checkpoint, n: int = 1000, k: int = 8, seed: int = 0, *,
-          data_dir=None, series: list[Checkpoint] = (), series_n: int = 500, device="cpu",
-          bf16: bool = False, threads: int | None = None, compare: Checkpoint | None = None) -> Study:
+def study(teacher, student, n: int = 1000, k: int = 8, seed: int = 0, *,
+          data_dir=None, series: list[Checkpoint] = (), series_n: int = 500, device=None,
+          bf16: bool = False, threads: int | None = None, compare: Checkpoint | None = None,
+          ks: tuple[int, ...] = (), cache=None) -> Study:
     """Sample the pair once on seeds 0 .. n-1 and prepare every analysis (SPEC §4, §5).
 
+    ``teacher`` / ``student``: dmdviz checkpoints or any ``models`` protocol objects (the
+    training-set metrics, series and comparison need dmdviz checkpoints). ``ks``: more K
+    values to sample beside 1, ``k`` and 32; ``cache``: an ``analysis.cache.SampleCache``.
     ``series``: students of snapshots of one teacher (fig 4 DM-loss curves and fig 11
     copying vs teacher length, each pair on ``series_n`` seeds). ``compare``: a second
     student of the same teacher, drawn on the same seeds.
@@ -87,20 +119,21 @@ def study(teacher: Checkpoint, student: Checkpoint, n: int = 1000, k: int = 8, s
         torch.set_num_threads(threads)
     if compare is not None:
         check_sibling(teacher, compare)  # before any sampling: a wrong second student fails fast
-    samples = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k, 32})), device=device, bf16=bf16)
+    samples = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k, 32, *ks})), device=device, bf16=bf16,
+                          cache=cache)
     dataset, note = load_dataset(teacher, data_dir)
     st = Study(teacher, student, PairAnalysis(samples, k), dataset,
                seed_trajectory(teacher, student, 0, seed, k, device), [note] if note else [])
     if compare is not None:
         st.other_student = compare
-        st.other = PairAnalysis(with_student(samples, teacher, compare, device=device, bf16=bf16), k)
+        st.other = PairAnalysis(with_student(samples, teacher, compare, device=device, bf16=bf16, cache=cache), k)
     if series:
         st.curves = dm_loss_curves(list(series))
         st.lengths = teacher_length_series(list(series), min(series_n, n), k, seed, device=device)
     return st
 
 
-def analyze(teacher: Checkpoint, student: Checkpoint, n: int = 1000, k: int = 8, seed: int = 0,
+def analyze(teacher, student, n: int = 1000, k: int = 8, seed: int = 0,
             **kwargs) -> dict:
     """The JSON summary of ``study(...)``: identity of the pair plus every SPEC §4 metric."""
     return study(teacher, student, n, k, seed, **kwargs).summary
