@@ -249,7 +249,7 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                     teacher_box = gr.Textbox(label="Teacher (optional)", placeholder="default: the one the student records",
                                              scale=2)
                     upload = gr.File(label="Upload (zip, or config.json + model.safetensors)", file_count="multiple",
-                                     file_types=[".zip", ".json", ".safetensors"], scale=2)
+                                     file_types=[".zip", ".json", ".safetensors"], scale=2, elem_id="upload")
                 pair_msg = error_box("pair-error")
                 with gr.Row():
                     n = gr.Slider(2, lim.max_seeds, value=min(500, lim.max_seeds), step=1, label="Seeds N")

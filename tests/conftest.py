@@ -16,6 +16,7 @@ MNIST_DIR = ROOT / "data" / "mnist"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DMDVIZ_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read at import by huggingface_hub (gradio imports it)
+os.environ.pop("DMDVIZ_DATA_DIR", None)  # the suite reads MNIST from the repo, as on a fresh clone
 
 
 @pytest.fixture(scope="session")
