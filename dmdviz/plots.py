@@ -24,14 +24,13 @@ NaN breaks; per-seed traces are ``Scattergl`` with float32 arrays; heatmaps are 
 
 from __future__ import annotations
 
-import base64
 import math
-import struct
-import zlib
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+from dmdviz.png import png_data_uri
 
 SEED_SCALE = "Turbo"
 MAX_SIDE = 256
@@ -109,19 +108,6 @@ def low_dim_panels(panels: dict[str, np.ndarray], seeds: np.ndarray, title: str 
 
 
 # --------------------------------------------------------------------------- fig 1 / 8 / 11 images
-
-
-def png_data_uri(grey: np.ndarray) -> str:
-    """A (H, W) uint8 image as a greyscale PNG data URI (zlib only: no imaging library)."""
-    h, w = grey.shape
-    raw = np.concatenate([np.zeros((h, 1), np.uint8), grey.astype(np.uint8)], axis=1).tobytes()  # filter 0 per row
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
-           + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
-    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def image_grid(rows: dict[str, np.ndarray], ids: np.ndarray | None = None, id_name: str = "seed",

@@ -128,7 +128,8 @@ class App:
             ia = pa.images(30)
             rows = {"Φ_1": ia["Φ_1"], f"Φ_{pa.k}": ia[f"Φ_{pa.k}"], f"G · {names[0]}": ia["G"],
                     f"G · {names[1]}": pb.images(30)["G"]}
-            samples = plots.image_grid(rows, pa.seeds[:30], title="Samples per seed, both students")
+            samples = plots.image_grid(rows, pa.seeds[:30], title="Samples per seed, both students", per_band=15,
+                                       width=1100)  # a full-width panel
         else:
             panels = pa.panels()
             panels = {"z": panels["z"], f"Φ_{pa.k}": panels[f"Φ_{pa.k}"], f"G · {names[0]}": panels["G"],

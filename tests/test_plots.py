@@ -168,6 +168,13 @@ def _png_pixels(uri: str) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
 
 
+def test_png_data_uri_round_trips_through_an_image_reader():
+    from dmdviz.png import png_data_uri
+
+    grey = np.random.default_rng(0).integers(0, 256, (7, 13), dtype=np.uint8)
+    assert np.array_equal(_png_pixels(png_data_uri(grey)), grey)
+
+
 def test_image_grid_is_one_image_with_a_hover_target_per_seed():
     rows = {"Φ_1": -np.ones((5, 4, 3)), "G": np.ones((3, 4, 3))}  # a shorter row leaves blank cells
     fig = plots.image_grid(rows, np.array([10, 11, 12, 13, 300]), pad=1)
