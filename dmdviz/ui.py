@@ -10,7 +10,6 @@ and leaves every plot and table as it was (``ui_errors.guarded``); never a trace
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 
@@ -25,7 +24,6 @@ from dmdviz.ui_errors import error_box, guarded
 from dmdviz.ui_sweep import sweep_tab
 from dmdviz.ui_text import ABOUT, METRICS, PICK_SEED_JS
 
-log = logging.getLogger(__name__)
 DEFAULT_PAIR = "chessboard4d/student"
 COMPUTE = {"concurrency_id": "compute", "concurrency_limit": "default"}
 POLL = {"concurrency_id": "poll", "concurrency_limit": None, "show_progress": "hidden"}
