@@ -23,6 +23,10 @@ class _Parser(argparse.ArgumentParser):
         raise DmdvizError(message)
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    return _ints(text, 0, 2**31 - 1)
+
+
 def _ints(text: str, lo: int, hi: int) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in text.split(",") if v.strip())
@@ -116,6 +120,20 @@ def cmd_distill(args) -> None:
         _distill_with(args, rt)
 
 
+def _gan_weights(args) -> dict:
+    """The GAN term's separate weights: ``--gan`` (DMD2's 3e-3 on G, 1e-2 on D), each
+    overridable; ``--gan-weight`` is the single λ on both, as before the split."""
+    from dmdviz.config import GAN_WEIGHT_D, GAN_WEIGHT_G
+
+    separate = args.gan or args.gan_weight_g is not None or args.gan_weight_d is not None
+    if separate and args.gan_weight is not None:
+        raise DmdvizError("give --gan-weight (one λ on G and D) or --gan/--gan-weight-g/--gan-weight-d, not both")
+    if not separate:
+        return {}
+    return {"gan_weight_g": GAN_WEIGHT_G if args.gan_weight_g is None else args.gan_weight_g,
+            "gan_weight_d": GAN_WEIGHT_D if args.gan_weight_d is None else args.gan_weight_d}
+
+
 def _distill_with(args, rt) -> None:
     from dmdviz.hub import load_checkpoint
     from dmdviz.train import distill
@@ -125,10 +143,11 @@ def _distill_with(args, rt) -> None:
     fields = {k: getattr(args, k) for k in ("steps", "ratio", "gan_weight", "regression_weight", "init", "batch",
                                              "seed", "probe_every", "probe_n", "k", "lr", "critic_lr")
               if getattr(args, k) is not None}
-    cfg = replace(base, **fields)
-    if args.student_hidden or args.student_depth or args.noise_rotation:
+    cfg = replace(base, **fields, **_gan_weights(args))
+    if args.student_hidden or args.student_depth or args.noise_rotation or args.shuffled_control:
         cfg = replace(cfg, student_hidden=args.student_hidden or 0, student_depth=args.student_depth or 0,
-                      noise_rotation=args.noise_rotation)
+                      noise_rotation=args.noise_rotation or args.shuffled_control,
+                      shuffled_control=args.shuffled_control)
     t0 = time.perf_counter()
     out = distill(teacher, cfg, args.out, data_dir=args.data_dir, rt=rt, resume=args.resume,
                   on_step=_progress(cfg.steps, max(1, cfg.steps // 10)) if rt.is_main else None)
@@ -176,16 +195,26 @@ def cmd_list(args) -> None:
 
 
 def cmd_reproduce(args) -> None:
-    from dmdviz.reproduce import FAMILIES, reproduce
+    from dmdviz.reproduce import FAMILIES, reproduce, rescore, spread
 
     names = list(FAMILIES) if args.name == "all" else [args.name]
     only = tuple(s.strip() for s in (args.only or "").split(",") if s.strip())
     if only and args.name == "all":
         raise DmdvizError("--only names students of one family, not of 'all'")
     t0 = time.perf_counter()
+    if args.seeds is not None:
+        if args.name == "all" or only or args.rescore:
+            raise DmdvizError("--seeds trains one family (no 'all', --only or --rescore)")
+        summary = spread(args.name, args.seeds, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args))
+        print(json.dumps(summary["students"], indent=1))
+        return
     for name in names:
-        reproduce(name, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args), only=only)
-    print(f"reproduced {', '.join(names)} in {time.perf_counter() - t0:.1f}s")
+        if args.rescore:
+            _runtime(args)  # only its thread count matters: no training
+            rescore(name, out_root=args.out_root, data_dir=args.data_dir, only=only)
+        else:
+            reproduce(name, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args), only=only)
+    print(f"{'rescored' if args.rescore else 'reproduced'} {', '.join(names)} in {time.perf_counter() - t0:.1f}s")
 
 
 def cmd_sweep(args) -> None:
@@ -244,7 +273,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("distill", help="distil a one-step DMD student from a teacher")
     p.add_argument("--teacher", required=True, help="folder, shipped name or org/name[@rev]")
     p.add_argument("--ratio", type=RATIO, help="critic updates per generator update (two time-scale)")
-    p.add_argument("--gan-weight", type=WEIGHT)
+    p.add_argument("--gan", action="store_true", help="add the GAN term with DMD2's weights (G 3e-3, D 1e-2)")
+    p.add_argument("--gan-weight-g", type=WEIGHT, help="GAN weight on the generator's loss (implies --gan)")
+    p.add_argument("--gan-weight-d", type=WEIGHT, help="GAN weight on the discriminator's loss (implies --gan)")
+    p.add_argument("--gan-weight", type=WEIGHT, help="one GAN weight on both G and D (the recipe before the split)")
     p.add_argument("--regression-weight", type=WEIGHT)
     p.add_argument("--init", choices=["teacher", "random"])
     p.add_argument("--probe-every", type=STEPS)
@@ -254,7 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--critic-lr", type=LR)
     p.add_argument("--student-hidden", type=_int(1, 8192), help="wider student (implies --init random)")
     p.add_argument("--student-depth", type=_int(1, 64), help="deeper student (implies --init random)")
-    p.add_argument("--noise-rotation", action="store_true", help="feed G a fixed random rotation of z")
+    p.add_argument("--noise-rotation", action="store_true",
+                   help="feed G a fixed random rotation R z (scored against Φ_K(R z): a relabelling control)")
+    p.add_argument("--shuffled-control", action="store_true",
+                   help="feed G R z but score it against Φ_K(z): the shuffled-seed negative control")
     run_opts(p)
     p.set_defaults(func=cmd_distill)
 
@@ -280,6 +315,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="chessboard4d, moons, digits, mlp-manifold, mnist or all")
     p.add_argument("--out-root", help="where the family folder goes (default: the shipped checkpoints/)")
     p.add_argument("--only", help="comma-separated students to distil again from the family's existing teachers")
+    p.add_argument("--seeds", type=_seed_list,
+                   help="run-to-run spread: train the family with each of these seeds (0 = the shipped one); "
+                        "writes spread.json into the family folder")
+    p.add_argument("--rescore", action="store_true",
+                   help="no training: measure the shipped students' metrics again and write them into their configs")
     p.add_argument("--data-dir", help="MNIST IDX folder")
     p.add_argument("--device")
     p.add_argument("--bf16", action="store_true")
@@ -290,7 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="sweep folder (rerun to continue it)")
     p.add_argument("--dataset", choices=["chessboard", "mlp-manifold"])
     p.add_argument("--dims", type=lambda text: _ints(text, 2, 4096), help="ambient dimensions, e.g. 2,4,8,16,32,64,128,256,784")
-    p.add_argument("--seeds", type=lambda text: _ints(text, 0, 2**31 - 1), help="training seeds, e.g. 0,1,2")
+    p.add_argument("--seeds", type=_seed_list, help="training seeds, e.g. 0,1,2")
     p.add_argument("--variants", help="comma-separated: plain, random-init, wide, deep, rotation")
     p.add_argument("--embed", choices=["random", "first"], help="plane of the 2-D set in R^D (default random)")
     p.add_argument("--cells", type=_int(1, 64), help="chessboard cells per axis")

@@ -62,9 +62,18 @@ class TeacherConfig:
     log_every: int = 50
 
 
+# DMD2's GAN weights (its ImageNet recipe): 3e-3 on the generator's term, 1e-2 on the discriminator's
+GAN_WEIGHT_G, GAN_WEIGHT_D = 3e-3, 1e-2
+
+
 @dataclass(frozen=True)
 class DistillConfig:
-    """DMD distillation (SPEC §3) and its copying meter (SPEC §4)."""
+    """DMD distillation (SPEC §3) and its copying meter (SPEC §4).
+
+    The GAN term (SPEC §3.3) weighs the generator's loss by ``gan_weight_g`` and the
+    discriminator's by ``gan_weight_d``. ``gan_weight`` is the single λ of configs written
+    before the split: it applies to both when neither separate weight is set.
+    """
 
     steps: int = 2000
     batch: int = 256
@@ -74,6 +83,8 @@ class DistillConfig:
     t_min: float = 0.02
     t_max: float = 0.98
     gan_weight: float = 0.0
+    gan_weight_g: float = 0.0
+    gan_weight_d: float = 0.0
     regression_weight: float = 0.0
     regression_pairs: int = 256
     init: str = "teacher"
@@ -85,6 +96,14 @@ class DistillConfig:
     student_hidden: int = 0
     student_depth: int = 0
     noise_rotation: bool = False
+    shuffled_control: bool = False  # with noise_rotation: score against Φ_K(z), not Φ_K(R z) (dmd.Student)
+
+    @property
+    def gan_weights(self) -> tuple[float, float]:
+        """(λ on G, λ on D) of the GAN term; (0, 0) when it is off."""
+        if self.gan_weight_g or self.gan_weight_d:
+            return self.gan_weight_g, self.gan_weight_d
+        return self.gan_weight, self.gan_weight
 
 
 @dataclass(frozen=True)
@@ -118,6 +137,14 @@ def to_dict(cfg) -> dict:
 
 _MLP_4D = NetConfig(kind="mlp", shape=(4,), hidden=256, depth=3)
 
+
+def _plane(name: str, description: str) -> Preset:
+    """A 2-D set of the paper's fig. 7 in R^2, with the moons recipe (about a minute each on 2 cores)."""
+    return Preset(name, DataConfig(name, dim=2), replace(_MLP_4D, shape=(2,)),
+                  TeacherConfig(steps=6000, batch=512, lr=3e-3),
+                  DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250), description)
+
+
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
@@ -129,14 +156,10 @@ PRESETS: dict[str, Preset] = {
             DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250),
             "2-D chessboard in the first two coordinates of R^4 (paper Fig. 2).",
         ),
-        Preset(
-            "moons",
-            DataConfig("moons", dim=2),
-            replace(_MLP_4D, shape=(2,)),
-            TeacherConfig(steps=6000, batch=512, lr=3e-3),
-            DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250),
-            "Double moon in R^2 (paper Fig. 7).",
-        ),
+        _plane("moons", "Double moon in R^2 (paper Fig. 7)."),
+        _plane("gaussians8", "Eight Gaussians on a circle in R^2 (paper Fig. 7)."),
+        _plane("swissroll", "Swiss roll in R^2 (paper Fig. 7)."),
+        _plane("rings", "Three concentric rings in R^2 (paper Fig. 7)."),
         Preset(
             "digits",
             DataConfig("digits"),

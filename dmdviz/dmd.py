@@ -16,21 +16,40 @@ class Student(nn.Module):
     """G(z[, y]) = z' + v_φ(z', 0[, y]) with z' = R z (R = I unless a rotation is given).
 
     With φ = θ and no rotation, G is exactly the teacher's one-step Euler map Φ_1.
-    The optional fixed orthogonal R (a geometric-freedom experiment) feeds the student a
-    rotated copy of the teacher's noise. Shapes: z (B, *shape) -> (B, *shape).
+    The optional fixed orthogonal R feeds the network a rotated copy of the noise, so at
+    φ = θ G(z) = Φ_1(R z). Its target (``target_noise``) is then one of two, fixed at
+    training time:
+    - ``relabel`` (default): Φ_K(R z), the teacher on the noise the network sees. R only
+      relabels which seed gets which sample and adds no freedom: the relabelling control.
+    - not ``relabel``: Φ_K(z), the teacher on the seed the student was given. A student
+      that copies Φ_K(R z) is then paired with another seed's target for every seed: the
+      shuffled-seed negative control, which must read chance.
+    Shapes: z (B, *shape) -> (B, *shape).
     """
 
-    def __init__(self, net: nn.Module, rotation: torch.Tensor | None = None):
+    def __init__(self, net: nn.Module, rotation: torch.Tensor | None = None, relabel: bool = True):
         super().__init__()
         self.net = net
+        self.relabel = relabel
         if rotation is not None:
             self.register_buffer("rotation", rotation)
         else:
             self.rotation = None
 
+    def _rotated(self, z: torch.Tensor) -> torch.Tensor:
+        """The noise the network is fed: R z, or z itself without a rotation."""
+        if self.rotation is None:
+            return z
+        r = self.rotation.to(z.device, z.dtype)
+        return (z.reshape(len(z), -1) @ r.T).reshape(z.shape)
+
+    def target_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """The noise whose teacher sample Φ_K is G(z)'s target: R z when the rotation
+        relabels, else z itself."""
+        return self._rotated(z) if self.relabel else z
+
     def forward(self, z, y=None):
-        if self.rotation is not None:
-            z = (z.reshape(len(z), -1) @ self.rotation.T).reshape(z.shape)
+        z = self._rotated(z)
         t = torch.zeros(len(z), device=z.device, dtype=z.dtype)
         return z + self.net(z, t, y)
 

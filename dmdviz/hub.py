@@ -80,7 +80,7 @@ def build_model(config: dict) -> torch.nn.Module:
         if config.get("student", {}).get("noise_rotation"):
             d = int(torch.tensor(config["net"]["shape"]).prod())
             rotation = torch.zeros(d, d)
-        return Student(net, rotation)
+        return Student(net, rotation, relabel=not config.get("student", {}).get("shuffled_control", False))
     return net
 
 
@@ -98,7 +98,8 @@ def make_config(role: str, data: DataConfig, net: NetConfig, train: dict, teache
     return cfg
 
 
-def _card(config: dict, extra: str = "") -> str:
+def card(config: dict, extra: str = "") -> str:
+    """The model card (README.md) of a checkpoint; ``extra`` is appended as its last section."""
     role, data = config["role"], config["data"]
     lines = [
         "---", "library_name: dmdviz", "tags:", "- dmdviz", "- flow-matching",
@@ -117,7 +118,7 @@ def _card(config: dict, extra: str = "") -> str:
     lines += ["## Training", "", "```json", json.dumps(config.get("train", {}), indent=2), "```", ""]
     if config.get("metrics"):
         lines += ["## Metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |"
+        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {json.dumps(v)} |"
                   for k, v in config["metrics"].items()]
         lines.append("")
     if extra:
@@ -149,7 +150,7 @@ def save_checkpoint(folder, model: torch.nn.Module, config: dict, card_extra: st
              for k, v in _unwrap(model).state_dict().items()}
     atomic_write(folder / "model.safetensors", lambda p: save_file(state, str(p), metadata={"format": "pt"}))
     atomic_write(folder / "config.json", lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
-    atomic_write(folder / "README.md", lambda p: p.write_text(_card(config, card_extra)))
+    atomic_write(folder / "README.md", lambda p: p.write_text(card(config, card_extra)))
     return folder
 
 

@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from dmdviz import hub, noise
-from dmdviz.config import get_preset
+from dmdviz.config import GAN_WEIGHT_D, get_preset
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
 
@@ -89,7 +89,9 @@ class JobSpec:
                           log_every=max(1, min(p.teacher.log_every, self.teacher_steps // 40)),
                           snapshots=tuple(s for s in p.teacher.snapshots if s < self.teacher_steps),
                           batch=self.batch or p.teacher.batch)
-        student = replace(p.distill, steps=self.student_steps, ratio=self.ratio, gan_weight=self.gan_weight,
+        # the app's GAN weight is the generator's; the discriminator's is DMD2's whenever the term is on
+        gan = {"gan_weight_g": self.gan_weight, "gan_weight_d": GAN_WEIGHT_D} if self.gan_weight else {}
+        student = replace(p.distill, steps=self.student_steps, ratio=self.ratio, **gan,
                           init=self.init, seed=self.seed, batch=self.batch or p.distill.batch,
                           probe_every=max(1, min(p.distill.probe_every, self.student_steps // 10)))
         return data, net, teacher, student

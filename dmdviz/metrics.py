@@ -60,6 +60,21 @@ def copy_ratio(phi_1, phi_k, g) -> float:
     return float((d_student / d_init.clamp_min(1e-12)).median())
 
 
+def nn_spacing(x) -> torch.Tensor:
+    """Distance from each sample to its nearest other sample of the same set, (N,)."""
+    d = torch.cdist(_flat(x), _flat(x))
+    return d.fill_diagonal_(float("inf")).min(dim=1).values
+
+
+def resolution(d_student, spacing) -> float:
+    """median d_student / median NN spacing of Φ_K (the pairing metrics' resolution).
+
+    Well below 1: each student sample sits nearer its own target than the targets sit to
+    one another, so A_OT and NN agreement can register copying. Above 1 they cannot: even
+    a student that lands as near its own target as it can reads chance."""
+    return float(torch.as_tensor(d_student).median() / torch.as_tensor(spacing).median().clamp_min(1e-12))
+
+
 def pairing_metrics(phi_1, phi_k, g, with_ot: bool = True, costs=None) -> dict:
     """Every pairing metric for the student and, as ``*_init``, for its start Φ_1.
 
@@ -67,11 +82,16 @@ def pairing_metrics(phi_1, phi_k, g, with_ot: bool = True, costs=None) -> dict:
     rolled by one): the value ρ takes when the pairing carries no information. In low
     dimension Φ_1 collapses towards the data mean, so even a remapping student can have
     ρ < 1; compare ρ with this chance level, not only with 1.
+    ``resolution`` (and ``resolution_init`` for Φ_1) says whether A_OT can register copying
+    at all on these seeds (``resolution``).
     ``costs`` = (C, C_init), when given, are the already computed ``cost_matrix(phi_k, g)``
     and ``cost_matrix(phi_k, phi_1)`` (an analysis that caches them skips recomputing).
     """
+    d_init, d_student = distances(phi_1, phi_k, g)
+    spacing = nn_spacing(phi_k)
     out = {"copy_ratio": copy_ratio(phi_1, phi_k, g),
-           "copy_ratio_chance": copy_ratio(phi_1, phi_k, torch.roll(torch.as_tensor(g), 1, dims=0))}
+           "copy_ratio_chance": copy_ratio(phi_1, phi_k, torch.roll(torch.as_tensor(g), 1, dims=0)),
+           "resolution": resolution(d_student, spacing), "resolution_init": resolution(d_init, spacing)}
     for suffix, other, c in (("", g, costs and costs[0]), ("_init", phi_1, costs and costs[1])):
         c = cost_matrix(phi_k, other) if c is None else c
         if with_ot:

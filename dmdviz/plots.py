@@ -10,7 +10,7 @@ API (N seeds, M image columns, K Euler steps; every figure sets ``layout.height`
     distance_scatter(d_init (N,), d_student (N,), seeds (N,))      fig 10
     compare_distances(d_init (N,), {student: d_student (N,)}, seeds (N,))   fig 10, several students
     dm_loss_curves([{"label", "steps" (M,), "dm_loss" (M,)}])       fig 4
-    boundary_scatter(d (N,), delta (N,), seeds (N,))               fig 5
+    boundary_scatter(d (N,), ratio (N,), seeds (N,))               fig 5
     copying_vs_teacher_length(steps (S,), {metric: (S,)})           fig 11
     memorization_histogram(r (N,), mark=3.0)                        fig 12
     trajectory_plot(states (K+1, D) or (K+1, H, W), phi_1, g, index[, background (N, 2)])
@@ -266,12 +266,13 @@ def distance_scatter(d_init: np.ndarray, d_student: np.ndarray, seeds: np.ndarra
                               "d_init = ||Φ_1(z) − Φ_K(z)||", "d_student = ||G(z) − Φ_K(z)||", title, height)
 
 
-def boundary_scatter(d: np.ndarray, delta: np.ndarray, seeds: np.ndarray,
-                     title: str = "Boundary analysis: D(z) vs δ(z)", height: int = 480) -> go.Figure:
-    """D(z), the mean distance of Φ_K(z) to the training set (x), against δ(z) = d_student −
-    d_init (y), with the zero line: below it the student moved towards its target (fig 5)."""
-    return _scatter_with_line(d, delta, seeds, [np.min(d), np.max(d)], [0, 0], "δ = 0",
-                              "D(z) = mean ||Φ_K(z) − x||, x in train", "δ(z) = d_student − d_init", title, height)
+def boundary_scatter(d: np.ndarray, ratio: np.ndarray, seeds: np.ndarray,
+                     title: str = "Boundary analysis: D(z) vs d_student / d_init", height: int = 480) -> go.Figure:
+    """D(z), the mean distance of Φ_K(z) to the training set (x), against the scale-free
+    ρ(z) = d_student / d_init (y), with the line ρ = 1: below it the student moved towards
+    its target (fig 5)."""
+    return _scatter_with_line(d, ratio, seeds, [np.min(d), np.max(d)], [1, 1], "ρ(z) = 1",
+                              "D(z) = mean ||Φ_K(z) − x||, x in train", "ρ(z) = d_student / d_init", title, height)
 
 
 def memorization_histogram(r: np.ndarray, mark: float = 3.0, bins: int = 60,

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 
 from dmdviz import plots
 from dmdviz.analysis import Study, compare_pca
+from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.hub import atomic_write
 
 N_HEATMAP = 100  # seeds in the cost heatmap, as in the paper's fig 3
@@ -50,8 +51,8 @@ def figures(st: Study) -> list[tuple[str, go.Figure]]:
         out.append(("Compare: d_init vs d_student of both students",
                     plots.compare_distances(d_init, dict(zip(names, (d_student, st.other.distances[1]))), seeds)))
     if st.dataset is not None:
-        d, delta = pa.boundary(st.dataset.train)
-        out.append(("Fig 5: boundary analysis", plots.boundary_scatter(d, delta, seeds)))
+        d, ratio = pa.boundary(st.dataset.train)
+        out.append(("Fig 5: boundary analysis", plots.boundary_scatter(d, ratio, seeds)))
         out.append(("Fig 12: memorization ratio", plots.memorization_histogram(pa.memorization(st.dataset.train))))
     curves = st.curves or [_own_curve(st)]
     if any(len(c["steps"]) for c in curves):
@@ -87,11 +88,12 @@ def _own_curve(st: Study) -> dict:
 
 
 def _metrics_table(summary: dict) -> str:
-    rows = []
+    """One row per metric; those with a bootstrap interval read ``value [low, high]``."""
+    rows, ci = [], summary.get("intervals", {})
     for key, v in summary.items():
-        if key in ("notes", "series", "compare"):
+        if key in ("notes", "series", "compare", "intervals"):
             continue
-        text = f"{v:.4g}" if isinstance(v, float) else html.escape(str(v))
+        text = (with_interval(v, ci[key]) if key in ci else f"{v:.4g}") if isinstance(v, float) else html.escape(str(v))
         rows.append(f"<tr><td>{html.escape(key)}</td><td>{text}</td></tr>")
     return "<table class='metrics'><tr><th>metric</th><th>value</th></tr>" + "".join(rows) + "</table>"
 
@@ -112,7 +114,11 @@ def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None) -> s
              f"<p>Teacher <code>{html.escape(st.teacher.ref)}</code>, student <code>{html.escape(st.student.ref)}</code>;"
              f" N = {summary['n']} shared seeds (seed {summary['seed']}), target Φ_{summary['k']}.</p>"]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in summary["notes"]]
-    parts += ["<h2>Metrics (SPEC §4)</h2>", _metrics_table(summary)]
+    ci = summary["intervals"]
+    parts += ["<h2>Metrics (SPEC §4)</h2>",
+              f"<p>Brackets: {ci['level']:.0%} bootstrap interval over seeds ({ci['resamples']} resamples of the "
+              f"{summary['n']} seeds, the assignment re-solved on each; RNG seed {ci['rng_seed']}).</p>",
+              _metrics_table(summary)]
     if summary.get("compare"):
         b = summary["compare"]
         rows = "".join(f"<tr><td>{html.escape(key)}</td><td>{summary[key]:.4g}</td><td>{b[key]:.4g}</td></tr>"

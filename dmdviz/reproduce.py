@@ -8,6 +8,7 @@ on the same machine and thread count the weights come out the same.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from dataclasses import dataclass, field, replace
@@ -58,6 +59,12 @@ FAMILIES: dict[str, Family] = {
             StudentSpec("student-8192-gan", "teacher-8192", {"gan_weight": 0.1}),
             # from scratch a student needs far more updates than a fine-tune of Φ_1: 5x the budget
             StudentSpec("student-8192-random-init", "teacher-8192", {"init": "random", "steps": 10000, "probe_every": 500}),
+            # controls (README): forced copying must read as copying, a shuffled pairing as chance.
+            # The relabelling control (noise_rotation alone) trains the same weights as the
+            # shuffled one, scored against Φ_K(R z): measured in the README, not shipped twice.
+            StudentSpec("student-8192-regression", "teacher-8192",
+                        {"regression_weight": 10.0, "regression_pairs": 4096}),
+            StudentSpec("student-8192-shuffled", "teacher-8192", {"noise_rotation": True, "shuffled_control": True}),
         ),
         "Trained on the 10,000-image MNIST test split (IDX files; 9,000 for training, 1,000 held out).",
     ),
@@ -100,9 +107,11 @@ def _copy_checkpoint(src: Path, dst: Path) -> None:
 
 
 def key_metrics(teacher: hub.Checkpoint, student: hub.Checkpoint, data_dir=None, n: int = 1000) -> dict:
-    """The README's numbers for one pair on 1,000 shared seeds (``analysis.analyze``)."""
+    """The README's numbers for one pair on 1,000 shared seeds (``analysis.analyze``), with
+    their bootstrap intervals under ``intervals``."""
     out = analysis.analyze(teacher, student, n=n, k=8, seed=0, data_dir=data_dir)
-    return {k: v for k, v in out.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {k: v for k, v in out.items()
+            if k == "intervals" or isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def _card_extra(command: str, family: Family, seconds: float, data_note: str) -> str:
@@ -112,20 +121,48 @@ def _card_extra(command: str, family: Family, seconds: float, data_note: str) ->
     ])
 
 
+def rescore(name: str, out_root=None, data_dir=None, log=print, only: tuple[str, ...] = ()) -> dict[str, dict]:
+    """Measure the key metrics of family ``name``'s students again from their weights (no
+    training) and write them into each config.json and model card: numbers of an older
+    analysis brought up to date. The card keeps its "## Reproduce" section."""
+    fam = _family(name, only)
+    out = Path(out_root or hub.SHIPPED) / name
+    results = {}
+    for spec in (s for s in fam.students if not only or s.name in only):
+        teacher = hub.load_folder(out / spec.teacher, ref=f"{name}/{spec.teacher}")
+        student = hub.load_folder(out / spec.name, ref=f"{name}/{spec.name}")
+        m = results[spec.name] = key_metrics(teacher, student, data_dir)
+        card = (out / spec.name / "README.md").read_text()
+        extra = card[card.index("## Reproduce"):].strip() if "## Reproduce" in card else ""
+        config = dict(student.config, metrics=m)
+        hub.atomic_write(out / spec.name / "config.json", lambda p: p.write_text(json.dumps(config, indent=2) + "\n"))
+        hub.atomic_write(out / spec.name / "README.md", lambda p: p.write_text(hub.card(config, extra)))
+        log(f"{name}/{spec.name}: A_OT={m['ot_agreement']:.3f} {m['intervals']['ot_agreement']}, "
+            f"rho={m['copy_ratio']:.3f} {m['intervals']['copy_ratio']}")
+    return results
+
+
+def _family(name: str, only: tuple[str, ...]) -> Family:
+    if name not in FAMILIES:
+        raise DmdvizError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
+    known = [spec.name for spec in FAMILIES[name].students]
+    unknown = [s for s in only if s not in known]
+    if unknown:
+        raise DmdvizError(f"family {name} has no student {', '.join(unknown)}; its students: {', '.join(known)}")
+    return FAMILIES[name]
+
+
 def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=None, rt: Runtime | None = None,
-              log=print, only: tuple[str, ...] = ()) -> dict[str, dict]:
+              log=print, only: tuple[str, ...] = (), seed: int = 0) -> dict[str, dict]:
     """Retrain family ``name`` into ``out_root/name`` and return the key metrics per student.
 
     ``only``: distil just these students of the family from the teachers already in
     ``out_root/name`` (an ablation added later, without retraining the teacher).
+    ``seed``: the training seed of the teacher and of every student (the shipped runs: 0).
     """
-    if name not in FAMILIES:
-        raise DmdvizError(f"unknown family {name!r}; choose one of {', '.join(FAMILIES)}")
-    fam, preset = FAMILIES[name], get_preset(FAMILIES[name].preset)
-    known = [spec.name for spec in fam.students]
-    unknown = [s for s in only if s not in known]
-    if unknown:
-        raise DmdvizError(f"family {name} has no student {', '.join(unknown)}; its students: {', '.join(known)}")
+    fam = _family(name, only)
+    preset = get_preset(fam.preset)
+    preset = replace(preset, teacher=replace(preset.teacher, seed=seed), distill=replace(preset.distill, seed=seed))
     rt = rt or Runtime.create()
     out = Path(out_root or hub.SHIPPED) / name
     run = Path(runs_root) / name
@@ -160,3 +197,42 @@ def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=Non
             f"(init {m['ot_agreement_init']:.3f}), rho={m['copy_ratio']:.3f} (chance {m['copy_ratio_chance']:.3f})")
     log(f"{name}: done in {time.perf_counter() - t0:.1f}s")
     return results
+
+
+SPREAD = "spread.json"
+
+
+def spread(name: str, seeds: tuple[int, ...], out_root=None, runs_root="runs/reproduce-seeds", data_dir=None,
+           rt: Runtime | None = None, log=print) -> dict:
+    """Run-to-run spread: family ``name`` trained with each training seed of ``seeds``.
+
+    Seed 0 is the shipped family (its recorded metrics); any other seed is trained from
+    scratch under ``runs_root/seed-S`` (weights not shipped). Writes ``spread.json`` into
+    the shipped family folder: per student and metric the values per seed, their mean and
+    sample standard deviation (ddof = 1), and returns it.
+    """
+    fam = _family(name, ())
+    out = Path(out_root or hub.SHIPPED) / name
+    per_seed = {}
+    for s in seeds:
+        if s == 0:
+            per_seed[s] = {spec.name: hub.read_config(out / spec.name)["metrics"] for spec in fam.students}
+        else:
+            runs = Path(runs_root)
+            per_seed[s] = reproduce(name, out_root=runs / f"seed-{s}", runs_root=runs / f"run-{s}",
+                                    data_dir=data_dir, rt=rt, log=log, seed=s)
+    students = {}
+    for spec in fam.students:
+        rows = [per_seed[s][spec.name] for s in seeds]
+        keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        students[spec.name] = {k: _stats([r[k] for r in rows]) for k in keys}
+    summary = {"family": name, "seeds": list(seeds), "students": students}
+    hub.atomic_write(out / SPREAD, lambda p: p.write_text(json.dumps(summary, indent=1) + "\n"))
+    return summary
+
+
+def _stats(values: list[float]) -> dict:
+    v = [float(x) for x in values]
+    mean = sum(v) / len(v)
+    sd = (sum((x - mean) ** 2 for x in v) / (len(v) - 1)) ** 0.5 if len(v) > 1 else 0.0
+    return {"values": v, "mean": mean, "sd": sd}

@@ -12,8 +12,10 @@ Variants (``VARIANTS``), each a set of ``DistillConfig`` overrides:
     wide         twice the teacher's width, fresh weights (a bigger net cannot start at θ:
                  compare it with random-init, not with plain, to separate width from init)
     deep         two more hidden layers, fresh weights (same confound, same control)
-    rotation     G fed a fixed random rotation R z of the teacher's noise, started at θ:
-                 at step 0 it maps z to Φ_1(R z), so copying would have to undo R
+    rotation     the relabelling control: G fed a fixed random rotation R z, started at θ,
+                 so at step 0 G(z) = Φ_1(R z). It is scored against Φ_K(R z), the teacher
+                 on the noise it sees (``Student.target_noise``): R only relabels which seed
+                 gets which sample and adds no freedom, so it should read like plain
 
 Choices written down here:
 - The embedding (``embed``) is ``random`` by default at every D, including D = 2 (a

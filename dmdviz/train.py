@@ -262,11 +262,15 @@ def _teacher_config(data_cfg, net_cfg, cfg, step, wall, rt):
 # --------------------------------------------------------------------------- distillation
 
 
-def probe_set(teacher: hub.Checkpoint, cfg: DistillConfig, device) -> dict:
-    """Fixed probe seeds for the copying meter: z, y, Φ_1(z), Φ_K(z) (SPEC §3, §4)."""
+def probe_set(teacher: hub.Checkpoint, student: dmd.Student, cfg: DistillConfig, device) -> dict:
+    """Fixed probe seeds for the copying meter: z, y, Φ_1(z'), Φ_K(z') (SPEC §3, §4), with
+    z' = ``student.target_noise(z)`` the noise of its targets (R z when its rotation relabels)."""
     z, y = noise.seeded(cfg.probe_seed, cfg.probe_n, teacher.net.shape, teacher.n_classes)
     z, y = z.to(device), None if y is None else y.to(device)
-    return {"z": z, "y": y, "phi_1": flow.euler(teacher.model, z, 1, y), "phi_k": flow.euler(teacher.model, z, cfg.k, y)}
+    with torch.no_grad():
+        target = student.target_noise(z)
+        return {"z": z, "y": y, "phi_1": flow.euler(teacher.model, target, 1, y),
+                "phi_k": flow.euler(teacher.model, target, cfg.k, y)}
 
 
 @torch.no_grad()
@@ -289,7 +293,9 @@ def make_student(teacher: hub.Checkpoint, cfg: DistillConfig) -> tuple[dmd.Stude
     torch.manual_seed(cfg.seed + 1)
     net = copy.deepcopy(teacher.model) if cfg.init == "teacher" else build_net(net_cfg)
     rotation = dmd.random_rotation(math.prod(net_cfg.shape), cfg.seed + 7) if cfg.noise_rotation else None
-    return dmd.Student(net.requires_grad_(True).train(), rotation), net_cfg
+    if cfg.shuffled_control and rotation is None:
+        raise DmdvizError("the shuffled-seed control needs a noise rotation (--noise-rotation)")
+    return dmd.Student(net.requires_grad_(True).train(), rotation, relabel=not cfg.shuffled_control), net_cfg
 
 
 def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, rt: Runtime | None = None,
@@ -313,8 +319,9 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
     student, net_cfg = make_student(teacher, cfg)
     student = rt.place(student)
     critic = copy.deepcopy(t_model).requires_grad_(True).train()
-    disc = dmd.Discriminator(feature_dim(critic)).to(rt.device) if cfg.gan_weight > 0 else None
-    ds = get_dataset(teacher.data, data_dir) if cfg.gan_weight > 0 else None
+    gan_g, gan_d = cfg.gan_weights
+    disc = dmd.Discriminator(feature_dim(critic)).to(rt.device) if gan_g or gan_d else None
+    ds = get_dataset(teacher.data, data_dir) if disc else None
     opt_g = torch.optim.Adam(student.parameters(), lr=cfg.lr, betas=(0.0, 0.999), fused=True)
     critic_params = list(critic.parameters()) + (list(disc.parameters()) if disc else [])
     opt_c = torch.optim.Adam(critic_params, lr=cfg.critic_lr, betas=(0.0, 0.999), fused=True)
@@ -326,12 +333,13 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
     log = MetricsLog(out / "metrics.jsonl", rt.is_main)
     log.truncate(start)
 
-    probe = probe_set(teacher, cfg, rt.device) if rt.is_main else None  # only rank 0 logs the meter
+    probe = probe_set(teacher, student, cfg, rt.device) if rt.is_main else None  # only rank 0 logs the meter
     ref = None
     if cfg.regression_weight > 0:
         z_r, y_r = noise.seeded(cfg.probe_seed + 1, cfg.regression_pairs, net_cfg.shape, teacher.n_classes)
         z_r, y_r = z_r.to(rt.device), None if y_r is None else y_r.to(rt.device)
-        ref = (z_r, y_r, flow.euler(t_model, z_r, cfg.k, y_r))
+        with torch.no_grad():
+            ref = (z_r, y_r, flow.euler(t_model, student.target_noise(z_r), cfg.k, y_r))
     g_model = rt.wrap(student)
     shape, n_cls = tuple(net_cfg.shape), teacher.n_classes
     t0 = time.perf_counter() - wall0
@@ -354,7 +362,7 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
                 real, y_real = ds.sample(cfg.batch, data_gen)
                 real, y_real = real.to(rt.device), None if y_real is None else y_real.to(rt.device)
                 loss_d, logs = dmd.gan_d_loss(disc, critic, real, y_real, x_fake, y, gen)
-                loss_c = loss_c + cfg.gan_weight * loss_d
+                loss_c = loss_c + gan_d * loss_d
                 rec.update(logs)
         opt_c.zero_grad(set_to_none=True)
         loss_c.backward()
@@ -375,7 +383,7 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
                 rec.update(logs)
                 if disc is not None:
                     loss_a, logs = dmd.gan_g_loss(disc, critic, x, y, gen)
-                    loss_g = loss_g + cfg.gan_weight * loss_a
+                    loss_g = loss_g + gan_g * loss_a
                     rec.update(logs)
                 if ref is not None:
                     loss_r, logs = dmd.regression_loss(x_r, target)
@@ -405,7 +413,8 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
         train = {**to_dict(cfg), "step": cfg.steps, "wall_time_s": round(time.perf_counter() - t0, 2),
                  "world_size": rt.world_size, "device": str(rt.device), "bf16": rt.bf16}
         config = hub.make_config("student", teacher.data, net_cfg, train, (teacher.ref, teacher.revision),
-                                 {"init": cfg.init, "noise_rotation": cfg.noise_rotation},
+                                 {"init": cfg.init, "noise_rotation": cfg.noise_rotation,
+                                  "shuffled_control": cfg.shuffled_control},
                                  {k: _scalar(v) for k, v in final.items() if "agreement" in k or "ratio" in k or "contrast" in k})
         hub.save_checkpoint(out, student, config)
     rt.barrier()

@@ -17,6 +17,7 @@ import gradio as gr
 import numpy as np
 
 from dmdviz import analysis, jobs, plots
+from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.config import PRESETS
 from dmdviz.errors import DmdvizError
 from dmdviz.registry import DRILL_KS, Registry, families, family_students, pair_choices, siblings
@@ -52,8 +53,9 @@ def _seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> s
     return "\n".join(lines)
 
 
-def _metrics_rows(metrics: dict) -> list[list]:
-    return [[f"{label} ({key})", round(metrics[key], 4),
+def _metrics_rows(metrics: dict, intervals: dict) -> list[list]:
+    """[metric, student value (with its bootstrap interval where it has one), start Φ_1, meaning]."""
+    return [[f"{label} ({key})", with_interval(metrics[key], intervals.get(key)),
              round(metrics[f"{key}_init"], 4) if f"{key}_init" in metrics else "", meaning]
             for key, (label, meaning) in METRICS.items() if key in metrics]
 
@@ -90,7 +92,7 @@ class App:
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
                 f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")
         return (info, samples, plots.pca_triplets(pa.pca(), pa.seeds), plots.cost_heatmap(block, sigma, pa.seeds[:len(block)]),
-                plots.distance_scatter(*pa.distances, pa.seeds), _metrics_rows(m),
+                plots.distance_scatter(*pa.distances, pa.seeds), _metrics_rows(m, pa.intervals),
                 *self.seed_detail(pair, n, seed, k, index))
 
     def seed_detail(self, pair: dict, n, seed, k, index):
@@ -263,7 +265,9 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                 with gr.Row():
                     heat_plot = gr.Plot(label="Cost heatmap with OT assignment", elem_id="heatmap-plot")
                     scatter_plot = gr.Plot(label="d_init vs d_student", elem_id="scatter-plot")
-                table = gr.Dataframe(headers=["metric", "student G", "start Φ_1", "meaning"], label="Pairing metrics",
+                table = gr.Dataframe(headers=["metric", "student G [95 % bootstrap interval over seeds]", "start Φ_1",
+                                              "meaning"],
+                                     label="Pairing metrics",
                                      interactive=False, wrap=True)
                 with gr.Accordion("Compare with a second student of the same teacher", open=False, elem_id="compare"):
                     with gr.Row():
@@ -308,7 +312,7 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                     student_steps = gr.Number(300, precision=0, label=f"Student steps (≤ {lim.max_steps})")
                 with gr.Row():
                     ratio = gr.Number(5, precision=0, label="Critic updates per generator update")
-                    gan = gr.Number(0.0, label="GAN weight")
+                    gan = gr.Number(0.0, label="GAN weight on G (DMD2: 3e-3; D then gets 1e-2)")
                     init = gr.Radio(["teacher", "random"], value="teacher", label="Student init")
                     run_name = gr.Textbox(label="Run name (optional)")
                 start_btn = gr.Button("Start training", variant="primary")

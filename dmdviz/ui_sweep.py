@@ -136,7 +136,9 @@ def sweep_tab() -> None:
     except DmdvizError as e:  # a broken sweep folder must not keep the app from starting
         first = (None, "", f"Sweep `{choices[0]}` cannot be shown: {e}")
     gr.Markdown("Does copying set in as the data's ambient dimension D grows, and does more geometric freedom "
-                "(a randomly initialised, wider or noise-rotated student) undo it? Each point is a teacher and a "
+                "(a randomly initialised or wider student) undo it? The noise-rotated student is the relabelling "
+                "control: it is scored against the teacher on the rotated noise it sees, Φ_K(R z), and should read "
+                "like the plain one. Each point is a teacher and a "
                 "student per (D, seed) under one budget; error bars are the std over seeds. "
                 "Run `python -m dmdviz sweep --help` for the same from the command line.")
     with gr.Row():

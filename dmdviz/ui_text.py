@@ -9,6 +9,9 @@ METRICS = {
                       "sits on its own Φ_K(z)"),
     "copy_ratio": ("ρ", "median d_student / d_init: well below 1 = the student moved onto the teacher's "
                    "multi-step target (copying); around 1 or above = remapping"),
+    "resolution": ("resolution", "median d_student / median nearest-neighbour spacing of the Φ_K samples: "
+                   "well below 1 = A_OT and A_NN can register copying; above 1 they read chance even for a "
+                   "student that copies (typical of 2-D/4-D sets)"),
     "copy_ratio_chance": ("ρ at chance", "ρ with the student's samples paired to the wrong seeds: compare ρ "
                           "with this, not only with 1"),
 }

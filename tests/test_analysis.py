@@ -102,9 +102,13 @@ def test_boundary_and_memorization_closed_forms():
     phi_8 = torch.tensor([[0.0, 0.0], [3.0, 4.0]])
     pa = PairAnalysis(_samples(phi_8 + torch.tensor([1.0, 0.0]), phi_8, phi_8 + torch.tensor([0.0, 2.0])), 8)
     train = torch.tensor([[0.0, 0.0], [0.0, 2.0], [3.0, 0.0]])
-    d, delta = pa.boundary(train)
+    d, ratio = pa.boundary(train)
     np.testing.assert_allclose(d, [(0 + 2 + 3) / 3, (5 + np.hypot(3, 2) + 4) / 3])
-    np.testing.assert_allclose(delta, [2 - 1, 2 - 1])
+    np.testing.assert_allclose(ratio, [2 / 1, 2 / 1])
+    # scale-free: scaling one seed's geometry (d_init and d_student alike) leaves its ratio
+    far = PairAnalysis(_samples(phi_8 + torch.tensor([[1.0, 0.0], [5.0, 0.0]]), phi_8,
+                                phi_8 + torch.tensor([[0.0, 2.0], [0.0, 10.0]])), 8)
+    np.testing.assert_allclose(far.boundary(train)[1], [2.0, 2.0])
     r = pa.memorization(train)
     assert r[0] > 1e6  # Φ_8(z_0) sits on a training point
     assert r[1] == pytest.approx(4 / np.hypot(3, 2))  # nearest (0, 2) at √13, second (3, 0) at 4
@@ -209,8 +213,12 @@ def test_cli_writes_json_and_a_self_contained_report(tiny_pair, snapshot_student
     assert r.returncode == 0, r.stderr
     m = json.loads((tmp_path / "m.json").read_text())
     assert m["n"] == 100 and "memorization_median" in m and len(m["series"]) == 2
+    low, high = m["intervals"]["ot_agreement"]
+    assert low <= m["ot_agreement"] <= high and m["intervals"]["resamples"] == 200 and "resolution" in m
     html = (tmp_path / "r.html").read_text()
     assert 'src="http' not in html and html.count("plotly.js v") == 1 and "&quot;role&quot;: &quot;teacher&quot;" in html
+    shown = f"<td>ot_agreement</td><td>{m['ot_agreement']:.3f} [{low:.3f}, {high:.3f}]</td>"
+    assert shown in html and "bootstrap interval over seeds" in html
 
 
 def test_two_students_share_one_frame_and_their_own_metrics(pair, tiny_sibling):
@@ -265,3 +273,32 @@ def test_cli_compares_a_second_student_in_json_and_report(tiny_pair, tiny_siblin
     wrong = subprocess.run(base + ["--compare", "moons/student"], capture_output=True, text=True, cwd=ROOT, env=env,
                            timeout=600)
     assert wrong.returncode == 2 and wrong.stderr.count("\n") == 1 and "not of" in wrong.stderr
+
+
+def test_a_rotated_copy_of_a_copying_pair_reads_as_copying_and_a_shuffled_one_as_chance(tmp_path):
+    """The shipped MNIST student copies; the same weights fed R z (a noise-rotated copy) are
+    scored against Φ_K(R z), the teacher on the noise they see, and copy just as well. The
+    shuffled-seed control (the same weights, scored against Φ_K(z), the seed they were
+    given) reads chance, and keeps that choice through a save and load."""
+    from dataclasses import replace as dc_replace
+
+    from dmdviz import dmd, hub
+
+    teacher, student = load_checkpoint("mnist/teacher-8192"), load_checkpoint("mnist/student-8192")
+    rotated = dc_replace(student, model=dmd.Student(student.model.net, dmd.random_rotation(784, 3)))
+    plain = analysis.pair_metrics(analysis.sample_pair(teacher, student, 60, ks=(1, 8)), 8)
+    s = analysis.sample_pair(teacher, rotated, 60, ks=(1, 8))
+    torch.testing.assert_close(s.extra["teacher_z"], rotated.model.target_noise(s.z))
+    m = analysis.pair_metrics(s, 8)
+    assert m["ot_agreement"] == 1.0 and m["copy_ratio"] < 0.6 and plain["ot_agreement"] == 1.0
+    config = {**student.config, "student": {**student.config["student"], "noise_rotation": True,
+                                             "shuffled_control": True}}
+    hub.save_checkpoint(tmp_path / "shuffled", dmd.Student(student.model.net, dmd.random_rotation(784, 3),
+                                                           relabel=False), config)
+    shuffled = load_checkpoint(str(tmp_path / "shuffled"))
+    c = analysis.sample_pair(teacher, shuffled, 60, ks=(1, 8))
+    torch.testing.assert_close(c.g, s.g)  # the same samples, paired with other seeds' targets
+    assert "teacher_z" not in c.extra and analysis.pair_metrics(c, 8)["ot_agreement"] < 0.1
+    assert analysis.seed_trajectory(teacher, rotated, 5).states[-1].allclose(s.phi[8][5], atol=1e-5)
+    with pytest.raises(DmdvizError, match="other noise"):
+        analysis.with_student(s, teacher, student)

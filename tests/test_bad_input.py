@@ -177,7 +177,7 @@ def _numeric_cases(teacher: str, student: str, out: str):
         "sweep": ["sweep", "--out", out, "--dims", "2", "--teacher-steps", "2", "--student-steps", "2", "--n", "4"],
         "reproduce": ["reproduce", "moons", "--out-root", out],
     }
-    zero_ok = {"--seed", "--seeds", "--gan-weight", "--regression-weight"}
+    zero_ok = {"--seed", "--seeds", "--gan-weight", "--gan-weight-g", "--gan-weight-d", "--regression-weight"}
     options = {
         "train-teacher": {"--steps": INT_BAD, "--batch": INT_BAD, "--seed": INT_BAD, "--threads": INT_BAD,
                           "--max-images": INT_BAD,
@@ -185,7 +185,7 @@ def _numeric_cases(teacher: str, student: str, out: str):
         "distill": {o: INT_BAD for o in ("--steps", "--batch", "--seed", "--threads", "--ratio", "--probe-every",
                                          "--probe-n", "--k", "--student-hidden", "--student-depth")}
         | {o: REAL_BAD + ["0"] for o in ("--lr", "--critic-lr")}
-        | {o: REAL_BAD for o in ("--gan-weight", "--regression-weight")},
+        | {o: REAL_BAD for o in ("--gan-weight", "--gan-weight-g", "--gan-weight-d", "--regression-weight")},
         "analyze": {o: INT_BAD for o in ("--n", "--k", "--seed", "--threads")},
         "sweep": {o: INT_BAD for o in ("--cells", "--hidden", "--depth", "--teacher-steps", "--teacher-batch",
                                        "--student-steps", "--student-batch", "--ratio", "--n", "--k", "--threads")}

@@ -74,3 +74,13 @@ def test_pickle_checkpoint(tmp_path):
     _assert_one_line_error(run("analyze", "--teacher", tmp_path / "pytorch_model.bin", "--student", tmp_path), "pickle")
 
 
+
+
+def test_distill_gan_options_give_dmd2_weights_and_refuse_a_mix(tmp_path, tiny_pair):
+    from dmdviz.cli import main
+
+    base = ["distill", "--teacher", str(tiny_pair[0]), "--steps", "2", "--batch", "8", "--probe-n", "8"]
+    assert main(base + ["--out", str(tmp_path / "a"), "--gan", "--gan-weight-d", "0.05"]) == 0
+    train = json.loads((tmp_path / "a" / "config.json").read_text())["train"]
+    assert (train["gan_weight_g"], train["gan_weight_d"], train["gan_weight"]) == (3e-3, 0.05, 0.0)
+    assert main(base + ["--out", str(tmp_path / "b"), "--gan-weight", "0.1", "--gan-weight-g", "0.01"]) == 2

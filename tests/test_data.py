@@ -1,5 +1,7 @@
 """Data sets (SPEC §6): real MNIST from its IDX folder, offline digits, planar sets in R^D."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -187,3 +189,28 @@ def test_the_imagenet64_preset_trains_a_teacher_and_a_student_on_an_image_folder
     student = load_checkpoint(str(tmp_path / "s"))
     assert student.data.name == "imagefolder" and student.net.shape == (3, 64, 64) and student.n_classes == 1000
     assert student.data.max_images == 8
+
+
+@pytest.mark.parametrize("name", ["gaussians8", "swissroll", "rings"])
+def test_the_fig_7_presets_draw_their_set_and_train(name, tmp_path):
+    """Each fig. 7 set has its preset: its data have the set's geometry, and a teacher and a
+    student train from it (a few steps) into loadable checkpoints."""
+    from dmdviz.hub import load_checkpoint
+    from dmdviz.runtime import Runtime
+    from dmdviz.train import distill, train_teacher
+
+    p = get_preset(name)
+    x = get_dataset(p.data).train
+    r, angle = x.norm(dim=1), torch.atan2(x[:, 1], x[:, 0])
+    if name == "gaussians8":  # eight modes at radius 1.6, one every 45 degrees
+        assert (r - 1.6).abs().median() < 0.15
+        assert torch.bincount(((angle / (torch.pi / 4)).round() % 8).long(), minlength=8).min() > len(x) / 10
+    elif name == "rings":  # three rings of radius 0.6, 1.2 and 1.8
+        assert ((r[:, None] - torch.tensor([0.6, 1.2, 1.8])).abs().min(dim=1).values < 0.15).float().mean() > 0.99
+    else:  # a spiral: the radius grows with the winding, from 1.5π / 7 to 4.5π / 7
+        assert 0.6 < r.min() < 0.75 and 1.9 < r.max() < 2.1
+    rt = Runtime.create("cpu")
+    train_teacher(p.data, p.net, replace(p.teacher, steps=20, batch=64, log_every=10), tmp_path / "t", rt=rt)
+    teacher = load_checkpoint(str(tmp_path / "t"))
+    distill(teacher, replace(p.distill, steps=4, batch=16, probe_every=2, probe_n=8), tmp_path / "s", rt=rt)
+    assert load_checkpoint(str(tmp_path / "s")).data.name == name

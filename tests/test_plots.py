@@ -224,8 +224,8 @@ def test_reference_lines():
     diag = [tr for tr in d.data if tr.mode == "lines"][0]
     np.testing.assert_array_equal(diag.x, [0, 3]) and np.testing.assert_array_equal(diag.y, [0, 3])
     b = plots.boundary_scatter(np.array([1.0, 4.0]), np.array([-1.0, 1.0]), np.arange(2))
-    zero = [tr for tr in b.data if tr.mode == "lines"][0]
-    np.testing.assert_array_equal(zero.y, [0, 0]) and np.testing.assert_array_equal(zero.x, [1, 4])
+    one = [tr for tr in b.data if tr.mode == "lines"][0]
+    np.testing.assert_array_equal(one.y, [1, 1]) and np.testing.assert_array_equal(one.x, [1, 4])
 
 
 def test_memorization_histogram_counts_every_sample_and_marks_three():

@@ -18,6 +18,13 @@ def test_a_family_trained_elsewhere_records_its_teachers_by_shipped_name(tmp_pat
     monkeypatch.setattr(hub, "SHIPPED", tmp_path / "out")  # moved into a checkpoints folder, it loads by name
     assert hub.load_checkpoint("tiny/teacher-20").config["train"]["step"] == 20
     assert hub.load_checkpoint("tiny/student-20").config["metrics"]["ot_agreement"] == results["student-20"]["ot_agreement"]
+    # --rescore measures the same weights again: the same numbers, intervals, the card's Reproduce section kept
+    weights = (student / "model.safetensors").read_bytes()
+    again = rp.rescore("tiny", out_root=tmp_path / "out", log=lambda *_: None)["student-20"]
+    assert again == {k: v for k, v in results["student-20"].items() if k != "teacher"}
+    low, high = hub.read_config(student)["metrics"]["intervals"]["ot_agreement"]
+    assert low <= again["ot_agreement"] <= high and (student / "model.safetensors").read_bytes() == weights
+    assert "## Reproduce" in (student / "README.md").read_text()
 
 
 def test_only_redistils_named_students_from_the_existing_teachers(tmp_path, monkeypatch):
@@ -54,3 +61,20 @@ def test_cli_only_mistakes_are_one_line_errors(tmp_path):
                           (["moons", "--only", "nope", "--out-root", str(tmp_path)], "no student nope")):
         done = subprocess.run([sys.executable, "-m", "dmdviz", "reproduce", *args], capture_output=True, text=True)
         assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+def test_spread_trains_other_seeds_beside_the_shipped_one(tmp_path, monkeypatch):
+    import json
+
+    family = rp.Family("moons", {"teacher": 20}, (rp.StudentSpec("student", "teacher", {"steps": 4, "probe_every": 2,
+                                                                                          "batch": 64}),))
+    monkeypatch.setitem(rp.FAMILIES, "tiny", family)
+    kw = dict(out_root=tmp_path / "out", rt=Runtime.create("cpu"), log=lambda *_: None)
+    shipped = rp.reproduce("tiny", runs_root=tmp_path / "runs", **kw)["student"]
+    summary = rp.spread("tiny", (0, 1), runs_root=tmp_path / "seeds", **kw)
+    a_ot = summary["students"]["student"]["copy_ratio"]
+    assert a_ot["values"][0] == shipped["copy_ratio"] and a_ot["values"][1] != a_ot["values"][0]
+    assert a_ot["sd"] > 0 and a_ot["mean"] == sum(a_ot["values"]) / 2
+    assert json.loads((tmp_path / "out" / "tiny" / rp.SPREAD).read_text()) == summary
+    seed_1 = hub.read_config(tmp_path / "seeds" / "seed-1" / "tiny" / "teacher")["train"]["seed"]
+    assert seed_1 == 1 and not (tmp_path / "out" / "tiny" / "seed-1").exists()

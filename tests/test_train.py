@@ -3,6 +3,7 @@
 import json
 from dataclasses import replace
 
+import pytest
 import torch
 
 from dmdviz import hub
@@ -76,11 +77,26 @@ def test_gan_and_regression_terms_are_logged(tmp_path, tiny_pair):
     assert {"gan_d_loss", "gan_g_loss", "regression_loss"} <= set(last)
 
 
-def test_random_init_and_rotation_students_differ_from_phi_1(tmp_path, tiny_pair):
+def test_random_init_differs_from_phi_1_and_rotation_starts_at_phi_1_of_its_noise(tmp_path, tiny_pair):
+    """A random-init student starts away from Φ_1; a noise-rotated one starts at Φ_1(R z),
+    and its meter scores it against Φ_K(R z), so at step 0 it reads exactly its start."""
     teacher = hub.load_checkpoint(str(tiny_pair[0]))
     for name, kw in (("random", {"init": "random"}), ("rot", {"noise_rotation": True})):
         cfg = replace(get_preset("chessboard4d").distill, steps=2, batch=8, probe_every=2, probe_n=8, **kw)
         distill(teacher, cfg, tmp_path / name, rt=Runtime.create("cpu"))
         m = read_metrics(tmp_path / name)[0]
-        assert m["copy_ratio"] != 1.0
+        if name == "random":
+            assert m["copy_ratio"] != 1.0
+        else:
+            assert m["copy_ratio"] == pytest.approx(1.0) and m["nn_agreement"] == m["nn_agreement_init"]
         hub.load_checkpoint(str(tmp_path / name))
+
+
+def test_gan_weights_for_g_and_d_are_separate_and_old_configs_keep_one():
+    from dmdviz.config import GAN_WEIGHT_D, GAN_WEIGHT_G, DistillConfig, from_dict
+
+    assert DistillConfig().gan_weights == (0.0, 0.0)
+    assert DistillConfig(gan_weight_g=GAN_WEIGHT_G, gan_weight_d=GAN_WEIGHT_D).gan_weights == (3e-3, 1e-2)
+    old = json.load(open(hub.SHIPPED / "mnist" / "student-8192-gan" / "config.json"))["train"]
+    fields = {k: v for k, v in old.items() if k in DistillConfig.__dataclass_fields__}
+    assert from_dict(DistillConfig, fields).gan_weights == (0.1, 0.1)  # the single λ of before the split

@@ -81,7 +81,10 @@ def test_compare_two_students_of_one_teacher_on_shared_seeds(client, tiny_siblin
     info, samples, pca, scatter, table, _ = client.predict(str(tiny_sibling), 120, 0, 8, api_name="/compare")
     assert "(A) vs" in info and "student-random-init" in info and all(_is_plot(p) for p in (samples, pca, scatter))
     a, b, diff = (_metric_column(table, c) for c in (1, 2, 3))
-    assert a == {name: value for name, value, _, _ in explored[5]["data"]}  # A is the pair drawn in Explore
+    # A is the pair drawn in Explore, whose table reads "value [low, high]" for the bootstrapped metrics
+    shown = {name: value for name, value, _, _ in explored[5]["data"]}
+    assert shown.keys() == a.keys() and all(float(str(shown[m]).split()[0]) == pytest.approx(a[m], abs=6e-4) for m in a)
+    assert "[" in shown["A_OT (ot_agreement)"] and "[" not in str(shown["ρ at chance (copy_ratio_chance)"])
     assert all(diff[m] == pytest.approx(b[m] - a[m], abs=2e-4) for m in a)
     assert "A_OT (ot_agreement)" in a and a != b
     panels = json.loads(pca["plot"])["data"]
@@ -93,7 +96,8 @@ def test_compare_two_students_of_one_teacher_on_shared_seeds(client, tiny_siblin
 def test_compare_offers_the_siblings_and_refuses_other_teachers(client, refusal):
     client.predict("mnist/student-8192", "", 60, 0, 8, 0, api_name="/choose_pair")
     offered, _ = client.predict(api_name="/siblings")
-    assert [ref for _, ref in offered["choices"]] == ["mnist/student-8192-gan", "mnist/student-8192-random-init"]
+    assert [ref for _, ref in offered["choices"]] == ["mnist/student-8192-gan", "mnist/student-8192-random-init",
+                                                      "mnist/student-8192-regression", "mnist/student-8192-shuffled"]
     assert offered["value"] == "mnist/student-8192-gan"
     info, *_, table, _ = client.predict("mnist/student-8192-gan", 60, 0, 8, api_name="/compare")
     assert "both students of `mnist/teacher-8192`" in info and _metric_column(table, 1)["A_OT (ot_agreement)"] > 0.9

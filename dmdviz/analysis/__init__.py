@@ -2,6 +2,7 @@
 
     samples  -- Samples, sample_pair, seed_trajectory: Φ_K and G on the same z_i, once
     pairing  -- PairAnalysis: cached costs / OT / distances, every metric, figure arrays
+    bootstrap -- intervals over seeds (resampled seeds, the assignment re-solved)
     series   -- students of teacher snapshots: DM-loss curves, copying vs teacher length
     study    -- study(): the full analysis of a pair; analyze(): its JSON summary
     compare  -- two students of one teacher in one frame (same seeds, same PCA basis)

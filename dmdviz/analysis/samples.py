@@ -23,6 +23,9 @@ class Samples:
     """Samples on seeds ``start .. start + n - 1`` of ``seed``: z, y, Φ_K per K, G.
 
     ``z``, ``g`` and each ``phi[k]`` are CPU float32 (n, *shape); ``y`` is (n,) long or None.
+    ``z`` is the seeded noise G is called with; ``phi`` is the teacher run on the noise of
+    the student's target (``Student.target_noise``: R z for a noise-rotated student that
+    relabels, else z), kept in ``extra["teacher_z"]`` when it differs from ``z``.
     """
 
     seed: int
@@ -77,9 +80,18 @@ def sample_pair(teacher: Checkpoint, student: Checkpoint, n: int, seed: int = 0,
     if any(k < 1 or k > 1024 for k in ks):
         raise DmdvizError(f"Euler steps K must be between 1 and 1024, got {list(ks)}")
     z, y = noise.seeded(seed, n, teacher.net.shape, teacher.n_classes, start)
+    target = _target_noise(student, z)
     t_model = teacher.model.to(device)
-    phi = {k: _in_chunks(lambda zc, yc, k=k: flow.euler(t_model, zc, k, yc), z, y, chunk, device, bf16) for k in ks}
-    return Samples(seed, z, y, phi, _in_chunks(student.model.to(device), z, y, chunk, device, bf16), start)
+    phi = {k: _in_chunks(lambda zc, yc, k=k: flow.euler(t_model, zc, k, yc), target, y, chunk, device, bf16)
+           for k in ks}
+    g = _in_chunks(student.model.to(device), z, y, chunk, device, bf16)
+    return Samples(seed, z, y, phi, g, start, {} if target is z else {"teacher_z": target})
+
+
+def _target_noise(student: Checkpoint, z: torch.Tensor) -> torch.Tensor:
+    """The noise of the student's teacher targets for seeds z (z itself unless it relabels them)."""
+    with torch.inference_mode():
+        return student.model.target_noise(z) if hasattr(student.model, "target_noise") else z
 
 
 def with_student(samples: Samples, teacher: Checkpoint, student: Checkpoint, chunk: int = 250, device="cpu",
@@ -87,8 +99,11 @@ def with_student(samples: Samples, teacher: Checkpoint, student: Checkpoint, chu
     """The same seeds and teacher targets with another student's G: a second student of
     ``teacher`` compared on exactly the first one's z_i and Φ_K(z_i), the teacher not rerun."""
     check_pair(teacher, student)
+    if not torch.equal(_target_noise(student, samples.z), samples.extra.get("teacher_z", samples.z)):
+        raise DmdvizError(f"{student.ref} has its teacher targets on other noise (a noise rotation) than the "
+                          "first student, so the two cannot share one frame")
     g = _in_chunks(student.model.to(device), samples.z, samples.y, chunk, device, bf16)
-    return Samples(samples.seed, samples.z, samples.y, samples.phi, g, samples.start)
+    return Samples(samples.seed, samples.z, samples.y, samples.phi, g, samples.start, samples.extra)
 
 
 def _in_chunks(fn, z: torch.Tensor, y: torch.Tensor | None, chunk: int, device, bf16: bool) -> torch.Tensor:
@@ -120,14 +135,16 @@ class Trajectory:
 
 def seed_trajectory(teacher: Checkpoint, student: Checkpoint, index: int, seed: int = 0, k: int = 8,
                     device="cpu") -> Trajectory:
-    """The Euler trajectory of Φ_K for sample ``index`` of ``seed``, with Φ_1 and G (SPEC §1)."""
+    """The Euler trajectory of Φ_K for sample ``index`` of ``seed``, with Φ_1 and G (SPEC §1);
+    the teacher starts from the noise the student's network sees (``Samples``)."""
     check_pair(teacher, student)
     if not 1 <= k <= 1024 or not 0 <= index < 2**31:
         raise DmdvizError(f"need 1 <= K <= 1024 and a sample index >= 0, got K={k}, index={index}")
     z, y = noise.seeded(seed, 1, teacher.net.shape, teacher.n_classes, index)
     z, y = z.to(device), None if y is None else y.to(device)
     with torch.inference_mode():
-        states = flow.euler(teacher.model.to(device), z, k, y, trajectory=True)[:, 0].float().cpu()
+        start = _target_noise(student, z)
+        states = flow.euler(teacher.model.to(device), start, k, y, trajectory=True)[:, 0].float().cpu()
         g = student.model.to(device)(z, y)[0].float().cpu()
     phi_1 = states[0] + k * (states[1] - states[0])  # Φ_1 = z + v(z, 0): the first Euler step, undivided
     return Trajectory(seed, index, states, torch.linspace(0, 1, k + 1), phi_1, g,

@@ -36,7 +36,9 @@ def variant(student: hub.Checkpoint) -> str:
     a GAN or regression term, a random init, a wider/deeper network or rotated noise."""
     train = student.config.get("train", {})
     parts = []
-    if train.get("gan_weight", 0):
+    if train.get("gan_weight_g", 0) or train.get("gan_weight_d", 0):
+        parts.append(f"GAN G {train.get('gan_weight_g', 0):g} / D {train.get('gan_weight_d', 0):g}")
+    elif train.get("gan_weight", 0):
         parts.append(f"GAN {train['gan_weight']:g}")
     if train.get("regression_weight", 0):
         parts.append(f"regression {train['regression_weight']:g}")
@@ -44,8 +46,10 @@ def variant(student: hub.Checkpoint) -> str:
         parts.append(f"{train['init']} init")
     if train.get("student_hidden", 0) or train.get("student_depth", 0):
         parts.append("resized")
-    if train.get("noise_rotation", False):
-        parts.append("rotated noise")
+    if train.get("shuffled_control", False):
+        parts.append("shuffled-seed control")
+    elif train.get("noise_rotation", False):
+        parts.append("rotated noise (relabelling control)")
     return ", ".join(parts)
 
 

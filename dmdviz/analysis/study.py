@@ -53,7 +53,8 @@ class Study:
         """Every SPEC §4 metric as plain JSON values (computed once)."""
         s, k = self.pair.s, self.pair.k
         out = {"teacher": self.teacher.ref, "student": self.student.ref, "dataset": self.teacher.data.name,
-               "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing}
+               "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing,
+               "intervals": self.pair.intervals}
         if self.dataset is not None:
             out.update(self.pair.data_summary(self.dataset.train, self.dataset.heldout, self.dataset.support))
         if self.other is not None:

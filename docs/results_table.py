@@ -1,0 +1,48 @@
+"""Print the README's results table from the shipped students' recorded metrics.
+
+    python docs/results_table.py     # after `python -m dmdviz reproduce NAME --rescore`
+
+Each value comes from ``config.json``'s ``metrics`` with its bootstrap interval. A row
+whose student is not shipped (the relabelling control) is read from ``runs/controls/``.
+"""
+import json
+from pathlib import Path
+
+ROWS = [("moons/student", 2), ("chessboard4d/student", 4), ("chessboard4d/student-random-init", 4),
+        ("digits/student", 64), ("mlp-manifold/student", 64)] + [(f"mnist/{n}", 784) for n in (
+        "student-1024", "student-2048", "student-4096", "student-8192", "student-8192-gan", "student-8192-random-init",
+        "student-8192-regression", "student-8192-shuffled", "student-8192-rotation")] + [(f"mnist-unet/{n}", 784) for n in (
+        "student-1024", "student-2048", "student-4096", "student-8192", "student-8192-gan", "student-8192-long")]
+
+
+def ci(m, key, d=3):
+    if key not in m:
+        return "–"
+    if "intervals" not in m:
+        return f"{m[key]:.{d}f} [not re-measured]"
+    lo, hi = m["intervals"][key]
+    return f"{m[key]:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
+
+
+def row(name, dim):
+    fam = name.split("/")[0]
+    path = Path("checkpoints") / name / "config.json"
+    if not path.exists():
+        path = Path("runs/controls") / name / "config.json"
+    cfg = json.loads(path.read_text())
+    m = cfg["metrics"]
+    sup = (f"{m['support_phi_8_on_support']:.2f} / {m['support_g_on_support']:.2f}"
+           if "support_g_on_support" in m else "–")
+    label = name + (" (cond.)" if fam == "mlp-manifold" else "") + (" (not shipped)" if "runs/controls" in str(path) else "")
+    return (f"| `{label}` | {dim} | {ci(m, 'ot_agreement')} ({m['ot_agreement_init']:.3f}) | "
+            f"{ci(m, 'nn_agreement')} ({m['nn_agreement_init']:.3f}) | {ci(m, 'copy_ratio', 2)} ({m['copy_ratio_chance']:.2f}) | "
+            f"{ci(m, 'diag_contrast')} ({m['diag_contrast_init']:.3f}) | {ci(m, 'resolution', 2)} ({m.get('resolution_init', float('nan')):.2f}) | "
+            f"{m['boundary_corr']:.2f}{'' if 'intervals' in m else ' (corr(D, δ), old)'} | {m['memorization_median']:.2f} | "
+            f"{m['swd_phi_8']:.3f} / {m['swd_g']:.3f} ({m['swd_floor']:.3f}) | {sup} |")
+
+
+print("| student | D | A_OT [95 %] (Φ_1) | NN agreement [95 %] (Φ_1) | ρ [95 %] (chance) | diag contrast [95 %] (Φ_1) "
+      "| resolution [95 %] (Φ_1) | boundary corr | teacher memorization r, median | sliced W₂ Φ_8 / G (floor) | on-support Φ_8 / G |")
+print("|---|---|---|---|---|---|---|---|---|---|---|")
+for name, dim in ROWS:
+    print(row(name, dim))

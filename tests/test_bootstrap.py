@@ -1,0 +1,88 @@
+"""Bootstrap intervals over seeds (analysis.bootstrap): known answers and reproducibility."""
+
+import numpy as np
+import pytest
+import torch
+
+from dmdviz import metrics
+from dmdviz.analysis import PairAnalysis, Samples, bootstrap
+
+N = 300
+
+
+def _pair(phi_8: torch.Tensor, g: torch.Tensor) -> PairAnalysis:
+    phi_1 = phi_8 + torch.randn(phi_8.shape, generator=torch.Generator().manual_seed(9))
+    return PairAnalysis(Samples(0, torch.zeros_like(phi_8), None, {1: phi_1, 8: phi_8}, g), 8)
+
+
+@pytest.fixture(scope="module")
+def points():
+    return torch.randn(N, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+def test_the_identity_resample_gives_the_point_metrics(points):
+    pa = _pair(points, points + 0.3 * torch.randn(points.shape, generator=torch.Generator().manual_seed(1)))
+    spread = torch.cdist(points, points).numpy()
+    m = bootstrap.resampled_metrics(pa.cost.numpy(), spread, *pa.distances, np.arange(N))
+    for key in bootstrap.KEYS:
+        assert m[key] == pytest.approx(pa.pairing[key], rel=1e-12), key
+
+
+def test_an_identical_pair_copies_in_every_resample(points):
+    ci = _pair(points, points.clone()).intervals
+    assert ci["ot_agreement"] == [1.0, 1.0] and ci["nn_agreement"] == [1.0, 1.0]
+    assert ci["copy_ratio"] == [0.0, 0.0] and ci["diag_contrast"] == [0.0, 0.0] and ci["resolution"] == [0.0, 0.0]
+
+
+def test_a_shuffled_pair_reads_chance(points):
+    """A permuted copy: every student sample sits exactly on another seed's target. On a
+    resample chance is about 2/N (duplicated seeds), its 97.5 % point a few /N."""
+    perm = torch.randperm(N, generator=torch.Generator().manual_seed(2))
+    pa = _pair(points, points[perm])
+    for key in ("ot_agreement", "nn_agreement"):
+        low, high = pa.intervals[key]
+        assert low <= 1 / N <= high <= 10 / N, key
+
+
+def test_intervals_are_reproducible_and_cover_the_point_value(points):
+    g = points + 0.8 * torch.randn(points.shape, generator=torch.Generator().manual_seed(3))
+    a, b = _pair(points, g), _pair(points, g.clone())
+    assert a.intervals == b.intervals and a.intervals["resamples"] == bootstrap.RESAMPLES
+    for key in bootstrap.KEYS:
+        low, high = a.intervals[key]
+        assert low <= a.pairing[key] <= high and low < high, key
+    # a duplicated seed is two items whose costs are equal: a copy of a copied seed is a match
+    idx = np.array([0, 0, 1, 2, 2, 2])
+    c = metrics.cost_matrix(points[:3], points[:3]).numpy()
+    m = bootstrap.resampled_metrics(c, np.sqrt(c), np.ones(3), np.zeros(3), idx)
+    assert m["ot_agreement"] == 1.0 and m["resolution"] == 0.0
+
+
+def test_an_interval_prints_beside_its_value():
+    assert bootstrap.with_interval(0.41, [0.39, 0.43], 2) == "0.41 [0.39, 0.43]"
+    assert bootstrap.with_interval(0.41) == "0.410"
+
+
+def test_resolution_says_when_ot_cannot_register_copying():
+    """Targets on a grid of spacing 1; a student off its own target by 0.1 is resolved
+    (resolution 0.1, A_OT 1), one off by 3 spacings in a random direction is not."""
+    grid = torch.stack(torch.meshgrid(torch.arange(20.0), torch.arange(20.0), indexing="ij"), -1).reshape(-1, 2)
+    near = grid + torch.tensor([0.1, 0.0])
+    angle = torch.rand(len(grid), generator=torch.Generator().manual_seed(4)) * 2 * np.pi
+    far = grid + 3 * torch.stack([angle.cos(), angle.sin()], -1)
+    m_near = metrics.pairing_metrics(grid, grid, near)
+    assert m_near["resolution"] == pytest.approx(0.1, rel=1e-5) and m_near["ot_agreement"] == 1.0
+    m_far = metrics.pairing_metrics(grid, grid, far)
+    assert m_far["resolution"] == pytest.approx(3.0, rel=1e-5) and m_far["ot_agreement"] < 0.2
+
+
+def test_the_weighted_transport_equals_the_assignment_of_the_items(points):
+    """A_OT of a resample by transport between distinct seeds (weights = counts) equals the
+    exact N x N assignment of the duplicated items, counted by seed."""
+    g = points + 0.9 * torch.randn(points.shape, generator=torch.Generator().manual_seed(5))
+    cost = metrics.cost_matrix(points, g).numpy()
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        idx = np.sort(rng.integers(0, N, N))
+        sigma = metrics.ot_assignment(cost[np.ix_(idx, idx)])
+        assert bootstrap._transport_agreement(cost, idx) == pytest.approx(np.mean(idx[sigma] == idx), abs=1e-12)
