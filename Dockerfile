@@ -1,5 +1,5 @@
 # dmdviz app image: docker build -t dmdviz . && docker run -p 7860:7860 dmdviz
-# CPU only. Shipped checkpoints are inside, so it serves with no network; Hub repo ids
+# CPU only. Shipped checkpoints and the MNIST test split are inside, so it serves with no network; Hub repo ids
 # load when run with -e HF_HUB_OFFLINE=0 (see README, Deploy).
 FROM python:3.11.14-slim-bookworm
 
@@ -32,6 +32,7 @@ WORKDIR /home/user/app
 COPY --chown=1000:1000 app.py ./
 COPY --chown=1000:1000 dmdviz ./dmdviz
 COPY --chown=1000:1000 checkpoints ./checkpoints
+COPY --chown=1000:1000 data ./data
 RUN mkdir -p "$HF_HOME" "$GRADIO_TEMP_DIR" "$DMDVIZ_RUNS_DIR"
 
 EXPOSE 7860

@@ -34,7 +34,7 @@ $(VENV)/.bench: requirements-bench.txt $(VENV)/.dev
 	touch $@
 
 bench: $(VENV)/.bench
-	DMDVIZ_DATA_DIR=$${DMDVIZ_DATA_DIR:-../shared/data/mnist} $(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -24,7 +24,6 @@ from dmdviz import hub
 from dmdviz.analysis import study
 from dmdviz.config import get_preset
 
-MNIST_DIR = Path(os.environ.get("DMDVIZ_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"))
 
 
 def _random_pair(folder: Path, net_kind: str) -> tuple[hub.Checkpoint, hub.Checkpoint]:
@@ -53,7 +52,7 @@ def run(net: str = "mlp", n: int = 2000, threads: int = 2, bf16: bool = False) -
     with tempfile.TemporaryDirectory() as tmp:
         teacher, student = _random_pair(Path(tmp), net)
         t = {"start": time.perf_counter()}
-        st = study(teacher, student, n, 8, data_dir=MNIST_DIR if MNIST_DIR.is_dir() else None, bf16=bf16)
+        st = study(teacher, student, n, 8, bf16=bf16)  # MNIST: $DMDVIZ_DATA_DIR, else the repo's data/mnist
         t["sample"] = time.perf_counter()
         st.pair.pairing
         t["pairing_ot"] = time.perf_counter()

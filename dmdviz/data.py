@@ -263,15 +263,23 @@ def _check_md5(folder: Path, files: list[Path]) -> None:
             raise DmdvizError(f"{p} does not match its MD5SUMS entry (corrupt download?)")
 
 
+BUNDLED_MNIST = Path(__file__).resolve().parent.parent / "data" / "mnist"  # the test split shipped in the repo
+
+
 def mnist_folder(data_dir: str | os.PathLike | None = None) -> Path:
-    """The IDX folder: --data-dir, else $DMDVIZ_DATA_DIR, else the Hub dataset's cache."""
-    tried = []
-    for cand in (data_dir, os.environ.get("DMDVIZ_DATA_DIR")):
-        if cand:
-            p = Path(cand).expanduser()
-            if _find_idx(p, "images") and _find_idx(p, "labels"):
-                return p
-            tried.append(str(p))
+    """The IDX folder: --data-dir, else $DMDVIZ_DATA_DIR (either one, when given, must hold
+    the IDX files), else the repo's ``data/mnist`` (the 10,000-image test split), else the
+    Hub dataset's cache."""
+    given = data_dir or os.environ.get("DMDVIZ_DATA_DIR")
+    if given:
+        p = Path(given).expanduser()
+        if _find_idx(p, "images") and _find_idx(p, "labels"):
+            return p
+        raise DmdvizError(f"MNIST not found in {p}: it needs the IDX files (t10k-images-idx3-ubyte[.gz] "
+                          "and t10k-labels-idx1-ubyte[.gz], or the train-* ones)")
+    if _find_idx(BUNDLED_MNIST, "images") and _find_idx(BUNDLED_MNIST, "labels"):
+        return BUNDLED_MNIST
+    tried = [str(BUNDLED_MNIST)]
     try:
         from huggingface_hub import snapshot_download
 
@@ -399,7 +407,7 @@ DATASETS = ("chessboard", "moons", "gaussians8", "swissroll", "rings", "mlp-mani
 
 
 def get_dataset(cfg: DataConfig, data_dir: str | os.PathLike | None = None) -> Dataset:
-    """Build the data set a DataConfig names (MNIST reads ``data_dir`` or the Hub)."""
+    """Build the data set a DataConfig names (MNIST: ``mnist_folder(data_dir)``)."""
     if cfg.name == "chessboard":
         if cfg.cells < 1:
             raise DmdvizError(f"cells must be >= 1, got {cfg.cells}")

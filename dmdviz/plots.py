@@ -3,7 +3,7 @@
 API (N seeds, M image columns, K Euler steps; every figure sets ``layout.height``):
 
     low_dim_panels(panels: {name: (N, 2)}, seeds (N,))              fig 2 / 7
-    image_grid(rows: {name: (M, H, W)}, ids (M,), id_name="seed")   fig 1 / 8 / 11 quadruples
+    image_grid(rows: {name: (M, H, W)}, ids (M,), id_name="seed")   fig 1 / 8 / 11 quadruples (one go.Image)
     pca_triplets(proj: {teacher: (N, 2), "Φ_1": (N, 2), "G": (N, 2)}, seeds (N,))   fig 1 / 9
     compare_pca(proj: {teacher, "Φ_1", G of A, G of B: (N, 2)}, seeds (N,))   two students, one frame
     cost_heatmap(cost (N, N), sigma (N,), seeds (N,))              fig 3
@@ -19,7 +19,7 @@ API (N seeds, M image columns, K Euler steps; every figure sets ``layout.height`
 Conventions: a seed keeps one colour in every panel (``SEED_SCALE`` over the seed index);
 hovers carry the seed index as ``customdata``; teacher/student pairs are ONE line trace with
 NaN breaks; per-seed traces are ``Scattergl`` with float32 arrays; heatmaps are at most
-``MAX_SIDE`` x ``MAX_SIDE`` cells. Images are expected in the data range [-1, 1].
+``MAX_SIDE`` x ``MAX_SIDE`` cells; image grids are one PNG. Images are expected in the data range [-1, 1].
 """
 
 from __future__ import annotations
@@ -30,9 +30,12 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from dmdviz.png import png_data_uri
+
 SEED_SCALE = "Turbo"
 MAX_SIDE = 256
 MAX_CURVE_POINTS = 2000
+GRID_WIDTH, GRID_COLUMNS, MIN_IMAGE_PX = 620, 10, 44  # image grids: assumed plot width, columns at most, px an image
 TEMPLATE = "plotly_white"
 COLORS = {"z": "#444444", "teacher": "#1f77b4", "Φ_1": "#8c8c8c", "G": "#d62728", "pair": "rgba(120,120,120,0.35)"}
 STUDENT_COLORS = ("#d62728", "#9467bd", "#2ca02c", "#ff7f0e")  # compared students, in order (the first is G's red)
@@ -108,36 +111,48 @@ def low_dim_panels(panels: dict[str, np.ndarray], seeds: np.ndarray, title: str 
 
 
 def image_grid(rows: dict[str, np.ndarray], ids: np.ndarray | None = None, id_name: str = "seed",
-               title: str = "Samples per seed", pad: int = 2, col_labels: list[str] | None = None) -> go.Figure:
-    """Rows of greyscale images, one ``go.Heatmap`` per row; column c shows ``ids[c]``.
+               title: str = "Samples per seed", pad: int = 2, col_labels: list[str] | None = None,
+               per_band: int = GRID_COLUMNS, width: int = GRID_WIDTH) -> go.Figure:
+    """Rows of greyscale images as ONE ``go.Image`` (a PNG); column c shows ``ids[c]``.
 
     rows: {label: (M_r, H, W)} in [-1, 1], M_r <= M (shorter rows leave blank cells);
-    ids: (M,) ints shown on hover (default 0 .. M-1). Pixels are sent as uint8 and the
-    hover id per pixel in the smallest integer type that holds it, to keep JSON small.
+    ids: (M,) ints (default 0 .. M-1). The M columns wrap into bands of ``per_band`` (each
+    band repeats every row), so that at ``width`` pixels each image is shown at least
+    ``MIN_IMAGE_PX`` pixels wide; the height follows. Hover and click go to an invisible
+    marker at each image's centre carrying its id as ``customdata``.
     """
     labels = list(rows)
     h, w = next(iter(rows.values())).shape[1:]
     m = max(len(v) for v in rows.values())
     ids = np.arange(m) if ids is None else np.asarray(ids)
-    id_type = np.min_scalar_type(int(ids.max()))
-    cw, ch = w + pad, h + pad
-    fig = go.Figure()
+    cols = max(1, min(m, per_band, (width - 70) * w // (MIN_IMAGE_PX * (w + pad))))
+    bands = math.ceil(m / cols)
+    cw, ch, gap = w + pad, h + pad, h // 2  # a band of rows, then half an image of space
+    band_h = len(labels) * ch + gap
+    canvas = np.full((bands * band_h - gap - pad, cols * cw - pad), 255, dtype=np.uint8)  # white gaps
+    cx, cy, cid, cname = [], [], [], []
     for r, label in enumerate(labels):
-        imgs = np.clip((_f32(rows[label]) + 1) * 127.5, 0, 255)
-        canvas = np.full((h, m * cw - pad), 255, dtype=np.uint8)  # white gaps between images
-        cdata = np.repeat(ids.astype(id_type), cw)[: m * cw - pad][None].repeat(h, 0)
+        imgs = np.round(np.clip((_f32(rows[label]) + 1) * 127.5, 0, 255)).astype(np.uint8)
         for c, img in enumerate(imgs):
-            canvas[:, c * cw : c * cw + w] = np.round(img).astype(np.uint8)
-        fig.add_trace(go.Heatmap(z=canvas, x0=0, dx=1, y0=r * ch, dy=1, customdata=cdata, name=label,
-                                 colorscale="gray", zmin=0, zmax=255, showscale=False,
-                                 hovertemplate=f"{label}<br>{id_name} %{{customdata}}<extra></extra>"))
-    ticks = [c * cw + w / 2 for c in range(m)]
-    fig.update_xaxes(tickvals=ticks, ticktext=col_labels or [str(i) for i in ids], showgrid=False, zeroline=False,
-                     title=id_name if col_labels is None else None)
-    fig.update_yaxes(tickvals=[r * ch + h / 2 for r in range(len(labels))], ticktext=labels, autorange="reversed",
-                     scaleanchor="x", showgrid=False, zeroline=False)
-    height = int(110 + len(labels) * ch * min(6.0, max(1.0, 900 / (m * cw))))
-    return _finish(fig, title, height)
+            y, x = (c // cols) * band_h + r * ch, (c % cols) * cw
+            canvas[y : y + h, x : x + w] = img
+            cx.append(x + w / 2), cy.append(y + h / 2), cid.append(int(ids[c])), cname.append(label)
+    fig = go.Figure(go.Image(source=png_data_uri(canvas), x0=0, dx=1, y0=0, dy=1, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=_f32(cx), y=_f32(cy), mode="markers", customdata=np.asarray(cid, dtype=np.int32),
+                             text=cname, marker=dict(size=max(8, MIN_IMAGE_PX), opacity=0), showlegend=False,
+                             hovertemplate=f"%{{text}}<br>{id_name} %{{customdata}}<extra></extra>"))
+    names = col_labels or [str(i) for i in ids]
+    fig.add_trace(go.Scatter(x=[(c % cols) * cw + w / 2 for c in range(m)], y=[(c // cols) * band_h - 1 for c in range(m)],
+                             mode="text", text=names[:m], textposition="top center", textfont=dict(size=10),
+                             hoverinfo="skip", showlegend=False))
+    fig.update_xaxes(visible=False, range=[-0.5, cols * cw - pad - 0.5])
+    fig.update_yaxes(tickvals=[b * band_h + r * ch + h / 2 for b in range(bands) for r in range(len(labels))],
+                     ticktext=labels * bands, range=[canvas.shape[0] - 0.5, -h / 2], scaleanchor="x",
+                     showgrid=False, zeroline=False)
+    scale = (width - 90) / (cols * cw)  # pixels per image pixel at the given width
+    fig = _finish(fig, title, int(75 + (canvas.shape[0] + h / 2) * scale))
+    fig.update_layout(margin=dict(l=70, r=20, t=60, b=10), hovermode="closest", hoverdistance=int(cw * scale / 2) + 1)
+    return fig
 
 
 # --------------------------------------------------------------------------- fig 1 / 9
@@ -331,20 +346,29 @@ def copying_vs_teacher_length(steps: np.ndarray, series: dict[str, np.ndarray],
 def training_curves(records: list[dict], metrics: tuple[str, ...] = ("ot_agreement", "copy_ratio"),
                     window: int = 25, title: str = "Training", height: int = 520) -> go.Figure:
     """Loss (dm_loss, else fm_loss; smoothed) over steps, and the copying meter from the probe
-    records (those carrying ``metrics``), from metrics.jsonl dicts. ``uirevision`` is fixed so a
+    records (those carrying ``metrics``), from metrics.jsonl dicts. Only the panels with data
+    are drawn (none: a note that nothing was recorded yet). ``uirevision`` is fixed so a
     streamed update keeps the user's zoom."""
     loss_key = "dm_loss" if any("dm_loss" in r for r in records) else "fm_loss"
-    fig = make_subplots(2, 1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=(loss_key, "copying meter"))
     loss = [r for r in records if loss_key in r]
+    probes = {key: [r for r in records if key in r] for key in metrics}
+    probes = {key: rows for key, rows in probes.items() if rows}
+    panels = [loss_key] * bool(loss) + ["copying meter"] * bool(probes)
+    if not panels:
+        fig = go.Figure()
+        fig.add_annotation(text="nothing recorded yet", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
+        fig.update_xaxes(visible=False)
+        fig.update_yaxes(visible=False)
+        return _finish(fig, title, height, uirevision="training")
+    fig = make_subplots(len(panels), 1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=panels)
     if loss:
         x, y = _thin(np.array([r["step"] for r in loss]), smooth([r[loss_key] for r in loss], window))
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=loss_key, line=dict(color=COLORS["teacher"])), 1, 1)
-    for i, key in enumerate(metrics):
-        probe = [r for r in records if key in r]
-        if probe:
-            fig.add_trace(go.Scatter(x=_f32([r["step"] for r in probe]), y=_f32([r[key] for r in probe]),
-                                     mode="lines+markers", name=key, line=dict(color=LINE_COLORS[(i + 1) % 8])), 2, 1)
-    fig.update_xaxes(title="iteration", row=2, col=1)
+    for key, probe in probes.items():
+        color = LINE_COLORS[(metrics.index(key) + 1) % 8]
+        fig.add_trace(go.Scatter(x=_f32([r["step"] for r in probe]), y=_f32([r[key] for r in probe]),
+                                 mode="lines+markers", name=key, line=dict(color=color)), len(panels), 1)
+    fig.update_xaxes(title="iteration", row=len(panels), col=1)
     return _finish(fig, title, height, uirevision="training")
 
 
@@ -365,7 +389,8 @@ def trajectory_plot(states: np.ndarray, phi_1: np.ndarray, g: np.ndarray, index:
     if states.ndim == 3:
         imgs = np.concatenate([states, np.asarray(phi_1)[None], np.asarray(g)[None]])
         labels = [f"t={i / k:.2f}" for i in range(k + 1)] + ["Φ_1", "G"]
-        return image_grid({f"seed {index}": imgs}, np.arange(len(imgs)), "column", title, col_labels=labels)
+        return image_grid({f"seed {index}": imgs}, np.arange(len(imgs)), "column", title, col_labels=labels,
+                          per_band=len(imgs))  # one row, as far as the width allows
     fig = go.Figure()
     if background is not None:
         fig.add_trace(go.Scattergl(x=_f32(background[:, 0]), y=_f32(background[:, 1]), mode="markers",

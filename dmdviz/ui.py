@@ -4,13 +4,12 @@ Callbacks are thin adapters: the registry (models and analyses, process-wide), t
 analysis package (arrays), ``plots`` (figures) and ``jobs`` (background runs) do the work.
 Sessions keep only references in ``gr.State``. Every event has an ``api_name``; compute
 events share one queue slot group (``DMDVIZ_COMPUTE_SLOTS``); polling is cheap and runs
-outside it. Errors reach the page as one line (``gr.Error``), never a traceback.
+outside it. A failed event shows one line beside its control and in the tab's status line,
+and leaves every plot and table as it was (``ui_errors.guarded``); never a traceback.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
 import time
 
@@ -23,10 +22,10 @@ from dmdviz.config import PRESETS
 from dmdviz.errors import DmdvizError
 from dmdviz.registry import (DRILL_KS, Registry, families, family_students, pair_choices, shipped_pair_files,
                              siblings)
+from dmdviz.ui_errors import error_box, guarded
 from dmdviz.ui_sweep import sweep_tab
 from dmdviz.ui_text import ABOUT, METRICS, PICK_SEED_JS
 
-log = logging.getLogger(__name__)
 DEFAULT_PAIR = "chessboard4d/student"
 COMPUTE = {"concurrency_id": "compute", "concurrency_limit": "default"}
 POLL = {"concurrency_id": "poll", "concurrency_limit": None, "show_progress": "hidden"}
@@ -42,23 +41,6 @@ def launch_kwargs() -> dict:
     that turns a click on a seed's point into its drill-down."""
     return {"max_file_size": f"{Registry().limits.max_upload_mb}mb", "allowed_paths": [], "footer_links": ["api"],
             "js": PICK_SEED_JS}
-
-
-def _guard(fn):
-    """A user error becomes its one-line message in the page; anything else one line too."""
-    @functools.wraps(fn)
-    def wrapper(*args):
-        try:
-            return fn(*args)
-        except gr.Error:
-            raise
-        except DmdvizError as e:
-            raise gr.Error(str(e), print_exception=False) from None
-        except Exception as e:
-            log.exception("%s failed", fn.__name__)
-            first = str(e).splitlines()[0][:200] if str(e) else ""
-            raise gr.Error(f"unexpected {type(e).__name__}: {first}", print_exception=False) from None
-    return wrapper
 
 
 def _seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> str:
@@ -158,7 +140,8 @@ class App:
             ia = pa.images(30)
             rows = {"Φ_1": ia["Φ_1"], f"Φ_{pa.k}": ia[f"Φ_{pa.k}"], f"G · {names[0]}": ia["G"],
                     f"G · {names[1]}": pb.images(30)["G"]}
-            samples = plots.image_grid(rows, pa.seeds[:30], title="Samples per seed, both students")
+            samples = plots.image_grid(rows, pa.seeds[:30], title="Samples per seed, both students", per_band=15,
+                                       width=1100)  # a full-width panel
         else:
             panels = pa.panels()
             panels = {"z": panels["z"], f"Φ_{pa.k}": panels[f"Φ_{pa.k}"], f"G · {names[0]}": panels["G"],
@@ -250,7 +233,7 @@ class App:
                f"({100 * p.fraction:.0f} %){' · ' + p.message if p.message else ''}</p>")
         pairs = gr.update(choices=pair_choices()) if p.state == "done" and last_state != "done" else gr.skip()
         return (bar, plots.training_curves(p.teacher, metrics=(), title="Teacher (flow matching)", height=420),
-                plots.training_curves(p.student, title="Student (DMD) and copying meter", height=420), p.state, pairs)
+                plots.training_curves(p.student, title="Student (DMD)", height=420), p.state, pairs)
 
     def train_cancel(self, run):
         jobs.cancel(run)
@@ -271,10 +254,6 @@ class App:
 def build_demo(registry: Registry | None = None) -> gr.Blocks:
     app = App(registry)
     lim = app.reg.limits
-    g = {name: _guard(getattr(app, name)) for name in (
-        "explore", "seed_detail", "compare", "siblings", "select", "upload", "select_pairfile", "upload_pairfile",
-        "init", "diagnose", "train_start",
-        "train_status", "train_cancel", "train_resume", "train_push", "runs")}
     with gr.Blocks(title="dmdviz: why are DMD students lazy?", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# dmdviz · noise→data pairings in DMD distillation\n"
                     "Does a one-step student **copy** its teacher's pairing of noise to data, or **remap** it? "
@@ -291,7 +270,8 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                     teacher_box = gr.Textbox(label="Teacher (optional)", placeholder="default: the one the student records",
                                              scale=2)
                     upload = gr.File(label="Upload (zip, or config.json + model.safetensors)", file_count="multiple",
-                                     file_types=[".zip", ".json", ".safetensors"], scale=2)
+                                     file_types=[".zip", ".json", ".safetensors"], scale=2, elem_id="upload")
+                pair_msg = error_box("pair-error")
                 with gr.Row():
                     pairfile_dd = gr.Dropdown(label="Or a pair file (dmdviz or diffusers models): shipped, or a Hub "
                                               "repo id holding pair.json", choices=shipped_pair_files(),
@@ -303,6 +283,7 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                     seed = gr.Number(0, precision=0, label="Base seed")
                     k = gr.Number(8, precision=0, label="K (Euler steps of the target Φ_K)")
                     draw = gr.Button("Draw", variant="primary")
+                view_msg = error_box("view-error")
                 info = gr.Markdown(elem_id="explore-info")
                 with gr.Row():
                     samples_plot = gr.Plot(label="Samples", elem_id="samples-plot")
@@ -319,6 +300,7 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                         other = gr.Dropdown(label="Second student B (same teacher; a shipped or run student, a "
                                             "folder or a Hub repo id)", choices=[], allow_custom_value=True, scale=4)
                         compare_btn = gr.Button("Compare", scale=1)
+                    compare_msg = error_box("compare-error")
                     compare_info = gr.Markdown(elem_id="compare-info")
                     compare_samples = gr.Plot(label="Samples of A and B", elem_id="compare-samples-plot")
                     with gr.Row():
@@ -331,6 +313,7 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                     index = gr.Number(0, precision=0, label="Seed index i (or click a point in a plot above)",
                                       scale=1, elem_id="seed-index")
                     show_seed = gr.Button("Show seed", scale=1, elem_id="show-seed")
+                seed_msg = error_box("seed-error")
                 with gr.Row():
                     seed_plot = gr.Plot(label="z, Φ_1, Φ_8, Φ_32, G (image data)", elem_id="seed-plot")
                     traj_plot = gr.Plot(label="Euler trajectory", elem_id="trajectory-plot")
@@ -339,6 +322,7 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                 with gr.Row():
                     family = gr.Dropdown(label="Family of students (teacher snapshots)", choices=families(), scale=3)
                     diag_btn = gr.Button("Run diagnostics", variant="primary", scale=1)
+                diag_msg = error_box("diag-error")
                 diag_info = gr.Markdown()
                 with gr.Row():
                     mem_plot = gr.Plot(label="Memorization ratio of the teacher", elem_id="memorization-plot")
@@ -358,21 +342,25 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                     init = gr.Radio(["teacher", "random"], value="teacher", label="Student init")
                     run_name = gr.Textbox(label="Run name (optional)")
                 start_btn = gr.Button("Start training", variant="primary")
+                start_msg = error_box("train-start-error")
                 with gr.Row():
                     run_dd = gr.Dropdown(label="Run", choices=jobs.list_runs(), allow_custom_value=True, scale=3)
                     refresh_btn = gr.Button("Refresh", scale=1)
                     cancel_btn = gr.Button("Cancel", variant="stop", scale=1)
                     resume_btn = gr.Button("Resume", scale=1)
-                train_msg = gr.Markdown()
+                run_msg = error_box("run-error")
+                train_msg = gr.Markdown(elem_id="train-msg")
                 progress = gr.HTML(elem_id="job-progress")
+                job_msg = error_box("job-error")
                 with gr.Row():
-                    loss_plot = gr.Plot(label="Training losses", elem_id="loss-plot")
-                    copy_plot = gr.Plot(label="Copying meter (probe seeds)", elem_id="copy-plot")
+                    loss_plot = gr.Plot(label="Teacher: flow-matching loss", elem_id="loss-plot")
+                    copy_plot = gr.Plot(label="Student: DM loss and copying meter (probe seeds)", elem_id="copy-plot")
                 with gr.Accordion("Push the finished run to the Hugging Face Hub", open=False):
                     with gr.Row():
                         repo = gr.Textbox(label="Student repo id (the teacher goes to <id>-teacher)")
                         token = gr.Textbox(label="Token (write access; not stored)", type="password")
                         push_btn = gr.Button("Push")
+                    push_msg = error_box("push-error")
                 job_state = gr.State("")
                 timer = gr.Timer(1.5)
             with gr.Tab("Sweep", id="sweep"):
@@ -383,32 +371,38 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
         view = [n, seed, k, index]
         drill = [seed_plot, traj_plot, seed_md]
         shown = [info, samples_plot, pca_plot, heat_plot, scatter_plot, table, *drill]
-        demo.load(g["init"], view, [pair_dd, pair, *shown], api_name="init", **COMPUTE)
-        gr.on([draw.click, seed.submit, k.submit, n.release], g["explore"], [pair, *view], shown,
+        demo.load(*guarded(app.init, view, [pair_dd, pair, *shown], pair_msg, info), api_name="init", **COMPUTE)
+        gr.on([draw.click, seed.submit, k.submit, n.release], *guarded(app.explore, [pair, *view], shown, view_msg, info),
               api_name="explore", **COMPUTE)
-        gr.on([show_seed.click, index.submit], g["seed_detail"], [pair, *view], drill,
+        gr.on([show_seed.click, index.submit], *guarded(app.seed_detail, [pair, *view], drill, seed_msg, info),
               api_name="seed_detail", **COMPUTE)
-        gr.on([compare_btn.click, other.input], g["compare"], [pair, other, n, seed, k],
-              [compare_info, compare_samples, compare_pca, compare_scatter, compare_table], api_name="compare", **COMPUTE)
-        pair.change(g["siblings"], pair, other, api_name="siblings", **POLL)
-        pair_dd.input(g["select"], [pair_dd, teacher_box, *view], [pair, *shown], api_name="choose_pair", **COMPUTE)
-        gr.on([load_btn.click, ref_box.submit], g["select"], [ref_box, teacher_box, *view], [pair, *shown],
+        gr.on([compare_btn.click, other.input],
+              *guarded(app.compare, [pair, other, n, seed, k],
+                       [compare_info, compare_samples, compare_pca, compare_scatter, compare_table], compare_msg, compare_info),
+              api_name="compare", **COMPUTE)
+        pair.change(*guarded(app.siblings, [pair], [other], compare_msg), api_name="siblings", **POLL)
+        pair_dd.input(*guarded(app.select, [pair_dd, teacher_box, *view], [pair, *shown], pair_msg, info),
+                      api_name="choose_pair", **COMPUTE)
+        gr.on([load_btn.click, ref_box.submit], *guarded(app.select, [ref_box, teacher_box, *view], [pair, *shown], pair_msg, info),
               api_name="load_ref", **COMPUTE)
-        upload.upload(g["upload"], [upload, teacher_box, *view], [pair, *shown], api_name="upload", **COMPUTE)
-        pairfile_dd.input(g["select_pairfile"], [pairfile_dd, *view], [pair, *shown], api_name="choose_pairfile",
-                          **COMPUTE)
-        pairfile_up.upload(g["upload_pairfile"], [pairfile_up, *view], [pair, *shown], api_name="upload_pairfile",
-                           **COMPUTE)
-        gr.on([diag_btn.click, diag_tab.select], g["diagnose"], [pair, family, n, seed, k],
-              [mem_plot, boundary_plot, length_plot, dm_plot, diag_info], api_name="diagnose", **COMPUTE)
-        start_btn.click(g["train_start"], [preset, dim, teacher_steps, student_steps, ratio, gan, init, run_name],
-                        [run_dd, train_msg], api_name="train_start")
-        timer.tick(g["train_status"], [run_dd, job_state], [progress, loss_plot, copy_plot, job_state, pair_dd],
-                   api_name="train_status", **POLL)
-        cancel_btn.click(g["train_cancel"], run_dd, train_msg, api_name="train_cancel")
-        resume_btn.click(g["train_resume"], run_dd, train_msg, api_name="train_resume")
-        refresh_btn.click(g["runs"], None, run_dd, api_name="runs")
-        push_btn.click(g["train_push"], [run_dd, repo, token], train_msg, api_name="train_push")
+        upload.upload(*guarded(app.upload, [upload, teacher_box, *view], [pair, *shown], pair_msg, info),
+                      api_name="upload", **COMPUTE)
+        pairfile_dd.input(*guarded(app.select_pairfile, [pairfile_dd, *view], [pair, *shown], pair_msg, info),
+                          api_name="choose_pairfile", **COMPUTE)
+        pairfile_up.upload(*guarded(app.upload_pairfile, [pairfile_up, *view], [pair, *shown], pair_msg, info),
+                           api_name="upload_pairfile", **COMPUTE)
+        gr.on([diag_btn.click, diag_tab.select],
+              *guarded(app.diagnose, [pair, family, n, seed, k], [mem_plot, boundary_plot, length_plot, dm_plot, diag_info],
+                       diag_msg, diag_info), api_name="diagnose", **COMPUTE)
+        start_btn.click(*guarded(app.train_start, [preset, dim, teacher_steps, student_steps, ratio, gan, init, run_name],
+                                 [run_dd, train_msg], start_msg, train_msg), api_name="train_start")
+        timer.tick(*guarded(app.train_status, [run_dd, job_state], [progress, loss_plot, copy_plot, job_state, pair_dd],
+                            job_msg), api_name="train_status", **POLL)
+        cancel_btn.click(*guarded(app.train_cancel, [run_dd], [train_msg], run_msg, train_msg), api_name="train_cancel")
+        resume_btn.click(*guarded(app.train_resume, [run_dd], [train_msg], run_msg, train_msg), api_name="train_resume")
+        refresh_btn.click(*guarded(app.runs, [], [run_dd], run_msg, train_msg), api_name="runs")
+        push_btn.click(*guarded(app.train_push, [run_dd, repo, token], [train_msg], push_msg, train_msg),
+                       api_name="train_push")
     demo.queue(default_concurrency_limit=lim.compute_slots, max_size=int(os.environ.get("DMDVIZ_QUEUE_SIZE", "64")))
     return demo
 

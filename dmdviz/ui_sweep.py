@@ -127,7 +127,8 @@ def poll(name: str, seen: str):
 
 def sweep_tab() -> None:
     """Build the tab's components in the current ``gr.Tab`` (or Blocks) and wire its events."""
-    from dmdviz.ui import COMPUTE, POLL, _guard
+    from dmdviz.ui import COMPUTE, POLL
+    from dmdviz.ui_errors import error_box, guarded
 
     choices = sweep_choices()
     try:
@@ -143,8 +144,10 @@ def sweep_tab() -> None:
     with gr.Row():
         pick = gr.Dropdown(choices, value=choices[0] if choices else None, label="Sweep", allow_custom_value=True, scale=3)
         show_btn = gr.Button("Show", scale=1)
+    show_msg = error_box("sweep-show-error")
     info = gr.Markdown(first[2], elem_id="sweep-info")
     plot = gr.Plot(first[0], label="Copying vs dimension", elem_id="sweep-plot")
+    poll_msg = error_box("sweep-poll-error")
     with gr.Accordion("Results table (mean ± std over seeds)", open=False):
         table = gr.Markdown(first[1], elem_id="sweep-table")
     with gr.Accordion("Run a new sweep in the background", open=False):
@@ -160,13 +163,14 @@ def sweep_tab() -> None:
         with gr.Row():
             start_btn = gr.Button("Start sweep", variant="primary")
             stop_btn = gr.Button("Stop", variant="stop")
+        run_msg = error_box("sweep-run-error")
         msg = gr.Markdown(elem_id="sweep-msg")
     seen = gr.State("")
     timer = gr.Timer(3.0)
 
     shown = [plot, table, info]
-    gr.on([show_btn.click, pick.input], _guard(show), pick, shown, api_name="sweep_show", **COMPUTE)
-    start_btn.click(_guard(start), [dataset, dims, seeds, variants, t_steps, s_steps, name], [pick, msg],
+    gr.on([show_btn.click, pick.input], *guarded(show, [pick], shown, show_msg, info), api_name="sweep_show", **COMPUTE)
+    start_btn.click(*guarded(start, [dataset, dims, seeds, variants, t_steps, s_steps, name], [pick, msg], run_msg, msg),
                     api_name="sweep_start")
-    stop_btn.click(_guard(stop), pick, msg, api_name="sweep_stop")
-    timer.tick(_guard(poll), [pick, seen], [*shown, seen], api_name="sweep_poll", **POLL)
+    stop_btn.click(*guarded(stop, [pick], [msg], run_msg, msg), api_name="sweep_stop")
+    timer.tick(*guarded(poll, [pick, seen], [*shown, seen], poll_msg), api_name="sweep_poll", **POLL)

@@ -1,8 +1,10 @@
-"""Shared fixtures: the real MNIST test split from ../shared and tiny trained checkpoints."""
+"""Shared fixtures: the real MNIST test split shipped in data/mnist and tiny trained checkpoints."""
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import socket
 import tempfile
 from dataclasses import replace
@@ -11,17 +13,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-MNIST_DIR = Path(os.environ.get("DMDVIZ_TEST_MNIST", ROOT.parent / "shared" / "data" / "mnist"))
+MNIST_DIR = ROOT / "data" / "mnist"
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DMDVIZ_THREADS", "1")
 os.environ.setdefault("DMDVIZ_CACHE_DIR", tempfile.mkdtemp(prefix="dmdviz-test-cache-"))  # never ~/.cache
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # read at import by huggingface_hub (gradio imports it)
+os.environ.pop("DMDVIZ_DATA_DIR", None)  # the suite reads MNIST from the repo, as on a fresh clone
 
 
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
     if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").exists():
-        pytest.fail(f"real MNIST test split not found at {MNIST_DIR} (set DMDVIZ_TEST_MNIST)")
+        pytest.fail(f"the MNIST test split the repo ships is missing from {MNIST_DIR}")
     return MNIST_DIR
 
 
@@ -85,3 +88,23 @@ def served(request, tiny_pair, tmp_path_factory):
         demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_kwargs())
         yield demo, f"http://127.0.0.1:{port}/", tmp
         demo.close()
+
+
+def _refusal(out) -> str:
+    """The one line of a refused app event (its error box), checking that the event left
+    every other output as it was (the status line may carry the same warning)."""
+    out = list(out) if isinstance(out, (list, tuple)) else [out]
+    boxes = [o for o in out if isinstance(o, dict) and o.get("visible") is True and 'role="alert"' in str(o.get("value"))]
+    assert len(boxes) == 1, out
+    line = html.unescape(re.sub(r"<[^>]+>", "", boxes[0]["value"])).removeprefix("⚠ ")
+    for o in out:
+        if o is not boxes[0]:
+            assert o == {"__type__": "update"} or (isinstance(o, str) and line in o), o
+    assert "\n" not in line and "Traceback" not in line, line
+    return line
+
+
+@pytest.fixture(scope="session")
+def refusal():
+    """``refusal(outputs) -> message`` (see ``_refusal``)."""
+    return _refusal

@@ -50,6 +50,15 @@ def test_missing_mnist_folder(tmp_path):
     _assert_one_line_error(r, "MNIST not found")
 
 
+def test_shipped_mnist_pair_gets_every_training_set_metric_offline_with_no_data_folder(tmp_path):
+    r = run("analyze", "--teacher", "mnist/teacher-8192", "--student", "mnist/student-8192", "--n", 64,
+            "--json", tmp_path / "m.json", env={"HF_HOME": str(tmp_path / "hf"), "DMDVIZ_DATA_DIR": ""})
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "m.json").read_text())
+    assert m["notes"] == [] and 1.0 <= m["memorization_median"] < 3.0 and -1 <= m["boundary_corr"] <= 1
+    assert 0 < m["swd_floor"] < m["swd_g"] < 1 and m["swd_phi_8"] > 0
+
+
 def test_bad_numbers_and_refs(tmp_path, tiny_pair):
     _assert_one_line_error(run("distill", "--teacher", tiny_pair[0], "--out", tmp_path / "x", "--steps", "abc"), "invalid int")
     _assert_one_line_error(run("distill", "--teacher", tiny_pair[0], "--out", tmp_path / "x", "--steps", "-5"), "steps")

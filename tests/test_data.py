@@ -30,6 +30,36 @@ def test_missing_mnist_folder_is_one_clear_line(tmp_path, monkeypatch):
     assert "\n" not in str(e.value)
 
 
+def test_mnist_defaults_to_the_split_the_repo_ships(mnist_dir, monkeypatch):
+    import hashlib
+
+    import huggingface_hub.constants
+
+    from dmdviz.data import mnist_folder
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.delenv("DMDVIZ_DATA_DIR", raising=False)
+    assert mnist_folder() == mnist_dir.resolve()
+    sums = dict(line.split()[::-1] for line in (mnist_dir / "MD5SUMS").read_text().splitlines())
+    assert sorted(sums) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"]
+    assert all(hashlib.md5((mnist_dir / name).read_bytes()).hexdigest() == md5 for name, md5 in sums.items())
+    ds = get_dataset(DataConfig("mnist", n_classes=10))
+    assert len(ds.train) == 9_000 and len(ds.heldout) == 1_000 and "t10k-images" in ds.source
+
+
+def test_a_corrupt_mnist_copy_is_refused(mnist_dir, tmp_path):
+    import shutil
+
+    for p in mnist_dir.iterdir():
+        shutil.copyfile(p, tmp_path / p.name)
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(labels.read_bytes())
+    raw[100] ^= 0xFF
+    labels.write_bytes(bytes(raw))
+    with pytest.raises(DmdvizError, match="does not match its MD5SUMS entry"):
+        get_dataset(DataConfig("mnist"), tmp_path)
+
+
 def test_digits_are_offline_and_scaled():
     ds = get_dataset(DataConfig("digits"))
     assert ds.shape == (1, 8, 8) and len(ds.train) + len(ds.heldout) == 1797

@@ -78,7 +78,7 @@ def test_every_figure_is_under_1mb_has_a_height_and_no_stray_nans(full_size):
 
 
 def test_only_core_trace_types(full_size):
-    core = {"scatter", "scattergl", "heatmap", "bar"}
+    core = {"scatter", "scattergl", "heatmap", "bar", "image"}
     assert {tr.type for fig in full_size.values() for tr in fig.data} <= core
 
 
@@ -159,17 +159,44 @@ def test_low_dim_panels_can_share_one_range():
     assert plots.low_dim_panels({"z": _xy(20), "G": _xy(20)}, np.arange(20)).layout.xaxis2.matches is None
 
 
-def test_image_grid_one_heatmap_per_row_with_seed_hover():
+def _png_pixels(uri: str) -> np.ndarray:
+    import base64
+    import io
+
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+
+
+def test_png_data_uri_round_trips_through_an_image_reader():
+    from dmdviz.png import png_data_uri
+
+    grey = np.random.default_rng(0).integers(0, 256, (7, 13), dtype=np.uint8)
+    assert np.array_equal(_png_pixels(png_data_uri(grey)), grey)
+
+
+def test_image_grid_is_one_image_with_a_hover_target_per_seed():
     rows = {"Φ_1": -np.ones((5, 4, 3)), "G": np.ones((3, 4, 3))}  # a shorter row leaves blank cells
     fig = plots.image_grid(rows, np.array([10, 11, 12, 13, 300]), pad=1)
-    assert [tr.type for tr in fig.data] == ["heatmap", "heatmap"]
-    z0, z1 = np.asarray(fig.data[0].z), np.asarray(fig.data[1].z)
-    assert z0.dtype == np.uint8 and z0.shape == (4, 5 * 4 - 1)
-    assert (z0[:, :3] == 0).all() and (z0[:, 3] == 255).all()  # black image, white gap
-    assert (z1[:, :3] == 255).all() and (z1[:, 12:] == 255).all()
-    cd = np.asarray(fig.data[0].customdata)
-    assert cd.shape == z0.shape and cd[0, 0] == 10 and cd[0, 4] == 11 and cd[0, -1] == 300
-    assert fig.data[1].y0 == 5  # second row below the first (H + pad)
+    assert [tr.type for tr in fig.data] == ["image", "scatter", "scatter"]
+    z = _png_pixels(fig.data[0].source)
+    assert z.dtype == np.uint8 and z.shape == (2 * 5 - 1, 5 * 4 - 1)  # one band: two rows of five images
+    assert (z[:4, :3] == 0).all() and (z[:4, 3] == 255).all()  # black image, white gap
+    assert (z[5:, :3] == 255).all() and (z[5:, 12:] == 255).all()  # G's row: white images, then blank cells
+    targets = fig.data[1]
+    assert list(targets.customdata) == [10, 11, 12, 13, 300, 10, 11, 12] and targets.marker.opacity == 0
+    assert (targets.x[0], targets.y[0], targets.y[5]) == (1.5, 2.0, 7.0)  # image centres
+
+
+def test_image_grid_wraps_many_seeds_into_bands_of_readable_images():
+    imgs = {name: np.zeros((30, 28, 28)) for name in ("Φ_1", "Φ_8", "Φ_32", "G")}
+    fig = plots.image_grid(imgs, np.arange(30))
+    cols = len({x for x in fig.data[1].x})
+    bands = 30 // cols
+    assert cols == plots.GRID_COLUMNS and list(fig.layout.yaxis.ticktext) == list(imgs) * bands
+    px_per_image = (plots.GRID_WIDTH - 90) / (cols * 30) * 28  # at the width the height was made for
+    assert px_per_image >= 40 and _png_pixels(fig.data[0].source).shape[1] == cols * 30 - 2
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.height > 700
 
 
 def test_downsample_is_a_block_mean():
@@ -223,14 +250,21 @@ def test_curves_are_thinned_and_series_styled(full_size):
     assert lengths["copy_ratio"].xaxis == "x2" and lengths["ot_agreement"].xaxis == "x"
 
 
-def test_training_curves_stream_friendly():
+def _subtitles(fig) -> list[str]:
+    return [a.text for a in fig.layout.annotations]
+
+
+def test_training_curves_stream_friendly_and_show_only_what_exists():
     recs = [{"step": 1, "fm_loss": 1.0}, {"step": 2, "fm_loss": 0.5}]
-    fig = plots.training_curves(recs)
+    fig = plots.training_curves(recs, metrics=())
     assert fig.layout.uirevision == "training" and [tr.name for tr in fig.data] == ["fm_loss"]
+    assert _subtitles(fig) == ["fm_loss"] and "yaxis2" not in fig.layout  # one panel, no copying meter
     recs = [{"step": 0, "ot_agreement": 1.0, "copy_ratio": 1.0}, {"step": 1, "dm_loss": 0.2}]
-    names = [tr.name for tr in plots.training_curves(recs).data]
-    assert names == ["dm_loss", "ot_agreement", "copy_ratio"]
-    assert len(plots.training_curves([]).data) == 0
+    fig = plots.training_curves(recs)
+    assert [tr.name for tr in fig.data] == ["dm_loss", "ot_agreement", "copy_ratio"]
+    assert _subtitles(fig) == ["dm_loss", "copying meter"]
+    empty = plots.training_curves([], title="Student")  # before the student exists: no axes, no fm_loss
+    assert len(empty.data) == 0 and _subtitles(empty) == ["nothing recorded yet"] and empty.layout.xaxis.visible is False
 
 
 def test_trajectory_plot_vector_and_image():
@@ -239,5 +273,6 @@ def test_trajectory_plot_vector_and_image():
     path = fig.data[0]
     np.testing.assert_array_equal(path.x, states[:, 0])
     assert {"z", "Φ_8", "Φ_1", "G"} <= {tr.name for tr in fig.data}
-    img = plots.trajectory_plot(np.zeros((9, 4, 4)), np.zeros((4, 4)), np.zeros((4, 4)), 4)
-    assert len(img.data) == 1 and list(img.layout.xaxis.ticktext)[-2:] == ["Φ_1", "G"]
+    img = plots.trajectory_plot(np.zeros((9, 28, 28)), np.zeros((28, 28)), np.zeros((28, 28)), 4)
+    assert img.data[0].type == "image" and list(img.data[2].text)[-2:] == ["Φ_1", "G"]
+    assert len(set(img.data[1].y)) == 1  # the path stays on one row

@@ -1,4 +1,5 @@
-"""The app in real Chromium: plots drawn on load, redraw, a training job, errors, screenshots.
+"""The app in real Chromium: plots drawn on load, redraw, a training job, errors (inline, the
+plots kept), screenshots.
 
 Tests run in file order on one page and one server (module scope): the job trained in the
 Train test is the pair the last test selects. Screenshots of every tab go to
@@ -105,6 +106,52 @@ def test_a_bad_repo_id_shows_an_error_and_the_app_keeps_serving(page):
     expect(page.locator("#explore-info")).to_contain_text("from base seed 7", timeout=LONG)
 
 
+PLOT_DATA = """(selector) => JSON.stringify(document.querySelector(selector + " .js-plotly-plot").data)"""
+
+
+def _drawn(page) -> dict[str, str]:
+    """Every Explore plot's traces as the page holds them."""
+    return {selector: page.evaluate(PLOT_DATA, selector) for selector in EXPLORE_PLOTS}
+
+
+def test_a_bad_k_and_a_bad_upload_keep_the_good_plots_and_say_why(page, tmp_path):
+    from playwright.sync_api import expect
+
+    expect(page.locator("#explore-info")).to_contain_text("from base seed 7", timeout=LONG)
+    good = _drawn(page)
+    k = page.get_by_label(re.compile("^K "))
+    k.fill("-5")
+    k.press("Enter")
+    expect(page.locator("#view-error")).to_contain_text("K must be between 1 and", timeout=LONG)
+    expect(page.locator("#explore-info")).to_contain_text("K must be between 1 and")
+    expect(page.locator("#explore-info")).to_contain_text("from base seed 7")  # the good draw's line, kept below
+    assert _drawn(page) == good
+    lone = tmp_path / "model.safetensors"
+    lone.write_bytes((SHOTS.parents[1] / "checkpoints" / "chessboard4d" / "student" / "model.safetensors").read_bytes())
+    page.locator("#upload input[type=file]").set_input_files(str(lone))
+    expect(page.locator("#pair-error")).to_contain_text("upload a zip, or config.json and model.safetensors", timeout=LONG)
+    expect(page.locator("#pair-error")).to_be_visible()
+    assert _drawn(page) == good
+    for selector in EXPLORE_PLOTS:  # no red "Error" badge over any plot
+        expect(page.locator(selector).get_by_text("Error", exact=True)).to_have_count(0)
+        expect(_plot(page, selector)).to_be_visible()
+    k.fill("8")
+    k.press("Enter")
+    expect(page.locator("#view-error")).to_be_hidden(timeout=LONG)
+    expect(page.locator("#explore-info")).not_to_contain_text("K must be between")
+
+
+# The centre of the image grid's first tile for a seed, in page pixels, and how wide one image
+# pixel is drawn.
+TILE = """([selector, seed]) => {
+  const gd = document.querySelector(selector);
+  const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  const tr = gd._fullData.find((t) => t.mode === "markers" && t.customdata);
+  const i = Array.from(tr.customdata).indexOf(seed);
+  return [r.left + xa._offset + xa.l2p(tr.x[i]), r.top + ya._offset + ya.l2p(tr.y[i]), Math.abs(xa._m)];
+}"""
+
+
 def test_two_students_of_one_teacher_side_by_side(page):
     from playwright.sync_api import expect
 
@@ -117,11 +164,15 @@ def test_two_students_of_one_teacher_side_by_side(page):
     expect(page.locator("#compare-info")).to_contain_text("both students of mnist/teacher-8192", timeout=LONG)
     for selector in ("#compare-samples-plot", "#compare-pca-plot", "#compare-scatter-plot"):
         expect(_plot(page, selector)).to_be_visible()
-    for close in page.locator(".toast-close").all():  # the earlier test's error toast would cover the picture
-        close.click()
-    expect(page.locator(".toast-body")).to_have_count(0)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.locator("#compare").screenshot(path=str(SHOTS / "compare.png"))
+    page.locator("#samples-plot").scroll_into_view_if_needed()
+    x, y, scale = page.evaluate(TILE, ["#samples-plot .js-plotly-plot", 12])
+    assert scale * 28 >= 40  # an MNIST digit at least 40 px wide on screen
+    page.mouse.move(x, y)
+    page.wait_for_timeout(300)
+    page.mouse.click(x, y)
+    expect(page.locator("#seed-table")).to_contain_text("Seed 12", timeout=LONG)
     page.get_by_label("Pair (shipped or trained here)").click()  # back to the default pair for the next tests
     page.get_by_role("option", name="chessboard4d/student (shipped)").click()
     expect(page.locator("#explore-info")).to_contain_text("chessboard4d/teacher", timeout=LONG)
