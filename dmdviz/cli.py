@@ -6,65 +6,15 @@ unexpected failure also prints one line (status 1); DMDVIZ_DEBUG=1 shows the tra
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import os
 import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from dmdviz import cli_parser
 from dmdviz.errors import DmdvizError
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise DmdvizError(message)
-
-
-def _seed_list(text: str) -> tuple[int, ...]:
-    return _ints(text, 0, 2**31 - 1)
-
-
-def _ints(text: str, lo: int, hi: int) -> tuple[int, ...]:
-    try:
-        values = tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-    if not values or not all(lo <= v <= hi for v in values):
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers between {lo} and {hi}, got {text!r}")
-    return values
-
-
-def _int(lo: int, hi: int):
-    """An argparse type: an integer in [lo, hi]. Absurd sizes fail here, before any
-    allocation (a batch of 10^12 would otherwise end in an allocator error)."""
-    def parse(text: str) -> int:
-        value = int(text)  # a ValueError reads "invalid int value: ..."
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, got {value}")
-        return value
-
-    parse.__name__ = "int"
-    return parse
-
-
-def _real(lo: float, hi: float, open_lo: bool = False):
-    """An argparse type: a finite float in [lo, hi] (or (lo, hi] with ``open_lo``); NaN and inf fail."""
-    def parse(text: str) -> float:
-        value = float(text)
-        if not math.isfinite(value) or value > hi or value < lo or (open_lo and value == lo):
-            raise argparse.ArgumentTypeError(f"must be a number in {'(' if open_lo else '['}{lo:g}, {hi:g}], got {text}")
-        return value
-
-    parse.__name__ = "float"
-    return parse
-
-
-# SEED's bound is noise.MAX_SEED, written out so that parsing imports no torch
-STEPS, BATCH, SEED, THREADS = _int(1, 10**7), _int(1, 2**16), _int(0, 2**31 - 1), _int(1, 1024)
-K, RATIO, LR, WEIGHT = _int(1, 1024), _int(1, 100), _real(0, 1, open_lo=True), _real(0, 1000)
 
 
 def _runtime(args):
@@ -86,26 +36,20 @@ def _progress(total: int, every: int):
     return on_step
 
 
+def _given(args, *names) -> dict:
+    """The options among ``names`` that were given on the command line."""
+    return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
+
+
 def cmd_train_teacher(args) -> None:
-    from dmdviz.config import get_preset
+    from dmdviz.config import customize, get_preset
     from dmdviz.train import train_teacher
 
-    p = get_preset(args.preset)
-    t = p.teacher
-    if args.steps is not None:
-        t = replace(t, steps=args.steps, snapshots=tuple(s for s in t.snapshots if s < args.steps))
-    if args.snapshots is not None:
-        t = replace(t, snapshots=args.snapshots)
+    p = customize(get_preset(args.preset), dim=args.dim or 0, data=_given(args, "max_images"),
+                  teacher=_given(args, "steps", "snapshots", "seed", "batch"))
+    data, net, t = p.data, p.net, p.teacher
     if any(s >= t.steps for s in t.snapshots):
         raise DmdvizError(f"snapshots must come before the last step ({t.steps}), got {','.join(map(str, t.snapshots))}")
-    if args.seed is not None:
-        t = replace(t, seed=args.seed)
-    if args.batch is not None:
-        t = replace(t, batch=args.batch)
-    data = p.data if args.dim is None else replace(p.data, dim=args.dim)
-    net = p.net if args.dim is None else replace(p.net, shape=(args.dim,))
-    if args.max_images is not None:
-        data = replace(data, max_images=args.max_images)
     with _runtime(args) as rt:
         t0 = time.perf_counter()
         out = train_teacher(data, net, t, args.out, data_dir=args.data_dir, rt=rt,
@@ -140,9 +84,8 @@ def _distill_with(args, rt) -> None:
 
     teacher = load_checkpoint(args.teacher, device=rt.device)
     base = _preset_distill(teacher)
-    fields = {k: getattr(args, k) for k in ("steps", "ratio", "gan_weight", "regression_weight", "init", "batch",
-                                             "seed", "probe_every", "probe_n", "k", "lr", "critic_lr")
-              if getattr(args, k) is not None}
+    fields = _given(args, "steps", "ratio", "gan_weight", "regression_weight", "init", "batch", "seed", "probe_every",
+                    "probe_n", "k", "lr", "critic_lr")
     cfg = replace(base, **fields, **_gan_weights(args))
     if args.student_hidden or args.student_depth or args.noise_rotation or args.shuffled_control:
         cfg = replace(cfg, student_hidden=args.student_hidden or 0, student_depth=args.student_depth or 0,
@@ -255,9 +198,8 @@ def cmd_sweep(args) -> None:
 
     out = Path(args.out)
     base = sweep.read_config(out) if (out / "sweep.json").is_file() else sweep.SweepConfig()
-    fields = {k: getattr(args, k) for k in ("dataset", "dims", "seeds", "embed", "cells", "hidden", "depth",
-                                             "teacher_steps", "teacher_batch", "student_steps", "student_batch",
-                                             "ratio", "lr", "n", "k") if getattr(args, k) is not None}
+    fields = _given(args, "dataset", "dims", "seeds", "embed", "cells", "hidden", "depth", "teacher_steps",
+                    "teacher_batch", "student_steps", "student_batch", "ratio", "lr", "n", "k")
     if args.variants is not None:
         fields["variants"] = tuple(v.strip() for v in args.variants.split(",") if v.strip())
     with _runtime(args) as rt:
@@ -278,121 +220,10 @@ def cmd_push(args) -> None:
     print(push(args.folder, args.repo_id, token=os.environ.get("HF_TOKEN")))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m dmdviz", description="Noise-data pairings in DMD distillation.")
-    sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    def run_opts(p):
-        p.add_argument("--out", required=True, help="run / checkpoint folder")
-        p.add_argument("--steps", type=STEPS)
-        p.add_argument("--batch", type=BATCH)
-        p.add_argument("--seed", type=SEED)
-        p.add_argument("--data-dir", help="MNIST IDX folder (else $DMDVIZ_DATA_DIR or the Hub)")
-        p.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when present)")
-        p.add_argument("--bf16", action="store_true", help="bf16 autocast")
-        p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
-        p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
-
-    p = sub.add_parser("train-teacher", help="train a flow-matching teacher from a preset")
-    p.add_argument("--preset", required=True)
-    p.add_argument("--snapshots", type=lambda text: _ints(text, 1, 10**7), help="e.g. 1024,2048,4096")
-    p.add_argument("--dim", type=_int(2, 4096), help="ambient dimension (vector data sets)")
-    p.add_argument("--max-images", type=_int(1, 10**8),
-                   help="imagefolder: keep at most this many images (a seeded subset)")
-    run_opts(p)
-    p.set_defaults(func=cmd_train_teacher)
-
-    p = sub.add_parser("distill", help="distil a one-step DMD student from a teacher")
-    p.add_argument("--teacher", required=True, help="folder, shipped name or org/name[@rev]")
-    p.add_argument("--ratio", type=RATIO, help="critic updates per generator update (two time-scale)")
-    p.add_argument("--gan", action="store_true", help="add the GAN term with DMD2's weights (G 3e-3, D 1e-2)")
-    p.add_argument("--gan-weight-g", type=WEIGHT, help="GAN weight on the generator's loss (implies --gan)")
-    p.add_argument("--gan-weight-d", type=WEIGHT, help="GAN weight on the discriminator's loss (implies --gan)")
-    p.add_argument("--gan-weight", type=WEIGHT, help="one GAN weight on both G and D (the recipe before the split)")
-    p.add_argument("--regression-weight", type=WEIGHT)
-    p.add_argument("--init", choices=["teacher", "random"])
-    p.add_argument("--probe-every", type=STEPS)
-    p.add_argument("--probe-n", type=_int(2, 4096))
-    p.add_argument("--k", type=K, help="Euler steps of the teacher target Φ_K")
-    p.add_argument("--lr", type=LR)
-    p.add_argument("--critic-lr", type=LR)
-    p.add_argument("--student-hidden", type=_int(1, 8192), help="wider student (implies --init random)")
-    p.add_argument("--student-depth", type=_int(1, 64), help="deeper student (implies --init random)")
-    p.add_argument("--noise-rotation", action="store_true",
-                   help="feed G a fixed random rotation R z (scored against Φ_K(R z): a relabelling control)")
-    p.add_argument("--shuffled-control", action="store_true",
-                   help="feed G R z but score it against Φ_K(z): the shuffled-seed negative control")
-    run_opts(p)
-    p.set_defaults(func=cmd_distill)
-
-    p = sub.add_parser("analyze", help="pairing metrics of a teacher/student pair")
-    p.add_argument("--pair", help="a pair file (JSON or TOML: teacher, student, adapters, conditioning, K values), "
-                   "or a Hub repo id holding pair.json")
-    p.add_argument("--teacher", help="dmdviz teacher: folder, shipped name or org/name[@rev]")
-    p.add_argument("--student", help="dmdviz student: folder, shipped name or org/name[@rev]")
-    # --num-seeds: torchrun's own parser refuses "--n" as an ambiguous prefix of its options
-    p.add_argument("--n", "--num-seeds", dest="n", type=_int(2, 10**9), default=1000, help="seeds (sample indices)")
-    p.add_argument("--k", type=K, help="Euler steps of the target Φ_K (default: the pair file's first K, else 8)")
-    p.add_argument("--seed", type=SEED, default=0)
-    p.add_argument("--data-dir", help="MNIST IDX folder for training-set metrics (skipped with a note if absent)")
-    p.add_argument("--json", help="write every metric (SPEC §4) here")
-    p.add_argument("--html", help="write a self-contained HTML report with every figure (SPEC §5) here")
-    p.add_argument("--series", help="comma-separated students of teacher snapshots (DM-loss and teacher-length figures)")
-    p.add_argument("--compare", help="a second student of the same teacher, drawn on the same seeds (JSON 'compare', "
-                   "and side-by-side figures in --html)")
-    p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
-    p.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when present)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast (about 1e-2 relative error)")
-    p.add_argument("--cache-dir", help="sample cache folder (default $DMDVIZ_CACHE_DIR or ~/.cache/dmdviz/samples)")
-    p.add_argument("--no-cache", action="store_true", help="sample without reading or writing the cache")
-    p.set_defaults(func=cmd_analyze)
-
-    p = sub.add_parser("list", help="list shipped checkpoints")
-    p.set_defaults(func=cmd_list)
-
-    p = sub.add_parser("reproduce", help="retrain a shipped checkpoint family from its preset")
-    p.add_argument("name", help="chessboard4d, moons, digits, mlp-manifold, mnist or all")
-    p.add_argument("--out-root", help="where the family folder goes (default: the shipped checkpoints/)")
-    p.add_argument("--only", help="comma-separated students to distil again from the family's existing teachers")
-    p.add_argument("--seeds", type=_seed_list,
-                   help="run-to-run spread: train the family with each of these seeds (0 = the shipped one); "
-                        "writes spread.json into the family folder")
-    p.add_argument("--rescore", action="store_true",
-                   help="no training: measure the shipped students' metrics again and write them into their configs")
-    p.add_argument("--data-dir", help="MNIST IDX folder")
-    p.add_argument("--device")
-    p.add_argument("--bf16", action="store_true")
-    p.add_argument("--threads", type=THREADS)
-    p.set_defaults(func=cmd_reproduce)
-
-    p = sub.add_parser("sweep", help="dimension sweep and geometric-freedom variants (resumable)")
-    p.add_argument("--out", required=True, help="sweep folder (rerun to continue it)")
-    p.add_argument("--dataset", choices=["chessboard", "mlp-manifold"])
-    p.add_argument("--dims", type=lambda text: _ints(text, 2, 4096), help="ambient dimensions, e.g. 2,4,8,16,32,64,128,256,784")
-    p.add_argument("--seeds", type=_seed_list, help="training seeds, e.g. 0,1,2")
-    p.add_argument("--variants", help="comma-separated: plain, random-init, wide, deep, rotation")
-    p.add_argument("--embed", choices=["random", "first"], help="plane of the 2-D set in R^D (default random)")
-    p.add_argument("--cells", type=_int(1, 64), help="chessboard cells per axis")
-    p.add_argument("--hidden", type=_int(1, 8192), help="MLP width, fixed across D")
-    p.add_argument("--depth", type=_int(1, 64), help="MLP depth, fixed across D")
-    p.add_argument("--teacher-steps", type=STEPS)
-    p.add_argument("--teacher-batch", type=BATCH)
-    p.add_argument("--student-steps", type=STEPS, help="DMD iterations per student")
-    p.add_argument("--student-batch", type=BATCH)
-    p.add_argument("--ratio", type=RATIO, help="critic updates per generator update")
-    p.add_argument("--lr", type=LR, help="student and critic learning rate (default: the data set's)")
-    p.add_argument("--n", type=_int(2, 20_000), help="seeds of the final pairing metrics")
-    p.add_argument("--k", type=K, help="Euler steps of the teacher target Φ_K")
-    p.add_argument("--device")
-    p.add_argument("--bf16", action="store_true")
-    p.add_argument("--threads", type=THREADS)
-    p.set_defaults(func=cmd_sweep)
-
-    p = sub.add_parser("push", help="upload a checkpoint folder to a Hub repo ($HF_TOKEN)")
-    p.add_argument("folder")
-    p.add_argument("repo_id")
-    p.set_defaults(func=cmd_push)
-    return ap
+def build_parser():
+    """The parser of every subcommand (``cli_parser``), wired to the commands here."""
+    return cli_parser.build_parser({"train-teacher": cmd_train_teacher, "distill": cmd_distill, "analyze": cmd_analyze,
+                                    "list": cmd_list, "reproduce": cmd_reproduce, "sweep": cmd_sweep, "push": cmd_push})
 
 
 def main(argv=None) -> int:

@@ -222,13 +222,82 @@ def get_preset(name: str) -> Preset:
         ) from None
 
 
+def customize(preset: Preset, *, dim: int = 0, data: dict | None = None, teacher: dict | None = None,
+              distill: dict | None = None) -> Preset:
+    """The preset with overrides: the one place the CLI, jobs and sweeps derive configs from one.
+
+    ``dim`` > 0 re-embeds a vector set in R^dim (the data's ``dim`` and the network's shape);
+    ``data`` / ``teacher`` / ``distill`` replace fields of those configs. A teacher given
+    fewer ``steps`` keeps only the preset's snapshots before its last step, unless it is
+    given its own ``snapshots``.
+    """
+    d, net = replace(preset.data, **(data or {})), preset.net
+    if dim:
+        if len(net.shape) != 1:
+            raise DmdvizError(f"preset {preset.name} has a fixed image shape: --dim applies to vector presets only")
+        d, net = replace(d, dim=dim), replace(net, shape=(dim,))
+    t = dict(teacher or {})
+    if "steps" in t and "snapshots" not in t:
+        t["snapshots"] = tuple(s for s in preset.teacher.snapshots if s < t["steps"])
+    return replace(preset, data=d, net=net, teacher=replace(preset.teacher, **t),
+                   distill=replace(preset.distill, **(distill or {})))
+
+
 @dataclass(frozen=True)
-class RunInfo:
-    """What a checkpoint folder records besides its network (kept in config.json)."""
+class TeacherRef:
+    """The teacher a student was distilled from: a reference and, from the Hub, its revision."""
+
+    ref: str = ""
+    revision: str = ""
+
+    @property
+    def reference(self) -> str:
+        """``ref@revision`` when a revision is recorded (and the ref names none), else ``ref``."""
+        return f"{self.ref}@{self.revision}" if self.ref and self.revision and "@" not in self.ref else self.ref
+
+
+@dataclass(frozen=True)
+class StudentInfo:
+    """How a student's network relates to its teacher's (config.json ``student``)."""
+
+    init: str = "teacher"
+    noise_rotation: bool = False
+    shuffled_control: bool = False
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """A checkpoint's config.json, typed: parsed once when the checkpoint is loaded.
+
+    ``train`` and ``metrics`` stay plain dicts: they are records (what happened), read by
+    people and the model card, never used to rebuild anything. ``teacher`` and ``student``
+    are None for a teacher.
+    """
 
     role: str
     data: DataConfig
     net: NetConfig
     train: dict = field(default_factory=dict)
-    teacher_ref: str = ""
-    teacher_revision: str = ""
+    teacher: TeacherRef | None = None
+    student: StudentInfo | None = None
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def teacher_ref(self) -> str:
+        """The reference of the teacher a student records ("" for a teacher, or none recorded)."""
+        return self.teacher.reference if self.teacher else ""
+
+    @classmethod
+    def parse(cls, config: dict) -> "CheckpointConfig":
+        student = config["role"] == "student"
+        return cls(config["role"], from_dict(DataConfig, config["data"]), from_dict(NetConfig, config["net"]),
+                   dict(config.get("train") or {}),
+                   from_dict(TeacherRef, config.get("teacher") or {}) if student else None,
+                   from_dict(StudentInfo, config.get("student") or {}) if student else None,
+                   dict(config.get("metrics") or {}))
+
+
+def recorded_teacher(config: dict) -> str:
+    """The teacher reference a student's config.json records (``TeacherRef.reference``)."""
+    t = config.get("teacher") or {}
+    return TeacherRef(t.get("ref", ""), t.get("revision", "")).reference

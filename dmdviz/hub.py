@@ -20,17 +20,17 @@ import json
 import os
 import re
 import struct
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from dmdviz.config import DataConfig, NetConfig, from_dict, to_dict
+from dmdviz.config import CheckpointConfig, DataConfig, NetConfig, from_dict, to_dict
 from dmdviz.dmd import Student
 from dmdviz.errors import DmdvizError
 from dmdviz.nets import build_net
+from dmdviz.runs import atomic_write
 
 FORMAT = "dmdviz-checkpoint"
 VERSION = 1
@@ -47,25 +47,30 @@ _REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: ``model`` is a velocity net (teacher) or a ``Student``."""
+    """A loaded checkpoint: ``model`` is a velocity net (teacher) or a ``Student``; ``spec``
+    is its config.json typed (``config.CheckpointConfig``), parsed once here."""
 
     model: torch.nn.Module
     config: dict
     path: Path
     ref: str
     revision: str = ""
+    spec: CheckpointConfig = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self.spec = CheckpointConfig.parse(self.config)
 
     @property
     def role(self) -> str:
-        return self.config["role"]
+        return self.spec.role
 
     @property
     def data(self) -> DataConfig:
-        return from_dict(DataConfig, self.config["data"])
+        return self.spec.data
 
     @property
     def net(self) -> NetConfig:
-        return from_dict(NetConfig, self.config["net"])
+        return self.spec.net
 
     @property
     def n_classes(self) -> int:
@@ -124,20 +129,6 @@ def card(config: dict, extra: str = "") -> str:
     if extra:
         lines += [extra, ""]
     return "\n".join(lines)
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write a file through a temp sibling and os.replace: a kill leaves old or new, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def save_checkpoint(folder, model: torch.nn.Module, config: dict, card_extra: str = "") -> Path:

@@ -1,4 +1,12 @@
-"""Size limits of the app and its training jobs, read once from the environment.
+"""Size limits, in one place: the library's absolute bounds and the app's limits.
+
+A request is checked once, where it enters (the CLI's parser, the app's registry and job and
+sweep specs), against these; the layers below trust their typed arguments.
+
+``MAX_SEEDS``, ``MAX_K`` and ``MAX_STEPS`` bound what any one call may ask for, command
+line included. ``Limits`` is the app's share of them, read once from the environment (the
+only reader of ``DMDVIZ_MAX_SEEDS``, ``DMDVIZ_MAX_K``, ``DMDVIZ_MAX_STEPS``, ...), and never
+above those bounds.
 
 A public Space (``DMDVIZ_PUBLIC=1``, the default on a Hugging Face Space, which sets
 ``SPACE_ID``; ``DMDVIZ_PUBLIC=0`` turns it off) gets smaller defaults: strangers share its
@@ -10,6 +18,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+
+MAX_SEEDS = 20_000  # seeds (sample indices) of one analysis
+MAX_K = 1024  # Euler steps of one teacher target Φ_K
+MAX_STEPS = 10**7  # iterations of one training run
 
 
 def _env_int(name: str, default: int) -> int:
@@ -28,10 +40,10 @@ def _public() -> bool:
 @dataclass(frozen=True)
 class Limits:
     public: bool
-    max_seeds: int  # DMDVIZ_MAX_SEEDS: seeds per Explore request
-    max_k: int  # DMDVIZ_MAX_K: Euler steps of the teacher target
-    max_steps: int  # DMDVIZ_MAX_STEPS: teacher or student steps of one job
-    max_jobs: int  # DMDVIZ_MAX_JOBS: training jobs running at once
+    max_seeds: int  # DMDVIZ_MAX_SEEDS: seeds per Explore request (at most MAX_SEEDS)
+    max_k: int  # DMDVIZ_MAX_K: Euler steps of the teacher target (at most MAX_K)
+    max_steps: int  # DMDVIZ_MAX_STEPS: teacher or student steps of one job or sweep sub-run (at most MAX_STEPS)
+    max_jobs: int  # DMDVIZ_MAX_JOBS: background runs at once, training jobs and sweeps together
     job_threads: int  # DMDVIZ_JOB_THREADS: torch threads of each job
     app_threads: int  # DMDVIZ_APP_THREADS: torch threads of the server's own sampling
     max_upload_mb: int  # DMDVIZ_MAX_UPLOAD_MB: one uploaded file
@@ -44,9 +56,9 @@ class Limits:
         public = _public()
         return cls(
             public=public,
-            max_seeds=_env_int("DMDVIZ_MAX_SEEDS", 500 if public else 2000),
-            max_k=_env_int("DMDVIZ_MAX_K", 64 if public else 256),
-            max_steps=_env_int("DMDVIZ_MAX_STEPS", 3000 if public else 50_000),
+            max_seeds=min(MAX_SEEDS, _env_int("DMDVIZ_MAX_SEEDS", 500 if public else 2000)),
+            max_k=min(MAX_K, _env_int("DMDVIZ_MAX_K", 64 if public else 256)),
+            max_steps=min(MAX_STEPS, _env_int("DMDVIZ_MAX_STEPS", 3000 if public else 50_000)),
             max_jobs=_env_int("DMDVIZ_MAX_JOBS", 1 if public else 2),
             job_threads=_env_int("DMDVIZ_JOB_THREADS", 1),
             app_threads=_env_int("DMDVIZ_APP_THREADS", 1),

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from dmdviz import plots
 from dmdviz.analysis import Study, compare_pca
 from dmdviz.analysis.bootstrap import with_interval
-from dmdviz.hub import atomic_write
+from dmdviz.runs import atomic_write
 
 N_HEATMAP = 100  # seeds in the cost heatmap, as in the paper's fig 3
 N_IMAGES = 30  # image columns, as in the paper's fig 1

@@ -43,9 +43,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -53,8 +50,9 @@ from typing import Callable
 
 import numpy as np
 
-from dmdviz import jobs
+from dmdviz import runs
 from dmdviz.errors import DmdvizError
+from dmdviz.limits import Limits
 
 VARIANTS: dict[str, dict] = {
     "plain": {},
@@ -128,12 +126,12 @@ class SweepConfig:
 
     def data_net(self, dim: int):
         """(DataConfig, NetConfig) at dimension ``dim``: same width and depth for every D."""
-        from dmdviz.config import DataConfig, NetConfig, get_preset
+        from dmdviz.config import DataConfig, NetConfig, customize, get_preset
 
         if self.dataset == "chessboard":
             data = DataConfig("chessboard", dim=dim, embed=self.embed, cells=self.cells, seed=self.data_seed)
         else:
-            data = replace(get_preset("mlp-manifold").data, dim=dim, seed=self.data_seed)
+            data = customize(get_preset("mlp-manifold"), dim=dim, data={"seed": self.data_seed}).data
         return data, NetConfig(kind="mlp", shape=(dim,), hidden=self.hidden, depth=self.depth, n_classes=data.n_classes)
 
     def teacher_config(self, seed: int):
@@ -164,16 +162,11 @@ def _key(variant: str, dim: int, seed: int) -> str:
 
 
 def read_results(folder) -> list[dict]:
-    """The lines of ``results.jsonl``, one per (variant, dim, seed) (a torn last line is skipped)."""
-    path = Path(folder) / RESULTS
+    """The lines of ``results.jsonl``, one per (variant, dim, seed) (``runs.read_jsonl``: a
+    torn last line is not read)."""
     seen: dict[str, dict] = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            seen.setdefault(_key(rec["variant"], rec["dim"], rec["seed"]), rec)
+    for rec in runs.read_jsonl(Path(folder) / RESULTS):
+        seen.setdefault(_key(rec["variant"], rec["dim"], rec["seed"]), rec)
     return list(seen.values())
 
 
@@ -192,15 +185,7 @@ def _open(folder: Path, cfg: SweepConfig) -> None:
         if read_config(folder) != cfg:
             raise DmdvizError(f"{folder} holds a different sweep (its sweep.json differs); choose a new --out")
         return
-    path.write_text(json.dumps(asdict(cfg), indent=2) + "\n")
-
-
-def _drop_torn_line(path: Path) -> None:
-    """Cut a last line torn by a kill, so that the next appended line stays whole."""
-    if path.exists():
-        text = path.read_text()
-        if text and not text.endswith("\n"):
-            path.write_text(text[: text.rfind("\n") + 1])
+    runs.write_json(path, asdict(cfg))
 
 
 def _pair_metrics(teacher, student, cfg: SweepConfig, dataset, device) -> dict:
@@ -226,14 +211,12 @@ def run_sweep(folder, cfg: SweepConfig, *, rt=None, should_stop: Callable[[], bo
     cfg.check()
     folder = Path(folder)
     _open(folder, cfg)
-    _drop_torn_line(folder / RESULTS)
+    runs.cut_torn_tail(folder / RESULTS)
     rt = rt or Runtime.create()
     if rt.world_size > 1:
         raise DmdvizError("a sweep runs in one process (its sub-runs are small): start it without torchrun")
-    stop_file = folder / "STOP"
-
     def stop() -> bool:
-        return stop_file.exists() or (should_stop is not None and should_stop())
+        return runs.stop_requested(folder) or (should_stop is not None and should_stop())
 
     done = {_key(r["variant"], r["dim"], r["seed"]) for r in read_results(folder)}
     todo = [r for r in cfg.sub_runs() if _key(*r) not in done]
@@ -261,12 +244,11 @@ def run_sweep(folder, cfg: SweepConfig, *, rt=None, should_stop: Callable[[], bo
                "student": str(s_dir.relative_to(folder)), **{k: _round(v) for k, v in metrics.items()},
                "teacher_s": teacher.config["train"].get("wall_time_s"),
                "student_s": student.config["train"].get("wall_time_s"), "analysis_s": round(time.perf_counter() - t1, 2)}
-        with open(folder / RESULTS, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        runs.append(folder / RESULTS, rec)
         log(f"{_key(variant, dim, seed)}: A_OT={rec['ot_agreement']:.3f} (init {rec['ot_agreement_init']:.3f}) "
             f"NN={rec['nn_agreement']:.3f} rho={rec['copy_ratio']:.3f} (chance {rec['copy_ratio_chance']:.3f}) "
             f"teacher {rec['teacher_s']}s student {rec['student_s']}s")
-    stop_file.unlink(missing_ok=True)
+    runs.clear_stop(folder)
     return {_key(r["variant"], r["dim"], r["seed"]) for r in read_results(folder)} >= {_key(*r) for r in cfg.sub_runs()}
 
 
@@ -340,38 +322,34 @@ def results_table(summary: dict, metrics=("ot_agreement", "nn_agreement", "copy_
 # --------------------------------------------------------------------------- background sweeps
 
 
-def start_background(folder, cfg: SweepConfig, threads: int = 1) -> int:
-    """Start ``python -m dmdviz sweep`` on ``folder`` in its own session; returns its pid.
+def start_background(folder, cfg: SweepConfig, threads: int | None = None, limits: Limits | None = None,
+                     root=None) -> int:
+    """Start ``python -m dmdviz sweep`` on ``folder`` as a background worker; returns its pid.
 
     A subprocess (not a thread) so that the sweep keeps its own torch thread count and
-    outlives the browser tab; its output goes to ``folder/log.txt``, its pid to ``folder/pid``.
+    outlives the browser tab (``runs.launch``: output in ``folder/log.txt``, pid in
+    ``folder/pid``). It takes one of the ``limits.max_jobs`` slots that training jobs and
+    sweeps under ``root`` (default the runs root) share; ``threads`` overrides
+    ``limits.job_threads``.
     """
     cfg.check()
+    limits = limits or Limits.from_env()
+    if threads is not None:
+        limits = replace(limits, job_threads=threads)
     folder = Path(folder)
-    _open(folder, cfg)
-    if is_running(folder):
-        raise DmdvizError(f"a sweep is already running in {folder}")
-    (folder / "STOP").unlink(missing_ok=True)
-    args = [sys.executable, "-m", "dmdviz", "sweep", "--out", str(folder), "--threads", str(threads)]
-    with open(folder / "log.txt", "ab") as log:
-        child = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                 cwd=Path(__file__).resolve().parent.parent,
-                                 env={**os.environ, "DMDVIZ_THREADS": str(threads)})
-    jobs.track(child)
-    (folder / "pid").write_text(str(child.pid))
-    return child.pid
+    with runs.launching(root or runs.runs_root(), limits):
+        if is_running(folder):
+            raise DmdvizError(f"a sweep is already running in {folder}")
+        _open(folder, cfg)
+        return runs.launch(folder, ["-m", "dmdviz", "sweep", "--out", str(folder), "--threads", str(limits.job_threads)],
+                           limits)
 
 
 def is_running(folder) -> bool:
-    """Whether the background sweep recorded in ``folder/pid`` is alive."""
-    try:
-        pid = int((Path(folder) / "pid").read_text())
-    except (OSError, ValueError):
-        return False
-    return jobs.process_alive(pid)
+    """Whether the background sweep launched on ``folder`` is alive."""
+    return runs.worker_alive(folder)
 
 
 def request_stop(folder) -> None:
     """Ask a running sweep to stop at its next step (it stays resumable)."""
-    (Path(folder) / "STOP").touch()
-
+    runs.request_stop(folder)

@@ -2,156 +2,34 @@
 
 A run is a folder: the checkpoint files (config.json, model.safetensors, README.md),
 ``metrics.jsonl``, ``snapshots/step-NNNNNN/`` (teacher) and ``state.safetensors``, the
-resumable state (weights, optimisers, random generators, step) in ONE file written
-atomically. A killed run restarts from its last state; ``metrics.jsonl`` is cut back to that
-step, so no step is lost or duplicated. No UI and no plots here: progress goes through
-``on_step(step, logs)`` and ``should_stop()``.
+resumable state (``train_state``: a killed run restarts from its last state, no step lost or
+duplicated). No UI and no plots here: progress goes through ``on_step(step, logs)`` and
+``should_stop()``. Arguments are trusted: requests are checked where they enter (the CLI's
+parser, ``jobs.JobSpec.check``, ``sweep.SweepConfig.check``) against ``dmdviz.limits``.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import math
-import os
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from dmdviz import dmd, flow, hub, metrics, noise
 from dmdviz.config import DataConfig, DistillConfig, NetConfig, TeacherConfig, to_dict
 from dmdviz.data import get_dataset
 from dmdviz.errors import DmdvizError
 from dmdviz.nets import build_net, feature_dim
+from dmdviz.runs import read_metrics
 from dmdviz.runtime import Runtime
+from dmdviz.train_state import STATE, MetricsLog, load_state, save_state, scalar, start_run
 
 OnStep = Callable[[int, dict], None] | None
 ShouldStop = Callable[[], bool] | None
-STATE = "state.safetensors"
-MAX_STEPS = int(os.environ.get("DMDVIZ_MAX_STEPS", "1000000"))
-
-
-# --------------------------------------------------------------------------- run folder helpers
-
-
-class MetricsLog:
-    """Append-only ``metrics.jsonl``; ``truncate(step)`` drops lines past a resumed step."""
-
-    def __init__(self, path: Path, enabled: bool = True):
-        self.path, self.enabled = Path(path), enabled
-
-    def truncate(self, step: int) -> None:
-        if not self.enabled or not self.path.exists():
-            return
-        keep = []
-        for line in self.path.read_text().splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                break  # a torn last line from a kill
-            if rec.get("step", 0) <= step:
-                keep.append(line)
-        hub.atomic_write(self.path, lambda p: p.write_text("".join(k + "\n" for k in keep)))
-
-    def write(self, rec: dict) -> None:
-        if self.enabled:
-            with open(self.path, "a") as f:
-                f.write(json.dumps({k: _scalar(v) for k, v in rec.items()}) + "\n")
-
-
-def read_metrics(path) -> list[dict]:
-    path = Path(path)
-    if path.is_dir():
-        path = path / "metrics.jsonl"
-    out = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break
-    return out
-
-
-def _scalar(v):
-    return round(float(v), 7) if isinstance(v, (torch.Tensor, float)) else v
-
-
-def _save_state(folder: Path, step: int, modules: dict, optims: dict, gens: dict, wall: float, rt: Runtime) -> None:
-    """Rank 0 writes; every rank must call this (it gathers each rank's random streams)."""
-    rngs = {name: rt.gather(g.get_state()) for name, g in gens.items()}
-    if not rt.is_main:
-        return
-    tensors, meta = {}, {"step": step, "wall": wall, "world_size": rt.world_size, "optims": {}}
-    for name, m in modules.items():
-        tensors.update({f"{name}.{k}": v.detach().cpu().contiguous() for k, v in m.state_dict().items()})
-    for name, opt in optims.items():
-        sd = opt.state_dict()
-        meta["optims"][name] = {"param_groups": sd["param_groups"], "keys": {}}
-        for pid, st in sd["state"].items():
-            for k, v in st.items():
-                key = f"opt.{name}.{pid}.{k}"
-                tensors[key] = torch.as_tensor(v).detach().cpu().contiguous()
-                meta["optims"][name]["keys"].setdefault(str(pid), []).append(k)
-    for name, states in rngs.items():
-        tensors.update({_rng_key(name, r): s for r, s in enumerate(states)})
-    hub.atomic_write(folder / STATE, lambda p: save_file(tensors, str(p), metadata={"meta": json.dumps(meta)}))
-
-
-def _rng_key(name: str, rank: int) -> str:
-    return f"rng.{name}" if rank == 0 else f"rng.{name}.rank{rank}"
-
-
-def _load_state(folder: Path, modules: dict, optims: dict, gens: dict, rt: Runtime) -> tuple[int, float]:
-    from safetensors import safe_open
-
-    path = folder / STATE
-    with safe_open(str(path), "pt") as f:
-        meta = json.loads(f.metadata()["meta"])
-    if meta.get("world_size", 1) != rt.world_size:
-        raise DmdvizError(f"{folder} was written by {meta.get('world_size', 1)} process(es); resume it with the "
-                          f"same torchrun --nproc_per_node (this run has {rt.world_size})")
-    tensors = load_file(str(path))
-    for name, m in modules.items():
-        pre = f"{name}."
-        m.load_state_dict({k[len(pre):]: v for k, v in tensors.items() if k.startswith(pre)}, strict=True)
-    for name, opt in optims.items():
-        info = meta["optims"][name]
-        state = {int(pid): {k: tensors[f"opt.{name}.{pid}.{k}"] for k in ks} for pid, ks in info["keys"].items()}
-        opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
-    for name, g in gens.items():
-        g.set_state(tensors[_rng_key(name, rt.rank)])
-    return int(meta["step"]), float(meta["wall"])
-
-
-def _check_resume(out: Path, config: dict, resume: bool) -> bool:
-    """True when the folder holds a state of the same run; refuse to mix runs."""
-    if not (out / STATE).exists():
-        return False
-    run_cfg = out / "run.json"
-    # world_size is left out here: _load_state refuses a change of it with a clearer message
-    recorded = json.loads(run_cfg.read_text()) if run_cfg.exists() else None
-    if recorded is not None and {k: v for k, v in recorded.items() if k != "world_size"} != json.loads(json.dumps(config)):
-        raise DmdvizError(f"{out} holds a different run (its run.json differs); choose a new --out")
-    if not resume:
-        raise DmdvizError(f"{out} holds an unfinished run; pass --resume or choose a new --out")
-    return True
-
-
-def _start_run(out: Path, run_config: dict, resume: bool, rt: Runtime) -> bool:
-    out.mkdir(parents=True, exist_ok=True)
-    resuming = _check_resume(out, run_config, resume)
-    if rt.is_main and not resuming:
-        if (out / "metrics.jsonl").exists():
-            (out / "metrics.jsonl").unlink()
-        record = {**run_config, "world_size": rt.world_size}
-        hub.atomic_write(out / "run.json", lambda p: p.write_text(json.dumps(record, indent=2) + "\n"))
-    rt.barrier()  # no rank reads the folder while rank 0 still resets it
-    return resuming
 
 
 def _lr_factor(step: int, warmup: int, total: int) -> float:
@@ -174,12 +52,69 @@ def _stop(should_stop: ShouldStop, rt: Runtime) -> bool:
     return should_stop is not None and rt.any(should_stop())
 
 
-def _check_steps(steps: int) -> None:
-    if not 1 <= steps <= MAX_STEPS:
-        raise DmdvizError(f"steps must be between 1 and {MAX_STEPS}, got {steps}")
-
 
 # --------------------------------------------------------------------------- teacher
+
+
+@dataclass
+class _TeacherRun:
+    """What one teacher iteration touches (built by ``_teacher_setup``)."""
+
+    cfg: TeacherConfig
+    rt: Runtime
+    ds: object
+    net: torch.nn.Module
+    ema: torch.nn.Module
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    data_gen: torch.Generator
+    gen: torch.Generator
+    state: tuple
+    params: list
+    ema_params: list
+
+
+def _teacher_setup(data_cfg, net_cfg, cfg, out: Path, data_dir, rt: Runtime, resume: bool) -> tuple[_TeacherRun, int, float]:
+    """(the run, the step to continue after, wall seconds so far): a fresh or resumed run."""
+    ds = get_dataset(data_cfg, data_dir)
+    if tuple(net_cfg.shape) != ds.shape:
+        raise DmdvizError(f"network shape {tuple(net_cfg.shape)} does not match the data shape {ds.shape}")
+    if net_cfg.n_classes != ds.n_classes:
+        raise DmdvizError(f"network has {net_cfg.n_classes} classes, data set has {ds.n_classes}")
+    run_config = {"role": "teacher", "data": to_dict(data_cfg), "net": to_dict(net_cfg), "train": to_dict(cfg)}
+    resuming = start_run(out, run_config, resume, rt)
+    torch.manual_seed(cfg.seed)
+    net = rt.place(build_net(net_cfg))
+    ema = copy.deepcopy(net).requires_grad_(False)
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
+    data_gen = torch.Generator().manual_seed(rt.seed(cfg.seed * 1009 + 17))
+    gen = torch.Generator(rt.device).manual_seed(rt.seed(cfg.seed * 1009 + 29))
+    state = ({"net": net, "ema": ema}, {"opt": opt}, {"data": data_gen, "noise": gen})
+    start, wall0 = load_state(out, *state, rt) if resuming else (0, 0.0)
+    # listed once: walking the module tree every step cost ~4 % of a chessboard4d step
+    run = _TeacherRun(cfg, rt, ds, net, ema, rt.wrap(net), opt, data_gen, gen, state,
+                      list(net.parameters()), list(ema.parameters()))
+    return run, start, wall0
+
+
+def _teacher_step(r: _TeacherRun, step: int) -> torch.Tensor:
+    """One flow-matching iteration (SPEC §1): x ~ data, z ~ N(0, I), t ~ U(0, 1), then the
+    EMA update; returns the batch's fm_loss."""
+    cfg, rt = r.cfg, r.rt
+    for group in r.opt.param_groups:
+        group["lr"] = cfg.lr * _lr_factor(step - 1, cfg.warmup, cfg.steps)
+    x, y = r.ds.sample(cfg.batch, r.data_gen)
+    x, y = x.to(rt.device), None if y is None else y.to(rt.device)
+    z = torch.randn(x.shape, generator=r.gen, device=rt.device)
+    t = torch.rand(len(x), generator=r.gen, device=rt.device)
+    with rt.autocast():
+        loss, logs = flow.fm_loss(r.model, x, z, t, y)
+    r.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(r.params, 1.0)
+    r.opt.step()
+    _ema_update(r.ema_params, r.params, step)
+    return logs["fm_loss"]
 
 
 def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, out, *, data_dir=None,
@@ -190,50 +125,16 @@ def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, 
     Snapshots at ``cfg.snapshots`` go to ``out/snapshots/step-NNNNNN`` (each a full
     checkpoint folder). Returns ``out``.
     """
-    rt = rt or Runtime.create()
-    _check_steps(cfg.steps)
-    out = Path(out)
-    ds = get_dataset(data_cfg, data_dir)
-    if tuple(net_cfg.shape) != ds.shape:
-        raise DmdvizError(f"network shape {tuple(net_cfg.shape)} does not match the data shape {ds.shape}")
-    if net_cfg.n_classes != ds.n_classes:
-        raise DmdvizError(f"network has {net_cfg.n_classes} classes, data set has {ds.n_classes}")
-    run_config = {"role": "teacher", "data": to_dict(data_cfg), "net": to_dict(net_cfg), "train": to_dict(cfg)}
-    resuming = _start_run(out, run_config, resume, rt)
-
-    torch.manual_seed(cfg.seed)
-    net = rt.place(build_net(net_cfg))
-    ema = copy.deepcopy(net).requires_grad_(False)
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, fused=True)
-    data_gen = torch.Generator().manual_seed(rt.seed(cfg.seed * 1009 + 17))
-    gen = torch.Generator(rt.device).manual_seed(rt.seed(cfg.seed * 1009 + 29))
-    state = ({"net": net, "ema": ema}, {"opt": opt}, {"data": data_gen, "noise": gen})
-    start, wall0 = _load_state(out, *state, rt) if resuming else (0, 0.0)
+    rt, out = rt or Runtime.create(), Path(out)
+    r, start, wall0 = _teacher_setup(data_cfg, net_cfg, cfg, out, data_dir, rt, resume)
     log = MetricsLog(out / "metrics.jsonl", rt.is_main)
     log.truncate(start)
-    model = rt.wrap(net)
     t0, window = time.perf_counter() - wall0, []
-    # listed once: walking the module tree every step cost ~4 % of a chessboard4d step
-    params, ema_params = list(net.parameters()), list(ema.parameters())
-
     for step in range(start + 1, cfg.steps + 1):
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * _lr_factor(step - 1, cfg.warmup, cfg.steps)
-        x, y = ds.sample(cfg.batch, data_gen)
-        x, y = x.to(rt.device), None if y is None else y.to(rt.device)
-        z = torch.randn(x.shape, generator=gen, device=rt.device)
-        t = torch.rand(len(x), generator=gen, device=rt.device)
-        with rt.autocast():
-            loss, logs = flow.fm_loss(model, x, z, t, y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        _ema_update(ema_params, params, step)
-        window.append(logs["fm_loss"])
+        window.append(_teacher_step(r, step))
         stop = _stop(should_stop, rt)
         if step % cfg.log_every == 0 or step == cfg.steps or stop:
-            rec = rt.mean_logs({"step": step, "fm_loss": torch.stack(window).mean(), "lr": opt.param_groups[0]["lr"],
+            rec = rt.mean_logs({"step": step, "fm_loss": torch.stack(window).mean(), "lr": r.opt.param_groups[0]["lr"],
                                 "wall": time.perf_counter() - t0, "world_size": rt.world_size})
             window = []
             log.write(rec)
@@ -241,14 +142,14 @@ def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, 
                 on_step(step, rec)
         if rt.is_main and step in cfg.snapshots:
             snap = _teacher_config(data_cfg, net_cfg, cfg, step, time.perf_counter() - t0, rt)
-            hub.save_checkpoint(out / "snapshots" / f"step-{step:06d}", ema, snap)
+            hub.save_checkpoint(out / "snapshots" / f"step-{step:06d}", r.ema, snap)
         if step % state_every == 0 or stop or step == cfg.steps:
-            _save_state(out, step, *state, time.perf_counter() - t0, rt)
+            save_state(out, step, *r.state, time.perf_counter() - t0, rt)
         if stop:
             return out
-    rt.assert_in_sync({"net": net, "ema": ema})
+    rt.assert_in_sync({"net": r.net, "ema": r.ema})
     if rt.is_main:
-        hub.save_checkpoint(out, ema, _teacher_config(data_cfg, net_cfg, cfg, cfg.steps, time.perf_counter() - t0, rt))
+        hub.save_checkpoint(out, r.ema, _teacher_config(data_cfg, net_cfg, cfg, cfg.steps, time.perf_counter() - t0, rt))
     rt.barrier()
     return out
 
@@ -298,23 +199,48 @@ def make_student(teacher: hub.Checkpoint, cfg: DistillConfig) -> tuple[dmd.Stude
     return dmd.Student(net.requires_grad_(True).train(), rotation, relabel=not cfg.shuffled_control), net_cfg
 
 
-def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, rt: Runtime | None = None,
-            on_step: OnStep = None, should_stop: ShouldStop = None, resume: bool = False,
-            state_every: int = 250) -> Path:
-    """DMD (SPEC §3): critic every iteration, generator every ``cfg.ratio`` iterations.
+@dataclass
+class _DistillRun:
+    """What one DMD iteration touches (built by ``_distill_setup``). ``disc`` / ``ds`` are
+    None without the GAN term, ``ref`` (z_ref, y_ref, Φ_K(z_ref)) without the regression term."""
 
-    Logs every iteration to ``metrics.jsonl`` (dm terms on generator iterations) and the
-    pairing metrics of the probe set every ``cfg.probe_every`` iterations and at step 0.
-    """
-    rt = rt or Runtime.create()
-    _check_steps(cfg.steps)
-    if cfg.ratio < 1 or not 0 <= cfg.t_min < cfg.t_max <= 1 or cfg.batch < 1 or cfg.probe_n < 2:
-        raise DmdvizError("need ratio >= 1, 0 <= t_min < t_max <= 1, batch >= 1 and probe_n >= 2")
-    out = Path(out)
+    cfg: DistillConfig
+    rt: Runtime
+    teacher: torch.nn.Module
+    student: dmd.Student
+    g_model: torch.nn.Module
+    critic: torch.nn.Module
+    disc: torch.nn.Module | None
+    ds: object
+    ref: tuple | None
+    opt_g: torch.optim.Optimizer
+    opt_c: torch.optim.Optimizer
+    critic_params: list
+    gen: torch.Generator
+    data_gen: torch.Generator
+    shape: tuple
+    n_classes: int
+    state: tuple
+    net_cfg: NetConfig
+
+    def draw(self, y=None):
+        """A batch of noise z (and labels y when none are given) from the run's generator."""
+        z = torch.randn((self.cfg.batch, *self.shape), generator=self.gen, device=self.rt.device)
+        if y is None and self.n_classes:
+            y = torch.randint(self.n_classes, (self.cfg.batch,), generator=self.gen, device=self.rt.device)
+        return z, y
+
+
+def _distill_setup(teacher: hub.Checkpoint, cfg: DistillConfig, out: Path, data_dir, rt: Runtime,
+                   resume: bool) -> tuple[_DistillRun, int, float]:
+    """(the run, the step to continue after, wall seconds so far): G from θ (``make_student``),
+    the critic v_ψ from θ, the optional GAN head and regression pairs, a fresh or resumed state."""
+    if cfg.steps < 1 or cfg.ratio < 1 or not 0 <= cfg.t_min < cfg.t_max <= 1 or cfg.batch < 1 or cfg.probe_n < 2:
+        raise DmdvizError("need steps >= 1, ratio >= 1, 0 <= t_min < t_max <= 1, batch >= 1 and probe_n >= 2")
     if teacher.role != "teacher":
         raise DmdvizError(f"{teacher.ref} is a {teacher.role}, not a teacher")
     run_config = {"role": "student", "teacher": [teacher.ref, teacher.revision], "train": to_dict(cfg)}
-    resuming = _start_run(out, run_config, resume, rt)
+    resuming = start_run(out, run_config, resume, rt)
     t_model = rt.place(teacher.model).requires_grad_(False)
     student, net_cfg = make_student(teacher, cfg)
     student = rt.place(student)
@@ -329,93 +255,139 @@ def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, 
     data_gen = torch.Generator().manual_seed(rt.seed(cfg.seed * 7919 + 5))
     modules = {"student": student, "critic": critic, **({"disc": disc} if disc else {})}
     state = (modules, {"opt_g": opt_g, "opt_c": opt_c}, {"noise": gen, "data": data_gen})
-    start, wall0 = _load_state(out, *state, rt) if resuming else (0, 0.0)
+    start, wall0 = load_state(out, *state, rt) if resuming else (0, 0.0)
+    ref = _regression_pairs(t_model, student, cfg, net_cfg, teacher.n_classes, rt) if cfg.regression_weight > 0 else None
+    run = _DistillRun(cfg, rt, t_model, student, rt.wrap(student), critic, disc, ds, ref, opt_g, opt_c, critic_params,
+                      gen, data_gen, tuple(net_cfg.shape), teacher.n_classes, state, net_cfg)
+    return run, start, wall0
+
+
+def _regression_pairs(t_model, student: dmd.Student, cfg: DistillConfig, net_cfg: NetConfig, n_classes: int,
+                      rt: Runtime) -> tuple:
+    """SPEC §3.4's fixed reference pairs (z_ref, y_ref, Φ_K(z_ref)), on the student's target noise."""
+    z_r, y_r = noise.seeded(cfg.probe_seed + 1, cfg.regression_pairs, net_cfg.shape, n_classes)
+    z_r, y_r = z_r.to(rt.device), None if y_r is None else y_r.to(rt.device)
+    with torch.no_grad():
+        return z_r, y_r, flow.euler(t_model, student.target_noise(z_r), cfg.k, y_r)
+
+
+def _critic_update(r: _DistillRun):
+    """SPEC §3 step 1 (and the discriminator's half of step 3): x = stopgrad(G(z)); the
+    critic's flow-matching loss on x. Returns (logs, y): the generator update reuses y."""
+    cfg, rt, logs = r.cfg, r.rt, {}
+    z, y = r.draw()
+    with rt.autocast():
+        with torch.no_grad():
+            x_fake = r.student(z, y).float()
+        loss_c, out = dmd.critic_loss(r.critic, x_fake, y, r.gen)
+        logs.update(out)
+        if r.disc is not None:
+            real, y_real = r.ds.sample(cfg.batch, r.data_gen)
+            real, y_real = real.to(rt.device), None if y_real is None else y_real.to(rt.device)
+            loss_d, out = dmd.gan_d_loss(r.disc, r.critic, real, y_real, x_fake, y, r.gen)
+            loss_c = loss_c + cfg.gan_weights[1] * loss_d
+            logs.update(out)
+    r.opt_c.zero_grad(set_to_none=True)
+    loss_c.backward()
+    rt.all_reduce_grads(r.critic_params)
+    r.opt_c.step()
+    return logs, y
+
+
+def _generator_update(r: _DistillRun, y) -> dict:
+    """SPEC §3 steps 2-4: x = G(z); the DM loss against θ and ψ, plus the optional GAN and
+    regression terms; one optimiser step on G with the critic frozen."""
+    cfg, rt, logs = r.cfg, r.rt, {}
+    r.critic.requires_grad_(False)
+    z, _ = r.draw(y)
+    with rt.autocast():
+        if r.ref is None:
+            x = r.g_model(z, y)
+        else:  # one forward for both terms keeps DDP's one-backward-per-forward rule
+            z_r, y_r, target = r.ref
+            x_all = r.g_model(torch.cat([z, z_r]), None if y is None else torch.cat([y, y_r]))
+            x, x_r = x_all[: len(z)], x_all[len(z):]
+        loss_g, out = dmd.dm_loss(x, r.teacher, r.critic, y, cfg.t_min, cfg.t_max, r.gen)
+        logs.update(out)
+        if r.disc is not None:
+            loss_a, out = dmd.gan_g_loss(r.disc, r.critic, x, y, r.gen)
+            loss_g = loss_g + cfg.gan_weights[0] * loss_a
+            logs.update(out)
+        if r.ref is not None:
+            loss_r, out = dmd.regression_loss(x_r, target)
+            loss_g = loss_g + cfg.regression_weight * loss_r
+            logs.update(out)
+    r.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    r.opt_g.step()
+    r.critic.requires_grad_(True)
+    return logs
+
+
+def _distill_step(r: _DistillRun, step: int) -> dict:
+    """One DMD iteration (SPEC §3): the critic every iteration, G every ``ratio``-th."""
+    logs, y = _critic_update(r)
+    rec = {"step": step, **logs}
+    if step % r.cfg.ratio == 0:
+        rec.update(_generator_update(r, y))
+    return rec
+
+
+def distill(teacher: hub.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, rt: Runtime | None = None,
+            on_step: OnStep = None, should_stop: ShouldStop = None, resume: bool = False,
+            state_every: int = 250) -> Path:
+    """DMD (SPEC §3): critic every iteration, generator every ``cfg.ratio`` iterations.
+
+    Logs every iteration to ``metrics.jsonl`` (dm terms on generator iterations) and the
+    pairing metrics of the probe set every ``cfg.probe_every`` iterations and at step 0.
+    """
+    rt, out = rt or Runtime.create(), Path(out)
+    r, start, wall0 = _distill_setup(teacher, cfg, out, data_dir, rt, resume)
     log = MetricsLog(out / "metrics.jsonl", rt.is_main)
     log.truncate(start)
-
-    probe = probe_set(teacher, student, cfg, rt.device) if rt.is_main else None  # only rank 0 logs the meter
-    ref = None
-    if cfg.regression_weight > 0:
-        z_r, y_r = noise.seeded(cfg.probe_seed + 1, cfg.regression_pairs, net_cfg.shape, teacher.n_classes)
-        z_r, y_r = z_r.to(rt.device), None if y_r is None else y_r.to(rt.device)
-        with torch.no_grad():
-            ref = (z_r, y_r, flow.euler(t_model, student.target_noise(z_r), cfg.k, y_r))
-    g_model = rt.wrap(student)
-    shape, n_cls = tuple(net_cfg.shape), teacher.n_classes
+    probe = probe_set(teacher, r.student, cfg, rt.device) if rt.is_main else None  # only rank 0 logs the meter
     t0 = time.perf_counter() - wall0
+    rec = {}
     if start == 0 and rt.is_main:
-        rec = {"step": 0, **probe_metrics(student, probe), "wall": 0.0, "world_size": rt.world_size}
+        rec = {"step": 0, **probe_metrics(r.student, probe), "wall": 0.0, "world_size": rt.world_size}
         log.write(rec)
         if on_step:
             on_step(0, rec)
-
     for step in range(start + 1, cfg.steps + 1):
-        rec = {"step": step}
-        z = torch.randn((cfg.batch, *shape), generator=gen, device=rt.device)
-        y = torch.randint(n_cls, (cfg.batch,), generator=gen, device=rt.device) if n_cls else None
-        with rt.autocast():
-            with torch.no_grad():
-                x_fake = student(z, y).float()
-            loss_c, logs = dmd.critic_loss(critic, x_fake, y, gen)
-            rec.update(logs)
-            if disc is not None:
-                real, y_real = ds.sample(cfg.batch, data_gen)
-                real, y_real = real.to(rt.device), None if y_real is None else y_real.to(rt.device)
-                loss_d, logs = dmd.gan_d_loss(disc, critic, real, y_real, x_fake, y, gen)
-                loss_c = loss_c + gan_d * loss_d
-                rec.update(logs)
-        opt_c.zero_grad(set_to_none=True)
-        loss_c.backward()
-        rt.all_reduce_grads(critic_params)
-        opt_c.step()
-
-        if step % cfg.ratio == 0:
-            critic.requires_grad_(False)
-            z = torch.randn((cfg.batch, *shape), generator=gen, device=rt.device)
-            with rt.autocast():
-                if ref is None:
-                    x = g_model(z, y)
-                else:  # one forward for both terms keeps DDP's one-backward-per-forward rule
-                    z_r, y_r, target = ref
-                    x_all = g_model(torch.cat([z, z_r]), None if y is None else torch.cat([y, y_r]))
-                    x, x_r = x_all[: len(z)], x_all[len(z):]
-                loss_g, logs = dmd.dm_loss(x, t_model, critic, y, cfg.t_min, cfg.t_max, gen)
-                rec.update(logs)
-                if disc is not None:
-                    loss_a, logs = dmd.gan_g_loss(disc, critic, x, y, gen)
-                    loss_g = loss_g + gan_g * loss_a
-                    rec.update(logs)
-                if ref is not None:
-                    loss_r, logs = dmd.regression_loss(x_r, target)
-                    loss_g = loss_g + cfg.regression_weight * loss_r
-                    rec.update(logs)
-            opt_g.zero_grad(set_to_none=True)
-            loss_g.backward()
-            opt_g.step()
-            critic.requires_grad_(True)
-
+        rec = _distill_step(r, step)
         stop = _stop(should_stop, rt)
         rec = rt.mean_logs(rec)
         rec["wall"] = time.perf_counter() - t0
         if rt.is_main and (step % cfg.probe_every == 0 or step == cfg.steps or stop):
-            rec.update(probe_metrics(student, probe))
+            rec.update(probe_metrics(r.student, probe))
             rec["world_size"] = rt.world_size
         log.write(rec)
         if on_step:
             on_step(step, rec)
         if step % state_every == 0 or stop or step == cfg.steps:
-            _save_state(out, step, *state, time.perf_counter() - t0, rt)
+            save_state(out, step, *r.state, time.perf_counter() - t0, rt)
         if stop:
             return out
-    rt.assert_in_sync(modules)
+    _distill_finish(r, teacher, rec, out, time.perf_counter() - t0)
+    return out
+
+
+def _distill_finish(r: _DistillRun, teacher: hub.Checkpoint, rec: dict, out: Path, wall: float) -> None:
+    """Check the ranks agree, then save G with its config: the teacher it came from and the
+    last probe's pairing metrics."""
+    rt, cfg = r.rt, r.cfg
+    rt.assert_in_sync(r.state[0])
     if rt.is_main:
         final = {k: v for k, v in rec.items() if k not in ("step", "wall")}
-        train = {**to_dict(cfg), "step": cfg.steps, "wall_time_s": round(time.perf_counter() - t0, 2),
+        train = {**to_dict(cfg), "step": cfg.steps, "wall_time_s": round(wall, 2),
                  "world_size": rt.world_size, "device": str(rt.device), "bf16": rt.bf16}
-        config = hub.make_config("student", teacher.data, net_cfg, train, (teacher.ref, teacher.revision),
+        config = hub.make_config("student", teacher.data, r.net_cfg, train, (teacher.ref, teacher.revision),
                                  {"init": cfg.init, "noise_rotation": cfg.noise_rotation,
                                   "shuffled_control": cfg.shuffled_control},
-                                 {k: _scalar(v) for k, v in final.items() if "agreement" in k or "ratio" in k or "contrast" in k})
-        hub.save_checkpoint(out, student, config)
+                                 {k: scalar(v) for k, v in final.items() if "agreement" in k or "ratio" in k or "contrast" in k})
+        hub.save_checkpoint(out, r.student, config)
     rt.barrier()
-    return out
+
+
+__all__ = ["STATE", "MetricsLog", "distill", "make_student", "probe_metrics", "probe_set", "read_metrics",
+           "train_teacher"]

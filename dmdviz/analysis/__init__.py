@@ -10,14 +10,15 @@
     compare  -- two students of one teacher in one frame (same seeds, same PCA basis)
 """
 
-from dmdviz.analysis.compare import (check_shared, check_sibling, compare_metrics, compare_pca, recorded_teacher,
-                                     resolved_folder)
+from dmdviz.analysis.compare import check_shared, check_sibling, compare_metrics, compare_pca, resolved_folder
 from dmdviz.analysis.pairing import BOUNDARY_SUBSET, MEMORIZED, PairAnalysis, train_subset
-from dmdviz.analysis.samples import (MAX_SEEDS, Samples, Trajectory, check_pair, fill_cache, sample_pair,
+from dmdviz.analysis.samples import (Samples, Trajectory, check_pair, fill_cache, sample_pair,
                                      seed_trajectory, with_student)
 from dmdviz.analysis.series import (dm_loss_curve, dm_loss_curves, teacher_length_series, teacher_of, teacher_step,
                                     variant)
 from dmdviz.analysis.study import Study, analyze, checkpoint_of, load_dataset, name, study
+from dmdviz.config import recorded_teacher  # defined with the checkpoint config; kept here for older imports
+from dmdviz.limits import MAX_SEEDS  # the bound of n, checked where a request enters
 
 
 def pair_metrics(s: Samples, k: int) -> dict:

@@ -16,13 +16,6 @@ from dmdviz.analysis.samples import check_pair
 from dmdviz.errors import DmdvizError
 
 
-def recorded_teacher(config: dict) -> str:
-    """The teacher reference a student's config records, at its revision when it has one."""
-    t = config.get("teacher") or {}
-    ref, rev = t.get("ref", ""), t.get("revision", "")
-    return f"{ref}@{rev}" if ref and rev and "@" not in ref else ref
-
-
 def resolved_folder(ref: str):
     """The folder a reference resolves to here, or None when it cannot be resolved."""
     try:
@@ -36,7 +29,7 @@ def check_sibling(teacher: hub.Checkpoint, other: hub.Checkpoint) -> None:
     another teacher (a student recording none is taken at its word), or a shape mismatch."""
     if other.role == "teacher":
         raise DmdvizError(f"{other.ref} is a teacher: choose a second student of `{teacher.ref}`")
-    recorded = recorded_teacher(other.config)
+    recorded = other.spec.teacher_ref
     if recorded and resolved_folder(recorded) != teacher.path.resolve():
         raise DmdvizError(f"{other.ref} is a student of `{recorded}`, not of `{teacher.ref}`: "
                           "a comparison needs two students of one teacher")

@@ -11,11 +11,10 @@ from collections import Counter
 import numpy as np
 
 from dmdviz import hub
-from dmdviz.analysis.compare import recorded_teacher
 from dmdviz.analysis.pairing import PairAnalysis
 from dmdviz.analysis.samples import sample_pair
 from dmdviz.errors import DmdvizError
-from dmdviz.train import read_metrics
+from dmdviz.runs import read_metrics
 
 
 def teacher_step(teacher: hub.Checkpoint) -> int:
@@ -25,7 +24,7 @@ def teacher_step(teacher: hub.Checkpoint) -> int:
 
 def teacher_of(student: hub.Checkpoint) -> hub.Checkpoint:
     """Load the teacher a student records (its ref, at its revision when one is recorded)."""
-    ref = recorded_teacher(student.config)
+    ref = student.spec.teacher_ref
     if not ref:
         raise DmdvizError(f"{student.ref} records no teacher")
     return hub.load_checkpoint(ref)

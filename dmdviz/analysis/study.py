@@ -21,7 +21,7 @@ from dmdviz.analysis.series import dm_loss_curves, teacher_length_series
 from dmdviz.config import DataConfig
 from dmdviz.errors import DmdvizError
 from dmdviz.hub import Checkpoint
-from dmdviz.train import read_metrics
+from dmdviz.runs import read_metrics
 
 
 @dataclass
