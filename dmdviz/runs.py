@@ -41,6 +41,7 @@ METRICS = "metrics.jsonl"
 STOP = "STOP"
 PID = "pid"
 LOG = "log.txt"
+FINAL = ("done", "failed", "cancelled")  # states a worker writes last, just before it exits
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _children: dict[int, subprocess.Popen] = {}
 _launch_lock = threading.Lock()
@@ -237,10 +238,11 @@ def worker_alive(folder) -> bool:
 
 
 def active(root) -> list[Path]:
-    """Folders under ``root`` (runs) and ``root/sweeps`` whose worker runs."""
+    """Folders under ``root`` (runs) and ``root/sweeps`` whose worker runs and has not yet
+    written a final state (``FINAL`` in its status.json: it is only exiting)."""
     root = Path(root)
     folders = [p for base in (root, root / "sweeps") if base.is_dir() for p in base.iterdir() if (p / PID).is_file()]
-    return [p for p in folders if worker_alive(p)]
+    return [p for p in folders if worker_alive(p) and read_json(p / "status.json").get("state") not in FINAL]
 
 
 @contextmanager

@@ -1,17 +1,21 @@
-"""Background runs: a tiny job finishes, cancel stops it, resume continues the same run."""
+"""Background runs: a tiny job finishes, cancel stops it, resume continues the same run; one
+cap counts jobs and sweeps; a finished worker is reaped (no zombie)."""
 
 import json
+import os
 import subprocess
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from dmdviz import jobs
+from dmdviz import jobs, runs
 from dmdviz.errors import DmdvizError
 from dmdviz.hub import load_checkpoint
 from dmdviz.limits import Limits
+from dmdviz.sweep import SweepConfig, start_background
 
 TINY = jobs.JobSpec(preset="chessboard4d", teacher_steps=40, student_steps=8, batch=32)
 
@@ -97,3 +101,67 @@ def test_bad_names_are_refused(tmp_path):
             jobs.progress(name, tmp_path)
     with pytest.raises(DmdvizError, match="run name"):
         jobs.start(TINY, name="../evil", root=tmp_path, limits=_limits())
+
+
+def _zombies() -> set[int]:
+    """Children of this process in state Z (exited, never reaped), read from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        state, ppid = text.rsplit(")", 1)[1].split()[:2]
+        if state == "Z" and int(ppid) == os.getpid():
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _final_state(folder: Path, timeout=120) -> str:
+    """Wait for the worker's last status write, reading the file only (no poll of the child)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = runs.read_json(folder / "status.json").get("state")
+        if current in runs.FINAL:
+            return current
+        time.sleep(0.2)
+    pytest.fail(f"{folder} has no final state; log: {(folder / 'log.txt').read_text()[-2000:]}")
+
+
+def _gone(pid: int, timeout=30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and pid not in _zombies():
+        time.sleep(0.1)
+    return not Path(f"/proc/{pid}").exists()
+
+
+def test_a_finished_worker_leaves_no_zombie(tmp_path):
+    run = jobs.start(TINY, root=tmp_path, limits=_limits())
+    pid = int((tmp_path / run / "pid").read_text())
+    jobs.cancel(run, tmp_path)
+    assert _final_state(tmp_path / run) == "cancelled"
+    # nothing here polls the child: it is reaped by the launcher itself when it exits
+    assert _gone(pid), f"worker {pid} is a zombie: {sorted(_zombies())}"
+    assert pid not in _zombies()
+
+
+def test_one_cap_counts_training_jobs_and_sweeps(tmp_path):
+    limits = _limits(max_jobs=2)
+    first, second = (jobs.start(TINY, name=name, root=tmp_path, limits=limits) for name in ("a", "b"))
+    for run in (first, second):
+        jobs.cancel(run, tmp_path)  # the workers stop at their first step; until then they hold both slots
+    tiny = SweepConfig(dims=(2,), seeds=(0,), variants=("plain",), hidden=8, depth=1, teacher_steps=2,
+                       student_steps=2, n=8)
+    folder = tmp_path / "sweeps" / "s"
+    with pytest.raises(DmdvizError, match="2 background run\\(s\\) already running"):
+        start_background(folder, tiny, limits=limits, root=tmp_path)
+    assert not folder.exists()  # refused before anything was written
+    assert _final_state(tmp_path / first) == "cancelled"
+    pid = start_background(folder, tiny, limits=limits, root=tmp_path)  # the freed slot takes the sweep
+    runs.request_stop(folder)
+    if jobs.state(tmp_path / second)[0] in jobs.ACTIVE:  # b still holds its slot: a third job is refused
+        with pytest.raises(DmdvizError, match="already running"):
+            jobs.start(TINY, root=tmp_path, limits=limits)
+    _final_state(tmp_path / second)
+    assert _gone(pid) and _gone(int((tmp_path / second / "pid").read_text()))
+    assert not _zombies() & {pid, int((tmp_path / second / "pid").read_text())}
