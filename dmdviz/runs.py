@@ -36,7 +36,7 @@ from pathlib import Path
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
 
-NAME = re.compile(r"^[\w.-]{1,64}$")  # a run or sweep name: one path component, never ".." or "a/b"
+NAME = re.compile(r"^(?!\.+$)[\w.-]{1,64}$")  # a run or sweep name: one path component, never ".." or "a/b"
 METRICS = "metrics.jsonl"
 STOP = "STOP"
 PID = "pid"
