@@ -22,7 +22,7 @@ from dmdviz.limits import Limits
 
 DEFAULT = "sweep-default"
 _NAME = re.compile(r"^[\w.-]{1,64}$")
-MAX_DIMS, MAX_SEEDS = 9, 3
+MAX_DIMS, MAX_SWEEP_SEEDS = 9, 3
 # the table adds the start Φ_1 and the student's sample quality (chessboard) to the plotted metrics
 TABLE = ("ot_agreement", "ot_agreement_init", "nn_agreement", "copy_ratio", "copy_ratio_chance", "support_g_on_support")
 
@@ -93,7 +93,7 @@ def start(dataset, dims, seeds, variants, teacher_steps, student_steps, name, li
     if len(busy) >= limits.max_jobs:
         raise DmdvizError(f"{len(busy)} sweep(s) already running (limit {limits.max_jobs}): stop one or wait")
     cfg = sweep.SweepConfig(dataset=dataset, dims=_ints(dims, "dimensions", 2, 1024, MAX_DIMS),
-                            seeds=_ints(seeds, "seeds", 0, 10**6, MAX_SEEDS), variants=tuple(variants or ()),
+                            seeds=_ints(seeds, "seeds", 0, 10**6, MAX_SWEEP_SEEDS), variants=tuple(variants or ()),
                             teacher_steps=int(teacher_steps), student_steps=int(student_steps))
     cfg.check()
     name = (name or "").strip() or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -154,7 +154,7 @@ def sweep_tab() -> None:
         with gr.Row():
             dataset = gr.Dropdown(list(sweep.DATASETS), value="chessboard", label="Data set")
             dims = gr.Textbox("2,8,32,128", label=f"Dimensions D (at most {MAX_DIMS})")
-            seeds = gr.Textbox("0", label=f"Seeds (at most {MAX_SEEDS})")
+            seeds = gr.Textbox("0", label=f"Seeds (at most {MAX_SWEEP_SEEDS})")
         with gr.Row():
             variants = gr.CheckboxGroup(list(sweep.VARIANTS), value=["plain", "random-init"], label="Variants")
             t_steps = gr.Number(1500, precision=0, label="Teacher steps")
