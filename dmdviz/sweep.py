@@ -215,6 +215,7 @@ def run_sweep(folder, cfg: SweepConfig, *, rt=None, should_stop: Callable[[], bo
     rt = rt or Runtime.create()
     if rt.world_size > 1:
         raise DmdvizError("a sweep runs in one process (its sub-runs are small): start it without torchrun")
+
     def stop() -> bool:
         return runs.stop_requested(folder) or (should_stop is not None and should_stop())
 
@@ -242,8 +243,8 @@ def run_sweep(folder, cfg: SweepConfig, *, rt=None, should_stop: Callable[[], bo
         metrics = _pair_metrics(teacher, student, cfg, get_dataset(data), rt.device)
         rec = {"variant": variant, "dim": dim, "seed": seed, "teacher": str(t_dir.relative_to(folder)),
                "student": str(s_dir.relative_to(folder)), **{k: _round(v) for k, v in metrics.items()},
-               "teacher_s": teacher.config["train"].get("wall_time_s"),
-               "student_s": student.config["train"].get("wall_time_s"), "analysis_s": round(time.perf_counter() - t1, 2)}
+               "teacher_s": teacher.spec.train.get("wall_time_s"),
+               "student_s": student.spec.train.get("wall_time_s"), "analysis_s": round(time.perf_counter() - t1, 2)}
         runs.append(folder / RESULTS, rec)
         log(f"{_key(variant, dim, seed)}: A_OT={rec['ot_agreement']:.3f} (init {rec['ot_agreement_init']:.3f}) "
             f"NN={rec['nn_agreement']:.3f} rho={rec['copy_ratio']:.3f} (chance {rec['copy_ratio_chance']:.3f}) "

@@ -19,7 +19,7 @@ from dmdviz.runs import read_metrics
 
 def teacher_step(teacher: hub.Checkpoint) -> int:
     """The training iteration a teacher checkpoint was saved at."""
-    return int(teacher.config.get("train", {}).get("step", 0))
+    return int(teacher.spec.train.get("step", 0))
 
 
 def teacher_of(student: hub.Checkpoint) -> hub.Checkpoint:
@@ -33,7 +33,7 @@ def teacher_of(student: hub.Checkpoint) -> hub.Checkpoint:
 def variant(student: hub.Checkpoint) -> str:
     """What sets a student apart from the plain recipe (SPEC §3), "" when nothing does:
     a GAN or regression term, a random init, a wider/deeper network or rotated noise."""
-    train = student.config.get("train", {})
+    train = student.spec.train
     parts = []
     if train.get("gan_weight_g", 0) or train.get("gan_weight_d", 0):
         parts.append(f"GAN G {train.get('gan_weight_g', 0):g} / D {train.get('gan_weight_d', 0):g}")
@@ -60,7 +60,7 @@ def dm_loss_curve(student: hub.Checkpoint, key: str = "dm_loss") -> tuple[np.nda
 
 
 def _iterations(student: hub.Checkpoint) -> int:
-    return int(student.config.get("train", {}).get("steps", 0))
+    return int(student.spec.train.get("steps", 0))
 
 
 def _usual_iterations(students: list[hub.Checkpoint]) -> int:
