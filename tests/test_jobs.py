@@ -128,7 +128,7 @@ def _final_state(folder: Path, timeout=120) -> str:
     pytest.fail(f"{folder} has no final state; log: {(folder / 'log.txt').read_text()[-2000:]}")
 
 
-def _gone(pid: int, timeout=30) -> bool:
+def _gone(pid: int, timeout=120) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and Path(f"/proc/{pid}").exists() and pid not in _zombies():
         time.sleep(0.1)
