@@ -147,21 +147,22 @@ def test_a_finished_worker_leaves_no_zombie(tmp_path):
 
 def test_one_cap_counts_training_jobs_and_sweeps(tmp_path):
     limits = _limits(max_jobs=2)
-    first, second = (jobs.start(TINY, name=name, root=tmp_path, limits=limits) for name in ("a", "b"))
-    for run in (first, second):
-        jobs.cancel(run, tmp_path)  # the workers stop at their first step; until then they hold both slots
-    tiny = SweepConfig(dims=(2,), seeds=(0,), variants=("plain",), hidden=8, depth=1, teacher_steps=2,
+    long = replace(TINY, teacher_steps=20_000)  # holds its slot until cancelled
+    first, second = (jobs.start(long, name=name, root=tmp_path, limits=limits) for name in ("a", "b"))
+    tiny = SweepConfig(dims=(2,), seeds=(0,), variants=("plain",), hidden=8, depth=1, teacher_steps=20_000,
                        student_steps=2, n=8)
     folder = tmp_path / "sweeps" / "s"
     with pytest.raises(DmdvizError, match="2 background run\\(s\\) already running"):
         start_background(folder, tiny, limits=limits, root=tmp_path)
     assert not folder.exists()  # refused before anything was written
+    jobs.cancel(first, tmp_path)
     assert _final_state(tmp_path / first) == "cancelled"
     pid = start_background(folder, tiny, limits=limits, root=tmp_path)  # the freed slot takes the sweep
+    with pytest.raises(DmdvizError, match="2 background run\\(s\\) already running"):
+        jobs.start(TINY, root=tmp_path, limits=limits)  # b and the sweep hold both slots
     runs.request_stop(folder)
-    if jobs.state(tmp_path / second)[0] in jobs.ACTIVE:  # b still holds its slot: a third job is refused
-        with pytest.raises(DmdvizError, match="already running"):
-            jobs.start(TINY, root=tmp_path, limits=limits)
+    jobs.cancel(second, tmp_path)
     _final_state(tmp_path / second)
-    assert _gone(pid) and _gone(int((tmp_path / second / "pid").read_text()))
-    assert not _zombies() & {pid, int((tmp_path / second / "pid").read_text())}
+    pids = {pid, int((tmp_path / second / "pid").read_text()), int((tmp_path / first / "pid").read_text())}
+    assert all(_gone(p) for p in pids) and not _zombies() & pids
+    assert sorted(jobs.list_runs(tmp_path)) == ["a", "b"]  # the refused third job left no folder
