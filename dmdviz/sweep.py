@@ -33,6 +33,7 @@ A sweep is a folder::
     runs/{variant}/d{D}-s{seed}/  distill run folders
     results.jsonl               one line per finished sub-run
     STOP                        present while a stop is pending (``request_stop``)
+    pid, log.txt                the background worker's (``start_background``, ``runs.launch``)
 
 Rerunning ``run_sweep`` on the folder skips the sub-runs already in ``results.jsonl`` and
 resumes unfinished ones from their saved state (``resume=True``); a finished sub-run's
