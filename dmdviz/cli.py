@@ -148,6 +148,8 @@ def _distill_with(args, rt) -> None:
         cfg = replace(cfg, student_hidden=args.student_hidden or 0, student_depth=args.student_depth or 0,
                       noise_rotation=args.noise_rotation or args.shuffled_control,
                       shuffled_control=args.shuffled_control)
+    if args.extra_noise is not None:
+        cfg = replace(cfg, extra_noise=True, extra_noise_scale=args.extra_noise)
     t0 = time.perf_counter()
     out = distill(teacher, cfg, args.out, data_dir=args.data_dir, rt=rt, resume=args.resume,
                   on_step=_progress(cfg.steps, max(1, cfg.steps // 10)) if rt.is_main else None)
@@ -322,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="feed G a fixed random rotation R z (scored against Φ_K(R z): a relabelling control)")
     p.add_argument("--shuffled-control", action="store_true",
                    help="feed G R z but score it against Φ_K(z): the shuffled-seed negative control")
+    p.add_argument("--extra-noise", type=_real(0, 100), metavar="SCALE",
+                   help="give an MLP student a second noise input the teacher never sees (the freedom test), "
+                   "its weights starting at SCALE x the first layer's std (0: unused at the start)")
     run_opts(p)
     p.set_defaults(func=cmd_distill)
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dmdviz import analysis, hub
+from dmdviz.analysis.freedom import extra_noise_use, has_extra_noise
 from dmdviz.config import get_preset
 from dmdviz.errors import DmdvizError
 from dmdviz.runtime import Runtime
@@ -65,6 +66,9 @@ FAMILIES: dict[str, Family] = {
             StudentSpec("student-8192-regression", "teacher-8192",
                         {"regression_weight": 10.0, "regression_pairs": 4096}),
             StudentSpec("student-8192-shuffled", "teacher-8192", {"noise_rotation": True, "shuffled_control": True}),
+            # the freedom test (README): a second noise input the teacher never sees, starting
+            # as strong as z in the first layer; does the student keep using it, or copy?
+            StudentSpec("student-8192-extra-noise", "teacher-8192", {"extra_noise": True, "extra_noise_scale": 1.0}),
         ),
         "Trained on the 10,000-image MNIST test split (IDX files; 9,000 for training, 1,000 held out).",
     ),
@@ -110,6 +114,8 @@ def key_metrics(teacher: hub.Checkpoint, student: hub.Checkpoint, data_dir=None,
     """The README's numbers for one pair on 1,000 shared seeds (``analysis.analyze``), with
     their bootstrap intervals under ``intervals``."""
     out = analysis.analyze(teacher, student, n=n, k=8, seed=0, data_dir=data_dir)
+    if has_extra_noise(student.model):
+        out.update(extra_noise_use(student.model, n=n))
     return {k: v for k, v in out.items()
             if k == "intervals" or isinstance(v, (int, float)) and not isinstance(v, bool)}
 
