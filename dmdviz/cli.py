@@ -237,9 +237,10 @@ def cmd_reproduce(args) -> None:
         raise DmdvizError("--only names students of one family, not of 'all'")
     t0 = time.perf_counter()
     if args.seeds is not None:
-        if args.name == "all" or only or args.rescore:
-            raise DmdvizError("--seeds trains one family (no 'all', --only or --rescore)")
-        summary = spread(args.name, args.seeds, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args))
+        if args.name == "all" or args.rescore:
+            raise DmdvizError("--seeds trains one family (no 'all' or --rescore)")
+        summary = spread(args.name, args.seeds, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args),
+                         only=only)
         print(json.dumps(summary["students"], indent=1))
         return
     for name in names:
@@ -360,7 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-root", help="where the family folder goes (default: the shipped checkpoints/)")
     p.add_argument("--only", help="comma-separated students to distil again from the family's existing teachers")
     p.add_argument("--seeds", type=_seed_list,
-                   help="run-to-run spread: train the family with each of these seeds (0 = the shipped one); "
+                   help="run-to-run spread: train the family with each of these seeds (0 = the shipped one; "
+                        "with --only, just those students, from the shipped teachers); "
                         "writes spread.json into the family folder")
     p.add_argument("--rescore", action="store_true",
                    help="no training: measure the shipped students' metrics again and write them into their configs")
