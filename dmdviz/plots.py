@@ -372,6 +372,26 @@ def training_curves(records: list[dict], metrics: tuple[str, ...] = ("ot_agreeme
     return _finish(fig, title, height, uirevision="training")
 
 
+def copying_meters(records: dict[str, list[dict]], metrics: tuple[str, ...] = ("ot_agreement", "nn_agreement",
+                                                                              "copy_ratio"),
+                   title: str = "Copying meter over distillation (probe seeds)", height: int = 620) -> go.Figure:
+    """Several students' copying meters in one frame: one panel per metric, one line per
+    student (``records``: name -> its metrics.jsonl dicts; the probe rows carry ``metrics``),
+    the iteration on a log axis from 1 (step 0 drawn at 1) so short and long runs share it."""
+    fig = make_subplots(len(metrics), 1, shared_xaxes=True, vertical_spacing=0.07, subplot_titles=list(metrics))
+    for i, (name, recs) in enumerate(records.items()):
+        color = LINE_COLORS[i % len(LINE_COLORS)]
+        for row, key in enumerate(metrics, 1):
+            probe = [r for r in recs if key in r]
+            fig.add_trace(go.Scatter(x=_f32([max(r["step"], 1) for r in probe]), y=_f32([r[key] for r in probe]),
+                                     mode="lines+markers", name=name, legendgroup=name, showlegend=row == 1,
+                                     line=dict(color=color), marker=dict(size=4)), row, 1)
+    fig.update_xaxes(type="log")
+    fig.update_xaxes(title="iteration (step 0 at 1)", row=len(metrics), col=1)
+    fig = _finish(fig, title, height)
+    return fig.update_layout(legend=dict(orientation="h", x=0, y=-0.15, bgcolor="rgba(0,0,0,0)"), margin=dict(b=110))
+
+
 # --------------------------------------------------------------------------- drill-down
 
 

@@ -267,6 +267,17 @@ def test_training_curves_stream_friendly_and_show_only_what_exists():
     assert len(empty.data) == 0 and _subtitles(empty) == ["nothing recorded yet"] and empty.layout.xaxis.visible is False
 
 
+def test_copying_meters_one_line_per_student_per_metric():
+    recs = {"a": [{"step": 0, "ot_agreement": 0.1, "copy_ratio": 1.0}, {"step": 5, "dm_loss": 0.2},
+                  {"step": 10, "ot_agreement": 0.9, "copy_ratio": 0.5}],
+            "b": [{"step": 0, "ot_agreement": 1.0, "copy_ratio": 0.4}]}
+    fig = plots.copying_meters(recs, metrics=("ot_agreement", "copy_ratio"))
+    assert _subtitles(fig) == ["ot_agreement", "copy_ratio"] and len(fig.data) == 4
+    a_ot = fig.data[0]
+    assert a_ot.name == "a" and list(a_ot.x) == [1, 10] and list(a_ot.y) == pytest.approx([0.1, 0.9])
+    assert [tr.showlegend for tr in fig.data] == [True, False, True, False]
+
+
 def test_trajectory_plot_vector_and_image():
     states = np.cumsum(np.ones((9, 3)), 0)
     fig = plots.trajectory_plot(states, np.zeros(3), np.ones(3), 4)
