@@ -67,8 +67,8 @@ FAMILIES: dict[str, Family] = {
                         {"regression_weight": 10.0, "regression_pairs": 4096}),
             StudentSpec("student-8192-shuffled", "teacher-8192", {"noise_rotation": True, "shuffled_control": True}),
             # the freedom test (README): a second noise input the teacher never sees, its first-layer
-            # weights starting as strong as z's (1) or three times stronger; does the student copy?
-            StudentSpec("student-8192-extra-noise", "teacher-8192", {"extra_noise": True, "extra_noise_scale": 1.0}),
+            # weights starting three times as strong as z's; does the student still copy? (W' at 1x
+            # and 0x, `distill --extra-noise 1` / `0`: measured in the README, not shipped)
             StudentSpec("student-8192-extra-noise-3", "teacher-8192", {"extra_noise": True, "extra_noise_scale": 3.0}),
         ),
         "Trained on the 10,000-image MNIST test split (IDX files; 9,000 for training, 1,000 held out).",

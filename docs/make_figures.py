@@ -35,7 +35,7 @@ PAIRS = {
 WANTED = ("Fig 1/8", "Fig 2/7", "Fig 1/9", "Fig 3", "Fig 4", "Fig 5", "Fig 11", "Fig 12")
 # the copying meter of several students of one teacher in one frame: is copying a transient?
 METERS = {
-    "mnist": ("mnist/student-8192", "mnist/student-8192-extra-noise", "mnist/student-8192-random-init",
+    "mnist": ("mnist/student-8192", "mnist/student-8192-extra-noise-3", "mnist/student-8192-random-init",
               "mnist/student-8192-regression", "mnist/student-8192-shuffled"),
     "mnist-unet": ("mnist-unet/student-8192", "mnist-unet/student-8192-long", "mnist-unet/student-8192-gan"),
 }
