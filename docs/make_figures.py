@@ -32,7 +32,7 @@ PAIRS = {
                    tuple(f"mnist-unet/student-{s}" for s in (1024, 2048, 4096, 8192))),
     "mnist-cond": ("mnist-cond/teacher", "mnist-cond/student", ()),
 }
-WANTED = ("Fig 1/8", "Fig 2/7", "Fig 1/9", "Fig 3", "Fig 4", "Fig 5", "Fig 11", "Fig 12")
+WANTED = ("Fig 1/8", "Fig 2/7", "Fig 1/9", "Fig 3", "Fig 4", "Fig 5", "Fig 10", "Fig 11", "Fig 12")
 # the copying meter of several students of one teacher in one frame: is copying a transient?
 METERS = {
     "mnist": ("mnist/student-8192", "mnist/student-8192-extra-noise-3", "mnist/student-8192-random-init",
