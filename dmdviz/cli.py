@@ -91,6 +91,8 @@ def _distill_with(args, rt) -> None:
         cfg = replace(cfg, student_hidden=args.student_hidden or 0, student_depth=args.student_depth or 0,
                       noise_rotation=args.noise_rotation or args.shuffled_control,
                       shuffled_control=args.shuffled_control)
+    if args.extra_noise is not None:
+        cfg = replace(cfg, extra_noise=True, extra_noise_scale=args.extra_noise)
     t0 = time.perf_counter()
     out = distill(teacher, cfg, args.out, data_dir=args.data_dir, rt=rt, resume=args.resume,
                   on_step=_progress(cfg.steps, max(1, cfg.steps // 10)) if rt.is_main else None)
@@ -178,9 +180,10 @@ def cmd_reproduce(args) -> None:
         raise DmdvizError("--only names students of one family, not of 'all'")
     t0 = time.perf_counter()
     if args.seeds is not None:
-        if args.name == "all" or only or args.rescore:
-            raise DmdvizError("--seeds trains one family (no 'all', --only or --rescore)")
-        summary = spread(args.name, args.seeds, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args))
+        if args.name == "all" or args.rescore:
+            raise DmdvizError("--seeds trains one family (no 'all' or --rescore)")
+        summary = spread(args.name, args.seeds, out_root=args.out_root, data_dir=args.data_dir, rt=_runtime(args),
+                         only=only)
         print(json.dumps(summary["students"], indent=1))
         return
     for name in names:

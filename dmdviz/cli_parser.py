@@ -113,6 +113,9 @@ def _add_distill(sub, commands: dict) -> None:
                    help="feed G a fixed random rotation R z (scored against Φ_K(R z): a relabelling control)")
     p.add_argument("--shuffled-control", action="store_true",
                    help="feed G R z but score it against Φ_K(z): the shuffled-seed negative control")
+    p.add_argument("--extra-noise", type=_real(0, 100), metavar="SCALE",
+                   help="give an MLP student a second noise input the teacher never sees (the freedom test), "
+                   "its weights starting at SCALE x the first layer's std (0: unused at the start)")
     _run_opts(p)
     p.set_defaults(func=commands["distill"])
 
@@ -145,7 +148,8 @@ def _add_reproduce(sub, commands: dict) -> None:
     p.add_argument("--out-root", help="where the family folder goes (default: the shipped checkpoints/)")
     p.add_argument("--only", help="comma-separated students to distil again from the family's existing teachers")
     p.add_argument("--seeds", type=_seed_list,
-                   help="run-to-run spread: train the family with each of these seeds (0 = the shipped one); "
+                   help="run-to-run spread: train the family with each of these seeds (0 = the shipped one; "
+                        "with --only, just those students, from the shipped teachers); "
                         "writes spread.json into the family folder")
     p.add_argument("--rescore", action="store_true",
                    help="no training: measure the shipped students' metrics again and write them into their configs")

@@ -97,6 +97,8 @@ class DistillConfig:
     student_depth: int = 0
     noise_rotation: bool = False
     shuffled_control: bool = False  # with noise_rotation: score against Φ_K(z), not Φ_K(R z) (dmd.Student)
+    extra_noise: bool = False  # a second noise input z' the teacher never sees (dmd.ExtraNoise; MLP only)
+    extra_noise_scale: float = 0.0  # W' at the start, in units of the teacher's first-layer weight std
 
     @property
     def gan_weights(self) -> tuple[float, float]:
@@ -263,6 +265,7 @@ class StudentInfo:
     init: str = "teacher"
     noise_rotation: bool = False
     shuffled_control: bool = False
+    extra_noise: bool = False
 
 
 @dataclass(frozen=True)

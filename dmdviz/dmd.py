@@ -5,11 +5,57 @@ Every loss returns ``(loss, logs)``; logs hold detached scalars for ``metrics.js
 
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from dmdviz import flow
+
+
+def keyed_noise(z: torch.Tensor, salt: int = 0) -> torch.Tensor:
+    """z' ~ N(0, I) of z's shape, one generator per row seeded by a hash of that row's
+    float32 bytes (and ``salt``): (B, *shape) -> (B, *shape), on z's device and dtype.
+
+    Each seed's z' is thus reproducible (the same z gives the same z' in every run, chunking
+    and device), yet no smooth network can read z from z': a hash is nowhere continuous,
+    so z' is independent noise for all the student can tell. Training feeds fresh z each
+    step, hence fresh z'.
+    """
+    rows = z.detach().float().cpu().reshape(len(z), -1).numpy()
+    out = []
+    for row in rows:
+        digest = hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8,
+                                 key=int(salt).to_bytes(8, "little")).digest()
+        g = torch.Generator().manual_seed(int.from_bytes(digest, "little") & (2**63 - 1))
+        out.append(torch.randn(rows.shape[1], generator=g))
+    stacked = torch.stack(out) if out else torch.zeros(rows.shape)
+    return stacked.reshape(z.shape).to(z.device, z.dtype)
+
+
+class ExtraNoise(nn.Module):
+    """The freedom intervention (README): a second noise input z' in R^D that the teacher
+    never sees, entering G's first hidden layer through weights W' of its own:
+    h_1 = W z + W' z' + emb(t) (an MLP student; ``nets.TimeMLP``'s ``extra``).
+
+    ``scale`` sets W' at the start: 0 gives exactly the plain student with an unused input;
+    s > 0 draws W' with s times the per-entry std of the teacher's W, so at s = 1 z' moves
+    the first layer as much as z does. The student may grow or shrink W' freely; G's target
+    stays Φ_K(z). Shapes: z (B, *shape) -> (B, hidden).
+    """
+
+    def __init__(self, dim: int, hidden: int, scale: float = 0.0, w_std: float = 0.0, seed: int = 0):
+        super().__init__()
+        self.proj = nn.Linear(dim, hidden, bias=False)
+        g = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.randn(hidden, dim, generator=g) * (scale * w_std))
+
+    def forward(self, z: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        extra = keyed_noise(z) if extra is None else extra
+        return self.proj(extra.reshape(len(z), -1).to(self.proj.weight.dtype))
 
 
 class Student(nn.Module):
@@ -24,13 +70,17 @@ class Student(nn.Module):
     - not ``relabel``: Φ_K(z), the teacher on the seed the student was given. A student
       that copies Φ_K(R z) is then paired with another seed's target for every seed: the
       shuffled-seed negative control, which must read chance.
+    With ``extra`` (an ``ExtraNoise``) the network also takes z' = ``keyed_noise(z)``, noise
+    the teacher never sees; its target stays Φ_K(z) (the freedom test, README).
     Shapes: z (B, *shape) -> (B, *shape).
     """
 
-    def __init__(self, net: nn.Module, rotation: torch.Tensor | None = None, relabel: bool = True):
+    def __init__(self, net: nn.Module, rotation: torch.Tensor | None = None, relabel: bool = True,
+                 extra: ExtraNoise | None = None):
         super().__init__()
         self.net = net
         self.relabel = relabel
+        self.extra = extra
         if rotation is not None:
             self.register_buffer("rotation", rotation)
         else:
@@ -48,10 +98,15 @@ class Student(nn.Module):
         relabels, else z itself."""
         return self._rotated(z) if self.relabel else z
 
-    def forward(self, z, y=None):
+    def forward(self, z, y=None, extra=None):
+        """G(z[, y]); ``extra`` overrides the student's own z' (``keyed_noise(z)``) when it
+        has extra noise, to measure how far G moves with z' alone."""
+        h_extra = None if self.extra is None else self.extra(z, extra)
         z = self._rotated(z)
         t = torch.zeros(len(z), device=z.device, dtype=z.dtype)
-        return z + self.net(z, t, y)
+        if h_extra is None:
+            return z + self.net(z, t, y)
+        return z + self.net(z, t, y, extra=h_extra)
 
 
 def random_rotation(dim: int, seed: int) -> torch.Tensor:

@@ -27,7 +27,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from dmdviz.config import CheckpointConfig, DataConfig, NetConfig, from_dict, to_dict
-from dmdviz.dmd import Student
+from dmdviz.dmd import ExtraNoise, Student
 from dmdviz.errors import DmdvizError
 from dmdviz.nets import build_net
 from dmdviz.runs import atomic_write
@@ -85,7 +85,11 @@ def build_model(config: dict) -> torch.nn.Module:
         if config.get("student", {}).get("noise_rotation"):
             d = int(torch.tensor(config["net"]["shape"]).prod())
             rotation = torch.zeros(d, d)
-        return Student(net, rotation, relabel=not config.get("student", {}).get("shuffled_control", False))
+        extra = None
+        if config.get("student", {}).get("extra_noise"):
+            d = int(torch.tensor(config["net"]["shape"]).prod())
+            extra = ExtraNoise(d, int(config["net"]["hidden"]))
+        return Student(net, rotation, relabel=not config.get("student", {}).get("shuffled_control", False), extra=extra)
     return net
 
 

@@ -65,9 +65,11 @@ class TimeMLP(nn.Module):
             nn.init.zeros_(layer.weight)
             nn.init.zeros_(layer.bias)
 
-    def _hidden(self, x, t, y):
+    def _hidden(self, x, t, y, extra=None):
         e = self.cond(t, y)
         h = self.inp(x.reshape(len(x), -1)) + e
+        if extra is not None:  # (B, hidden): an input of its own, added at the first layer
+            h = h + extra
         for block in self.blocks:
             h = h + block(h)
         return h, e
@@ -75,8 +77,8 @@ class TimeMLP(nn.Module):
     def features(self, x, t, y=None):
         return self._hidden(x, t, y)[0]
 
-    def forward(self, x, t, y=None):
-        h, e = self._hidden(x, t, y)
+    def forward(self, x, t, y=None, extra=None):
+        h, e = self._hidden(x, t, y, extra)
         flat = x.reshape(len(x), -1)
         return (self.out(h) + self.gate(e) * flat).reshape(x.shape)
 

@@ -9,12 +9,11 @@ API (N seeds, M image columns, K Euler steps; every figure sets ``layout.height`
     cost_heatmap(cost (N, N), sigma (N,), seeds (N,))              fig 3
     distance_scatter(d_init (N,), d_student (N,), seeds (N,))      fig 10
     compare_distances(d_init (N,), {student: d_student (N,)}, seeds (N,))   fig 10, several students
-    dm_loss_curves([{"label", "steps" (M,), "dm_loss" (M,)}])       fig 4
     boundary_scatter(d (N,), ratio (N,), seeds (N,))               fig 5
-    copying_vs_teacher_length(steps (S,), {metric: (S,)})           fig 11
     memorization_histogram(r (N,), mark=3.0)                        fig 12
     trajectory_plot(states (K+1, D) or (K+1, H, W), phi_1, g, index[, background (N, 2)])
-    training_curves(records: [metrics.jsonl dicts])                 live training view
+
+Curves over training (figs 4, 11, live views) are in ``plots_curves``.
 
 Conventions: a seed keeps one colour in every panel (``SEED_SCALE`` over the seed index);
 hovers carry the seed index as ``customdata``; teacher/student pairs are ONE line trace with
@@ -293,86 +292,6 @@ def memorization_histogram(r: np.ndarray, mark: float = 3.0, bins: int = 60,
 
 
 # --------------------------------------------------------------------------- fig 4 / 11 / training
-
-
-def smooth(values: np.ndarray, window: int) -> np.ndarray:
-    """Trailing moving average (the first points average what is available)."""
-    v = np.asarray(values, dtype=np.float64)
-    if window <= 1 or len(v) == 0:
-        return v
-    c = np.cumsum(np.insert(v, 0, 0.0))
-    idx = np.arange(1, len(v) + 1)
-    lo = np.maximum(idx - window, 0)
-    return (c[idx] - c[lo]) / (idx - lo)
-
-
-def _thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> tuple[np.ndarray, np.ndarray]:
-    step = max(1, math.ceil(len(x) / max_points))
-    return _f32(x[::step]), _f32(y[::step])
-
-
-def dm_loss_curves(curves: list[dict], window: int = 25, title: str = "DM loss over distillation",
-                   height: int = 420) -> go.Figure:
-    """One smoothed curve per student: entries ``{"label", "steps" (M,), "dm_loss" (M,)}`` (fig 4)."""
-    fig = go.Figure()
-    for i, c in enumerate(curves):
-        x, y = _thin(np.asarray(c["steps"]), smooth(c["dm_loss"], window))
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=c["label"], line=dict(color=LINE_COLORS[i % 8])))
-    fig.update_xaxes(title="distillation iteration")
-    fig.update_yaxes(title=f"DM loss (moving average of {window})")
-    return _finish(fig, title, height)
-
-
-def copying_vs_teacher_length(steps: np.ndarray, series: dict[str, np.ndarray],
-                              title: str = "Copying vs teacher training length", height: int = 420) -> go.Figure:
-    """Metrics (S,) against the teacher's training step (S,) (fig 11). Agreements go left,
-    ratios (keys containing "ratio") right; a ``*_init`` key is dashed in its base's colour."""
-    fig = make_subplots(1, 2, subplot_titles=("agreement", "copy ratio ρ"))
-    bases = sorted({k.removesuffix("_init") for k in series})
-    for name, values in series.items():
-        base = name.removesuffix("_init")
-        fig.add_trace(go.Scatter(x=_f32(steps), y=_f32(values), mode="lines+markers", name=name,
-                                 line=dict(color=LINE_COLORS[bases.index(base) % 8],
-                                           dash="dash" if name.endswith("_init") else "solid")),
-                      1, 2 if "ratio" in name else 1)
-    ticks = np.unique(np.asarray(steps))  # label the snapshots themselves, not log-axis minor digits
-    fig.update_xaxes(title="teacher training iterations", type="log", tickvals=ticks.tolist(),
-                     ticktext=[f"{int(s):,}" for s in ticks], minor=dict(showgrid=False))
-    fig = _finish(fig, title, height)
-    return fig.update_layout(legend=dict(orientation="h", x=0, y=-0.3, bgcolor="rgba(0,0,0,0)"),
-                             margin=dict(b=90))
-
-
-def training_curves(records: list[dict], metrics: tuple[str, ...] = ("ot_agreement", "copy_ratio"),
-                    window: int = 25, title: str = "Training", height: int = 520) -> go.Figure:
-    """Loss (dm_loss, else fm_loss; smoothed) over steps, and the copying meter from the probe
-    records (those carrying ``metrics``), from metrics.jsonl dicts. Only the panels with data
-    are drawn (none: a note that nothing was recorded yet). ``uirevision`` is fixed so a
-    streamed update keeps the user's zoom."""
-    loss_key = "dm_loss" if any("dm_loss" in r for r in records) else "fm_loss"
-    loss = [r for r in records if loss_key in r]
-    probes = {key: [r for r in records if key in r] for key in metrics}
-    probes = {key: rows for key, rows in probes.items() if rows}
-    panels = [loss_key] * bool(loss) + ["copying meter"] * bool(probes)
-    if not panels:
-        fig = go.Figure()
-        fig.add_annotation(text="nothing recorded yet", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
-        fig.update_xaxes(visible=False)
-        fig.update_yaxes(visible=False)
-        return _finish(fig, title, height, uirevision="training")
-    fig = make_subplots(len(panels), 1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=panels)
-    if loss:
-        x, y = _thin(np.array([r["step"] for r in loss]), smooth([r[loss_key] for r in loss], window))
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=loss_key, line=dict(color=COLORS["teacher"])), 1, 1)
-    for key, probe in probes.items():
-        color = LINE_COLORS[(metrics.index(key) + 1) % 8]
-        fig.add_trace(go.Scatter(x=_f32([r["step"] for r in probe]), y=_f32([r[key] for r in probe]),
-                                 mode="lines+markers", name=key, line=dict(color=color)), len(panels), 1)
-    fig.update_xaxes(title="iteration", row=len(panels), col=1)
-    return _finish(fig, title, height, uirevision="training")
-
-
-# --------------------------------------------------------------------------- drill-down
 
 
 def trajectory_plot(states: np.ndarray, phi_1: np.ndarray, g: np.ndarray, index: int,

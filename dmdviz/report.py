@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import plotly.graph_objects as go
 
-from dmdviz import plots
+from dmdviz import plots, plots_curves
 from dmdviz.analysis import Study, compare_pca
 from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.runs import atomic_write
@@ -56,12 +56,12 @@ def figures(st: Study) -> list[tuple[str, go.Figure]]:
         out.append(("Fig 12: memorization ratio", plots.memorization_histogram(pa.memorization(st.dataset.train))))
     curves = st.curves or [_own_curve(st)]
     if any(len(c["steps"]) for c in curves):
-        out.append(("Fig 4: DM loss", plots.dm_loss_curves(curves)))
+        out.append(("Fig 4: DM loss", plots_curves.dm_loss_curves(curves)))
     if st.lengths:
         steps = np.array([e["teacher_step"] for e in st.lengths])
         keys = ("ot_agreement", "ot_agreement_init", "copy_ratio", "copy_ratio_chance")
         series = {key: np.array([e["metrics"][key] for e in st.lengths]) for key in keys if key in st.lengths[0]["metrics"]}
-        out.append(("Fig 11: copying vs teacher length", plots.copying_vs_teacher_length(steps, series)))
+        out.append(("Fig 11: copying vs teacher length", plots_curves.copying_vs_teacher_length(steps, series)))
         if is_image:
             rows = {f"T{e['teacher_step']} {name}": img for e in st.lengths for name, img in e["images"].items()}
             out.append(("Fig 11: samples per teacher length", plots.image_grid(rows, seeds[: len(next(iter(rows.values())))],
@@ -76,7 +76,7 @@ def figures(st: Study) -> list[tuple[str, go.Figure]]:
     out.append((f"Trajectory of seed {tr.index}", traj))
     records = st.records
     if records:
-        out.append(("Student training curves", plots.training_curves(records)))
+        out.append(("Student training curves", plots_curves.training_curves(records)))
     return out
 
 

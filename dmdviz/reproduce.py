@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dmdviz import analysis, hub
+from dmdviz.analysis.freedom import extra_noise_use, has_extra_noise
 from dmdviz.config import get_preset
 from dmdviz.errors import DmdvizError
 from dmdviz.runtime import Runtime
@@ -65,9 +66,17 @@ FAMILIES: dict[str, Family] = {
             StudentSpec("student-8192-regression", "teacher-8192",
                         {"regression_weight": 10.0, "regression_pairs": 4096}),
             StudentSpec("student-8192-shuffled", "teacher-8192", {"noise_rotation": True, "shuffled_control": True}),
+            # the freedom test (README): a second noise input the teacher never sees, its first-layer
+            # weights starting three times as strong as z's; does the student still copy? (W' at 1x
+            # and 0x, `distill --extra-noise 1` / `0`: measured in the README, not shipped)
+            StudentSpec("student-8192-extra-noise-3", "teacher-8192", {"extra_noise": True, "extra_noise_scale": 3.0}),
         ),
         "Trained on the 10,000-image MNIST test split (IDX files; 9,000 for training, 1,000 held out).",
     ),
+    # class-conditional MNIST (paper figs 8-10): the MLP recipe with a label embedding
+    "mnist-cond": Family("mnist-cond", {"teacher": get_preset("mnist-cond").teacher.steps},
+                         (StudentSpec("student", "teacher"),),
+                         "Trained on the 10,000-image MNIST test split with its labels (9,000 for training)."),
     # the paper's architecture class at a CPU budget: the MNIST snapshots, 300 DMD iterations per student
     "mnist-unet": Family(
         "mnist",
@@ -110,6 +119,8 @@ def key_metrics(teacher: hub.Checkpoint, student: hub.Checkpoint, data_dir=None,
     """The README's numbers for one pair on 1,000 shared seeds (``analysis.analyze``), with
     their bootstrap intervals under ``intervals``."""
     out = analysis.analyze(teacher, student, n=n, k=8, seed=0, data_dir=data_dir)
+    if has_extra_noise(student.model):
+        out.update(extra_noise_use(student.model, n=n))
     return {k: v for k, v in out.items()
             if k == "intervals" or isinstance(v, (int, float)) and not isinstance(v, bool)}
 
@@ -203,30 +214,36 @@ SPREAD = "spread.json"
 
 
 def spread(name: str, seeds: tuple[int, ...], out_root=None, runs_root="runs/reproduce-seeds", data_dir=None,
-           rt: Runtime | None = None, log=print) -> dict:
+           rt: Runtime | None = None, log=print, only: tuple[str, ...] = ()) -> dict:
     """Run-to-run spread: family ``name`` trained with each training seed of ``seeds``.
 
     Seed 0 is the shipped family (its recorded metrics); any other seed is trained from
-    scratch under ``runs_root/seed-S`` (weights not shipped). Writes ``spread.json`` into
-    the shipped family folder: per student and metric the values per seed, their mean and
-    sample standard deviation (ddof = 1), and returns it.
+    scratch under ``runs_root/seed-S`` (weights not shipped). With ``only``, just those
+    students are distilled again, each seed from the family's shipped teachers (the spread
+    over student seeds, teacher fixed; ``teacher_fixed`` in the summary). Writes
+    ``spread.json`` into the shipped family folder: per student and metric the values per
+    seed, their mean and sample standard deviation (ddof = 1), and returns it.
     """
-    fam = _family(name, ())
+    fam = _family(name, only)
     out = Path(out_root or hub.SHIPPED) / name
+    specs = [spec for spec in fam.students if not only or spec.name in only]
     per_seed = {}
     for s in seeds:
         if s == 0:
-            per_seed[s] = {spec.name: hub.read_config(out / spec.name)["metrics"] for spec in fam.students}
-        else:
-            runs = Path(runs_root)
-            per_seed[s] = reproduce(name, out_root=runs / f"seed-{s}", runs_root=runs / f"run-{s}",
-                                    data_dir=data_dir, rt=rt, log=log, seed=s)
+            per_seed[s] = {spec.name: hub.read_config(out / spec.name)["metrics"] for spec in specs}
+            continue
+        runs = Path(runs_root)
+        if only:
+            for tname in {spec.teacher for spec in specs}:
+                _copy_checkpoint(out / tname, runs / f"seed-{s}" / name / tname)
+        per_seed[s] = reproduce(name, out_root=runs / f"seed-{s}", runs_root=runs / f"run-{s}",
+                                data_dir=data_dir, rt=rt, log=log, seed=s, only=only)
     students = {}
-    for spec in fam.students:
+    for spec in specs:
         rows = [per_seed[s][spec.name] for s in seeds]
         keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
         students[spec.name] = {k: _stats([r[k] for r in rows]) for k in keys}
-    summary = {"family": name, "seeds": list(seeds), "students": students}
+    summary = {"family": name, "seeds": list(seeds), "teacher_fixed": bool(only), "students": students}
     hub.atomic_write(out / SPREAD, lambda p: p.write_text(json.dumps(summary, indent=1) + "\n"))
     return summary
 

@@ -196,7 +196,20 @@ def make_student(teacher: hub.Checkpoint, cfg: DistillConfig) -> tuple[dmd.Stude
     rotation = dmd.random_rotation(math.prod(net_cfg.shape), cfg.seed + 7) if cfg.noise_rotation else None
     if cfg.shuffled_control and rotation is None:
         raise DmdvizError("the shuffled-seed control needs a noise rotation (--noise-rotation)")
-    return dmd.Student(net.requires_grad_(True).train(), rotation, relabel=not cfg.shuffled_control), net_cfg
+    extra = _extra_noise(net, net_cfg, cfg) if cfg.extra_noise else None
+    return dmd.Student(net.requires_grad_(True).train(), rotation, relabel=not cfg.shuffled_control,
+                       extra=extra), net_cfg
+
+
+def _extra_noise(net, net_cfg: NetConfig, cfg: DistillConfig) -> dmd.ExtraNoise:
+    """The freedom test's second noise input (``dmd.ExtraNoise``), W' scaled to the std of
+    the first layer's weights at the start."""
+    if net_cfg.kind != "mlp":
+        raise DmdvizError("the extra noise input is supported for MLP students only")
+    if cfg.extra_noise_scale < 0:
+        raise DmdvizError(f"extra_noise_scale must be >= 0, got {cfg.extra_noise_scale}")
+    w_std = float(net.inp.weight.detach().std())
+    return dmd.ExtraNoise(math.prod(net_cfg.shape), net_cfg.hidden, cfg.extra_noise_scale, w_std, cfg.seed + 11)
 
 
 @dataclass
@@ -383,7 +396,7 @@ def _distill_finish(r: _DistillRun, teacher: hub.Checkpoint, rec: dict, out: Pat
                  "world_size": rt.world_size, "device": str(rt.device), "bf16": rt.bf16}
         config = hub.make_config("student", teacher.data, r.net_cfg, train, (teacher.ref, teacher.revision),
                                  {"init": cfg.init, "noise_rotation": cfg.noise_rotation,
-                                  "shuffled_control": cfg.shuffled_control},
+                                  "shuffled_control": cfg.shuffled_control, "extra_noise": cfg.extra_noise},
                                  {k: scalar(v) for k, v in final.items() if "agreement" in k or "ratio" in k or "contrast" in k})
         hub.save_checkpoint(out, r.student, config)
     rt.barrier()

@@ -16,7 +16,7 @@ import time
 import gradio as gr
 import numpy as np
 
-from dmdviz import analysis, jobs, plots
+from dmdviz import analysis, jobs, plots, plots_curves
 from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.config import PRESETS
 from dmdviz.errors import DmdvizError
@@ -205,11 +205,11 @@ class App:
         curves = lengths = None
         if family:
             students = [self.reg.checkpoint(ref) for ref in family_students(family)]
-            curves = plots.dm_loss_curves(analysis.dm_loss_curves(students))
+            curves = plots_curves.dm_loss_curves(analysis.dm_loss_curves(students))
             series = self.reg.memo(("lengths", family, min(int(n), 500), int(seed), int(k)),
                                    lambda: analysis.teacher_length_series(students, min(int(n), 500), int(k), int(seed)))
             keys = ("ot_agreement", "ot_agreement_init", "copy_ratio", "copy_ratio_chance")
-            lengths = plots.copying_vs_teacher_length(np.array([e["teacher_step"] for e in series]),
+            lengths = plots_curves.copying_vs_teacher_length(np.array([e["teacher_step"] for e in series]),
                                                       {key: np.array([e["metrics"][key] for e in series]) for key in keys})
         else:
             notes.append("choose a family for the DM-loss curves and the teacher-length series")
@@ -232,8 +232,8 @@ class App:
                f"<p id='job-status'>{run}: <b>{p.state}</b> · {p.phase} · step {p.step}/{p.total} "
                f"({100 * p.fraction:.0f} %){' · ' + p.message if p.message else ''}</p>")
         pairs = gr.update(choices=pair_choices()) if p.state == "done" and last_state != "done" else gr.skip()
-        return (bar, plots.training_curves(p.teacher, metrics=(), title="Teacher (flow matching)", height=420),
-                plots.training_curves(p.student, title="Student (DMD)", height=420), p.state, pairs)
+        return (bar, plots_curves.training_curves(p.teacher, metrics=(), title="Teacher (flow matching)", height=420),
+                plots_curves.training_curves(p.student, title="Student (DMD)", height=420), p.state, pairs)
 
     def train_cancel(self, run):
         jobs.cancel(run)

@@ -15,9 +15,10 @@ import re
 import sys
 from pathlib import Path
 
-from dmdviz import hub
+from dmdviz import hub, plots, plots_curves
 from dmdviz.analysis import study
 from dmdviz.report import figures
+from dmdviz.train import read_metrics
 
 OUT = Path(__file__).resolve().parent / "figures"
 PAIRS = {
@@ -29,8 +30,15 @@ PAIRS = {
               tuple(f"mnist/student-{s}" for s in (1024, 2048, 4096, 8192))),
     "mnist-unet": ("mnist-unet/teacher-8192", "mnist-unet/student-8192",
                    tuple(f"mnist-unet/student-{s}" for s in (1024, 2048, 4096, 8192))),
+    "mnist-cond": ("mnist-cond/teacher", "mnist-cond/student", ()),
 }
-WANTED = ("Fig 1/8", "Fig 2/7", "Fig 1/9", "Fig 3", "Fig 4", "Fig 5", "Fig 11", "Fig 12")
+WANTED = ("Fig 1/8", "Fig 2/7", "Fig 1/9", "Fig 3", "Fig 4", "Fig 5", "Fig 10", "Fig 11", "Fig 12")
+# the copying meter of several students of one teacher in one frame: is copying a transient?
+METERS = {
+    "mnist": ("mnist/student-8192", "mnist/student-8192-extra-noise-3", "mnist/student-8192-random-init",
+              "mnist/student-8192-regression", "mnist/student-8192-shuffled"),
+    "mnist-unet": ("mnist-unet/student-8192", "mnist-unet/student-8192-long", "mnist-unet/student-8192-gan"),
+}
 
 
 def slug(title: str) -> str:
@@ -45,6 +53,11 @@ def main() -> None:
     if unknown:
         sys.exit(f"error: unknown family {', '.join(unknown)}; choose from {', '.join(PAIRS)}")
     for family in wanted:
+        if family in METERS:
+            fig = plots_curves.copying_meters({ref: read_metrics(hub.load_checkpoint(ref).path) for ref in METERS[family]})
+            path = OUT / f"{family}-copying-meter.png"
+            fig.write_image(path, width=1000, height=fig.layout.height, scale=1)
+            print(path.relative_to(OUT.parent.parent))
         t, s, series = PAIRS[family]
         st = study(hub.load_checkpoint(t), hub.load_checkpoint(s), n=1000,
                    series=[hub.load_checkpoint(r) for r in series])

@@ -11,7 +11,10 @@ from pathlib import Path
 ROWS = [("moons/student", 2), ("chessboard4d/student", 4), ("chessboard4d/student-random-init", 4),
         ("digits/student", 64), ("mlp-manifold/student", 64)] + [(f"mnist/{n}", 784) for n in (
         "student-1024", "student-2048", "student-4096", "student-8192", "student-8192-gan", "student-8192-random-init",
-        "student-8192-regression", "student-8192-shuffled", "student-8192-rotation")] + [(f"mnist-unet/{n}", 784) for n in (
+        "student-8192-regression", "student-8192-shuffled", "student-8192-rotation", "student-8192-long",
+        "student-8192-random-init-40k", "student-8192-extra-noise-0",
+        "student-8192-extra-noise", "student-8192-extra-noise-long", "student-8192-extra-noise-3")] + [
+        ("mnist-cond/student", 784)] + [(f"mnist-unet/{n}", 784) for n in (
         "student-1024", "student-2048", "student-4096", "student-8192", "student-8192-gan", "student-8192-long")]
 
 
@@ -33,7 +36,7 @@ def row(name, dim):
     m = cfg["metrics"]
     sup = (f"{m['support_phi_8_on_support']:.2f} / {m['support_g_on_support']:.2f}"
            if "support_g_on_support" in m else "–")
-    label = name + (" (cond.)" if fam == "mlp-manifold" else "") + (" (not shipped)" if "runs/controls" in str(path) else "")
+    label = name + (" (cond.)" if fam in ("mlp-manifold", "mnist-cond") else "") + (" (not shipped)" if "runs/controls" in str(path) else "")
     return (f"| `{label}` | {dim} | {ci(m, 'ot_agreement')} ({m['ot_agreement_init']:.3f}) | "
             f"{ci(m, 'nn_agreement')} ({m['nn_agreement_init']:.3f}) | {ci(m, 'copy_ratio', 2)} ({m['copy_ratio_chance']:.2f}) | "
             f"{ci(m, 'diag_contrast')} ({m['diag_contrast_init']:.3f}) | {ci(m, 'resolution', 2)} ({m.get('resolution_init', float('nan')):.2f}) | "

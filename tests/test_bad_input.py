@@ -185,7 +185,8 @@ def _numeric_cases(teacher: str, student: str, out: str):
         "distill": {o: INT_BAD for o in ("--steps", "--batch", "--seed", "--threads", "--ratio", "--probe-every",
                                          "--probe-n", "--k", "--student-hidden", "--student-depth")}
         | {o: REAL_BAD + ["0"] for o in ("--lr", "--critic-lr")}
-        | {o: REAL_BAD for o in ("--gan-weight", "--gan-weight-g", "--gan-weight-d", "--regression-weight")},
+        | {o: REAL_BAD for o in ("--gan-weight", "--gan-weight-g", "--gan-weight-d", "--regression-weight",
+                                  "--extra-noise")},
         "analyze": {o: INT_BAD for o in ("--n", "--k", "--seed", "--threads")},
         "sweep": {o: INT_BAD for o in ("--cells", "--hidden", "--depth", "--teacher-steps", "--teacher-batch",
                                        "--student-steps", "--student-batch", "--ratio", "--n", "--k", "--threads")}

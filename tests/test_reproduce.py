@@ -78,3 +78,22 @@ def test_spread_trains_other_seeds_beside_the_shipped_one(tmp_path, monkeypatch)
     assert json.loads((tmp_path / "out" / "tiny" / rp.SPREAD).read_text()) == summary
     seed_1 = hub.read_config(tmp_path / "seeds" / "seed-1" / "tiny" / "teacher")["train"]["seed"]
     assert seed_1 == 1 and not (tmp_path / "out" / "tiny" / "seed-1").exists()
+
+
+def test_spread_over_student_seeds_keeps_the_shipped_teacher(tmp_path, monkeypatch):
+    family = rp.Family("moons", {"teacher": 20}, (rp.StudentSpec("student", "teacher", {"steps": 4, "probe_every": 2,
+                                                                                          "batch": 64}),
+                                                  rp.StudentSpec("other", "teacher", {"steps": 2, "batch": 64})))
+    monkeypatch.setitem(rp.FAMILIES, "tiny", family)
+    measure = rp.key_metrics  # on 100 seeds: the bootstrap on 1,000 is not what this test checks
+    monkeypatch.setattr(rp, "key_metrics", lambda teacher, student, data_dir=None: measure(teacher, student, data_dir, n=100))
+    kw = dict(out_root=tmp_path / "out", rt=Runtime.create("cpu"), log=lambda *_: None)
+    rp.reproduce("tiny", runs_root=tmp_path / "runs", **kw)
+    summary = rp.spread("tiny", (0, 1), runs_root=tmp_path / "seeds", only=("student",), **kw)
+    assert summary["teacher_fixed"] and set(summary["students"]) == {"student"}
+    rho = summary["students"]["student"]["copy_ratio"]["values"]
+    assert rho[0] != rho[1]
+    fixed = tmp_path / "seeds" / "seed-1" / "tiny"
+    assert (fixed / "teacher" / "model.safetensors").read_bytes() == \
+        (tmp_path / "out" / "tiny" / "teacher" / "model.safetensors").read_bytes()
+    assert hub.read_config(fixed / "student")["train"]["seed"] == 1

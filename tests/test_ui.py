@@ -97,9 +97,10 @@ def test_compare_two_students_of_one_teacher_on_shared_seeds(client, tiny_siblin
 def test_compare_offers_the_siblings_and_refuses_other_teachers(client, refusal):
     client.predict("mnist/student-8192", "", 60, 0, 8, 0, api_name="/choose_pair")
     offered, _ = client.predict(api_name="/siblings")
-    assert [ref for _, ref in offered["choices"]] == ["mnist/student-8192-gan", "mnist/student-8192-random-init",
-                                                      "mnist/student-8192-regression", "mnist/student-8192-shuffled"]
-    assert offered["value"] == "mnist/student-8192-gan"
+    assert [ref for _, ref in offered["choices"]] == ["mnist/student-8192-extra-noise-3", "mnist/student-8192-gan",
+                                                      "mnist/student-8192-random-init", "mnist/student-8192-regression",
+                                                      "mnist/student-8192-shuffled"]
+    assert offered["value"] == "mnist/student-8192-extra-noise-3"
     info, *_, table, _ = client.predict("mnist/student-8192-gan", 60, 0, 8, api_name="/compare")
     assert "both students of `mnist/teacher-8192`" in info and _metric_column(table, 1)["A_OT (ot_agreement)"] > 0.9
     for other, message in (("moons/student", "not of `mnist/teacher-8192`"), ("", "choose a second student"),

@@ -49,6 +49,8 @@ def variant(student: hub.Checkpoint) -> str:
         parts.append("shuffled-seed control")
     elif train.get("noise_rotation", False):
         parts.append("rotated noise (relabelling control)")
+    if train.get("extra_noise", False):
+        parts.append(f"extra noise input (start {train.get('extra_noise_scale', 0):g})")
     return ", ".join(parts)
 
 
