@@ -64,12 +64,17 @@ def bad_checkpoints(tiny_pair, tmp_path_factory) -> dict[str, tuple[Path, str]]:
     f8 = _safetensors({k: {"dtype": "F8_E4M3" if k == "inp.weight" else "F32", "shape": list(v.shape),
                            "data_offsets": [0, 0]} for k, v in state.items()})
     cases = {
-        "truncated": (raw[: len(raw) // 3], None, "truncated"),
-        "empty": (b"", None, "too short"),
-        "garbage": (os.urandom(4096), None, "not a safetensors file"),
-        "pickled": (pickle.dumps({"inp.weight": torch.zeros(3)}), None, "not a safetensors file"),
-        "header-lies": (struct.pack("<Q", 2**62) + b"{}", None, "bad header length"),
-        "header-list": (_safetensors([]), None, "not a table"),  # type: ignore[arg-type]
+        "truncated": (raw[: len(raw) // 3], None, "not a valid safetensors file"),
+        "empty": (b"", None, "header too small"),
+        "garbage": (os.urandom(4096), None, "not a valid safetensors file"),
+        "pickled": (pickle.dumps({"inp.weight": torch.zeros(3)}), None, "not a valid safetensors file"),
+        "header-lies": (struct.pack("<Q", 2**62) + b"{}", None, "header too large"),
+        "header-list": (_safetensors([]), None, "invalid JSON in header"),  # type: ignore[arg-type]
+        # two headers a hand-written parser once read into an unexpected TypeError
+        "offsets-not-a-pair": (_safetensors({"inp.weight": {"dtype": "F32", "shape": [2], "data_offsets": 5}}, bytes(8)),
+                               None, "expected a tuple of size 2"),
+        "dtype-a-list": (_safetensors({"inp.weight": {"dtype": ["F32"], "shape": [2], "data_offsets": [0, 8]}}, bytes(8)),
+                         None, "not a valid safetensors file"),
         "wrong-shape": (_saved({**state, "inp.weight": torch.zeros(7, 3)}, root / "s.safetensors"), None,
                         "shape mismatch"),
         "wrong-dtype": (_saved({**state, "inp.weight": state["inp.weight"].to(torch.int32)}, root / "d.safetensors"),
@@ -153,7 +158,7 @@ def test_process_exit_status_and_one_line(bad_checkpoints, tmp_path):
     """The same contract seen from outside: ``python -m dmdviz`` exits with status 2."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DMDVIZ_THREADS": "1", "HF_HOME": str(tmp_path / "hf")}
     for argv, needle in [
-        (["distill", "--teacher", bad_checkpoints["pickled"][0], "--out", tmp_path / "x"], "not a safetensors file"),
+        (["distill", "--teacher", bad_checkpoints["pickled"][0], "--out", tmp_path / "x"], "not a valid safetensors file"),
         (["train-teacher", "--preset", "chessboard4d", "--out", tmp_path / "y", "--batch", "nan"], "--batch"),
         (["distill", "--teacher", "nobody/nothing@v2", "--out", tmp_path / "z"], "nobody/nothing@v2"),
     ]:
