@@ -67,18 +67,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+TINY_RUN = "runs/tiny/student"  # the tiny pair as the served app sees it: a finished run
+
+
+def finished_run(tiny_pair, runs: Path, name: str = "tiny", records: Path | None = None) -> Path:
+    """A teacher and student copied into ``runs`` as a finished run (as ``jobs`` leaves one:
+    job.json, status done, the student recording the run's own teacher folder, or ``records``)."""
+    import json
+    import shutil
+
+    folder = runs / name
+    shutil.copytree(tiny_pair[0], folder / "teacher", ignore=shutil.ignore_patterns("snapshots", "state.*"))
+    shutil.copytree(tiny_pair[1], folder / "student", ignore=shutil.ignore_patterns("state.*"))
+    cfg = json.loads((folder / "student" / "config.json").read_text())
+    cfg["teacher"] = {"ref": str((records or folder / "teacher").resolve()), "revision": ""}
+    (folder / "student" / "config.json").write_text(json.dumps(cfg, indent=2))
+    (folder / "job.json").write_text(json.dumps({"preset": "chessboard4d"}))
+    (folder / "status.json").write_text(json.dumps({"state": "done", "phase": "done", "step": 1, "total": 1}))
+    return folder
+
+
 @pytest.fixture(scope="module")
 def served(request, tiny_pair, tmp_path_factory):
-    """The app on a free port, opening on the tiny pair (or the module's ``DEFAULT_PAIR``),
-    with its own runs root and an empty offline Hub cache: (demo, url, tmp folder). One
-    server per test module."""
+    """The app on a free port, opening on the tiny pair (a finished run ``runs/tiny``, or the
+    module's ``DEFAULT_PAIR``), with its own runs root and an empty offline Hub cache, and the
+    module's ``SERVED_ENV`` on top: (demo, url, tmp folder). One server per test module."""
     import huggingface_hub.constants
 
     from dmdviz.ui import build_demo, launch_kwargs
 
     tmp = tmp_path_factory.mktemp("ui")
-    env = {"DMDVIZ_DEFAULT_PAIR": getattr(request.module, "DEFAULT_PAIR", str(tiny_pair[1])), "DMDVIZ_RUNS_DIR": str(tmp / "runs"),
-           "DMDVIZ_MAX_SEEDS": "300", "HF_HOME": str(tmp / "hf")}
+    finished_run(tiny_pair, tmp / "runs")
+    env = {"DMDVIZ_DEFAULT_PAIR": getattr(request.module, "DEFAULT_PAIR", TINY_RUN), "DMDVIZ_RUNS_DIR": str(tmp / "runs"),
+           "DMDVIZ_MAX_SEEDS": "300", "HF_HOME": str(tmp / "hf"), **getattr(request.module, "SERVED_ENV", {})}
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
