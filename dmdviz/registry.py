@@ -96,12 +96,14 @@ class Registry:
             raise DmdvizError("empty checkpoint reference")
         if self.local:
             return hub.resolve(ref)
+        if len(ref) > hub.MAX_REF:
+            raise DmdvizError(f"checkpoint reference of {len(ref)} characters (at most {hub.MAX_REF})")
         if ref.startswith(UPLOAD):
             return self._upload(ref, session).path, YOUR_UPLOAD, ""
         run = self._run(ref)
         if run:
             return run
-        if ".." not in ref.split("/") and not ref.startswith("/") and (hub.SHIPPED / ref / "config.json").is_file():
+        if ref in _shipped_names():
             return hub.SHIPPED / ref, ref, ""
         if hub._REPO_ID.match(ref):
             return hub.resolve(ref)  # neither shipped nor local: a Hub repo id
@@ -383,6 +385,10 @@ def siblings(teacher: hub.Checkpoint, root: Path | None = None) -> list[tuple[st
     found += [(f"{run} (run)", f"runs/{run}/student") for run, folder, _ in jobs.finished_pairs(root)
               if folder.resolve() == mine]
     return found
+
+
+def _shipped_names() -> set[str]:
+    return set(hub.shipped_names())
 
 
 def _shipped_students() -> list[str]:
