@@ -29,7 +29,7 @@ from dmdviz.errors import DmdvizError
 log = logging.getLogger(__name__)
 WARN = "⚠ "
 _HIDDEN: dict[str, str] = {}
-_PATH = re.compile(r"(?<![\w.~-])/[\w.~+@-]+(?:/[\w.~+@-]*)*")
+_PATH = re.compile(r"(?<![^\s'\"`(=:\[,])/[\w.~+@-]+(?:/[\w.~+@-]*)*")  # a path that starts a word
 
 
 def hide(path, name: str) -> None:
