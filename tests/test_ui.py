@@ -242,3 +242,16 @@ def test_launch_settings_are_safe(served):
     kw = launch_kwargs()
     assert kw["allowed_paths"] == [] and kw["max_file_size"].endswith("mb")
     assert served[0].delete_cache == (3600, 3600)
+
+
+def test_one_explore_click_resolves_its_pair_once(client, monkeypatch):
+    from dmdviz import analysis
+    from dmdviz.registry import Registry
+
+    client.predict(*VIEW.values(), api_name="/init")
+    pairs, checks = [], []
+    real_pair, real_check = Registry.pair, analysis.check_pair
+    monkeypatch.setattr(Registry, "pair", lambda self, *a, **k: pairs.append(a) or real_pair(self, *a, **k))
+    monkeypatch.setattr(analysis, "check_pair", lambda *a: checks.append(a) or real_check(*a))
+    _explore_ok(client.predict(121, 0, 8, 0, api_name="/explore"), 121)
+    assert len(pairs) == 1 and len(checks) == 1  # the models found once are handed down to every view

@@ -47,6 +47,9 @@ def test_the_page_opens_with_the_default_pair_drawn(page):
     expect(page.locator("#explore-info")).to_contain_text("chessboard4d/teacher → chessboard4d/student")
     expect(page.locator("#explore-info")).to_contain_text("from base seed 0")
     expect(page.locator("#seed-table")).to_contain_text("Φ_32")
+    for selector in EXPLORE_PLOTS:  # every figure can be saved as a PNG from its toolbar (Plotly's toImage)
+        page.locator(selector).hover()
+        expect(page.locator(f"{selector} .modebar-btn[data-title='Download plot as a png']")).to_be_visible()
     _shot(page, "explore")
 
 
