@@ -5,12 +5,13 @@ from __future__ import annotations
 import html
 import os
 import re
-import socket
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from served_app import TINY_RUN, finished_run, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = ROOT / "data" / "mnist"
@@ -61,32 +62,6 @@ def tiny_sibling(tiny_pair, tmp_path_factory):
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-TINY_RUN = "runs/tiny/student"  # the tiny pair as the served app sees it: a finished run
-
-
-def finished_run(tiny_pair, runs: Path, name: str = "tiny", records: Path | None = None) -> Path:
-    """A teacher and student copied into ``runs`` as a finished run (as ``jobs`` leaves one:
-    job.json, status done, the student recording the run's own teacher folder, or ``records``)."""
-    import json
-    import shutil
-
-    folder = runs / name
-    shutil.copytree(tiny_pair[0], folder / "teacher", ignore=shutil.ignore_patterns("snapshots", "state.*"))
-    shutil.copytree(tiny_pair[1], folder / "student", ignore=shutil.ignore_patterns("state.*"))
-    cfg = json.loads((folder / "student" / "config.json").read_text())
-    cfg["teacher"] = {"ref": str((records or folder / "teacher").resolve()), "revision": ""}
-    (folder / "student" / "config.json").write_text(json.dumps(cfg, indent=2))
-    (folder / "job.json").write_text(json.dumps({"preset": "chessboard4d"}))
-    (folder / "status.json").write_text(json.dumps({"state": "done", "phase": "done", "step": 1, "total": 1}))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def served(request, tiny_pair, tmp_path_factory):
     """The app on a free port, opening on the tiny pair (a finished run ``runs/tiny``, or the
@@ -105,7 +80,7 @@ def served(request, tiny_pair, tmp_path_factory):
             mp.setenv(k, v)
         mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
         demo = build_demo()
-        port = _free_port()
+        port = free_port()
         demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_kwargs())
         yield demo, f"http://127.0.0.1:{port}/", tmp
         demo.close()

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import TINY_RUN, _free_port, finished_run
+from served_app import TINY_RUN, finished_run, free_port
 
 RSS_BOUND_MB = 200
 VIEW = (60, 0, 8, 0)
@@ -57,7 +57,7 @@ def server(tiny_pair, tmp_path_factory):
         mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
         reg = Registry(replace(Limits.from_env(), upload_ttl_s=600))
         demo = build_demo(reg)
-        port = _free_port()
+        port = free_port()
         demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_kwargs(reg.limits))
         yield f"http://127.0.0.1:{port}/", reg, tmp
         demo.close()

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import TINY_RUN, finished_run
+from served_app import TINY_RUN, finished_run
 
 ENDPOINTS = {"/sweep_show", "/sweep_start", "/sweep_stop", "/sweep_poll", "/init", "/explore", "/seed_detail",
              "/compare", "/siblings", "/choose_pair", "/load_ref", "/upload", "/choose_pairfile", "/upload_pairfile",
