@@ -381,6 +381,7 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
             gate.forget(request.session_hash)
 
         demo.unload(session_closed)
+    gate.bind(demo)
     _expire_uploads(app.reg)
     demo.queue(default_concurrency_limit=lim.compute_slots, max_size=lim.queue_size)
     return demo

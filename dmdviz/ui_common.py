@@ -15,7 +15,7 @@ waiting or running; the callback releases its place when it ends. Timer ticks ar
 from __future__ import annotations
 
 import threading
-from collections import Counter
+import time
 
 import gradio as gr
 
@@ -28,26 +28,51 @@ OWN: dict = {}  # an event in its own group, one at a time (Gradio's default slo
 
 
 class Gate:
-    """At most ``limit`` requests per session waiting in the queue or running."""
+    """At most ``limit`` requests per session waiting in the queue or running.
+
+    A place is taken when a request joins (``admit``) and given back when its callback ends
+    (``release``). A request Gradio drops before it runs (its page closed, a cancelled event)
+    never reaches its callback, so its place would stay taken: ``admit`` first gives back the
+    places older than ``GRACE_S`` beyond what Gradio's queue still holds for the session
+    (``bind`` tells the gate which Blocks to ask)."""
+
+    GRACE_S = 2.0  # a request admitted this recently may not be in Gradio's queue yet
 
     def __init__(self, limit: int):
         self.limit = limit
-        self.held: Counter[str] = Counter()
+        self.held: dict[str, list[float]] = {}
         self.lock = threading.Lock()
+        self.blocks = None
+
+    def bind(self, blocks) -> None:
+        self.blocks = blocks
+
+    def _pending(self, session: str) -> int | None:
+        """Requests of ``session`` Gradio's queue holds (waiting or running); None if unknown."""
+        queue = getattr(self.blocks, "_queue", None)
+        pending = getattr(queue, "pending_event_ids_session", None)
+        return None if pending is None else len(pending.get(session, ()))
 
     def admit(self, session: str | None) -> bool:
+        session = session or ""
         with self.lock:
-            if self.held[session or ""] >= self.limit:
+            places = self.held.setdefault(session, [])
+            pending = self._pending(session)
+            now = time.monotonic()
+            while pending is not None and len(places) > pending and places and now - places[0] > self.GRACE_S:
+                places.pop(0)  # a request that never ran
+            if len(places) >= self.limit:
                 return False
-            self.held[session or ""] += 1
+            places.append(now)
             return True
 
     def release(self, session: str | None) -> None:
         with self.lock:
-            if self.held[session or ""] > 0:
-                self.held[session or ""] -= 1
-            if not self.held[session or ""]:
-                del self.held[session or ""]
+            places = self.held.get(session or "", [])
+            if places:
+                places.pop(0)
+            if not places:
+                self.held.pop(session or "", None)
 
     def forget(self, session: str | None) -> None:
         """The session's page closed: Gradio drops its waiting requests, so they hold no place."""
