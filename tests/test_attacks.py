@@ -286,3 +286,23 @@ def test_one_registry_per_process(monkeypatch):
     groups = {fn.api_name: fn.concurrency_id for fn in demo.fns.values()}
     assert groups["explore"] == "compute" and groups["sweep_show"] == groups["runs"] == "views"
     shutil.rmtree(made[0], ignore_errors=True)
+
+
+def test_a_request_gradio_dropped_gives_its_place_back():
+    from types import SimpleNamespace
+
+    from dmdviz.ui_common import Gate
+
+    queue = SimpleNamespace(pending_event_ids_session={"s": {"e1", "e2"}})
+    gate = Gate(2)
+    gate.bind(SimpleNamespace(_queue=queue))
+    assert gate.admit("s") and gate.admit("s") and not gate.admit("s")  # both still in Gradio's queue
+    gate.GRACE_S = 0.0
+    assert not gate.admit("s")  # still held: Gradio holds two requests of the session
+    queue.pending_event_ids_session["s"] = {"e2"}  # e1 was dropped before it ran (never released)
+    assert gate.admit("s")
+    queue.pending_event_ids_session["s"] = {"e2", "e3"}  # the admitted one joins Gradio's queue
+    assert not gate.admit("s")
+    gate.release("s")
+    gate.release("s")
+    assert gate.admit("other") and "s" not in gate.held
