@@ -9,9 +9,13 @@ A reference is resolved in this order:
 3. a Hub repo id ``org/name[@revision]`` (``huggingface_hub`` download; the cache and
    ``HF_HUB_OFFLINE`` are respected).
 
-Only safetensors are ever read. The header is parsed by hand before anything is loaded;
-keys, shapes and dtypes are checked against the model the config builds; a pickle (however
-named) is refused without being opened by a pickle reader.
+Only safetensors are ever read. Every size in ``config.json`` is bounded before anything is
+allocated (``check_size``: the network is built on torch's meta device and its bytes counted
+against ``Limits.max_model_mb``); the header is read by the safetensors library
+(``safe_open``) before any tensor is loaded; keys, shapes and dtypes are checked against the
+model the config builds; a pickle (however named) is refused without being opened by a
+pickle reader. ``load_folder(..., shown=...)`` names the folder in its messages (the web app
+passes a name that is not a server path).
 """
 
 from __future__ import annotations
@@ -19,17 +23,17 @@ from __future__ import annotations
 import json
 import os
 import re
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from dmdviz.config import CheckpointConfig, DataConfig, NetConfig, from_dict, to_dict
-from dmdviz.dmd import ExtraNoise, Student
+from dmdviz.checkpoint_build import build_model, check_size
+from dmdviz.config import CheckpointConfig, DataConfig, NetConfig, to_dict
 from dmdviz.errors import DmdvizError
-from dmdviz.nets import build_net
+from dmdviz.limits import Limits
 from dmdviz.runs import atomic_write
 
 FORMAT = "dmdviz-checkpoint"
@@ -37,7 +41,6 @@ VERSION = 1
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = Path(os.environ.get("DMDVIZ_CHECKPOINTS", PROJECT_ROOT / "checkpoints"))
 MAX_BYTES = int(float(os.environ.get("DMDVIZ_MAX_CHECKPOINT_MB", "512")) * 2**20)
-MAX_HEADER = 16 * 2**20
 MAX_REF = 1024  # characters of a checkpoint reference
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 _DTYPES = {"F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16, "F64": torch.float64,
@@ -77,22 +80,6 @@ class Checkpoint:
         return self.net.n_classes
 
 
-def build_model(config: dict) -> torch.nn.Module:
-    """The (untrained) module a checkpoint config describes."""
-    net = build_net(from_dict(NetConfig, config["net"]))
-    if config["role"] == "student":
-        rotation = None
-        if config.get("student", {}).get("noise_rotation"):
-            d = int(torch.tensor(config["net"]["shape"]).prod())
-            rotation = torch.zeros(d, d)
-        extra = None
-        if config.get("student", {}).get("extra_noise"):
-            d = int(torch.tensor(config["net"]["shape"]).prod())
-            extra = ExtraNoise(d, int(config["net"]["hidden"]))
-        return Student(net, rotation, relabel=not config.get("student", {}).get("shuffled_control", False), extra=extra)
-    return net
-
-
 def make_config(role: str, data: DataConfig, net: NetConfig, train: dict, teacher=None,
                 student: dict | None = None, metrics: dict | None = None) -> dict:
     if role not in ("teacher", "student"):
@@ -108,11 +95,17 @@ def make_config(role: str, data: DataConfig, net: NetConfig, train: dict, teache
 
 
 def card(config: dict, extra: str = "") -> str:
-    """The model card (README.md) of a checkpoint; ``extra`` is appended as its last section."""
+    """The model card (README.md) of a checkpoint, through ``huggingface_hub.ModelCard``;
+    ``extra`` is appended as its last section. A student whose teacher is a Hub repo id
+    names it as ``base_model``, so the Hub links the student to its teacher."""
+    from huggingface_hub import ModelCard, ModelCardData
+
     role, data = config["role"], config["data"]
+    teacher = config.get("teacher") or {}
+    base = teacher.get("ref", "") if role == "student" else ""
+    meta = ModelCardData(library_name="dmdviz", tags=["dmdviz", "flow-matching", "distribution-matching-distillation"],
+                         base_model=base if _REPO_ID.match(base or "") and "@" not in base else None)
     lines = [
-        "---", "library_name: dmdviz", "tags:", "- dmdviz", "- flow-matching",
-        "- distribution-matching-distillation", "---", "",
         f"# dmdviz {role}: {data['name']}", "",
         f"A {config['net']['kind'].upper()} {'flow-matching teacher' if role == 'teacher' else 'one-step DMD student'}"
         f" on `{data['name']}` (sample shape {tuple(config['net']['shape'])}).", "",
@@ -132,7 +125,7 @@ def card(config: dict, extra: str = "") -> str:
         lines.append("")
     if extra:
         lines += [extra, ""]
-    return "\n".join(lines)
+    return str(ModelCard(f"---\n{meta.to_yaml()}\n---\n\n" + "\n".join(lines)))
 
 
 def save_checkpoint(folder, model: torch.nn.Module, config: dict, card_extra: str = "") -> Path:
@@ -153,33 +146,18 @@ def _unwrap(model):
     return model.module if hasattr(model, "module") else model
 
 
-def read_safetensors_header(path: Path) -> dict:
-    """Parse a safetensors header by hand; refuse anything else with a one-line error."""
+def read_safetensors_header(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """{key: (shape, dtype name)} of a safetensors file, read by the safetensors library
+    (``safe_open``: the header only, no tensor data); anything else is one line."""
     size = path.stat().st_size
     if size > MAX_BYTES:
         raise DmdvizError(f"{path.name} is {size / 2**20:.0f} MB, over the {MAX_BYTES / 2**20:.0f} MB limit")
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise DmdvizError(f"{path.name} is not a safetensors file (too short)")
-        (n,) = struct.unpack("<Q", head)
-        if n > MAX_HEADER or 8 + n > size:
-            raise DmdvizError(f"{path.name} is not a safetensors file (bad header length; a pickle renamed?)")
-        raw = f.read(n)
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise DmdvizError(f"{path.name} is not a safetensors file (unreadable header)") from None
-    if not isinstance(header, dict):
-        raise DmdvizError(f"{path.name} is not a safetensors file (header is not a table)")
-    header.pop("__metadata__", None)
-    body = size - 8 - n
-    for key, info in header.items():
-        if not isinstance(info, dict) or not {"dtype", "shape", "data_offsets"} <= set(info):
-            raise DmdvizError(f"{path.name}: malformed entry {key!r}")
-        if info["data_offsets"][1] > body:
-            raise DmdvizError(f"{path.name} is truncated (tensor {key!r} runs past the end)")
-    return header
+        with safe_open(str(path), framework="pt") as f:
+            return {key: (tuple(f.get_slice(key).get_shape()), f.get_slice(key).get_dtype()) for key in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        reason = str(e).splitlines()[0].removeprefix("Error while deserializing header: ")[:160]
+        raise DmdvizError(f"{path.name} is not a valid safetensors file ({reason})") from None
 
 
 def validate_weights(path: Path, model: torch.nn.Module) -> None:
@@ -193,46 +171,52 @@ def validate_weights(path: Path, model: torch.nn.Module) -> None:
             f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''}"
         )
     for key, ref in expected.items():
-        info = header[key]
-        if tuple(info["shape"]) != tuple(ref.shape):
-            raise DmdvizError(f"shape mismatch for {key}: file has {tuple(info['shape'])}, config needs {tuple(ref.shape)}")
-        dtype = _DTYPES.get(info["dtype"])
+        shape, name = header[key]
+        if shape != tuple(ref.shape):
+            raise DmdvizError(f"shape mismatch for {key}: file has {shape}, config needs {tuple(ref.shape)}")
+        dtype = _DTYPES.get(name)
         if dtype is None or dtype.is_floating_point != ref.is_floating_point():
-            raise DmdvizError(f"dtype mismatch for {key}: file has {info['dtype']}, config needs {ref.dtype}")
+            raise DmdvizError(f"dtype mismatch for {key}: file has {name}, config needs {ref.dtype}")
 
 
-def _check_folder(folder: Path) -> None:
+def _check_folder(folder: Path, shown: str) -> None:
     if not (folder / "config.json").is_file():
-        raise DmdvizError(f"{folder} has no config.json: not a dmdviz checkpoint folder")
+        raise DmdvizError(f"{shown} has no config.json: not a dmdviz checkpoint folder")
     if not (folder / "model.safetensors").is_file():
         pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
         hint = f" (found {', '.join(pickles)}: pickle files are never loaded)" if pickles else ""
-        raise DmdvizError(f"{folder} has no model.safetensors{hint}")
+        raise DmdvizError(f"{shown} has no model.safetensors{hint}")
 
 
-def read_config(folder: Path) -> dict:
+def read_config(folder: Path, shown: str | None = None) -> dict:
+    where = f"{shown or folder}/config.json"
     try:
         config = json.loads((folder / "config.json").read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DmdvizError(f"{folder / 'config.json'} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+        raise DmdvizError(f"{where} is not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise DmdvizError(f"{folder / 'config.json'} is not a dmdviz checkpoint config")
+        raise DmdvizError(f"{where} is not a dmdviz checkpoint config")
     if config.get("role") not in ("teacher", "student") or "net" not in config or "data" not in config:
-        raise DmdvizError(f"{folder / 'config.json'} lacks role, net or data")
+        raise DmdvizError(f"{where} lacks role, net or data")
     return config
 
 
-def load_folder(folder, ref: str | None = None, revision: str = "", device="cpu") -> Checkpoint:
-    """Load a checkpoint folder after validating it completely."""
+def load_folder(folder, ref: str | None = None, revision: str = "", device="cpu", shown: str | None = None,
+                limits: Limits | None = None) -> Checkpoint:
+    """Load a checkpoint folder after validating it completely: sizes (``check_size``), then
+    the weights' header against the network built on the meta device, and only then the
+    real network and its weights. ``shown`` names the folder in messages (default: its path)."""
     folder = Path(folder)
-    _check_folder(folder)
-    config = read_config(folder)
+    shown = shown or str(folder)
+    _check_folder(folder, shown)
+    config = read_config(folder, shown)
     try:
-        model = build_model(config)
-    except (TypeError, ValueError) as e:
-        raise DmdvizError(f"{folder / 'config.json'} describes no valid network ({e})") from None
+        skeleton = check_size(config, limits)
+    except DmdvizError as e:
+        raise DmdvizError(f"{shown}: {e}") from None
     weights = folder / "model.safetensors"
-    validate_weights(weights, model)
+    validate_weights(weights, skeleton)
+    model = build_model(config)
     try:
         state = load_file(str(weights))
     except Exception as e:  # the safetensors reader's own errors vary by version

@@ -50,6 +50,11 @@ class Limits:
     max_models: int  # DMDVIZ_MAX_MODELS: checkpoints kept loaded
     max_cached: int  # DMDVIZ_MAX_CACHED: sample sets kept in memory
     compute_slots: int  # DMDVIZ_COMPUTE_SLOTS: Explore/Diagnostics requests computed at once
+    max_model_mb: int = 1024  # DMDVIZ_MAX_MODEL_MB: weights and buffers of one network a config describes
+    queue_size: int = 64  # DMDVIZ_QUEUE_SIZE: requests waiting in the server's queue, all visitors together
+    session_queue: int = 4  # DMDVIZ_SESSION_QUEUE: requests one visitor may have waiting or running
+    upload_ttl_s: int = 3600  # DMDVIZ_UPLOAD_TTL_S: an upload is deleted this long after it came
+    max_zip_entries: int = 64  # DMDVIZ_MAX_ZIP_ENTRIES: entries in one uploaded zip
 
     @classmethod
     def from_env(cls) -> "Limits":
@@ -66,4 +71,9 @@ class Limits:
             max_models=_env_int("DMDVIZ_MAX_MODELS", 6 if public else 16),
             max_cached=_env_int("DMDVIZ_MAX_CACHED", 8 if public else 32),
             compute_slots=_env_int("DMDVIZ_COMPUTE_SLOTS", 1),
+            max_model_mb=_env_int("DMDVIZ_MAX_MODEL_MB", 256 if public else 1024),
+            queue_size=_env_int("DMDVIZ_QUEUE_SIZE", 64),
+            session_queue=_env_int("DMDVIZ_SESSION_QUEUE", 4),
+            upload_ttl_s=_env_int("DMDVIZ_UPLOAD_TTL_S", 3600),
+            max_zip_entries=_env_int("DMDVIZ_MAX_ZIP_ENTRIES", 64),
         )

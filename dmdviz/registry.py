@@ -1,4 +1,12 @@
-"""Process-wide stores behind the app: loaded checkpoints and sample sets, both bounded.
+"""Process-wide stores behind the app: loaded checkpoints and sample sets, both bounded, and
+the visitors' uploads.
+
+What a visitor may name (``locate``): a shipped name (``chessboard4d/student``, relative to
+``checkpoints/``), a finished run (``runs/<name>/student`` or ``/teacher``), one of their own
+session's uploads (``upload:<token>``, shown as "your upload") or a Hub repo id. Never a
+folder of the server: ``Registry(local=True)`` (the library, its tests and benchmarks) alone
+resolves local paths as the command line does. Messages name things by these names.
+Uploads are deleted when their session ends (``forget_session``) and by age (``expire``).
 
 Gradio deep-copies ``gr.State`` per session, so models never go there: sessions hold only
 references (strings) and look the models up here. Analyses (samples, costs,
@@ -11,21 +19,43 @@ checkpoint load once even when two sessions ask at the same moment. Under them, 
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 import threading
+import time
 import zipfile
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from dmdviz import analysis, hub, jobs, models, noise
 from dmdviz.analysis.cache import SampleCache
+from dmdviz.catalog import (  # noqa: F401 (re-exported: the lists the app offers)
+    RUNS_FAMILY, families, family_students, pair_choices, shipped_names, shipped_pair_files,
+    siblings)
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
 
 DRILL_KS = (1, 8, 32)  # the per-seed view shows Φ_1, Φ_8, Φ_32 next to G (paper Fig. 1)
+UPLOAD = "upload:"  # a session's upload: upload:<token>
+RUN_PARTS = ("teacher", "student")
+YOUR_UPLOAD = "your upload"
+
+
+@dataclass(frozen=True)
+class Upload:
+    session: str
+    folder: Path  # a checkpoint folder, or the folder holding an uploaded pair file
+    path: Path  # what the upload resolves to: the checkpoint folder or the pair file
+    created: float
+
+
+def _shown(ref: str) -> str:
+    """A visitor's reference for a message: an absolute path is not echoed."""
+    return "a folder path" if ref.startswith(("/", "~", "\\")) or ":\\" in ref[:3] else repr(ref[:80])
 
 
 class _LRU:
@@ -45,8 +75,9 @@ class _LRU:
 
 
 class Registry:
-    def __init__(self, limits: Limits | None = None):
+    def __init__(self, limits: Limits | None = None, *, local: bool = False):
         self.limits = limits or Limits.from_env()
+        self.local = local
         # The app's networks are small and its two cores are shared with jobs and other
         # processes: with one busy neighbour, sampling 500 seeds of the 4-D pair took 11 s
         # with 2 threads and 0.14 s with 1 (measured here).
@@ -56,20 +87,114 @@ class Registry:
         self._memo = _LRU(self.limits.max_cached)
         self.cache = SampleCache.from_env()
         self.uploads = Path(tempfile.mkdtemp(prefix="dmdviz-uploads-"))
+        self._uploads: dict[str, Upload] = {}
+        self._lock = threading.Lock()
 
-    def checkpoint(self, ref: str) -> hub.Checkpoint:
-        ref = str(ref).strip()
-        return self._models.get(ref, lambda: hub.load_checkpoint(ref))
+    # ------------------------------------------------------------------ what a visitor may name
 
-    def pair(self, student_ref: str, teacher_ref: str = "") -> tuple[hub.Checkpoint, hub.Checkpoint]:
+    def locate(self, ref: str, session: str = "") -> tuple[Path, str, str]:
+        """(folder, name, revision) of a checkpoint reference (see the module docstring)."""
+        ref = str(ref or "").strip()
+        if not ref:
+            raise DmdvizError("empty checkpoint reference")
+        if self.local:
+            return hub.resolve(ref)
+        if len(ref) > hub.MAX_REF:
+            raise DmdvizError(f"checkpoint reference of {len(ref)} characters (at most {hub.MAX_REF})")
+        if ref.startswith(UPLOAD):
+            return self._upload(ref, session).path, YOUR_UPLOAD, ""
+        run = self._run(ref)
+        if run:
+            return run
+        if ref in shipped_names():
+            return hub.SHIPPED / ref, ref, ""
+        if hub._REPO_ID.match(ref):
+            return hub.resolve(ref)  # neither shipped nor local: a Hub repo id
+        raise DmdvizError(f"{_shown(ref)} is not a shipped checkpoint, a finished run (runs/<name>/student), your "
+                          "upload or a Hub repo id (org/name[@revision]); the web app opens no other folder")
+
+    def _run(self, ref: str) -> tuple[Path, str, str] | None:
+        """A finished run's teacher or student: ``runs/<name>/<part>``, or the absolute path a run
+        student records for its teacher (inside the runs root)."""
+        root = jobs.runs_root()
+        parts = ref.split("/")
+        if len(parts) == 3 and parts[0] == "runs":
+            name, part = parts[1], parts[2]
+        elif ref.startswith("/") and Path(ref).parent.parent == root:
+            name, part = Path(ref).parent.name, Path(ref).name
+        else:
+            return None
+        if part not in RUN_PARTS or name not in {run for run, _, _ in jobs.finished_pairs(root)}:
+            raise DmdvizError(f"no finished run {_shown(name)} with a {part}" if part in RUN_PARTS
+                              else f"a run holds a teacher and a student, not {_shown(part)}")
+        return root / name / part, f"runs/{name}/{part}", ""
+
+    def _upload(self, ref: str, session: str) -> Upload:
+        with self._lock:
+            up = self._uploads.get(ref)
+        if up is None or up.session != session or not up.path.exists():
+            raise DmdvizError("that upload is not one of this session's (uploads last while their page is open, "
+                              f"at most {self.limits.upload_ttl_s // 60} minutes): upload it again")
+        return up
+
+    def _keep(self, session: str, folder: Path, path: Path) -> str:
+        token = UPLOAD + secrets.token_hex(16)
+        with self._lock:
+            self._uploads[token] = Upload(session, folder, path, time.time())
+        return token
+
+    def forget_session(self, session: str) -> int:
+        """Delete a session's uploads (its page closed); returns how many."""
+        with self._lock:
+            gone = [t for t, u in self._uploads.items() if u.session == session]
+            dropped = [self._uploads.pop(t) for t in gone]
+        for up in dropped:
+            shutil.rmtree(up.folder, ignore_errors=True)
+        return len(dropped)
+
+    def expire(self, now: float | None = None) -> int:
+        """Delete uploads older than ``limits.upload_ttl_s``, and folders under the upload root
+        no session holds (a failed upload); returns how many folders went."""
+        now = time.time() if now is None else now
+        with self._lock:
+            old = [t for t, u in self._uploads.items() if now - u.created > self.limits.upload_ttl_s]
+            for t in old:
+                self._uploads.pop(t)
+            held = {u.folder.resolve() for u in self._uploads.values()}
+        gone = 0
+        for folder in self.uploads.iterdir() if self.uploads.is_dir() else ():
+            if folder.resolve() not in held and now - folder.stat().st_mtime > min(60, self.limits.upload_ttl_s):
+                shutil.rmtree(folder, ignore_errors=True)
+                gone += 1
+        return gone
+
+    def held_uploads(self, session: str | None = None) -> int:
+        with self._lock:
+            return sum(1 for u in self._uploads.values() if session is None or u.session == session)
+
+    # ------------------------------------------------------------------ models and analyses
+
+    def checkpoint(self, ref: str, session: str = "") -> hub.Checkpoint:
+        folder, name, revision = self.locate(ref, session)
+        key = (str(folder.resolve()), revision)
+        return self._models.get(key, lambda: hub.load_folder(folder, name, revision, shown=name,
+                                                             limits=self.limits))
+
+    def pair(self, student_ref: str, teacher_ref: str = "", session: str = "") -> tuple[hub.Checkpoint, hub.Checkpoint]:
         """(teacher, student); the teacher defaults to the one the student's config records."""
-        student = self.checkpoint(student_ref)
+        student = self.checkpoint(student_ref, session)
         if student.role == "teacher":
-            raise DmdvizError(f"{student_ref} is a teacher: choose a student (its teacher is found from it)")
-        teacher_ref = teacher_ref.strip() or analysis.recorded_teacher(student.config)
+            raise DmdvizError(f"{student.ref} is a teacher: choose a student (its teacher is found from it)")
+        given = str(teacher_ref or "").strip()
+        teacher_ref = given or analysis.recorded_teacher(student.config)
         if not teacher_ref:
-            raise DmdvizError(f"{student_ref} does not record its teacher: give the teacher's reference")
-        teacher = self.checkpoint(teacher_ref)
+            raise DmdvizError(f"{student.ref} does not record its teacher: give the teacher's reference")
+        try:
+            teacher = self.checkpoint(teacher_ref, session)
+        except DmdvizError as e:
+            if given:
+                raise
+            raise DmdvizError(f"{student.ref}'s recorded teacher cannot be opened here ({e}): give the teacher") from None
         analysis.check_pair(teacher, student)
         return teacher, student
 
@@ -78,34 +203,42 @@ class Registry:
         once, costs and OT assignments computed on first use (all cached)."""
         return self.analysis_of(*self.pair(student_ref, teacher_ref), n, seed, k)
 
-    def models(self, pair: dict):
-        """(teacher, student) of an app pair: ``{"pairfile": path}`` or ``{"student", "teacher"}``."""
+    def models(self, pair: dict, session: str = ""):
+        """(teacher, student) of an app pair: ``{"pairfile": name}`` or ``{"student", "teacher"}``."""
+        if not pair or not (pair.get("student") or pair.get("pairfile")):
+            raise DmdvizError("choose a teacher/student pair first")
         if pair.get("pairfile"):
-            return self.pairfile(pair["pairfile"])
-        return self.pair(pair["student"], pair.get("teacher", ""))
+            return self.pairfile(pair["pairfile"], session)
+        return self.pair(pair["student"], pair.get("teacher", ""), session)
 
-    def pairfile_path(self, choice: str) -> str:
-        """The pair file a visitor chose: a shipped one, an earlier upload, or a Hub repo id
-        holding ``pair.json`` / ``pair.toml``; any other path on this machine is refused."""
+    def pairfile_path(self, choice: str, session: str = "") -> Path:
+        """The pair file a visitor chose: a shipped one (``pairs/<file>``), one of this session's
+        uploads, or a Hub repo id holding ``pair.json`` / ``pair.toml``; nothing else."""
         from dmdviz.models import pairfile
 
         choice = str(choice or "").strip()
-        local = Path(choice).resolve() if choice else None
-        shipped_or_uploaded = local and (local.parent == PAIRS.resolve() or local.is_relative_to(self.uploads.resolve()))
-        if shipped_or_uploaded and local.is_file():
-            return str(local)
+        if choice.startswith(UPLOAD):
+            return self._upload(choice, session).path
+        if choice in {name for _, name in shipped_pair_files()}:
+            return hub.SHIPPED / choice
         if pairfile.REPO_ID.match(choice):
-            return str(pairfile.fetch(choice))
+            return pairfile.fetch(choice)
+        if self.local and Path(choice).is_file():
+            return Path(choice)
         raise DmdvizError("choose a shipped pair file, a Hub repo id holding pair.json, or upload a pair file")
 
-    def pairfile(self, path: str):
-        """A pair file's (teacher, student), cached; entry points are refused (no visitor code)."""
+    def pairfile(self, choice: str, session: str = ""):
+        """A pair file's (teacher, student), cached; entry points are refused (no visitor code),
+        and in the web app every side names a shipped, run, uploaded or Hub model."""
         from dmdviz.models import pairfile
 
-        p = Path(path)
-        key = ("pairfile", str(p.resolve()), p.stat().st_mtime_ns if p.is_file() else 0)
-        return self._models.get(key, lambda: pairfile.build(pairfile.read(p), allow_code=False,
-                                                              checkpoint=self.checkpoint))
+        path = self.pairfile_path(choice, session)
+        spec = pairfile.read(path)
+        if not self.local:
+            _check_sides(spec, shipped=path.resolve().is_relative_to(hub.SHIPPED.resolve()))
+        key = ("pairfile", str(path.resolve()), path.stat().st_mtime_ns)
+        return self._models.get(key, lambda: pairfile.build(spec, allow_code=False,
+                                                              checkpoint=lambda ref: self.checkpoint(ref, session)))
 
     def analysis_of(self, teacher, student, n: int, seed: int, k: int) -> analysis.PairAnalysis:
         """``analysis`` for any protocol pair (or checkpoints), keyed by model identities."""
@@ -120,70 +253,122 @@ class Registry:
         return self._analyses.get(key, lambda: analysis.PairAnalysis(
             analysis.sample_pair(t, s, n, seed, ks, cache=self.cache), k))
 
-    def second_analysis(self, first: analysis.PairAnalysis, teacher: hub.Checkpoint, ref: str) -> analysis.PairAnalysis:
-        """Another student of ``teacher`` (``analysis.check_sibling``) on the seeds and teacher
-        targets of ``first``: only its G is sampled (cached like ``analysis``)."""
+    def second_analysis(self, first: analysis.PairAnalysis, teacher: hub.Checkpoint, ref: str,
+                        session: str = "") -> analysis.PairAnalysis:
+        """Another student of ``teacher`` on the seeds and teacher targets of ``first``: only its
+        G is sampled (cached like ``analysis``). It must record that teacher (resolved as this
+        registry resolves references) or none, and share its shapes."""
         ref = str(ref or "").strip()
         if not ref:
             raise DmdvizError("choose a second student to compare with")
-        other = self.checkpoint(ref)
-        analysis.check_sibling(teacher, other)
+        other = self.checkpoint(ref, session)
+        if other.role == "teacher":
+            raise DmdvizError(f"{other.ref} is a teacher: choose a second student of `{teacher.ref}`")
+        recorded = analysis.recorded_teacher(other.config)
+        if recorded and self._folder_of(recorded, session) != teacher.path.resolve():
+            raise DmdvizError(f"{other.ref} is a student of another teacher, not of `{teacher.ref}`: "
+                              "a comparison needs two students of one teacher")
+        analysis.check_pair(teacher, other)
         s = first.s
-        key = ("second", teacher.ref, teacher.revision, other.ref, other.revision, s.n, s.seed, first.k)
+        key = ("second", models.as_teacher(teacher).identity, models.as_student(other).identity, s.n, s.seed, first.k)
         return self._analyses.get(key, lambda: analysis.PairAnalysis(
             analysis.with_student(s, teacher, other, cache=self.cache), first.k))
+
+    def _folder_of(self, ref: str, session: str) -> Path | None:
+        try:
+            return self.locate(ref, session)[0].resolve()
+        except DmdvizError:
+            return None
 
     def memo(self, key, make):
         """Any other derived result (a data set, a teacher-length series), cached by ``key``."""
         return self._memo.get(key, make)
 
-    def import_pairfile(self, path: str) -> str:
-        """An uploaded pair file kept under the upload folder, built once to validate it.
+    def import_pairfile(self, path: str, session: str = "") -> str:
+        """An uploaded pair file kept under the upload folder, built once to validate it;
+        returns its reference (``upload:<token>``, this session's only).
 
         Only its own text is kept: the refs it names are resolved as the app resolves refs
         (``checkpoint``), and a prompts file would have to lie beside it, which an upload
         cannot provide (prompt pairs are shipped or run from the command line)."""
-        from dmdviz.models import pairfile
-
         src = Path(path or "")
         if src.suffix not in (".json", ".toml") or not src.is_file():
             raise DmdvizError("upload one pair file, .json or .toml")
-        dest = Path(tempfile.mkdtemp(prefix="pair-", dir=self.uploads)) / f"pair{src.suffix}"
-        shutil.copyfile(src, dest)
-        pairfile.build(pairfile.read(dest), allow_code=False, checkpoint=self.checkpoint)  # refuse a bad one now
-        return str(dest)
+        folder = Path(tempfile.mkdtemp(prefix="pair-", dir=self.uploads))
+        try:
+            dest = folder / f"pair{src.suffix}"
+            shutil.copyfile(src, dest)
+            token = self._keep(session, folder, dest)
+            self.pairfile(token, session)  # refuse a bad one now
+        except BaseException:
+            self._drop(folder)
+            raise
+        return token
 
-    def import_upload(self, paths: list[str]) -> str:
-        """A checkpoint folder from uploaded files: one zip, or config.json + model.safetensors.
+    def import_upload(self, paths: list[str], session: str = "") -> str:
+        """A checkpoint folder from uploaded files: one zip, or config.json + model.safetensors;
+        returns its reference (``upload:<token>``, this session's only).
 
-        A zip is checked entry by entry (no absolute or ``..`` paths, a bounded unpacked
-        size) and may hold the two files at its top or in one folder. Returns the folder.
+        A zip is checked entry by entry (at most ``limits.max_zip_entries`` entries, no
+        absolute or ``..`` paths, a bounded unpacked size) and may hold the two files at its
+        top or in one folder. A refused upload leaves nothing behind.
         """
         files = [Path(p) for p in paths or []]
         if not files:
             raise DmdvizError("no files uploaded")
         dest = Path(tempfile.mkdtemp(prefix="ckpt-", dir=self.uploads))
-        if len(files) == 1 and files[0].suffix == ".zip":
-            _unzip(files[0], dest, self.limits.max_upload_mb * 2**20)
-            inner = [p.parent for p in dest.rglob("config.json")]
-            if len(inner) != 1:
-                raise DmdvizError("the zip must hold exactly one config.json (with its model.safetensors)")
-            folder = inner[0]
-        else:
-            names = sorted(p.name for p in files)
-            if names != ["config.json", "model.safetensors"]:
-                raise DmdvizError(f"upload a zip, or config.json and model.safetensors together (got {', '.join(names)})")
-            for p in files:
-                shutil.copyfile(p, dest / p.name)
-            folder = dest
-        hub.load_folder(folder)  # validate now, so a bad upload is reported at once
-        return str(folder)
+        try:
+            if len(files) == 1 and files[0].suffix == ".zip":
+                _unzip(files[0], dest, self.limits.max_upload_mb * 2**20, self.limits.max_zip_entries)
+                inner = [p.parent for p in dest.rglob("config.json")]
+                if len(inner) != 1:
+                    raise DmdvizError("the zip must hold exactly one config.json (with its model.safetensors)")
+                folder = inner[0]
+            else:
+                names = sorted(p.name for p in files)
+                if names != ["config.json", "model.safetensors"]:
+                    raise DmdvizError(f"upload a zip, or config.json and model.safetensors together (got {', '.join(names)})")
+                for p in files:
+                    shutil.copyfile(p, dest / p.name)
+                folder = dest
+            hub.load_folder(folder, shown=YOUR_UPLOAD, limits=self.limits)  # validate now: a bad upload is reported at once
+        except BaseException:
+            self._drop(dest)
+            raise
+        return self._keep(session, dest, folder)
+
+    def _drop(self, folder: Path) -> None:
+        with self._lock:
+            for t in [t for t, u in self._uploads.items() if u.folder == folder]:
+                self._uploads.pop(t)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
-def _unzip(path: Path, dest: Path, max_bytes: int) -> None:
+def _check_sides(spec, shipped: bool) -> None:
+    """Web rule for a pair file's non-dmdviz sides (diffusers models, their vae and scheduler):
+    a Hub repo id, or (a shipped pair file only) a folder inside ``checkpoints/``."""
+    from dmdviz.models import pairfile
+
+    for side in (spec.teacher, spec.student, spec.vae):
+        if side is None or side.adapter == "dmdviz":
+            continue
+        for ref in (side.ref, side.args.get("scheduler") or ""):
+            if not ref or pairfile.REPO_ID.match(ref):
+                continue
+            inside = shipped and not Path(ref).is_absolute() and (spec.folder / ref).resolve().is_relative_to(
+                hub.SHIPPED.resolve())
+            if not inside:
+                raise DmdvizError(f"the pair file's {side.adapter} model {_shown(ref)} is not a Hub repo id: the web "
+                                  "app opens no folder of the server")
+
+
+def _unzip(path: Path, dest: Path, max_bytes: int, max_entries: int) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             entries = zf.infolist()
+            if len(entries) > max_entries:
+                raise DmdvizError(f"the zip holds {len(entries):,} entries (at most {max_entries}: a checkpoint "
+                                  "needs config.json and model.safetensors)")
             if sum(e.file_size for e in entries) > max_bytes:
                 raise DmdvizError(f"the zip unpacks to more than {max_bytes // 2**20} MB")
             for e in entries:
@@ -193,52 +378,3 @@ def _unzip(path: Path, dest: Path, max_bytes: int) -> None:
             zf.extractall(dest)
     except zipfile.BadZipFile:
         raise DmdvizError(f"{path.name} is not a valid zip file") from None
-
-
-def siblings(teacher: hub.Checkpoint, root: Path | None = None) -> list[tuple[str, str]]:
-    """(label, reference) of the shipped and run students that record ``teacher``."""
-    mine = teacher.path.resolve()
-    found = [(f"{name} (shipped)", name) for name in _shipped_students()
-             if analysis.resolved_folder(analysis.recorded_teacher(hub.read_config(hub.SHIPPED / name))) == mine]
-    found += [(f"{run} (run)", str(student)) for run, folder, student in jobs.finished_pairs(root)
-              if folder.resolve() == mine]
-    return found
-
-
-def _shipped_students() -> list[str]:
-    return [name for name in hub.shipped_names() if hub.read_config(hub.SHIPPED / name)["role"] == "student"]
-
-
-PAIRS = hub.SHIPPED / "pairs"
-
-
-def shipped_pair_files() -> list[tuple[str, str]]:
-    """(label, path) of the shipped pair files, ``checkpoints/pairs/*.json|toml``."""
-    files = sorted([*PAIRS.glob("*.json"), *PAIRS.glob("*.toml")]) if PAIRS.is_dir() else []
-    return [(f"{p.stem} (pair file)", str(p)) for p in files]
-
-
-def pair_choices(root: Path | None = None) -> list[tuple[str, str]]:
-    """(label, student reference) of the shipped pairs and the finished runs."""
-    return ([(f"{name} (shipped)", name) for name in _shipped_students()]
-            + [(f"{run} (run)", str(student)) for run, _, student in jobs.finished_pairs(root)])
-
-
-RUNS_FAMILY = "runs"
-
-
-def families() -> list[str]:
-    """Shipped folders holding students (``mnist``: the students of its teacher snapshots),
-    plus ``runs``, every run trained here."""
-    return sorted({name.split("/")[0] for name in _shipped_students() if "/" in name}) + [RUNS_FAMILY]
-
-
-def family_students(name: str, root: Path | None = None) -> list[str]:
-    """Student references of a family (see ``families``)."""
-    if name == RUNS_FAMILY:
-        refs = [str(student) for _, _, student in jobs.finished_pairs(root)]
-    else:
-        refs = [s for s in _shipped_students() if s.startswith(f"{name}/")]
-    if not refs:
-        raise DmdvizError(f"family {name!r} has no students")
-    return refs

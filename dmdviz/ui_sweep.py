@@ -1,7 +1,9 @@
 """The Sweep tab: copying against the dimension D, and the geometric-freedom variants (SPEC §7).
 
-``sweep_tab()`` builds its components inside the caller's ``gr.Tab`` and wires its events
-(api names ``sweep_show``, ``sweep_start``, ``sweep_stop``, ``sweep_poll``). It shows the
+``sweep_tab(gate)`` builds its components inside the caller's ``gr.Tab`` and wires its events
+(api names ``sweep_show``, ``sweep_start``, ``sweep_stop``, ``sweep_poll``) through
+``ui_common.wire``; ``sweep_show`` reads results only, so it runs in the ``VIEWS`` group,
+never behind a computation. It shows the
 shipped sweeps (``checkpoints/sweep-*``, the default first: results only, read in
 milliseconds, no model loaded) and any sweep started here, which runs as ``python -m dmdviz sweep`` in a
 background process (``sweep.start_background``) under ``<runs root>/sweeps/<name>``;
@@ -19,6 +21,8 @@ import gradio as gr
 from dmdviz import hub, jobs, plots_sweep, sweep
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
+from dmdviz.ui_common import OWN, POLL, VIEWS, Gate, wire
+from dmdviz.ui_errors import error_box
 
 DEFAULT = "sweep-default"
 _NAME = re.compile(r"^[\w.-]{1,64}$")
@@ -111,7 +115,8 @@ def stop(name: str) -> str:
     if not sweep.is_running(folder):
         raise DmdvizError(f"sweep {name} is not running")
     sweep.request_stop(folder)
-    return f"Stop requested for `{name}`: it stops at its next step; start it again with `python -m dmdviz sweep --out {folder}`."
+    return (f"Stop requested for `{name}`: it stops at its next step; on the server, `python -m dmdviz sweep --out "
+            f"<runs folder>/sweeps/{name}` resumes it.")
 
 
 def poll(name: str, seen: str):
@@ -125,11 +130,8 @@ def poll(name: str, seen: str):
     return (*show(name), key)
 
 
-def sweep_tab() -> None:
+def sweep_tab(gate: Gate) -> None:
     """Build the tab's components in the current ``gr.Tab`` (or Blocks) and wire its events."""
-    from dmdviz.ui import COMPUTE, POLL
-    from dmdviz.ui_errors import error_box, guarded
-
     choices = sweep_choices()
     try:
         first = show(choices[0]) if choices else (None, "", "No sweep yet: start one below.")
@@ -169,8 +171,8 @@ def sweep_tab() -> None:
     timer = gr.Timer(3.0)
 
     shown = [plot, table, info]
-    gr.on([show_btn.click, pick.input], *guarded(show, [pick], shown, show_msg, info), api_name="sweep_show", **COMPUTE)
-    start_btn.click(*guarded(start, [dataset, dims, seeds, variants, t_steps, s_steps, name], [pick, msg], run_msg, msg),
-                    api_name="sweep_start")
-    stop_btn.click(*guarded(stop, [pick], [msg], run_msg, msg), api_name="sweep_stop")
-    timer.tick(*guarded(poll, [pick, seen], [*shown, seen], poll_msg), api_name="sweep_poll", **POLL)
+    wire(gate, [show_btn.click, pick.input], show, [pick], shown, show_msg, info, api_name="sweep_show", group=VIEWS)
+    wire(gate, start_btn.click, start, [dataset, dims, seeds, variants, t_steps, s_steps, name], [pick, msg], run_msg, msg,
+         api_name="sweep_start", group=OWN)
+    wire(gate, stop_btn.click, stop, [pick], [msg], run_msg, msg, api_name="sweep_stop", group=OWN)
+    wire(gate, timer.tick, poll, [pick, seen], [*shown, seen], poll_msg, api_name="sweep_poll", group=POLL)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import html
 import os
 import re
-import socket
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
+from served_app import TINY_RUN, finished_run, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MNIST_DIR = ROOT / "data" / "mnist"
@@ -61,30 +62,28 @@ def tiny_sibling(tiny_pair, tmp_path_factory):
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def served(request, tiny_pair, tmp_path_factory):
-    """The app on a free port, opening on the tiny pair (or the module's ``DEFAULT_PAIR``),
-    with its own runs root and an empty offline Hub cache: (demo, url, tmp folder). One
-    server per test module."""
+    """The app on a free port, opening on the tiny pair (a finished run ``runs/tiny``, or the
+    module's ``DEFAULT_PAIR``), with its own runs root and an empty offline Hub cache, and the
+    module's ``SERVED_ENV`` on top: (demo, url, tmp folder). One server per test module."""
     import huggingface_hub.constants
 
     from dmdviz.ui import build_demo, launch_kwargs
 
     tmp = tmp_path_factory.mktemp("ui")
-    env = {"DMDVIZ_DEFAULT_PAIR": getattr(request.module, "DEFAULT_PAIR", str(tiny_pair[1])), "DMDVIZ_RUNS_DIR": str(tmp / "runs"),
-           "DMDVIZ_MAX_SEEDS": "300", "HF_HOME": str(tmp / "hf")}
+    finished_run(tiny_pair, tmp / "runs")
+    env = {"DMDVIZ_DEFAULT_PAIR": getattr(request.module, "DEFAULT_PAIR", TINY_RUN), "DMDVIZ_RUNS_DIR": str(tmp / "runs"),
+           "DMDVIZ_MAX_SEEDS": "300", "HF_HOME": str(tmp / "hf"),
+           # a Gradio cache of its own: a closing server deletes its cached uploads, and another
+           # server of this process may hold a file of the same content at the same cache path
+           "GRADIO_TEMP_DIR": str(tmp / "gradio"), **getattr(request.module, "SERVED_ENV", {})}
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
         mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
         demo = build_demo()
-        port = _free_port()
+        port = free_port()
         demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_kwargs())
         yield demo, f"http://127.0.0.1:{port}/", tmp
         demo.close()

@@ -61,15 +61,19 @@ def bad_checkpoints(tiny_pair, tmp_path_factory) -> dict[str, tuple[Path, str]]:
     root = tmp_path_factory.mktemp("bad")
     raw = (tiny_pair[0] / "model.safetensors").read_bytes()
     state = _state(tiny_pair)
-    f8 = _safetensors({k: {"dtype": "F8_E4M3" if k == "inp.weight" else "F32", "shape": list(v.shape),
-                           "data_offsets": [0, 0]} for k, v in state.items()})
+    f8 = _saved({**state, "inp.weight": state["inp.weight"].to(torch.float8_e4m3fn)}, root / "f8.safetensors")
     cases = {
-        "truncated": (raw[: len(raw) // 3], None, "truncated"),
-        "empty": (b"", None, "too short"),
-        "garbage": (os.urandom(4096), None, "not a safetensors file"),
-        "pickled": (pickle.dumps({"inp.weight": torch.zeros(3)}), None, "not a safetensors file"),
-        "header-lies": (struct.pack("<Q", 2**62) + b"{}", None, "bad header length"),
-        "header-list": (_safetensors([]), None, "not a table"),  # type: ignore[arg-type]
+        "truncated": (raw[: len(raw) // 3], None, "not a valid safetensors file"),
+        "empty": (b"", None, "header too small"),
+        "garbage": (os.urandom(4096), None, "not a valid safetensors file"),
+        "pickled": (pickle.dumps({"inp.weight": torch.zeros(3)}), None, "not a valid safetensors file"),
+        "header-lies": (struct.pack("<Q", 2**62) + b"{}", None, "header too large"),
+        "header-list": (_safetensors([]), None, "invalid JSON in header"),  # type: ignore[arg-type]
+        # two headers a hand-written parser once read into an unexpected TypeError
+        "offsets-not-a-pair": (_safetensors({"inp.weight": {"dtype": "F32", "shape": [2], "data_offsets": 5}}, bytes(8)),
+                               None, "expected a tuple of size 2"),
+        "dtype-a-list": (_safetensors({"inp.weight": {"dtype": ["F32"], "shape": [2], "data_offsets": [0, 8]}}, bytes(8)),
+                         None, "not a valid safetensors file"),
         "wrong-shape": (_saved({**state, "inp.weight": torch.zeros(7, 3)}, root / "s.safetensors"), None,
                         "shape mismatch"),
         "wrong-dtype": (_saved({**state, "inp.weight": state["inp.weight"].to(torch.int32)}, root / "d.safetensors"),
@@ -153,7 +157,7 @@ def test_process_exit_status_and_one_line(bad_checkpoints, tmp_path):
     """The same contract seen from outside: ``python -m dmdviz`` exits with status 2."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "DMDVIZ_THREADS": "1", "HF_HOME": str(tmp_path / "hf")}
     for argv, needle in [
-        (["distill", "--teacher", bad_checkpoints["pickled"][0], "--out", tmp_path / "x"], "not a safetensors file"),
+        (["distill", "--teacher", bad_checkpoints["pickled"][0], "--out", tmp_path / "x"], "not a valid safetensors file"),
         (["train-teacher", "--preset", "chessboard4d", "--out", tmp_path / "y", "--batch", "nan"], "--batch"),
         (["distill", "--teacher", "nobody/nothing@v2", "--out", tmp_path / "z"], "nobody/nothing@v2"),
     ]:
@@ -249,9 +253,11 @@ def client(served):
 
 @pytest.fixture
 def refused(client, refusal):
-    """``refused(needle, *args, api=...)``: the one line a refused request gets: Gradio's own
-    (a value out of a component's range or type) as an error, the app's in the event's error
-    box with the other outputs unchanged (``refusal``)."""
+    """``refusal(needle, *args, api=...)``: the one line a refused request gets: Gradio's own
+    (a value out of a component's range or type) as the refused queue join's detail (the
+    values are read when the request joins, where the per-session gate's validator runs) or an
+    error, the app's in the event's error box with the other outputs unchanged (``refusal``)."""
+    import httpx
     from gradio_client.exceptions import AppError
 
     def check(needle: str | None, *args, api: str) -> str:
@@ -259,6 +265,9 @@ def refused(client, refusal):
             message = refusal(client.predict(*args, api_name=api))
         except AppError as e:
             message = str(e)
+        except httpx.HTTPStatusError as e:
+            assert e.response.status_code == 400, e
+            message = str(e.response.json()["detail"]).splitlines()[0]  # Gradio's own wording, first line
         assert "\n" not in message and "Traceback" not in message, message
         if needle is not None:
             assert needle in message, (api, args, message)
@@ -335,17 +344,20 @@ def test_app_refuses_absurd_seed_indices_and_training_specs(client, refused, ser
                            ({"name": "../../etc"}, "not a run name"), ({"preset": "nope"}, "nope"),
                            ({"init": "zeros"}, "zeros"), ({"teacher_steps": "abc"}, None)]:
         refused(needle, *{**spec, **change}.values(), api="/train_start")
-    assert jobs.list_runs(served[2] / "runs") == []  # nothing was started
+    assert jobs.list_runs(served[2] / "runs") == ["tiny"]  # nothing was started (the finished tiny run is the fixture's)
     refused("not a run name", "../x", api="/train_cancel")
     refused("no run named", "nope", api="/train_resume")
     _still_serving(client)
 
 
+NOT_A_NAME = "is not a shipped checkpoint, a finished run"
+
+
 @pytest.mark.parametrize("ref, needle", [
     ("nobody/nothing", "nobody/nothing"), ("nobody/nothing@v1", "nobody/nothing@v1"),
-    ("not a ref!", "neither a folder"), ("../" * 12 + "etc", "no config.json"),  # climbs to /etc from any working folder
-    ("/etc/passwd", "is a file"),
-    ("x" * 300, "not a usable path"), ("y" * 5000, "at most 1024"),
+    ("not a ref!", NOT_A_NAME), ("../" * 12 + "etc", NOT_A_NAME),  # would climb to /etc from any working folder
+    ("/etc/passwd", f"a folder path {NOT_A_NAME}"), ("/root", f"a folder path {NOT_A_NAME}"),
+    ("x" * 300, NOT_A_NAME), ("y" * 5000, "at most 1024"),
 ])
 def test_app_refuses_bad_repo_ids_offline(client, refused, ref, needle):
     refused(needle, ref, "", *VIEW, api="/load_ref")  # as the student

@@ -3,6 +3,7 @@
 import json
 import pickle
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -50,7 +51,7 @@ def test_pickles_are_refused_and_never_executed(tiny_pair, tmp_path, name):
     with pytest.raises(DmdvizError) as e:
         hub.load_checkpoint(str(folder))
     assert "\n" not in str(e.value)
-    assert ("pickle" in str(e.value)) or ("not a safetensors" in str(e.value))
+    assert ("pickle" in str(e.value)) or ("not a valid safetensors" in str(e.value))
     assert not marker.exists()
     with pytest.raises(DmdvizError, match="pickle" if name != "model.safetensors" else "is a file"):
         hub.load_checkpoint(str(folder / name))
@@ -85,7 +86,7 @@ def test_wrong_dtype_missing_keys_and_truncation_are_refused(tiny_pair, tmp_path
     folder = _copy(tiny_pair[0], tmp_path / "trunc")
     raw = (folder / "model.safetensors").read_bytes()
     (folder / "model.safetensors").write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(DmdvizError, match="truncated"):
+    with pytest.raises(DmdvizError, match="not a valid safetensors file"):
         hub.load_checkpoint(str(folder))
 
 
@@ -131,3 +132,33 @@ def test_pair_loads_by_repo_id_from_an_offline_cache(tiny_pair, monkeypatch, tmp
         assert torch.equal(a, b)
     with pytest.raises(DmdvizError, match="revision|offline|cache"):
         hub.load_checkpoint("dmdviz-test/cb-teacher@v9")
+
+
+def test_model_cards_are_hub_model_cards_and_a_student_names_its_hub_teacher(tiny_pair):
+    from huggingface_hub import ModelCard
+
+    student = hub.read_config(tiny_pair[1])
+    on_hub = ModelCard(hub.card(dict(student, teacher={"ref": "someone/cb-teacher", "revision": ""})))
+    assert on_hub.data.base_model == "someone/cb-teacher" and on_hub.data.library_name == "dmdviz"
+    assert "Distilled from teacher `someone/cb-teacher`" in on_hub.text
+    local = ModelCard(hub.card(student))  # a teacher folder on this machine is no Hub model to link
+    assert local.data.base_model is None and "dmdviz" in local.data.tags
+    assert ModelCard((tiny_pair[0] / "README.md").read_text()).data.base_model is None
+
+
+def test_config_sizes_are_bounded_on_the_meta_device(tiny_pair):
+    from dmdviz.limits import Limits
+
+    config = hub.read_config(tiny_pair[0])
+    skeleton = hub.check_size(config)
+    assert all(p.is_meta for p in skeleton.parameters())
+    size = sum(p.numel() * 4 for p in skeleton.parameters())
+    small = replace(Limits.from_env(), max_model_mb=0)
+    with pytest.raises(DmdvizError, match=f"network of {size / 2**20:,.0f} MB, over the 0 MB limit"):
+        hub.check_size(config, small)
+    for net, needle in [({"hidden": True}, "net.hidden"), ({"shape": "4"}, "net.shape"), ({"shape": [2, 2, 2, 2]}, "1 to 3"),
+                        ({"channels": [10**6]}, "net.channels"), ({"time_dim": 0}, "net.time_dim")]:
+        with pytest.raises(DmdvizError, match=needle):
+            hub.check_size(dict(config, net={**config["net"], **net}))
+    with pytest.raises(DmdvizError, match="data.dim"):
+        hub.check_size(dict(config, data={**config["data"], "dim": 10**9}))

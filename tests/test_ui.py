@@ -2,21 +2,19 @@
 event's error box, every other output left as it was."""
 
 import json
-import os
 import time
 import zipfile
 from dataclasses import replace
 
 import pytest
 
-from dmdviz.config import get_preset
-from dmdviz.runtime import Runtime
-from dmdviz.train import train_teacher
+from served_app import TINY_RUN, finished_run
 
 ENDPOINTS = {"/sweep_show", "/sweep_start", "/sweep_stop", "/sweep_poll", "/init", "/explore", "/seed_detail",
              "/compare", "/siblings", "/choose_pair", "/load_ref", "/upload", "/choose_pairfile", "/upload_pairfile",
              "/diagnose",
              "/train_start", "/train_status", "/train_cancel", "/train_resume", "/runs", "/train_push"}
+UNLOAD = "/session_closed"  # the page-unload event (deletes the closing session's uploads): not in the API
 VIEW = dict(n=120, seed=0, k=8, index=3)
 
 
@@ -44,13 +42,14 @@ def _explore_ok(out, n):
 
 def test_every_event_is_named_and_served(served, client):
     demo = served[0]
-    assert {f"/{fn.api_name}" for fn in demo.fns.values()} == ENDPOINTS
-    assert ENDPOINTS <= set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert {f"/{fn.api_name}" for fn in demo.fns.values()} == ENDPOINTS | {UNLOAD}
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert ENDPOINTS <= named and UNLOAD not in named
 
 
-def test_page_load_draws_the_default_pair_then_explore_and_drill_down(client, tiny_pair):
+def test_page_load_draws_the_default_pair_then_explore_and_drill_down(client):
     out = client.predict(*VIEW.values(), api_name="/init")
-    assert out[0]["value"] == str(tiny_pair[1]) and ["chessboard4d/student (shipped)", "chessboard4d/student"] in out[0]["choices"]
+    assert out[0]["value"] == TINY_RUN and ["chessboard4d/student (shipped)", "chessboard4d/student"] in out[0]["choices"]
     _explore_ok(out[1:], 120)
     _explore_ok(client.predict(200, 5, 4, 0, api_name="/explore"), 200)
     view, path, table, box, status = client.predict(200, 5, 4, 7, api_name="/seed_detail")
@@ -58,18 +57,23 @@ def test_page_load_draws_the_default_pair_then_explore_and_drill_down(client, ti
     assert "**200 seeds**" in status
 
 
-def test_pair_by_dropdown_reference_and_upload(client, tiny_pair, tmp_path):
+def test_pair_by_dropdown_reference_and_upload(client, served, tiny_pair, tmp_path, refusal):
     from gradio_client import handle_file
 
-    teacher, student = map(str, tiny_pair)
+    teacher, student = "runs/tiny/teacher", TINY_RUN
     _explore_ok(client.predict(student, "", *VIEW.values(), api_name="/choose_pair"), 120)
     _explore_ok(client.predict(student, teacher, *VIEW.values(), api_name="/load_ref"), 120)
     archive = tmp_path / "student.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
+    with zipfile.ZipFile(archive, "w") as zf:  # the run's student: it records the run's teacher
         for name in ("config.json", "model.safetensors"):
-            zf.write(tiny_pair[1] / name, f"student/{name}")
-    _explore_ok(client.predict([handle_file(str(archive))], "", *VIEW.values(), api_name="/upload"), 120)
+            zf.write(served[2] / "runs" / "tiny" / "student" / name, f"student/{name}")
+    out = client.predict([handle_file(str(archive))], "", *VIEW.values(), api_name="/upload")
+    _explore_ok(out, 120)
+    assert "`runs/tiny/teacher` → `your upload`" in out[0]
     pair = [handle_file(str(tiny_pair[1] / n)) for n in ("config.json", "model.safetensors")]
+    # this student records a teacher folder of the machine it was trained on: name the teacher
+    assert "recorded teacher cannot be opened here" in refusal(client.predict(pair, "", *VIEW.values(),
+                                                                              api_name="/upload"))
     _explore_ok(client.predict(pair, teacher, *VIEW.values(), api_name="/upload"), 120)
 
 
@@ -77,10 +81,13 @@ def _metric_column(table, col: int) -> dict:
     return {row[0]: row[col] for row in table["data"]}
 
 
-def test_compare_two_students_of_one_teacher_on_shared_seeds(client, tiny_sibling):
+def test_compare_two_students_of_one_teacher_on_shared_seeds(client, served, tiny_pair, tiny_sibling):
+    runs = served[2] / "runs"
+    if not (runs / "sibling").exists():  # a second run whose student records the first run's teacher
+        finished_run((tiny_pair[0], tiny_sibling), runs, "sibling", records=runs / "tiny" / "teacher")
     explored = client.predict(*VIEW.values(), api_name="/init")[1:]
-    info, samples, pca, scatter, table, _ = client.predict(str(tiny_sibling), 120, 0, 8, api_name="/compare")
-    assert "(A) vs" in info and "student-random-init" in info and all(_is_plot(p) for p in (samples, pca, scatter))
+    info, samples, pca, scatter, table, _ = client.predict("runs/sibling/student", 120, 0, 8, api_name="/compare")
+    assert "(A) vs" in info and "`runs/sibling/student` (B)" in info and all(_is_plot(p) for p in (samples, pca, scatter))
     a, b, diff = (_metric_column(table, c) for c in (1, 2, 3))
     # A is the pair drawn in Explore, whose table reads "value [low, high]" for the bootstrapped metrics
     shown = {name: value for name, value, _, _ in explored[5]["data"]}
@@ -104,7 +111,7 @@ def test_compare_offers_the_siblings_and_refuses_other_teachers(client, refusal)
     info, *_, table, _ = client.predict("mnist/student-8192-gan", 60, 0, 8, api_name="/compare")
     assert "both students of `mnist/teacher-8192`" in info and _metric_column(table, 1)["A_OT (ot_agreement)"] > 0.9
     for other, message in (("moons/student", "not of `mnist/teacher-8192`"), ("", "choose a second student"),
-                           ("mnist/teacher-8192", "is a teacher"), ("no such thing!", "neither a folder")):
+                           ("mnist/teacher-8192", "is a teacher"), ("no such thing!", "is not a shipped checkpoint")):
         assert message in refusal(client.predict(other, 60, 0, 8, api_name="/compare"))
 
 
@@ -142,8 +149,7 @@ def test_train_tab_runs_cancels_resumes_and_lists_the_pair(client, refusal):
     bar, teacher_fig, student_fig, state = _status(client, "ui-run", {"done", "failed"})
     assert state == "done" and "36/36" in bar and _is_plot(teacher_fig) and _is_plot(student_fig)
     assert "ui-run" in str(client.predict(api_name="/runs"))
-    _explore_ok(client.predict(str(os.path.join(os.environ["DMDVIZ_RUNS_DIR"], "ui-run", "student")), "",
-                               *VIEW.values(), api_name="/choose_pair"), 120)
+    _explore_ok(client.predict("runs/ui-run/student", "", *VIEW.values(), api_name="/choose_pair"), 120)
     assert "not running" in refusal(client.predict("ui-run", api_name="/train_cancel"))
     assert "has finished" in refusal(client.predict("ui-run", api_name="/train_resume"))
     assert "offline mode" in refusal(client.predict("ui-run", "someone/dmdviz-test", "hf_fake", api_name="/train_push"))
@@ -159,7 +165,7 @@ def test_train_tab_runs_cancels_resumes_and_lists_the_pair(client, refusal):
 
 @pytest.mark.parametrize("call, message", [
     (("nobody/nothing@main", "", *VIEW.values(), "/load_ref"), "nobody/nothing"),
-    (("no such thing!", "", *VIEW.values(), "/load_ref"), "neither a folder"),
+    (("no such thing!", "", *VIEW.values(), "/load_ref"), "is not a shipped checkpoint"),
     (("", "", *VIEW.values(), "/load_ref"), "empty checkpoint reference"),
     ((120, 0, 0, 0, "/explore"), "K must be between 1 and"),
     ((120, 2**32, 8, 0, "/explore"), "base seed must be between 0 and 2147483647"),  # would alias seed 0
@@ -174,11 +180,16 @@ def test_user_errors_are_one_line_messages(client, refusal, call, message):
 
 
 def test_values_gradio_itself_refuses_are_one_line_too(client):
-    from gradio_client.exceptions import AppError
+    import httpx
 
-    with pytest.raises(AppError, match="greater than maximum value 300") as err:  # the slider's own bound
+    client.predict(*VIEW.values(), api_name="/init")
+    # the slider's own bound, checked when the request joins the queue (the per-session gate's
+    # validator runs there): the join is refused with Gradio's one line as its detail
+    with pytest.raises(httpx.HTTPStatusError) as err:
         client.predict(301, 0, 8, 0, api_name="/explore")
-    assert "Traceback" not in str(err.value)
+    detail = err.value.response.json()["detail"]
+    assert "greater than maximum value 300" in detail and "Traceback" not in detail
+    _explore_ok(client.predict(120, 0, 8, 0, api_name="/explore"), 120)  # and the session's place was not kept
 
 
 def test_bad_uploads_and_mismatched_pairs(client, refusal, tiny_pair, tmp_path):
@@ -202,11 +213,8 @@ def test_bad_uploads_and_mismatched_pairs(client, refusal, tiny_pair, tmp_path):
     with zipfile.ZipFile(fake / "evil.zip", "w") as zf:
         zf.writestr("../config.json", "{}")
     assert "unsafe path" in upload("evil.zip")
-    p = get_preset("moons")
-    train_teacher(p.data, replace(p.net, hidden=16, depth=1), replace(p.teacher, steps=5, batch=16),
-                  tmp_path / "moons", rt=Runtime.create("cpu"))
-    assert "shape mismatch" in load(tiny_pair[1], tmp_path / "moons")
-    assert "is a teacher" in load(tiny_pair[0])
+    assert "shape mismatch" in load(TINY_RUN, "moons/teacher")
+    assert "is a teacher" in load("runs/tiny/teacher")
 
 
 def test_unexpected_failures_are_one_line_too(client, refusal, monkeypatch):
@@ -235,3 +243,16 @@ def test_launch_settings_are_safe(served):
     kw = launch_kwargs()
     assert kw["allowed_paths"] == [] and kw["max_file_size"].endswith("mb")
     assert served[0].delete_cache == (3600, 3600)
+
+
+def test_one_explore_click_resolves_its_pair_once(client, monkeypatch):
+    from dmdviz import analysis
+    from dmdviz.registry import Registry
+
+    client.predict(*VIEW.values(), api_name="/init")
+    pairs, checks = [], []
+    real_pair, real_check = Registry.pair, analysis.check_pair
+    monkeypatch.setattr(Registry, "pair", lambda self, *a, **k: pairs.append(a) or real_pair(self, *a, **k))
+    monkeypatch.setattr(analysis, "check_pair", lambda *a: checks.append(a) or real_check(*a))
+    _explore_ok(client.predict(121, 0, 8, 0, api_name="/explore"), 121)
+    assert len(pairs) == 1 and len(checks) == 1  # the models found once are handed down to every view

@@ -38,12 +38,29 @@ def test_a_shipped_pair_file_opens_in_explore_with_the_drill_down(client):
     assert "**Seed 11**" in table
 
 
-def test_an_uploaded_diffusers_pair_file_draws_image_grids(client, tmp_path, refusal):
+def _hub_snapshot(tmp_path, monkeypatch, repo: str):
+    """An offline Hugging Face cache holding ``repo`` (org/name): its snapshot folder, to fill."""
+    import huggingface_hub.constants
+
+    org, name = repo.split("/")
+    snap = tmp_path / "hub" / f"models--{org}--{name}" / "snapshots" / ("d" * 40)
+    snap.mkdir(parents=True)
+    (snap.parents[1] / "refs").mkdir()
+    (snap.parents[1] / "refs" / "main").write_text("d" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    return snap
+
+
+def test_an_uploaded_diffusers_pair_file_draws_image_grids(client, tmp_path, refusal, monkeypatch):
     from test_diffusers_adapter import save_pipe, tiny_unet
 
-    root = save_pipe(tmp_path / "pipe", tiny_unet(), "DDIMScheduler", {"clip_sample": False})
-    pair = {"teacher": {"ref": str(root), "adapter": "diffusers"},
-            "student": {"ref": str(root), "adapter": "diffusers", "args": {"timestep": 999}}, "k": [4]}
+    root = save_pipe(_hub_snapshot(tmp_path, monkeypatch, "dmdviz-test/tiny-pipe"), tiny_unet(), "DDIMScheduler",
+                     {"clip_sample": False})
+    pair = {"teacher": {"ref": "dmdviz-test/tiny-pipe", "adapter": "diffusers"},
+            "student": {"ref": "dmdviz-test/tiny-pipe", "adapter": "diffusers", "args": {"timestep": 999}}, "k": [4]}
+    (tmp_path / "local.json").write_text(json.dumps({**pair, "teacher": {"ref": str(root), "adapter": "diffusers"}}))
+    line = refusal(_upload(client, tmp_path / "local.json"))  # a folder of the server is never opened
+    assert "is not a Hub repo id" in line and str(tmp_path) not in line
     (tmp_path / "pair.json").write_text(json.dumps(pair))
     out = _upload(client, tmp_path / "pair.json")
     info = _explored(out)
@@ -74,14 +91,8 @@ def test_bad_pair_files_are_one_line_messages_and_the_server_lives(client, tmp_p
 
 def test_a_hub_repo_holding_a_pair_file_opens_and_other_local_paths_are_refused(client, tmp_path, monkeypatch,
                                                                                  refusal):
-    import huggingface_hub.constants
-
-    snap = tmp_path / "hub" / "models--dmdviz-test--cb-pair" / "snapshots" / ("d" * 40)
-    snap.mkdir(parents=True)
-    (snap.parents[1] / "refs").mkdir()
-    (snap.parents[1] / "refs" / "main").write_text("d" * 40)
+    snap = _hub_snapshot(tmp_path, monkeypatch, "dmdviz-test/cb-pair")
     (snap / "pair.json").write_text(json.dumps({"teacher": "chessboard4d/teacher", "student": "chessboard4d/student"}))
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     info = _explored(client.predict("dmdviz-test/cb-pair", *VIEW.values(), api_name="/choose_pairfile"))
     assert "`chessboard4d/teacher` → `chessboard4d/student`" in info
     (tmp_path / "elsewhere.json").write_text(json.dumps({"teacher": "chessboard4d/teacher", "student": "x"}))

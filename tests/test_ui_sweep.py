@@ -25,6 +25,7 @@ def client(tmp_path_factory):
     import gradio as gr
     from gradio_client import Client
 
+    from dmdviz.ui_common import Gate
     from dmdviz.ui_sweep import sweep_tab
 
     tmp = tmp_path_factory.mktemp("ui_sweep")
@@ -38,9 +39,10 @@ def client(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(hub, "SHIPPED", tmp / "checkpoints")
         mp.setenv("DMDVIZ_RUNS_DIR", str(tmp / "runs"))
+        mp.setenv("GRADIO_TEMP_DIR", str(tmp / "gradio"))  # a cache of its own (see conftest)
         with gr.Blocks() as demo:
             with gr.Tab("Sweep"):
-                sweep_tab()
+                sweep_tab(Gate(4))
         demo.queue()
         port = _free_port()
         demo.launch(prevent_thread_lock=True, server_port=port, quiet=True)

@@ -47,6 +47,9 @@ def test_the_page_opens_with_the_default_pair_drawn(page):
     expect(page.locator("#explore-info")).to_contain_text("chessboard4d/teacher → chessboard4d/student")
     expect(page.locator("#explore-info")).to_contain_text("from base seed 0")
     expect(page.locator("#seed-table")).to_contain_text("Φ_32")
+    for selector in EXPLORE_PLOTS:  # every figure can be saved as a PNG from its toolbar (Plotly's toImage)
+        page.locator(selector).hover()
+        expect(page.locator(f"{selector} .modebar-btn[data-title='Download plot as a PNG']")).to_be_visible()
     _shot(page, "explore")
 
 
@@ -99,7 +102,7 @@ def test_clicking_a_seed_in_a_plot_opens_its_drill_down(page):
 def test_a_bad_repo_id_shows_an_error_and_the_app_keeps_serving(page):
     from playwright.sync_api import expect
 
-    page.get_by_label("Hub repo id or folder of a student").fill("nobody/nothing@main")
+    page.get_by_label("Hub repo id, shipped name or runs/<run>/student").fill("nobody/nothing@main")
     page.get_by_role("button", name="Load", exact=True).click()
     expect(page.get_by_text(re.compile(r"nobody/nothing.*(offline|cache)")).first).to_be_visible(timeout=LONG)
     page.get_by_role("button", name="Draw").click()

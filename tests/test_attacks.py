@@ -1,0 +1,308 @@
+"""The attacks of an attack pass on the live app, each replayed against a running server
+(loopback, gradio_client) with the fixed behaviour checked:
+
+- a config.json describing a huge network is refused before anything is allocated (peak RSS
+  of the serving process grows by under ``RSS_BOUND_MB``; built, the 20,000-wide MLP alone
+  would take 4.6 GB);
+- no server path is accepted (an existing checkpoint folder reads exactly like a missing one)
+  or printed (the page's config, dropdowns and every refusal);
+- the two safetensors headers a hand-written parser once read into a TypeError;
+- one session's flood leaves another session served, and a read of shipped results is
+  answered while the compute slot is held;
+- uploads go when their session ends and when they expire, a zip's entries are capped, a
+  refused upload leaves nothing, and the process builds one registry.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import struct
+import tempfile
+import threading
+import time
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from served_app import TINY_RUN, finished_run, free_port
+
+RSS_BOUND_MB = 200
+VIEW = (60, 0, 8, 0)
+SESSION_QUEUE, QUEUE_SIZE = 2, 6
+NO_FOLDER = ("a folder path is not a shipped checkpoint, a finished run (runs/<name>/student), your upload or a Hub "
+             "repo id (org/name[@revision]); the web app opens no other folder")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_pair, tmp_path_factory):
+    """(url, registry, tmp): the app with a small queue (6) and per-session cap (2), on a
+    registry the tests can look into."""
+    import huggingface_hub.constants
+
+    from dmdviz.limits import Limits
+    from dmdviz.registry import Registry
+    from dmdviz.ui import build_demo, launch_kwargs
+
+    tmp = tmp_path_factory.mktemp("attacks")
+    finished_run(tiny_pair, tmp / "runs")
+    env = {"DMDVIZ_DEFAULT_PAIR": TINY_RUN, "DMDVIZ_RUNS_DIR": str(tmp / "runs"), "DMDVIZ_MAX_SEEDS": "300",
+           "HF_HOME": str(tmp / "hf"), "GRADIO_TEMP_DIR": str(tmp / "gradio"), "DMDVIZ_QUEUE_SIZE": str(QUEUE_SIZE), "DMDVIZ_SESSION_QUEUE": str(SESSION_QUEUE)}
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in env.items():
+            mp.setenv(k, v)
+        mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+        reg = Registry(replace(Limits.from_env(), upload_ttl_s=600))
+        demo = build_demo(reg)
+        port = free_port()
+        demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_kwargs(reg.limits))
+        yield f"http://127.0.0.1:{port}/", reg, tmp
+        demo.close()
+
+
+def _client(server):
+    from gradio_client import Client
+
+    return Client(server[0], analytics_enabled=False, download_files=str(server[2] / "dl"), verbose=False)
+
+
+@pytest.fixture
+def client(server):
+    c = _client(server)
+    c.predict(*VIEW, api_name="/init")
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def run_student(server) -> Path:
+    """The served run's student folder: it records the run's teacher, so its upload opens."""
+    return server[2] / "runs" / "tiny" / "student"
+
+
+def _zip(folder: Path, out: Path, extra: int = 0) -> Path:
+    with zipfile.ZipFile(out, "w") as zf:
+        for name in ("config.json", "model.safetensors"):
+            zf.write(folder / name, f"ckpt/{name}")
+        for i in range(extra):
+            zf.writestr(f"ckpt/notes/{i}.txt", "")
+    return out
+
+
+def _upload(client, path: Path):
+    from gradio_client import handle_file
+
+    return client.predict([handle_file(str(path))], "", *VIEW, api_name="/upload")
+
+
+def _with_config(tiny_pair, root: Path, name: str, change) -> Path:
+    folder = root / name
+    shutil.copytree(tiny_pair[1], folder, ignore=shutil.ignore_patterns("state.*", "metrics.jsonl"))
+    cfg = json.loads((folder / "config.json").read_text())
+    change(cfg)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def test_a_huge_network_in_config_json_is_refused_before_any_allocation(client, refusal, tiny_pair, tmp_path):
+    cases = [
+        (lambda c: c["net"].update(hidden=200_000), "net.hidden must be an integer between 1 and 65536"),
+        (lambda c: c["net"].update(hidden=20_000), "describes a network of 4,584 MB, over the"),
+        (lambda c: c["net"].update(shape=[200_000]), "net.shape size must be an integer between 1 and 12288"),
+        (lambda c: (c["net"].update(shape=[12_288]), c["student"].update(noise_rotation=True)), "does not match"),
+        (lambda c: c["net"].update(depth=10**7), "net.depth must be an integer between 1 and 64"),
+        (lambda c: c["net"].update(n_classes=10**9), "net.n_classes must be an integer between 0 and 100000"),
+    ]
+    before = _peak_mb()
+    for i, (change, needle) in enumerate(cases):
+        folder = _with_config(tiny_pair, tmp_path, f"huge-{i}", change)
+        line = refusal(_upload(client, _zip(folder, tmp_path / f"huge-{i}.zip")))
+        assert needle in line and line.startswith(("your upload", "model.safetensors")), line
+    grown = _peak_mb() - before
+    assert grown < RSS_BOUND_MB, f"the server's peak RSS grew by {grown:.0f} MB"
+
+
+@pytest.mark.parametrize("where", ["/etc/passwd", "/root", "/definitely/not/here", "tiny-teacher", "tiny-student",
+                                   "upload-root"])
+def test_no_server_path_is_accepted_or_echoed(client, refusal, server, tiny_pair, where):
+    refs = {"tiny-teacher": str(tiny_pair[0]), "tiny-student": str(tiny_pair[1]), "upload-root": str(server[1].uploads)}
+    ref = refs.get(where, where)
+    for args in ((ref, ""), (TINY_RUN, ref)):
+        # the same words whether the folder exists, is a real checkpoint, or is missing: no oracle
+        assert refusal(client.predict(*args, *VIEW, api_name="/load_ref")) == NO_FOLDER
+    assert "choose a shipped pair file" in refusal(client.predict(ref, *VIEW, api_name="/choose_pairfile"))
+
+
+def test_the_page_names_no_server_folder(server, client, tiny_pair, tmp_path, refusal):
+    import httpx
+
+    config = httpx.get(f"{server[0]}config", timeout=30).text
+    for folder in (server[2], server[1].uploads, tiny_pair[0].parent, Path(tempfile.gettempdir()) / "pytest-of"):
+        assert str(folder) not in config, folder
+    choices = client.predict(*VIEW, api_name="/init")[0]["choices"]
+    assert ["tiny (run)", TINY_RUN] in choices and not any(v.startswith("/") for _, v in choices)
+    # a refused upload speaks of "your upload", not of the folder it was unpacked into
+    folder = _with_config(tiny_pair, tmp_path, "bad", lambda c: c["net"].update(depth=5))
+    line = refusal(_upload(client, _zip(folder, tmp_path / "bad.zip")))
+    assert "does not match its config.json" in line and "/" not in line.replace("config.json", ""), line
+
+
+@pytest.mark.parametrize("entry, needle", [
+    ({"dtype": "F32", "shape": [2], "data_offsets": 5}, "expected a tuple of size 2"),
+    ({"dtype": ["F32"], "shape": [2], "data_offsets": [0, 8]}, "not a valid safetensors file"),
+])
+def test_malformed_safetensors_headers_get_a_clear_line(client, refusal, tiny_pair, tmp_path, entry, needle):
+    folder = _with_config(tiny_pair, tmp_path, "header", lambda c: None)
+    text = json.dumps({"inp.weight": entry}).encode()
+    (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(text)) + text + bytes(8))
+    line = refusal(_upload(client, _zip(folder, tmp_path / "header.zip")))
+    assert needle in line and "unexpected" not in line, line
+
+
+def test_a_flood_from_one_session_leaves_another_served(server, monkeypatch):
+    from gradio_client.exceptions import AppError
+
+    from dmdviz import plots
+
+    held = threading.Event()
+    draw = plots.pca_triplets
+
+    def slow(*args, **kwargs):  # every Explore holds the compute slot until the test lets go
+        held.wait(60)
+        return draw(*args, **kwargs)
+
+    flooder, other = _client(server), _client(server)
+    try:
+        flooder.predict(*VIEW, api_name="/init")
+        monkeypatch.setattr(plots, "pca_triplets", slow)
+        jobs = [flooder.submit(VIEW[0] + i, *VIEW[1:], api_name="/explore") for i in range(3 * QUEUE_SIZE)]
+        deadline = time.monotonic() + 60  # every join answered: all but the admitted ones refused
+        while sum(j.done() for j in jobs) < len(jobs) - SESSION_QUEUE and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # a read of shipped results is answered at once, beside the held compute slot
+        plot, table, info, box = other.predict("sweep-default", api_name="/sweep_show")
+        assert "`sweep-default`" in info and box["visible"] is False
+        waiting = other.submit(*VIEW, api_name="/init")  # a computation: it queues (the queue is not full)
+        assert not all(j.done() for j in jobs) and not waiting.done()  # the admitted ones are still held
+        held.set()
+        assert f"**{VIEW[0]} seeds**" in waiting.result(timeout=120)[1]
+        outcomes = []
+        for job in jobs:
+            try:
+                job.result(timeout=120)
+                outcomes.append("served")
+            except (AppError, ValueError) as e:  # gradio_client's ValidationError is a ValueError
+                outcomes.append("refused" if "already waiting or running" in str(e) else repr(e))
+        assert outcomes.count("served") == SESSION_QUEUE and set(outcomes) == {"served", "refused"}, outcomes
+        monkeypatch.undo()
+        assert "seeds**" in flooder.predict(*VIEW, api_name="/explore")[0]  # its places were given back
+    finally:
+        held.set()
+        flooder.close()
+        other.close()
+
+
+def _uploads_of(reg, session: str) -> int:
+    return reg.held_uploads(session)
+
+
+def test_uploads_go_when_their_session_ends_and_when_they_expire(server, run_student, tmp_path):
+    reg = server[1]
+    archive = _zip(run_student, tmp_path / "mine.zip")
+    visitor = _client(server)  # it holds the session's heartbeat stream, as a page does
+    try:
+        _upload(visitor, archive)
+        assert _uploads_of(reg, visitor.session_hash) == 1
+        folders = {u.folder for u in reg._uploads.values() if u.session == visitor.session_hash}
+    finally:
+        visitor.close()  # the page closes: the heartbeat ends and the unload event deletes the uploads
+    deadline = time.monotonic() + 60
+    while _uploads_of(reg, visitor.session_hash) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _uploads_of(reg, visitor.session_hash) == 0 and not any(f.exists() for f in folders)
+    kept = _client(server)
+    try:
+        _upload(kept, archive)
+        folder = next(u.folder for u in reg._uploads.values() if u.session == kept.session_hash)
+        assert reg.expire() == 0 and folder.exists()  # young: kept
+        assert reg.expire(now=time.time() + reg.limits.upload_ttl_s + 1) >= 1 and not folder.exists()
+        assert _uploads_of(reg, kept.session_hash) == 0
+        assert any(t.name == "dmdviz-upload-expiry" and t.is_alive() for t in threading.enumerate())
+    finally:
+        kept.close()
+
+
+def test_another_sessions_upload_cannot_be_named(server, run_student, tmp_path, refusal):
+    archive = _zip(run_student, tmp_path / "theirs.zip")
+    owner, stranger = _client(server), _client(server)
+    try:
+        owner.predict(*VIEW, api_name="/init")
+        _upload(owner, archive)
+        token = next(t for t, u in server[1]._uploads.items() if u.session == owner.session_hash)
+        stranger.predict(*VIEW, api_name="/init")
+        line = refusal(stranger.predict(token, "runs/tiny/teacher", *VIEW, api_name="/load_ref"))
+        assert "not one of this session's" in line
+    finally:
+        owner.close()
+        stranger.close()
+
+
+def test_a_zip_of_too_many_entries_is_refused_and_leaves_nothing(client, refusal, server, run_student, tmp_path):
+    reg = server[1]
+    before = sorted(reg.uploads.iterdir())
+    cap = reg.limits.max_zip_entries
+    line = refusal(_upload(client, _zip(run_student, tmp_path / "many.zip", extra=cap)))
+    assert f"the zip holds {cap + 2:,} entries (at most {cap}" in line
+    assert sorted(reg.uploads.iterdir()) == before  # neither the unpacked files nor an empty folder stay
+
+
+def test_one_registry_per_process(monkeypatch):
+    from dmdviz import registry
+    from dmdviz.ui import build_demo, launch_kwargs
+
+    made = []
+    real = registry.tempfile.mkdtemp
+
+    def counting(*args, **kwargs):
+        path = real(*args, **kwargs)
+        if kwargs.get("prefix") == "dmdviz-uploads-":
+            made.append(path)
+        return path
+
+    monkeypatch.setattr(registry.tempfile, "mkdtemp", counting)
+    demo = build_demo()
+    launch_kwargs()
+    assert len(made) == 1
+    for fn in demo.fns.values():  # every call that can take seconds reports its progress
+        if fn.api_name in ("init", "explore", "compare", "diagnose", "choose_pair", "load_ref", "upload"):
+            assert fn.tracks_progress, fn.api_name
+    groups = {fn.api_name: fn.concurrency_id for fn in demo.fns.values()}
+    assert groups["explore"] == "compute" and groups["sweep_show"] == groups["runs"] == "views"
+    shutil.rmtree(made[0], ignore_errors=True)
+
+
+def test_a_request_gradio_dropped_gives_its_place_back():
+    from types import SimpleNamespace
+
+    from dmdviz.ui_common import Gate
+
+    queue = SimpleNamespace(pending_event_ids_session={"s": {"e1", "e2"}})
+    gate = Gate(2)
+    gate.bind(SimpleNamespace(_queue=queue))
+    assert gate.admit("s") and gate.admit("s") and not gate.admit("s")  # both still in Gradio's queue
+    gate.GRACE_S = 0.0
+    assert not gate.admit("s")  # still held: Gradio holds two requests of the session
+    queue.pending_event_ids_session["s"] = {"e2"}  # e1 was dropped before it ran (never released)
+    assert gate.admit("s")
+    queue.pending_event_ids_session["s"] = {"e2", "e3"}  # the admitted one joins Gradio's queue
+    assert not gate.admit("s")
+    gate.release("s")
+    gate.release("s")
+    assert gate.admit("other") and "s" not in gate.held
