@@ -29,7 +29,7 @@ from pathlib import Path
 
 from dmdviz import analysis, hub
 from dmdviz.limits import Limits
-from dmdviz.registry import DRILL_KS, recorded_teacher
+from dmdviz.registry import DRILL_KS
 from dmdviz.ui_text import METRICS
 
 TIMEOUT_S = 300  # any one request; the whole run stays bounded by sessions x this
@@ -44,7 +44,7 @@ def _free_port() -> int:
 def _library_metrics(student_ref: str, n: int, seed: int, k: int) -> dict:
     """The pairing metrics the app's table must show, from the library directly (rounded as shown)."""
     student = hub.load_checkpoint(student_ref)
-    teacher = hub.load_checkpoint(recorded_teacher(student))
+    teacher = hub.load_checkpoint(analysis.recorded_teacher(student.config))
     pa = analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, tuple(sorted({*DRILL_KS, k}))), k)
     return {key: round(pa.pairing[key], 4) for key in METRICS if key in pa.pairing}
 

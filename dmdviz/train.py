@@ -192,6 +192,10 @@ def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, 
     """
     rt = rt or Runtime.create()
     _check_steps(cfg.steps)
+    if not 0 <= cfg.ema < 1:
+        raise DmdvizError(f"ema must be in [0, 1), got {cfg.ema}")
+    if cfg.time_sampling not in flow.TIME_SAMPLING:
+        raise DmdvizError(f"time sampling must be one of {', '.join(flow.TIME_SAMPLING)}, got {cfg.time_sampling!r}")
     out = Path(out)
     ds = get_dataset(data_cfg, data_dir)
     if tuple(net_cfg.shape) != ds.shape:
@@ -222,14 +226,14 @@ def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, 
         x, y = ds.sample(cfg.batch, data_gen)
         x, y = x.to(rt.device), None if y is None else y.to(rt.device)
         z = torch.randn(x.shape, generator=gen, device=rt.device)
-        t = torch.rand(len(x), generator=gen, device=rt.device)
+        t = flow.sample_time(len(x), gen, cfg.time_sampling, rt.device)
         with rt.autocast():
             loss, logs = flow.fm_loss(model, x, z, t, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        _ema_update(ema_params, params, step)
+        _ema_update(ema_params, params, step, cfg.ema)
         window.append(logs["fm_loss"])
         stop = _stop(should_stop, rt)
         if step % cfg.log_every == 0 or step == cfg.steps or stop:
@@ -255,7 +259,7 @@ def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, 
 
 def _teacher_config(data_cfg, net_cfg, cfg, step, wall, rt):
     train = {**to_dict(cfg), "step": step, "wall_time_s": round(wall, 2), "world_size": rt.world_size,
-             "device": str(rt.device), "bf16": rt.bf16, "ema": 0.999}
+             "device": str(rt.device), "bf16": rt.bf16}
     return hub.make_config("teacher", data_cfg, net_cfg, train)
 
 
