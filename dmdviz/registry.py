@@ -14,6 +14,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import threading
+import weakref
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -54,6 +55,8 @@ class Registry:
         self._models = _LRU(self.limits.max_models)
         self._analyses = _LRU(self.limits.max_cached)
         self._memo = _LRU(self.limits.max_cached)
+        self._views = weakref.WeakKeyDictionary()  # per cached analysis: the views built from it
+        self._views_lock = threading.RLock()
         self.cache = SampleCache.from_env()
         self.uploads = Path(tempfile.mkdtemp(prefix="dmdviz-uploads-"))
 
@@ -132,6 +135,16 @@ class Registry:
         key = ("second", teacher.ref, teacher.revision, other.ref, other.revision, s.n, s.seed, first.k)
         return self._analyses.get(key, lambda: analysis.PairAnalysis(
             analysis.with_student(s, teacher, other, cache=self.cache), first.k))
+
+    def view(self, pa: analysis.PairAnalysis, name, make):
+        """``make()`` (the figures and tables of one view of ``pa``), built once per cached
+        analysis and dropped with it: a repeat request for the same view builds nothing. The
+        result is shared by every session, so callers must not mutate it."""
+        with self._views_lock:
+            views = self._views.setdefault(pa, {})
+            if name not in views:
+                views[name] = make()
+            return views[name]
 
     def memo(self, key, make):
         """Any other derived result (a data set, a teacher-length series), cached by ``key``."""

@@ -27,6 +27,7 @@ from dmdviz.ui_sweep import sweep_tab
 from dmdviz.ui_text import ABOUT, METRICS, PICK_SEED_JS
 
 DEFAULT_PAIR = "chessboard4d/student"
+DEFAULT_N = 500  # seeds drawn on page load (capped by the limits)
 COMPUTE = {"concurrency_id": "compute", "concurrency_limit": "default"}
 POLL = {"concurrency_id": "poll", "concurrency_limit": None, "show_progress": "hidden"}
 
@@ -85,24 +86,29 @@ class App:
         teacher, student = self.reg.models(pair)
         return teacher, self.reg.analysis_of(teacher, student, n, seed, k)
 
-    def explore(self, pair: dict, n, seed, k, index):
-        t0 = time.perf_counter()
-        teacher, pa = self._analysis(pair, n, seed, k)
-        m = pa.pairing
+    @staticmethod
+    def _explore_figures(pa) -> tuple:
+        """(samples, PCA, cost heatmap, distances, metrics rows) of an analysis."""
         if len(pa.s.shape) == 3:
             samples = plots.image_grid(pa.images(30), pa.seeds[:30])
         else:
             samples = plots.low_dim_panels(pa.panels(), pa.seeds)
         block, sigma = pa.cost_block(100)
+        return (samples, plots.pca_triplets(pa.pca(), pa.seeds), plots.cost_heatmap(block, sigma, pa.seeds[:len(block)]),
+                plots.distance_scatter(*pa.distances, pa.seeds), _metrics_rows(pa.pairing, pa.intervals))
+
+    def explore(self, pair: dict, n, seed, k, index):
+        t0 = time.perf_counter()
+        teacher, pa = self._analysis(pair, n, seed, k)
+        m = pa.pairing
+        figures = self.reg.view(pa, "explore", lambda: self._explore_figures(pa))
         ckpt = analysis.checkpoint_of(teacher)
         data_name = ckpt.data.name if ckpt else "own model"
         info = (f"{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
                 f"from base seed {pa.s.seed}, K = {pa.k} · A_OT = {m['ot_agreement']:.3f} "
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
                 f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")
-        return (info, samples, plots.pca_triplets(pa.pca(), pa.seeds), plots.cost_heatmap(block, sigma, pa.seeds[:len(block)]),
-                plots.distance_scatter(*pa.distances, pa.seeds), _metrics_rows(m, pa.intervals),
-                *self.seed_detail(pair, n, seed, k, index))
+        return (info, *figures, *self.seed_detail(pair, n, seed, k, index))
 
     def seed_detail(self, pair: dict, n, seed, k, index):
         """One seed: its five views (an image row, or a table of coordinates) and its Euler path."""
@@ -110,17 +116,22 @@ class App:
         i = int(index)
         if not 0 <= i < pa.s.n:
             raise DmdvizError(f"seed index must be between 0 and {pa.s.n - 1} (the seeds drawn), got {i}")
+        view_fig, path, table = self.reg.view(pa, ("seed", i), lambda: self._seed_views(pair, pa, i))
+        return gr.update(value=view_fig, visible=view_fig is not None), path, table
+
+    def _seed_views(self, pair: dict, pa, i: int) -> tuple:
+        """(the views' image row or None, the Euler path, the seed's table) of seed index i."""
         t = analysis.seed_trajectory(*self.reg.models(pair), i, pa.s.seed, pa.k)
         noise = {"z": pa.s.z[i]} if pa.s.z[i].shape == pa.s.g[i].shape else {}  # no latent z beside decoded pixels
         views = {**noise, **{f"Φ_{kk}": pa.s.phi[kk][i] for kk in DRILL_KS}, "G": pa.s.g[i]}
         images = len(pa.s.shape) == 3
         if images:
             row = np.stack([v.mean(0).numpy() for v in views.values()])
-            view_fig = gr.update(value=plots.image_grid({f"seed {i}": row}, np.arange(len(views)), "view", f"Seed {i}",
-                                                        col_labels=list(views)), visible=True)
+            view_fig = plots.image_grid({f"seed {i}": row}, np.arange(len(views)), "view", f"Seed {i}",
+                                        col_labels=list(views))
             path = plots.trajectory_plot(t.states.mean(1).numpy(), t.phi_1.mean(0).numpy(), t.g.mean(0).numpy(), i)
         else:
-            view_fig = gr.update(value=None, visible=False)  # the table below lists the coordinates
+            view_fig = None  # the table below lists the coordinates
             path = plots.trajectory_plot(t.states.numpy(), t.phi_1.numpy(), t.g.numpy(), i, pa.panels()[f"Φ_{pa.k}"])
         return view_fig, path, _seed_table(i, views, pa.phi_k[i], pa.k, show_coords=not images)
 
@@ -251,9 +262,13 @@ class App:
         return gr.update(choices=jobs.list_runs())
 
 
-def build_demo(registry: Registry | None = None) -> gr.Blocks:
+def build_demo(registry: Registry | None = None, warm: bool = False) -> gr.Blocks:
+    """The app. ``warm``: draw the default pair's page-load view now (analysis, figures, seed
+    0's drill-down), so the first visitor's page load is a cache hit (``app.py`` does)."""
     app = App(registry)
     lim = app.reg.limits
+    if warm:
+        app.init(min(DEFAULT_N, lim.max_seeds), 0, 8, 0)  # the page's default n, seed, K and seed index
     with gr.Blocks(title="dmdviz: why are DMD students lazy?", delete_cache=(3600, 3600)) as demo:
         gr.Markdown("# dmdviz · noise→data pairings in DMD distillation\n"
                     "Does a one-step student **copy** its teacher's pairing of noise to data, or **remap** it? "
@@ -279,7 +294,7 @@ def build_demo(registry: Registry | None = None) -> gr.Blocks:
                     pairfile_up = gr.File(label="Upload a pair file (.json / .toml; no entry points)",
                                           file_types=[".json", ".toml"], scale=3, elem_id="pairfile-upload")
                 with gr.Row():
-                    n = gr.Slider(2, lim.max_seeds, value=min(500, lim.max_seeds), step=1, label="Seeds N")
+                    n = gr.Slider(2, lim.max_seeds, value=min(DEFAULT_N, lim.max_seeds), step=1, label="Seeds N")
                     seed = gr.Number(0, precision=0, label="Base seed")
                     k = gr.Number(8, precision=0, label="K (Euler steps of the target Φ_K)")
                     draw = gr.Button("Draw", variant="primary")
