@@ -90,6 +90,24 @@ def theirs(lr: float, cap: int, check_every: int, n_eval: int, target: float) ->
     return {"lr": lr, "checks": checks, "reached": _first(checks, target)}
 
 
+def end_to_end(root: Path, threads: int | None = None, n_eval: int = 2000) -> dict:
+    """The preset from the command line as a user runs it: ``train-teacher`` then ``distill``,
+    each a fresh process (imports included), timed by the wall clock; the teacher's Φ_8 share."""
+    import subprocess
+    import sys
+
+    extra = ["--threads", str(threads)] if threads else []
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    times = {}
+    for stage, args in (("teacher_s", ["train-teacher", "--preset", PRESET, "--out", str(root / "teacher")]),
+                        ("student_s", ["distill", "--teacher", str(root / "teacher"), "--out", str(root / "student")])):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "dmdviz", *args, *extra], check=True, env=env, capture_output=True)
+        times[stage] = round(time.perf_counter() - t0, 2)
+    return {**times, "total_s": round(sum(times.values()), 2),
+            "on_board": on_board(hub.load_folder(root / "teacher").model, n_eval)}
+
+
 def run(rounds: int = 2, cap: int = 8000, check_every: int = 250, n_eval: int = 2000, target: float = 0.90,
         steps: int | None = None, threads: int | None = None) -> dict:
     """``rounds`` interleaved rounds: ours, then torchcfm at our learning rate and at 1e-3 (its

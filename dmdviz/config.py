@@ -158,7 +158,7 @@ def _plane(name: str, description: str) -> Preset:
     """A 2-D set of the paper's fig. 7 in R^2, with the moons recipe (about a minute each on 2 cores)."""
     return Preset(name, DataConfig(name, dim=2), replace(_MLP_4D, shape=(2,)),
                   TeacherConfig(steps=6000, batch=512, lr=3e-3),
-                  DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250), description)
+                  DistillConfig(steps=2000, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250), description)
 
 
 PRESETS: dict[str, Preset] = {
@@ -166,7 +166,9 @@ PRESETS: dict[str, Preset] = {
     for p in [
         # Fourier features of x give the board its sharp edges; uniform t measured better than
         # the logit-normal mix at equal steps (README, "Benchmarks"); 2,000 steps at lr 1e-2
-        # put >= 0.90 of Φ_8 on the black squares (tests/test_shipped.py checks the shipped one)
+        # put >= 0.90 of Φ_8 on the black squares (tests/test_shipped.py checks the shipped one).
+        # The student's samples sit at 0.70 on the board after 2,000 DMD iterations and still
+        # at 0.70 after 3,500 (measured), so 2,000 it is
         Preset(
             "chessboard4d",
             DataConfig("chessboard", dim=4, cells=4),
