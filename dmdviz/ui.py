@@ -347,12 +347,16 @@ def build_demo(registry: Registry | None = None, warm: bool = False) -> gr.Block
                     dm_plot = gr.Plot(label="DM loss over distillation", elem_id="dm-plot")
             with gr.Tab("Train", id="train"):
                 with gr.Row():
-                    preset = gr.Dropdown(sorted(PRESETS), value="chessboard4d", label="Preset (data set and network)")
+                    # the default preset's own recipe (a good board in about a minute), within the limits
+                    board = PRESETS["chessboard4d"]
+                    preset = gr.Dropdown(sorted(PRESETS), value=board.name, label="Preset (data set and network)")
                     dim = gr.Number(0, precision=0, label="Dimension (0 = preset's; vector sets)")
-                    teacher_steps = gr.Number(1000, precision=0, label=f"Teacher steps (≤ {lim.max_steps})")
-                    student_steps = gr.Number(300, precision=0, label=f"Student steps (≤ {lim.max_steps})")
+                    teacher_steps = gr.Number(min(board.teacher.steps, lim.max_steps), precision=0,
+                                              label=f"Teacher steps (≤ {lim.max_steps})")
+                    student_steps = gr.Number(min(board.distill.steps, lim.max_steps), precision=0,
+                                              label=f"Student steps (≤ {lim.max_steps})")
                 with gr.Row():
-                    ratio = gr.Number(5, precision=0, label="Critic updates per generator update")
+                    ratio = gr.Number(board.distill.ratio, precision=0, label="Critic updates per generator update")
                     gan = gr.Number(0.0, label="GAN weight on G (DMD2: 3e-3; D then gets 1e-2)")
                     init = gr.Radio(["teacher", "random"], value="teacher", label="Student init")
                     run_name = gr.Textbox(label="Run name (optional)")
