@@ -61,7 +61,8 @@ def run(pair: str = "chessboard4d/student", repeats: int = 3, timeout: float = 1
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
-               "GRADIO_ANALYTICS_ENABLED": "False", "DMDVIZ_DEFAULT_PAIR": pair, "DMDVIZ_RUNS_DIR": tmp}
+               "GRADIO_ANALYTICS_ENABLED": "False", "DMDVIZ_DEFAULT_PAIR": pair,
+               "DMDVIZ_RUNS_DIR": os.environ.get("DMDVIZ_RUNS_DIR", tmp)}  # a pair that is a run: its runs folder
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)

@@ -38,7 +38,12 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class NetConfig:
-    """Network shape. ``kind`` is ``mlp`` or ``unet``; ``shape`` is the sample shape."""
+    """Network shape. ``kind`` is ``mlp`` or ``unet``; ``shape`` is the sample shape.
+
+    ``fourier`` > 0 (MLP only) feeds the MLP sin/cos of each input coordinate at that many
+    octaves besides the coordinates themselves (``nets.fourier_features``): a small MLP of
+    raw coordinates draws a blurred edge where the data has a sharp one (the chessboard).
+    """
 
     kind: str = "mlp"
     shape: tuple[int, ...] = (2,)
@@ -47,11 +52,20 @@ class NetConfig:
     channels: tuple[int, ...] = (16, 32, 32)
     n_classes: int = 0
     time_dim: int = 64
+    fourier: int = 0
 
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """Flow-matching teacher training (SPEC §1)."""
+    """Flow-matching teacher training (SPEC §1).
+
+    ``time_sampling``: ``uniform`` is SPEC §1's t ~ U(0, 1); ``logit-normal`` draws
+    t = sigmoid(n), n ~ N(0, 1), for four samples in five and t ~ U(0, 1) for the fifth
+    (``flow.sample_time``), which spends more of the budget on mid-path times, where the
+    velocity field is hardest, while still covering both ends. ``ema`` is the decay of the
+    weight average saved as the checkpoint; a short run wants a shorter average (its early
+    weights are far from its last).
+    """
 
     steps: int = 8192
     batch: int = 512
@@ -60,6 +74,8 @@ class TeacherConfig:
     snapshots: tuple[int, ...] = ()
     seed: int = 0
     log_every: int = 50
+    time_sampling: str = "uniform"
+    ema: float = 0.999
 
 
 # DMD2's GAN weights (its ImageNet recipe): 3e-3 on the generator's term, 1e-2 on the discriminator's
@@ -144,18 +160,23 @@ def _plane(name: str, description: str) -> Preset:
     """A 2-D set of the paper's fig. 7 in R^2, with the moons recipe (about a minute each on 2 cores)."""
     return Preset(name, DataConfig(name, dim=2), replace(_MLP_4D, shape=(2,)),
                   TeacherConfig(steps=6000, batch=512, lr=3e-3),
-                  DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250), description)
+                  DistillConfig(steps=2000, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250), description)
 
 
 PRESETS: dict[str, Preset] = {
     p.name: p
     for p in [
+        # Fourier features of x give the board its sharp edges; uniform t measured better than
+        # the logit-normal mix at equal steps (README, "Benchmarks"); 2,000 steps at lr 1e-2
+        # put >= 0.90 of Φ_8 on the black squares (tests/test_shipped.py checks the shipped one).
+        # The student's samples sit at 0.70 on the board after 2,000 DMD iterations and still
+        # at 0.70 after 3,500 (measured), so 2,000 it is
         Preset(
             "chessboard4d",
             DataConfig("chessboard", dim=4, cells=4),
-            _MLP_4D,
-            TeacherConfig(steps=7000, batch=512, lr=3e-3, snapshots=(2000, 4000)),
-            DistillConfig(steps=3500, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250),
+            replace(_MLP_4D, fourier=4),
+            TeacherConfig(steps=2000, batch=512, lr=1e-2, warmup=100),
+            DistillConfig(steps=2000, batch=512, ratio=2, lr=1e-3, critic_lr=1e-3, probe_every=250),
             "2-D chessboard in the first two coordinates of R^4 (paper Fig. 2).",
         ),
         _plane("moons", "Double moon in R^2 (paper Fig. 7)."),

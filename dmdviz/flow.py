@@ -30,6 +30,23 @@ def x_hat(net, x_t, t, y=None) -> torch.Tensor:
     return data_prediction(net(x_t, t, y), x_t, t)
 
 
+TIME_SAMPLING = ("uniform", "logit-normal")
+
+
+def sample_time(n: int, generator: torch.Generator, kind: str = "uniform", device=None) -> torch.Tensor:
+    """Training times t (n,) in (0, 1). ``uniform``: t ~ U(0, 1) (SPEC §1). ``logit-normal``:
+    t = sigmoid(N(0, 1)) for each sample but one in five (every index ≡ 4 mod 5), which
+    keeps t ~ U(0, 1) so the ends of the path are still trained (the SD3 recipe's mix)."""
+    u = torch.rand(n, generator=generator, device=device)
+    if kind == "uniform":
+        return u
+    if kind != "logit-normal":
+        raise ValueError(f"time sampling must be one of {', '.join(TIME_SAMPLING)}, got {kind!r}")
+    ln = torch.sigmoid(torch.randn(n, generator=generator, device=device))
+    keep_uniform = torch.arange(n, device=device) % 5 == 4
+    return torch.where(keep_uniform, u, ln)
+
+
 def fm_loss(net, x, z, t, y=None):
     """Conditional flow-matching loss E||v(x_t, t) - (x - z)||², mean over all entries.
 

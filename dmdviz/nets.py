@@ -24,6 +24,19 @@ def time_features(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat([a.sin(), a.cos()], dim=1)
 
 
+def fourier_features(x: torch.Tensor, octaves: int) -> torch.Tensor:
+    """(B, D) -> (B, D (1 + 2 L)): x beside sin and cos of (π/2) 2^l x for l = 0 .. L - 1.
+
+    The lowest octave spans a period of 4 (the [-2, 2] range of the 2-D sets), the highest
+    a period of 4 / 2^(L - 1), so a unit chessboard cell's edge is a few features away.
+    """
+    if octaves == 0:
+        return x
+    freqs = (math.pi / 2) * 2.0 ** torch.arange(octaves, device=x.device, dtype=x.dtype)
+    a = (x[:, :, None] * freqs).reshape(len(x), -1)
+    return torch.cat([x, a.sin(), a.cos()], dim=1)
+
+
 class Conditioning(nn.Module):
     """Time (and optional class) embedding: (B,), (B,) -> (B, out)."""
 
@@ -53,9 +66,10 @@ class TimeMLP(nn.Module):
     def __init__(self, cfg: NetConfig):
         super().__init__()
         self.shape = tuple(cfg.shape)
+        self.fourier = cfg.fourier
         d = math.prod(self.shape)
         self.cond = Conditioning(cfg.time_dim, cfg.hidden, cfg.n_classes)
-        self.inp = nn.Linear(d, cfg.hidden)
+        self.inp = nn.Linear(d * (1 + 2 * cfg.fourier), cfg.hidden)
         self.blocks = nn.ModuleList(
             nn.Sequential(nn.SiLU(), nn.Linear(cfg.hidden, cfg.hidden)) for _ in range(cfg.depth - 1)
         )
@@ -67,7 +81,7 @@ class TimeMLP(nn.Module):
 
     def _hidden(self, x, t, y, extra=None):
         e = self.cond(t, y)
-        h = self.inp(x.reshape(len(x), -1)) + e
+        h = self.inp(fourier_features(x.reshape(len(x), -1), self.fourier)) + e
         if extra is not None:  # (B, hidden): an input of its own, added at the first layer
             h = h + extra
         for block in self.blocks:
@@ -151,11 +165,15 @@ class SmallUNet(nn.Module):
 
 
 def build_net(cfg: NetConfig) -> nn.Module:
+    if not 0 <= cfg.fourier <= 16:
+        raise DmdvizError(f"fourier octaves must be between 0 and 16, got {cfg.fourier}")
     if cfg.kind == "mlp":
         if cfg.hidden < 1 or cfg.depth < 1:
             raise DmdvizError(f"MLP hidden and depth must be >= 1, got {cfg.hidden}, {cfg.depth}")
         return TimeMLP(cfg)
     if cfg.kind == "unet":
+        if cfg.fourier:
+            raise DmdvizError("Fourier input features are for the MLP only")
         return SmallUNet(cfg)
     raise DmdvizError(f"unknown network kind {cfg.kind!r}; choose 'mlp' or 'unet'")
 

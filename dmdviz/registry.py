@@ -24,6 +24,7 @@ import shutil
 import tempfile
 import threading
 import time
+import weakref
 import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ class Registry:
         self._models = _LRU(self.limits.max_models)
         self._analyses = _LRU(self.limits.max_cached)
         self._memo = _LRU(self.limits.max_cached)
+        self._views = weakref.WeakKeyDictionary()  # per cached analysis: the views built from it
+        self._views_lock = threading.RLock()
         self.cache = SampleCache.from_env()
         self.uploads = Path(tempfile.mkdtemp(prefix="dmdviz-uploads-"))
         self._uploads: dict[str, Upload] = {}
@@ -279,6 +282,16 @@ class Registry:
             return self.locate(ref, session)[0].resolve()
         except DmdvizError:
             return None
+
+    def view(self, pa: analysis.PairAnalysis, name, make):
+        """``make()`` (the figures and tables of one view of ``pa``), built once per cached
+        analysis and dropped with it: a repeat request for the same view builds nothing. The
+        result is shared by every session, so callers must not mutate it."""
+        with self._views_lock:
+            views = self._views.setdefault(pa, {})
+            if name not in views:
+                views[name] = make()
+            return views[name]
 
     def memo(self, key, make):
         """Any other derived result (a data set, a teacher-length series), cached by ``key``."""

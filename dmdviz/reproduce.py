@@ -49,7 +49,7 @@ _MNIST_STEPS = (1024, 2048, 4096, 8192)
 FAMILIES: dict[str, Family] = {
     # the low-dimensional counterpart of the MNIST ablation: fresh weights, twice the updates
     "chessboard4d": _single("chessboard4d", StudentSpec("student-random-init", "teacher",
-                                                        {"init": "random", "steps": 7000, "probe_every": 500})),
+                                                        {"init": "random", "steps": 4000, "probe_every": 500})),
     "moons": _single("moons"),
     "digits": _single("digits"),
     "mlp-manifold": _single("mlp-manifold"),

@@ -76,6 +76,10 @@ class _TeacherRun:
 
 def _teacher_setup(data_cfg, net_cfg, cfg, out: Path, data_dir, rt: Runtime, resume: bool) -> tuple[_TeacherRun, int, float]:
     """(the run, the step to continue after, wall seconds so far): a fresh or resumed run."""
+    if not 0 <= cfg.ema < 1:
+        raise DmdvizError(f"ema must be in [0, 1), got {cfg.ema}")
+    if cfg.time_sampling not in flow.TIME_SAMPLING:
+        raise DmdvizError(f"time sampling must be one of {', '.join(flow.TIME_SAMPLING)}, got {cfg.time_sampling!r}")
     ds = get_dataset(data_cfg, data_dir)
     if tuple(net_cfg.shape) != ds.shape:
         raise DmdvizError(f"network shape {tuple(net_cfg.shape)} does not match the data shape {ds.shape}")
@@ -98,7 +102,7 @@ def _teacher_setup(data_cfg, net_cfg, cfg, out: Path, data_dir, rt: Runtime, res
 
 
 def _teacher_step(r: _TeacherRun, step: int) -> torch.Tensor:
-    """One flow-matching iteration (SPEC §1): x ~ data, z ~ N(0, I), t ~ U(0, 1), then the
+    """One flow-matching iteration (SPEC §1): x ~ data, z ~ N(0, I), t ~ cfg.time_sampling (uniform by default), then the
     EMA update; returns the batch's fm_loss."""
     cfg, rt = r.cfg, r.rt
     for group in r.opt.param_groups:
@@ -106,14 +110,14 @@ def _teacher_step(r: _TeacherRun, step: int) -> torch.Tensor:
     x, y = r.ds.sample(cfg.batch, r.data_gen)
     x, y = x.to(rt.device), None if y is None else y.to(rt.device)
     z = torch.randn(x.shape, generator=r.gen, device=rt.device)
-    t = torch.rand(len(x), generator=r.gen, device=rt.device)
+    t = flow.sample_time(len(x), r.gen, cfg.time_sampling, rt.device)
     with rt.autocast():
         loss, logs = flow.fm_loss(r.model, x, z, t, y)
     r.opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(r.params, 1.0)
     r.opt.step()
-    _ema_update(r.ema_params, r.params, step)
+    _ema_update(r.ema_params, r.params, step, cfg.ema)
     return logs["fm_loss"]
 
 
@@ -156,7 +160,7 @@ def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, 
 
 def _teacher_config(data_cfg, net_cfg, cfg, step, wall, rt):
     train = {**to_dict(cfg), "step": step, "wall_time_s": round(wall, 2), "world_size": rt.world_size,
-             "device": str(rt.device), "bf16": rt.bf16, "ema": 0.999}
+             "device": str(rt.device), "bf16": rt.bf16}
     return hub.make_config("teacher", data_cfg, net_cfg, train)
 
 

@@ -106,41 +106,55 @@ class App:
         _step(progress, 0.5, "exact optimal assignments and bootstrap intervals")
         m, intervals = pa.pairing, pa.intervals
         _step(progress, 0.85, "figures")
-        if len(pa.s.shape) == 3:
-            samples = plots.image_grid(pa.images(30), pa.seeds[:30])
-        else:
-            samples = plots.low_dim_panels(pa.panels(), pa.seeds)
-        block, sigma = pa.cost_block(100)
+        figures = self.reg.view(pa, "explore", lambda: self._explore_figures(pa))
         ckpt = analysis.checkpoint_of(teacher)
         data_name = ckpt.data.name if ckpt else "own model"
         info = (f"{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
                 f"from base seed {pa.s.seed}, K = {pa.k} · A_OT = {m['ot_agreement']:.3f} "
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
                 f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")
-        return (info, samples, plots.pca_triplets(pa.pca(), pa.seeds), plots.cost_heatmap(block, sigma, pa.seeds[:len(block)]),
-                plots.distance_scatter(*pa.distances, pa.seeds), _metrics_rows(m, intervals),
-                *self._seed_detail(models, pa, index))
+        return (info, *figures, *self._seed_detail(models, pa, index))
+
+    @staticmethod
+    def _explore_figures(pa) -> tuple:
+        """(samples, PCA, cost heatmap, distances, metrics rows) of an analysis: built once per
+        cached analysis (``Registry.view``)."""
+        if len(pa.s.shape) == 3:
+            samples = plots.image_grid(pa.images(30), pa.seeds[:30])
+        else:
+            samples = plots.low_dim_panels(pa.panels(), pa.seeds)
+        block, sigma = pa.cost_block(100)
+        return (samples, plots.pca_triplets(pa.pca(), pa.seeds), plots.cost_heatmap(block, sigma, pa.seeds[:len(block)]),
+                plots.distance_scatter(*pa.distances, pa.seeds), _metrics_rows(pa.pairing, pa.intervals))
 
     def seed_detail(self, pair: dict, n, seed, k, index, session: str = ""):
         models = self.reg.models(pair, session)
         return self._seed_detail(models, self.reg.analysis_of(*models, n, seed, k), index)
 
     def _seed_detail(self, models, pa, index):
-        """One seed: its five views (an image row, or a table of coordinates) and its Euler path."""
+        """One seed: its five views (an image row, or a table of coordinates) and its Euler path,
+        built once per cached analysis and seed."""
         i = int(index)
         if not 0 <= i < pa.s.n:
             raise DmdvizError(f"seed index must be between 0 and {pa.s.n - 1} (the seeds drawn), got {i}")
+        # the update stays outside the memo: Gradio pops "value" out of an update dict
+        view_fig, path, table = self.reg.view(pa, ("seed", i), lambda: self._seed_views(models, pa, i))
+        return gr.update(value=view_fig, visible=view_fig is not None), path, table
+
+    @staticmethod
+    def _seed_views(models, pa, i: int) -> tuple:
+        """(the views' image row or None, the Euler path, the seed's table) of seed index i."""
         t = analysis.seed_trajectory(*models, i, pa.s.seed, pa.k)
         noise = {"z": pa.s.z[i]} if pa.s.z[i].shape == pa.s.g[i].shape else {}  # no latent z beside decoded pixels
         views = {**noise, **{f"Φ_{kk}": pa.s.phi[kk][i] for kk in DRILL_KS}, "G": pa.s.g[i]}
         images = len(pa.s.shape) == 3
         if images:
             row = np.stack([v.mean(0).numpy() for v in views.values()])
-            view_fig = gr.update(value=plots.image_grid({f"seed {i}": row}, np.arange(len(views)), "view", f"Seed {i}",
-                                                        col_labels=list(views)), visible=True)
+            view_fig = plots.image_grid({f"seed {i}": row}, np.arange(len(views)), "view", f"Seed {i}",
+                                        col_labels=list(views))
             path = plots.trajectory_plot(t.states.mean(1).numpy(), t.phi_1.mean(0).numpy(), t.g.mean(0).numpy(), i)
         else:
-            view_fig = gr.update(value=None, visible=False)  # the table below lists the coordinates
+            view_fig = None  # the table below lists the coordinates
             path = plots.trajectory_plot(t.states.numpy(), t.phi_1.numpy(), t.g.numpy(), i, pa.panels()[f"Φ_{pa.k}"])
         return view_fig, path, _seed_table(i, views, pa.phi_k[i], pa.k, show_coords=not images)
 
@@ -351,9 +365,13 @@ def _expire_uploads(reg: Registry) -> None:
     threading.Thread(target=loop, name="dmdviz-upload-expiry", daemon=True).start()
 
 
-def build_demo(registry: Registry | None = None) -> gr.Blocks:
+def build_demo(registry: Registry | None = None, warm: bool = False) -> gr.Blocks:
+    """The app. ``warm``: draw the default pair's page-load view now (analysis, figures, seed
+    0's drill-down), so the first visitor's page load is a cache hit (``app.py`` does)."""
     app = App(registry)
     lim = app.reg.limits
+    if warm:
+        app.init(min(ui_layout.DEFAULT_N, lim.max_seeds), 0, 8, 0)  # the page's default n, seed, K and seed index
     gate = Gate(lim.session_queue)
     for root, name in ((app.reg.uploads, YOUR_UPLOAD), (jobs.runs_root(), "runs"), (hub.SHIPPED, "checkpoints")):
         hide(root, name)

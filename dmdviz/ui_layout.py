@@ -16,6 +16,8 @@ from dmdviz.limits import Limits
 from dmdviz.registry import families, pair_choices, shipped_pair_files
 from dmdviz.ui_errors import error_box
 
+DEFAULT_N = 500  # seeds drawn on page load (capped by the limits)
+
 
 def explore_pickers() -> SimpleNamespace:
     """The pair controls: dropdown, reference box, teacher, uploads, pair files, N / seed / K."""
@@ -42,7 +44,7 @@ def explore_pickers() -> SimpleNamespace:
 def explore_views(c, lim: Limits) -> None:
     """N / seed / K, the four plots and the metrics table of the pair, into ``c``."""
     with gr.Row():
-        c.n = gr.Slider(2, lim.max_seeds, value=min(500, lim.max_seeds), step=1, label="Seeds N")
+        c.n = gr.Slider(2, lim.max_seeds, value=min(DEFAULT_N, lim.max_seeds), step=1, label="Seeds N")
         c.seed = gr.Number(0, precision=0, label="Base seed")
         c.k = gr.Number(8, precision=0, label="K (Euler steps of the target Φ_K)")
         c.draw = gr.Button("Draw", variant="primary")
@@ -101,12 +103,13 @@ def diagnostics_tab() -> tuple:
 def train_controls(lim: Limits) -> SimpleNamespace:
     c = SimpleNamespace()
     with gr.Row():
-        c.preset = gr.Dropdown(sorted(PRESETS), value="chessboard4d", label="Preset (data set and network)")
+        board = PRESETS["chessboard4d"]  # its own recipe (a good board in about a minute), within the limits
+        c.preset = gr.Dropdown(sorted(PRESETS), value=board.name, label="Preset (data set and network)")
         c.dim = gr.Number(0, precision=0, label="Dimension (0 = preset's; vector sets)")
-        c.teacher_steps = gr.Number(1000, precision=0, label=f"Teacher steps (≤ {lim.max_steps})")
-        c.student_steps = gr.Number(300, precision=0, label=f"Student steps (≤ {lim.max_steps})")
+        c.teacher_steps = gr.Number(min(board.teacher.steps, lim.max_steps), precision=0, label=f"Teacher steps (≤ {lim.max_steps})")
+        c.student_steps = gr.Number(min(board.distill.steps, lim.max_steps), precision=0, label=f"Student steps (≤ {lim.max_steps})")
     with gr.Row():
-        c.ratio = gr.Number(5, precision=0, label="Critic updates per generator update")
+        c.ratio = gr.Number(board.distill.ratio, precision=0, label="Critic updates per generator update")
         c.gan = gr.Number(0.0, label="GAN weight on G (DMD2: 3e-3; D then gets 1e-2)")
         c.init = gr.Radio(["teacher", "random"], value="teacher", label="Student init")
         c.run_name = gr.Textbox(label="Run name (optional)")

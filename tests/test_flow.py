@@ -66,3 +66,18 @@ def test_fm_loss_vanishes_for_the_exact_field():
     t = torch.rand(64, dtype=torch.float64) * 0.99
     loss, logs = flow.fm_loss(ToPoint(target), target.expand(64, 2), z, t)
     assert float(loss) < 1e-20 and "fm_loss" in logs
+
+
+def test_uniform_time_sampling_is_spec_uniform_and_logit_normal_keeps_a_uniform_fifth():
+    a, b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    assert torch.equal(flow.sample_time(1000, a), torch.rand(1000, generator=b))  # SPEC §1, same stream as before
+    t = flow.sample_time(50_000, torch.Generator().manual_seed(0), "logit-normal")
+    assert ((t > 0) & (t < 1)).all()
+    logits = torch.logit(t[torch.arange(len(t)) % 5 != 4])
+    assert abs(float(logits.mean())) < 0.02 and abs(float(logits.std()) - 1) < 0.02  # sigmoid of N(0, 1)
+    fifth = t[4::5]  # U(0, 1): mean 1/2, variance 1/12
+    assert abs(float(fifth.mean()) - 0.5) < 0.01 and abs(float(fifth.var()) - 1 / 12) < 0.005
+    import pytest
+
+    with pytest.raises(ValueError, match="time sampling"):
+        flow.sample_time(4, torch.Generator(), "beta")

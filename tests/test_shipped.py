@@ -65,3 +65,14 @@ def test_the_teacher_length_series_keeps_the_plain_students_and_curves_name_the_
     assert [e["student"] for e in analysis.teacher_length_series(unet, n=16)] == ["mnist-unet/student-1024",
                                                                                    "mnist-unet/student-8192"]
     assert "teacher @ 8192 · 1,500 iterations" in [c["label"] for c in analysis.dm_loss_curves(unet)]
+
+
+def test_the_shipped_chessboard_teacher_puts_nine_tenths_of_phi_8_on_the_black_squares():
+    """Goal of the chessboard4d preset: a crisp board (paper Fig. 2), extra coordinates near 0."""
+    from dmdviz import flow, noise
+    from dmdviz.data import get_dataset
+
+    teacher = hub.load_checkpoint("chessboard4d/teacher")
+    z, _ = noise.seeded(0, 2000, tuple(teacher.net.shape), 0)
+    support = get_dataset(teacher.data).support(flow.euler(teacher.model, z, 8))
+    assert support["on_support"] >= 0.90 and support["off_plane_median"] < 0.02, support

@@ -1,0 +1,146 @@
+"""Every benchmark module imports and runs end to end on a tiny configuration.
+
+Speed is never asserted here (benchmarks/ measure it, the README reports it); these tests
+catch a benchmark that no longer starts, or whose numbers no longer mean what they say.
+"""
+
+import importlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from dmdviz.runtime import Runtime
+from served_app import TINY_RUN, finished_run
+
+ROOT = Path(__file__).resolve().parent.parent
+MODULES = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem != "__init__")
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_benchmark_module_imports(name):
+    importlib.import_module(f"benchmarks.{name}")
+
+
+@pytest.mark.parametrize("name", ["bench_load", "bench_quality", "bench_scaling", "bench_cache", "bench_analysis"])
+def test_benchmark_command_lines_start(name):
+    done = subprocess.run([sys.executable, "-m", f"benchmarks.{name}", "--help"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0 and "usage" in done.stdout, done.stderr
+
+
+def test_training_rates_and_the_torchcfm_loop(tmp_path):
+    from benchmarks import bench_train as b
+
+    rt = Runtime.create("cpu")
+    assert b.gemm_peak(torch.float32, n=64, seconds=0.05) > 0
+    assert b.teacher_rate("chessboard4d", 12, tmp_path / "t", rt, batch=32) > 0
+    assert b.dmd_rate("chessboard4d", tmp_path / "t", 12, 2, tmp_path / "s", rt) > 0
+    if importlib.util.find_spec("torchcfm"):
+        r = b.torchcfm_rate(12)
+        assert r["steps_per_s"] > 0 and r["params"] > 0
+
+
+def test_quality_race_scores_both_sides_on_the_board(tmp_path):
+    from benchmarks import bench_quality as b
+
+    if not importlib.util.find_spec("torchcfm"):
+        pytest.skip("torchcfm is a benchmark requirement (requirements-bench.txt)")
+    res = b.run(rounds=1, cap=20, check_every=10, n_eval=32, steps=20, threads=1)
+    ours, theirs = res["ours"][0], [runs[0] for runs in res["theirs"].values()]
+    assert [c["step"] for c in ours["checks"]] == [10, 20]
+    assert all(0 <= c["on_board"] <= 1 for x in [ours, *theirs] for c in x["checks"])
+    assert all(c["step"] <= 20 for x in theirs for c in x["checks"])
+    assert "dmdviz" in b.summary(res) and "torchcfm" in b.summary(res)
+
+
+def test_on_board_share_is_one_on_the_board_and_low_for_noise():
+    """The race's quality measure against closed forms: data on the black squares scores 1."""
+    from benchmarks.bench_quality import on_board
+
+    class ToData(torch.nn.Module):  # v = x* - z: Φ_1 lands exactly on x*
+        def __init__(self, target):
+            super().__init__()
+            self.target = target
+
+        def forward(self, x, t, y=None):
+            return (self.target - x) / (1 - t)[:, None]
+
+    board = torch.tensor([[-1.5, -1.5, 0.0, 0.0]]).repeat(64, 1)  # the centre of a black cell
+    assert on_board(ToData(board), 64) == 1.0
+    off = torch.tensor([[-0.5, -1.5, 0.0, 0.0]]).repeat(64, 1)  # the white cell beside it
+    assert on_board(ToData(off), 64) == 0.0
+
+
+def test_scaling_table_fits_an_exponent_per_stage():
+    from benchmarks import bench_scaling as b
+
+    assert b.fit([10, 100, 1000], [1.0, 100.0, 10000.0])[0] == pytest.approx(2.0)
+    res = b.run(ns=(16, 32, 64), dims=(4,), threads=1)
+    assert {(r["dim"], r["n"]) for r in res["rows"]} == {(4, 16), (4, 32), (4, 64)}
+    assert set(res["fits"]) == {"4/sample", "4/ot", "4/figures"}
+    assert "| 4 | ot |" in b.markdown(res)
+
+
+def test_analysis_stages(tmp_path):
+    from benchmarks import bench_analysis
+
+    out = bench_analysis.run(net="mlp", n=16, threads=1)
+    assert out["n"] == 16 and out["total"] >= out["sample"] >= 0
+
+
+def test_cache_cold_then_warm():
+    from benchmarks import bench_cache
+
+    out = bench_cache.run(n=8, threads=1, repeats=1)
+    assert out["n"] == 8 and out["cache_mb"] > 0 and len(out["warm_s"]) == 1
+
+
+def test_load_serves_clients_whose_answers_match_the_library(tmp_path, monkeypatch, tiny_pair):
+    from benchmarks import bench_load
+
+    finished_run(tiny_pair, tmp_path / "runs")  # the web app opens runs and shipped names, no folders
+    monkeypatch.setenv("DMDVIZ_DEFAULT_PAIR", TINY_RUN)
+    monkeypatch.setenv("DMDVIZ_RUNS_DIR", str(tmp_path / "runs"))
+    out = bench_load.run(sessions=2, n=24)
+    assert out["all_correct"] and out["cold"]["requests"] == out["warm"]["requests"] == 2
+
+
+def test_gpu_check_functions_run_on_the_cpu(tmp_path):
+    from benchmarks import gpu_check
+
+    rt = Runtime.create("cpu")
+    assert gpu_check.check_loops(rt, tmp_path)["loops_ok"]
+    assert gpu_check.check_sampling_matches_cpu(rt, "chessboard4d", n=8) == 0.0
+
+
+@pytest.mark.skipif(not (shutil.which("chromium") or Path("/usr/bin/chromium").exists())
+                    or not importlib.util.find_spec("playwright"), reason="needs Chromium and playwright")
+def test_first_paint_benchmark_opens_the_page(monkeypatch, tiny_pair, tmp_path):
+    from benchmarks import bench_app
+
+    finished_run(tiny_pair, tmp_path / "runs")
+    monkeypatch.setenv("DMDVIZ_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("DMDVIZ_MAX_SEEDS", "40")
+    out = bench_app.run(TINY_RUN, repeats=1, timeout=240)
+    assert out["first_byte_to_plots_cold_ms"] > 0 and out["pair"] == TINY_RUN
+
+
+def test_goals_table_and_readme_markers(tmp_path):
+    from benchmarks.__main__ import MARKS, goals, write_readme
+
+    res = {"cache": {"n": 8, "cold_s": 3.0, "warm_s": [0.4, 0.3], "warm_with_ot_s": [0.5]},
+           "load": {"sessions": 20, "warm": {"p50_s": 0.2, "p95_s": 0.7}, "cold": {"p50_s": 2.0, "p95_s": 4.0},
+                    "all_correct": True}}
+    table = goals(res)
+    assert "| 2. sample cache, mnist-unet pair, N = 8, warm | 0.30 s | ≤ 1 s | cold 3.0 s | yes |" in table
+    assert "| 0.70 s | ≤ 0.5 s |" in table and table.count("skipped") == 3  # quality, first paint, scaling
+    readme = tmp_path / "README.md"
+    readme.write_text(f"a\n{MARKS[0]}\nold\n{MARKS[1]}\nb\n")
+    write_readme("new\n", readme)
+    assert readme.read_text() == f"a\n{MARKS[0]}\nnew\n{MARKS[1]}\nb\n"

@@ -1,0 +1,41 @@
+"""Views are built once per cached analysis: a repeat request builds no figure, a new one does."""
+
+from dmdviz import plots
+from dmdviz.limits import Limits
+from dmdviz.registry import Registry
+
+
+def _counting(monkeypatch):
+    calls = []
+    for name in ("low_dim_panels", "pca_triplets", "cost_heatmap", "distance_scatter", "trajectory_plot"):
+        real = getattr(plots, name)
+        monkeypatch.setattr(plots, name, lambda *a, _real=real, _name=name, **kw: (calls.append(_name), _real(*a, **kw))[1])
+    return calls
+
+
+def test_a_repeat_view_reuses_its_figures_and_a_new_view_builds_its_own(tiny_pair, monkeypatch):
+    from dmdviz.ui import App
+
+    app = App(Registry(Limits.from_env(), local=True))
+    calls = _counting(monkeypatch)
+    pair, _ = app._pair(str(tiny_pair[1]), "", "")  # a local folder: the library's registry
+    first = app.explore(pair, 40, 0, 8, 3)
+    assert sorted(calls) == ["cost_heatmap", "distance_scatter", "low_dim_panels", "pca_triplets", "trajectory_plot"]
+    again = app.explore(pair, 40, 0, 8, 3)
+    assert len(calls) == 5 and all(a is b for a, b in zip(first[1:5], again[1:5])) and again[8] == first[8]
+    other_seed = app.seed_detail(pair, 40, 0, 8, 4)  # same analysis, another drill-down
+    assert calls[5:] == ["trajectory_plot"] and "**Seed 4**" in other_seed[2]
+    other = app.explore(pair, 40, 1, 8, 3)  # another base seed: another analysis, new figures
+    assert len(calls) == 11 and other[1] is not first[1]
+
+
+def test_a_warm_demo_has_drawn_the_default_pair_before_any_visitor(tiny_pair, monkeypatch):
+    from dmdviz.ui import App, build_demo
+
+    monkeypatch.setenv("DMDVIZ_DEFAULT_PAIR", str(tiny_pair[1]))
+    monkeypatch.setenv("DMDVIZ_MAX_SEEDS", "60")
+    registry = Registry(Limits.from_env(), local=True)
+    build_demo(registry, warm=True).close()
+    calls = _counting(monkeypatch)
+    page_load = App(registry).init(60, 0, 8, 0)
+    assert calls == [] and "60 seeds" in page_load[2]
