@@ -12,20 +12,18 @@ the figure refreshes as result lines arrive.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 import gradio as gr
 
-from dmdviz import hub, jobs, plots_sweep, sweep
+from dmdviz import hub, jobs, plots_sweep, runs, sweep
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
 from dmdviz.ui_common import OWN, POLL, VIEWS, Gate, wire
 from dmdviz.ui_errors import error_box
 
 DEFAULT = "sweep-default"
-_NAME = re.compile(r"^[\w.-]{1,64}$")
 MAX_DIMS, MAX_SWEEP_SEEDS = 9, 3
 # the table adds the start Φ_1 and the student's sample quality (chessboard) to the plotted metrics
 TABLE = ("ot_agreement", "ot_agreement_init", "nn_agreement", "copy_ratio", "copy_ratio_chance", "support_g_on_support")
@@ -52,7 +50,7 @@ def sweep_choices() -> list[str]:
 def _folder(name: str) -> Path:
     if name in shipped_sweeps():
         return hub.SHIPPED / name
-    if not _NAME.match(name or ""):
+    if not runs.NAME.match(name or ""):
         raise DmdvizError(f"{name!r} is not a sweep name (letters, digits, . _ - only)")
     folder = sweeps_root() / name
     if not (folder / "sweep.json").is_file():
@@ -93,20 +91,17 @@ def start(dataset, dims, seeds, variants, teacher_steps, student_steps, name, li
     for label, value in (("teacher steps", teacher_steps), ("student steps", student_steps)):
         if not 1 <= int(value) <= limits.max_steps:
             raise DmdvizError(f"{label} must be between 1 and {limits.max_steps}, got {value}")
-    busy = [c for c in sweep_choices() if c not in shipped_sweeps() and sweep.is_running(sweeps_root() / c)]
-    if len(busy) >= limits.max_jobs:
-        raise DmdvizError(f"{len(busy)} sweep(s) already running (limit {limits.max_jobs}): stop one or wait")
     cfg = sweep.SweepConfig(dataset=dataset, dims=_ints(dims, "dimensions", 2, 1024, MAX_DIMS),
                             seeds=_ints(seeds, "seeds", 0, 10**6, MAX_SWEEP_SEEDS), variants=tuple(variants or ()),
                             teacher_steps=int(teacher_steps), student_steps=int(student_steps))
     cfg.check()
     name = (name or "").strip() or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
-    if not _NAME.match(name) or name in shipped_sweeps():
+    if not runs.NAME.match(name) or name in shipped_sweeps():
         raise DmdvizError(f"{name!r} is not a free sweep name (letters, digits, . _ - only)")
     folder = sweeps_root() / name
     if folder.exists():
         raise DmdvizError(f"a sweep named {name!r} exists already; choose another name")
-    sweep.start_background(folder, cfg, threads=limits.job_threads)
+    sweep.start_background(folder, cfg, limits=limits)  # one cap for training jobs and sweeps (runs.launching)
     return gr.update(choices=sweep_choices(), value=name), f"Started sweep `{name}` ({len(cfg.sub_runs())} sub-runs)."
 
 

@@ -82,6 +82,7 @@ def test_a_sweep_started_here_runs_in_the_background_and_is_drawn(client, refusa
     (("chessboard", "2", "0", [], 20, 4, ""), "variants must be among"),
     (("chessboard", "2", "0", ["plain"], 0, 4, ""), "teacher steps must be between"),
     (("chessboard", "2", "0", ["plain"], 20, 4, "sweep-default"), "not a free sweep name"),
+    (("chessboard", "2", "0", ["plain"], 20, 4, ".."), "not a free sweep name"),  # never the runs root itself
 ])
 def test_user_errors_are_one_line(client, refusal, args, message):
     assert message in refusal(client.predict(*args, api_name="/sweep_start"))
