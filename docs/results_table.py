@@ -3,7 +3,8 @@
     python docs/results_table.py     # after `python -m dmdviz reproduce NAME --rescore`
 
 Each value comes from ``config.json``'s ``metrics`` with its bootstrap interval. A row
-whose student is not shipped (the relabelling control) is read from ``runs/controls/``.
+whose student is not shipped (the relabelling control, the long and freedom-test runs) is read from
+``docs/unshipped/`` (their config.json: training record and metrics, no weights).
 """
 import json
 from pathlib import Path
@@ -31,12 +32,12 @@ def row(name, dim):
     fam = name.split("/")[0]
     path = Path("checkpoints") / name / "config.json"
     if not path.exists():
-        path = Path("runs/controls") / name / "config.json"
+        path = Path("docs/unshipped") / name / "config.json"
     cfg = json.loads(path.read_text())
     m = cfg["metrics"]
     sup = (f"{m['support_phi_8_on_support']:.2f} / {m['support_g_on_support']:.2f}"
            if "support_g_on_support" in m else "–")
-    label = name + (" (cond.)" if fam in ("mlp-manifold", "mnist-cond") else "") + (" (not shipped)" if "runs/controls" in str(path) else "")
+    label = name + (" (cond.)" if fam in ("mlp-manifold", "mnist-cond") else "") + (" (not shipped)" if "docs/unshipped" in str(path) else "")
     return (f"| `{label}` | {dim} | {ci(m, 'ot_agreement')} ({m['ot_agreement_init']:.3f}) | "
             f"{ci(m, 'nn_agreement')} ({m['nn_agreement_init']:.3f}) | {ci(m, 'copy_ratio', 2)} ({m['copy_ratio_chance']:.2f}) | "
             f"{ci(m, 'diag_contrast')} ({m['diag_contrast_init']:.3f}) | {ci(m, 'resolution', 2)} ({m.get('resolution_init', float('nan')):.2f}) | "
