@@ -94,5 +94,6 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pair", default="chessboard4d/student")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--timeout", type=float, default=180.0, help="seconds for the server to start and each page to draw")
     args = ap.parse_args()
-    print(json.dumps(run(args.pair, args.repeats), indent=2))
+    print(json.dumps(run(args.pair, args.repeats, args.timeout), indent=2))

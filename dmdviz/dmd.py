@@ -42,7 +42,8 @@ class ExtraNoise(nn.Module):
 
     ``scale`` sets W' at the start: 0 gives exactly the plain student with an unused input;
     s > 0 draws W' with s times the per-entry std of the teacher's W, so at s = 1 z' moves
-    the first layer as much as z does. The student may grow or shrink W' freely; G's target
+    the first layer as much as z does when W reads z itself (MNIST; where W reads Fourier
+    features of z, ||W'|| / ||W|| starts at s * sqrt(D / W's input width)). The student may grow or shrink W' freely; G's target
     stays Φ_K(z). Shapes: z (B, *shape) -> (B, hidden).
     """
 
