@@ -1,8 +1,8 @@
 """The shape of the library (STYLE.md): imports go one way, modules and functions stay small.
 
 Read from the source (no imports executed): every ``import`` of a dmdviz module, at module
-level or inside a function, is an edge. The UI modules (``ui*.py``) are left to their own
-tests; everything else is the library.
+level or inside a function, is an edge. The UI modules (``ui*.py``) sit on top: the
+library never imports them; the size bounds hold for every module, UI included.
 """
 
 import ast
@@ -43,8 +43,8 @@ def _imports(path: Path) -> set[str]:
     return {m for m in out if m in MODULES and not me.startswith(m + ".")}
 
 
-def test_the_library_has_no_import_cycle():
-    graph = {name: _imports(path) & set(LIBRARY) for name, path in LIBRARY.items()}
+def test_no_import_cycle_in_the_library_or_the_ui():
+    graph = {name: _imports(path) for name, path in MODULES.items()}
     done, cycles = set(), []
 
     def visit(node, stack):
@@ -75,9 +75,9 @@ def test_the_library_imports_no_ui_and_analysis_no_training(name):
         assert not imported & {"dmdviz.train", "dmdviz.train_state", "dmdviz.jobs", "dmdviz.sweep"}, name
 
 
-@pytest.mark.parametrize("name", sorted(LIBRARY))
+@pytest.mark.parametrize("name", sorted(MODULES))
 def test_modules_and_functions_stay_small(name):
-    text = LIBRARY[name].read_text()
+    text = MODULES[name].read_text()
     assert text.count("\n") <= MAX_LINES, f"{name}: {text.count(chr(10))} lines"
     long = [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(ast.parse(text))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= MAX_FUNCTION]
