@@ -1,9 +1,13 @@
 """Serve the dmdviz app (``GRADIO_SERVER_NAME`` / ``GRADIO_SERVER_PORT``, default 7860)."""
 
+import signal
+
 from dmdviz.ui import build_demo, launch_kwargs
 
 
 def main() -> None:
+    # SIGINT stops the app even where the parent left it ignored (a job started with `&`)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     demo = build_demo(warm=True)  # the default pair drawn before the port opens: the first page load is a cache hit
     try:
         demo.launch(**launch_kwargs())
