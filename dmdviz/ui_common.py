@@ -36,7 +36,7 @@ class Gate:
     places older than ``GRACE_S`` beyond what Gradio's queue still holds for the session
     (``bind`` tells the gate which Blocks to ask)."""
 
-    GRACE_S = 2.0  # a request admitted this recently may not be in Gradio's queue yet
+    GRACE_S = 30.0  # a request admitted this recently may not be in Gradio's queue yet (a loaded machine: seconds)
 
     def __init__(self, limit: int):
         self.limit = limit
