@@ -17,7 +17,8 @@ Curves over training (figs 4, 11, live views) are in ``plots_curves``.
 
 Conventions: a seed keeps one colour in every panel (``SEED_SCALE`` over the seed index);
 hovers carry the seed index as ``customdata``; teacher/student pairs are ONE line trace with
-NaN breaks; per-seed traces are ``Scattergl`` with float32 arrays; heatmaps are at most
+NaN breaks; per-seed traces are float32 arrays, drawn as SVG ``Scatter`` up to ``SVG_MAX_POINTS``
+points a trace and as WebGL ``Scattergl`` above (``_scatter``); heatmaps are at most
 ``MAX_SIDE`` x ``MAX_SIDE`` cells; image grids are one PNG. Images are expected in the data range [-1, 1].
 """
 
@@ -34,6 +35,11 @@ from dmdviz.png import png_data_uri
 SEED_SCALE = "Turbo"
 MAX_SIDE = 256
 MAX_CURVE_POINTS = 2000
+# SVG up to this many points a trace, WebGL above: a browser without a GPU draws WebGL in
+# software, and the five default Explore plots at N = 500 took 2.8 s as WebGL against 1.4 s
+# as SVG in headless Chromium on 2 cores (README, Benchmarks); past a few thousand points
+# SVG's one DOM node a point is the slower one
+SVG_MAX_POINTS = 2000
 GRID_WIDTH, GRID_COLUMNS, MIN_IMAGE_PX = 620, 10, 44  # image grids: assumed plot width, columns at most, px an image
 _GRID = "#EBF0F8"
 # plotly_white's look in the few keys these figures use: the full template is ~7 KB in every
@@ -77,8 +83,13 @@ def pair_lines(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pts[:, 0], pts[:, 1]
 
 
-def _points(xy: np.ndarray, seeds: np.ndarray, name: str, marker: dict, **kw) -> go.Scattergl:
-    return go.Scattergl(x=_f32(xy[:, 0]), y=_f32(xy[:, 1]), mode="markers", name=name, marker=marker,
+def _scatter(n_points: int, **kw) -> go.Scatter | go.Scattergl:
+    """A scatter trace of ``n_points`` points: SVG up to ``SVG_MAX_POINTS``, WebGL above."""
+    return (go.Scatter if n_points <= SVG_MAX_POINTS else go.Scattergl)(**kw)
+
+
+def _points(xy: np.ndarray, seeds: np.ndarray, name: str, marker: dict, **kw) -> go.Scatter | go.Scattergl:
+    return _scatter(len(xy), x=_f32(xy[:, 0]), y=_f32(xy[:, 1]), mode="markers", name=name, marker=marker,
                         customdata=np.asarray(seeds, dtype=np.int32),
                         hovertemplate=f"{name}<br>seed %{{customdata}}<br>(%{{x:.3g}}, %{{y:.3g}})<extra></extra>",
                         **kw)
@@ -169,8 +180,8 @@ def pca_triplets(proj: dict[str, np.ndarray], seeds: np.ndarray, title: str = "P
     "G") joined per seed by one NaN-separated line trace (fig 1 / 9)."""
     names = list(proj)
     lx, ly = pair_lines(proj[names[0]], proj["G"])
-    fig = go.Figure(go.Scattergl(x=lx, y=ly, mode="lines", name=f"{names[0]} – G pairs", hoverinfo="skip",
-                                 line=dict(color=COLORS["pair"], width=1)))
+    fig = go.Figure(_scatter(len(lx) // 3, x=lx, y=ly, mode="lines", name=f"{names[0]} – G pairs", hoverinfo="skip",
+                             line=dict(color=COLORS["pair"], width=1)))
     for name in names:
         fig.add_trace(_points(proj[name], seeds, name, dict(color=_color(name), size=4, opacity=0.8)))
     fig.update_xaxes(title="PC 1")
@@ -188,8 +199,8 @@ def compare_pca(proj: dict[str, np.ndarray], seeds: np.ndarray,
                         horizontal_spacing=0.05)
     for col, g in enumerate(students, start=1):
         lx, ly = pair_lines(proj[target], proj[g])
-        fig.add_trace(go.Scattergl(x=lx, y=ly, mode="lines", name=f"{target} – G pairs", hoverinfo="skip",
-                                   line=dict(color=COLORS["pair"], width=1), showlegend=col == 1), 1, col)
+        fig.add_trace(_scatter(len(lx) // 3, x=lx, y=ly, mode="lines", name=f"{target} – G pairs", hoverinfo="skip",
+                               line=dict(color=COLORS["pair"], width=1), showlegend=col == 1), 1, col)
         g_color = STUDENT_COLORS[(col - 1) % len(STUDENT_COLORS)]
         for name, color in ((target, COLORS["teacher"]), (start, COLORS["Φ_1"]), (g, g_color)):
             fig.add_trace(_points(proj[name], seeds, name, dict(color=color, size=4, opacity=0.8),
@@ -239,11 +250,11 @@ def cost_heatmap(cost: np.ndarray, sigma: np.ndarray, seeds: np.ndarray | None =
     fig = go.Figure(go.Heatmap(z=z, x0=(f - 1) / 2, dx=f, y0=(f - 1) / 2, dy=f, colorscale="Viridis",
                                colorbar=dict(title="C", thickness=12),
                                hovertemplate="teacher i≈%{x:.0f}<br>student j≈%{y:.0f}<br>C %{z:.3g}<extra></extra>"))
-    fig.add_trace(go.Scattergl(x=_f32([0, n - 1]), y=_f32([0, n - 1]), mode="lines", name="diagonal (σ(i) = i)",
-                               line=dict(color="white", dash="dot", width=1), hoverinfo="skip"))
-    fig.add_trace(go.Scattergl(x=_f32(np.arange(n)), y=_f32(sigma), mode="markers", name="OT assignment σ",
-                               marker=dict(color=COLORS["G"], size=4, symbol="x"), customdata=seeds.astype(np.int32),
-                               hovertemplate="seed %{customdata} → σ = %{y:.0f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=_f32([0, n - 1]), y=_f32([0, n - 1]), mode="lines", name="diagonal (σ(i) = i)",
+                             line=dict(color="white", dash="dot", width=1), hoverinfo="skip"))
+    fig.add_trace(_scatter(n, x=_f32(np.arange(n)), y=_f32(sigma), mode="markers", name="OT assignment σ",
+                           marker=dict(color=COLORS["G"], size=4, symbol="x"), customdata=seeds.astype(np.int32),
+                           hovertemplate="seed %{customdata} → σ = %{y:.0f}<extra></extra>"))
     fig.update_xaxes(title="teacher sample i", range=[-0.5, n - 0.5])
     fig.update_yaxes(title="student sample j", range=[-0.5, n - 0.5], scaleanchor="x")
     return _finish(fig, title, height)
@@ -318,9 +329,8 @@ def trajectory_plot(states: np.ndarray, phi_1: np.ndarray, g: np.ndarray, index:
                           per_band=len(imgs))  # one row, as far as the width allows
     fig = go.Figure()
     if background is not None:
-        fig.add_trace(go.Scattergl(x=_f32(background[:, 0]), y=_f32(background[:, 1]), mode="markers",
-                                   name="Φ_K samples", hoverinfo="skip",
-                                   marker=dict(color="rgba(150,150,150,0.3)", size=3)))
+        fig.add_trace(_scatter(len(background), x=_f32(background[:, 0]), y=_f32(background[:, 1]), mode="markers",
+                               name="Φ_K samples", hoverinfo="skip", marker=dict(color="rgba(150,150,150,0.3)", size=3)))
     fig.add_trace(go.Scatter(x=_f32(states[:, 0]), y=_f32(states[:, 1]), mode="lines+markers", name=f"Φ_{k} path",
                              customdata=np.linspace(0, 1, k + 1, dtype=np.float32),
                              line=dict(color=COLORS["teacher"]), hovertemplate="t = %{customdata:.2f}<extra></extra>"))

@@ -82,14 +82,23 @@ def test_only_core_trace_types(full_size):
     assert {tr.type for fig in full_size.values() for tr in fig.data} <= core
 
 
-def test_per_seed_traces_are_float32_scattergl_with_seed_hovers(full_size):
+def test_per_seed_traces_are_float32_with_seed_hovers_svg_up_to_the_bound(full_size):
+    assert N <= plots.SVG_MAX_POINTS
     for name in ("panels", "pca", "distances", "boundary"):
         points = [tr for tr in full_size[name].data if tr.mode == "markers"]
         assert points, name
         for tr in points:
-            assert tr.type == "scattergl" and np.asarray(tr.x).dtype == np.float32
+            assert tr.type == "scatter" and np.asarray(tr.x).dtype == np.float32
             assert np.array_equal(np.asarray(tr.customdata), np.arange(N)), name
             assert "customdata" in tr.hovertemplate
+
+
+def test_traces_past_the_svg_bound_are_webgl():
+    n = plots.SVG_MAX_POINTS + 1
+    fig = plots.pca_triplets({"Φ_8": _xy(n), "Φ_1": _xy(n), "G": _xy(n)}, np.arange(n))
+    assert {tr.type for tr in fig.data} == {"scattergl"}
+    small = plots.pca_triplets({"Φ_8": _xy(10), "Φ_1": _xy(10), "G": _xy(10)}, np.arange(10))
+    assert {tr.type for tr in small.data} == {"scatter"}
 
 
 def test_pair_lines_interleave_pairs_and_nan_breaks():

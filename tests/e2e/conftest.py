@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = Path(os.environ.get("DMDVIZ_CHROMIUM", "/usr/bin/chromium"))
-# The per-seed plots are WebGL (Scattergl) and a test clicks their points: software WebGL is
+# Per-seed plots past plots.SVG_MAX_POINTS are WebGL (Scattergl): software WebGL is
 # allowed explicitly, for Chromium builds that refuse it on GPU-less machines by default.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--enable-unsafe-swiftshader", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
