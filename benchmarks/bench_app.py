@@ -34,13 +34,13 @@ DRAWN = f"ids => ids.every(id => document.querySelector(id + ' .js-plotly-plot .
 ANSWERED = f"() => /seeds/.test(document.querySelector('#explore-info')?.innerText || '') && {SINCE_FIRST_BYTE}"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
+def wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -57,7 +57,7 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
 def run(pair: str = "chessboard4d/student", repeats: int = 3, timeout: float = 180.0) -> dict:
     from playwright.sync_api import sync_playwright
 
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port), "HF_HUB_OFFLINE": "1",
@@ -67,7 +67,7 @@ def run(pair: str = "chessboard4d/student", repeats: int = 3, timeout: float = 1
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         try:
-            _wait_http(url, proc, timeout)
+            wait_http(url, proc, timeout)
             startup = time.perf_counter() - t0
             loads, answers, ready = [], [], []
             with sync_playwright() as p:

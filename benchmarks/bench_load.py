@@ -1,8 +1,12 @@
 """Load on the app: 20 concurrent gradio_client sessions ask for analyses of the default pair.
 
-The app is served in this process on loopback only (127.0.0.1, a free port) with its own
-settings (``DMDVIZ_*`` limits, one compute slot by default). Each session opens the page
-(``/init``) and then asks ``/explore`` twice:
+The app is served as users start it, ``python app.py`` in a process of its own, on loopback
+only (127.0.0.1, a free port) with this process's ``DMDVIZ_*`` settings (one compute slot by
+default); the clients run here, so their own work (decoding answers) does not share the
+server's interpreter. Each client keeps its connections, as a browser tab does
+(``ssl_verify=False`` on plain http: with it on, gradio_client builds a certificate store for
+every request, measured at half of a warm round's time when clients and server shared one
+process). Each session opens the page (``/init``) and then asks ``/explore`` twice:
 
 - cold: every session its own base seed, so 20 analyses are sampled and solved (OT) while
   the others wait in the queue;
@@ -20,13 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks.bench_app import ROOT, free_port, wait_http
 from dmdviz import analysis
 from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.limits import Limits
@@ -34,12 +40,6 @@ from dmdviz.registry import DRILL_KS, Registry
 from dmdviz.ui_text import METRICS
 
 TIMEOUT_S = 300  # any one request; the whole run stays bounded by sessions x this
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _library_metrics(reg: Registry, student_ref: str, n: int, seed: int, k: int) -> dict:
@@ -84,24 +84,27 @@ def run(sessions: int = 20, n: int = 500, k: int = 8) -> dict:
     """Serve the app, load it with ``sessions`` concurrent clients; returns the measurements."""
     from gradio_client import Client
 
-    from dmdviz.ui import build_demo, default_pair, launch_kwargs
+    from dmdviz.ui import default_pair
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="dmdviz-load-"))
     os.environ.setdefault("DMDVIZ_RUNS_DIR", str(tmp / "runs"))
-    demo = build_demo()
     n = min(n, Limits.from_env().max_seeds)
     cold_seeds, warm_seeds = list(range(1, sessions + 1)), [0] * sessions
     reg = Registry()
     expected = {seed: _library_metrics(reg, default_pair(), n, seed, k) for seed in {*cold_seeds, *warm_seeds}}
     if not all(expected.values()):
         raise RuntimeError(f"the library gave no pairing metrics for {default_pair()}")
-    port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_kwargs())
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port),
+           "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_TEMP_DIR": str(tmp / "gradio")}
+    proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
     clients = []
     try:
-        url = f"http://127.0.0.1:{port}/"
-        clients = [Client(url, analytics_enabled=False, download_files=str(tmp / "dl"), verbose=False)
+        wait_http(url, proc, TIMEOUT_S)
+        clients = [Client(url, analytics_enabled=False, download_files=str(tmp / "dl"), verbose=False, ssl_verify=False)
                    for _ in range(sessions)]
         t0 = time.perf_counter()
         with ThreadPoolExecutor(sessions) as pool:
@@ -112,7 +115,8 @@ def run(sessions: int = 20, n: int = 500, k: int = 8) -> dict:
     finally:
         for c in clients:
             c.close()
-        demo.close()
+        proc.terminate()
+        proc.wait(30)
     return {"pair": default_pair(), "sessions": sessions, "n": n, "k": k, "page_load_all_s": round(page_load, 2),
             "cold": cold, "warm": warm, "all_correct": cold["correct"] == warm["correct"] == sessions,
             "cpus": os.cpu_count()}

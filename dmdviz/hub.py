@@ -234,6 +234,16 @@ def shipped_names() -> list[str]:
                   if not any(part.startswith(".") for part in p.relative_to(SHIPPED).parts))
 
 
+def is_shipped(ref: str) -> bool:
+    """Whether ``ref`` is one of ``shipped_names()``, without walking the folder (every app
+    request asks: the walk was most of a cached view's server time)."""
+    parts = ref.split("/")
+    if not all(parts) or any(p.startswith(".") for p in parts) or "\\" in ref:
+        return False
+    folder = SHIPPED / ref
+    return (folder / "config.json").is_file() and folder.resolve().is_relative_to(SHIPPED.resolve())
+
+
 def split_revision(ref: str) -> tuple[str, str | None]:
     if "@" in ref:
         repo, rev = ref.rsplit("@", 1)
@@ -359,4 +369,4 @@ def with_metrics(folder, metrics: dict) -> None:
 
 
 __all__ = ["Checkpoint", "load_checkpoint", "load_folder", "save_checkpoint", "make_config", "push",
-           "resolve", "shipped_names", "build_model"]
+           "resolve", "shipped_names", "is_shipped", "build_model"]

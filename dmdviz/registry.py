@@ -109,7 +109,7 @@ class Registry:
         run = self._run(ref)
         if run:
             return run
-        if ref in shipped_names():
+        if hub.is_shipped(ref):
             return hub.SHIPPED / ref, ref, ""
         if hub._REPO_ID.match(ref):
             return hub.resolve(ref)  # neither shipped nor local: a Hub repo id

@@ -28,7 +28,7 @@ from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
 from dmdviz.registry import DRILL_KS, YOUR_UPLOAD, Registry, family_students, pair_choices, siblings
-from dmdviz.ui_common import OWN, POLL, VIEWS, Gate, wire
+from dmdviz.ui_common import OWN, POLL, VIEWS, Gate, serialised, wire
 from dmdviz.ui_errors import hide, redact
 from dmdviz.ui_sweep import sweep_tab
 from dmdviz.ui_text import ABOUT, METRICS, PICK_SEED_JS
@@ -127,15 +127,16 @@ class App:
 
     @staticmethod
     def _explore_figures(pa) -> tuple:
-        """(samples, PCA, cost heatmap, distances, metrics rows) of an analysis: built once per
-        cached analysis (``Registry.view``)."""
+        """(samples, PCA, cost heatmap, distances, metrics rows) of an analysis: built and
+        serialised once per cached analysis (``Registry.view``)."""
         if len(pa.s.shape) == 3:
             samples = plots.image_grid(pa.images(30), pa.seeds[:30])
         else:
             samples = plots.low_dim_panels(pa.panels(), pa.seeds)
         block, sigma = pa.cost_block(100)
-        return (samples, plots.pca_triplets(pa.pca(), pa.seeds), plots.cost_heatmap(block, sigma, pa.seeds[:len(block)]),
-                plots.distance_scatter(*pa.distances, pa.seeds), _metrics_rows(pa.pairing, pa.intervals))
+        figures = (samples, plots.pca_triplets(pa.pca(), pa.seeds), plots.cost_heatmap(block, sigma, pa.seeds[:len(block)]),
+                   plots.distance_scatter(*pa.distances, pa.seeds))
+        return (*map(serialised, figures), _metrics_rows(pa.pairing, pa.intervals))
 
     def seed_detail(self, pair: dict, n, seed, k, index, session: str = ""):
         models = self.reg.models(pair, session)
@@ -166,7 +167,7 @@ class App:
         else:
             view_fig = None  # the table below lists the coordinates
             path = plots.trajectory_plot(t.states.numpy(), t.phi_1.numpy(), t.g.numpy(), i, pa.panels()[f"Φ_{pa.k}"])
-        return view_fig, path, _seed_table(i, views, pa.phi_k[i], pa.k, show_coords=not images)
+        return serialised(view_fig), serialised(path), _seed_table(i, views, pa.phi_k[i], pa.k, show_coords=not images)
 
     def compare(self, pair: dict, other: str, n, seed, k, session: str = "", progress=None):
         """A second student of the pair's teacher beside the first: same seeds, one PCA basis,

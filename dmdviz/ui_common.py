@@ -27,6 +27,15 @@ POLL = {"concurrency_id": "poll", "concurrency_limit": None, "show_progress": "h
 OWN: dict = {}  # an event in its own group, one at a time (Gradio's default slot)
 
 
+def serialised(fig):
+    """A Plotly figure as the JSON a ``gr.Plot`` sends (``PlotData``), or None for None. A cached
+    view holds its figures in this form, so a repeat answer re-sends the text instead of
+    serialising the figure again (``Figure.to_json`` was the largest server cost of a warm view)."""
+    from gradio.components.plot import PlotData
+
+    return None if fig is None else PlotData(type="plotly", plot=fig.to_json())
+
+
 class Gate:
     """At most ``limit`` requests per session waiting in the queue or running.
 

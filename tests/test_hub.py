@@ -162,3 +162,20 @@ def test_config_sizes_are_bounded_on_the_meta_device(tiny_pair):
             hub.check_size(dict(config, net={**config["net"], **net}))
     with pytest.raises(DmdvizError, match="data.dim"):
         hub.check_size(dict(config, data={**config["data"], "dim": 10**9}))
+
+
+def test_is_shipped_agrees_with_the_walk_and_refuses_what_it_leaves_out(tmp_path, monkeypatch):
+    root = tmp_path / "checkpoints"
+    for name in ("fam/student", "fam/teacher", ".hidden/student", "fam/.cache/student"):
+        (root / name).mkdir(parents=True)
+        (root / name / "config.json").write_text("{}")
+    (root / "fam" / "empty").mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "config.json").write_text("{}")
+    (root / "link").symlink_to(tmp_path / "outside")
+    monkeypatch.setattr(hub, "SHIPPED", root)
+    assert hub.shipped_names() == ["fam/student", "fam/teacher"]
+    assert all(hub.is_shipped(name) for name in hub.shipped_names())
+    for ref in (".hidden/student", "fam/.cache/student", "fam/empty", "fam", "fam/../fam/student", "fam//student",
+                "/fam/student", "link", "fam\\student", "", "missing"):
+        assert not hub.is_shipped(ref), ref
