@@ -124,16 +124,21 @@ def mean_distance(samples, train, chunk: int = 512) -> torch.Tensor:
     return torch.cat([torch.cdist(s[i : i + chunk], tr).mean(1) for i in range(0, len(s), chunk)]).double()
 
 
-def sliced_wasserstein(a, b, n_proj: int = 256, seed: int = 0) -> float:
-    """Sliced 2-Wasserstein distance between two point sets (equal sizes after trimming)."""
+def sliced_wasserstein_projections(a, b, n_proj: int = 256, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both point sets (trimmed to equal sizes) on ``n_proj`` seeded random unit directions:
+    (n, n_proj) each, unsorted."""
     a, b = _flat(a), _flat(b)
     n = min(len(a), len(b))
-    a, b = a[:n], b[:n]
     g = torch.Generator().manual_seed(seed)
     dirs = torch.randn(a.shape[1], n_proj, generator=g, dtype=torch.float64)
     dirs /= dirs.norm(dim=0, keepdim=True)
-    pa, pb = (a @ dirs).sort(dim=0).values, (b @ dirs).sort(dim=0).values
-    return float((pa - pb).pow(2).mean().sqrt())
+    return a[:n] @ dirs, b[:n] @ dirs
+
+
+def sliced_wasserstein(a, b, n_proj: int = 256, seed: int = 0) -> float:
+    """Sliced 2-Wasserstein distance between two point sets (equal sizes after trimming)."""
+    pa, pb = sliced_wasserstein_projections(a, b, n_proj, seed)
+    return float((pa.sort(dim=0).values - pb.sort(dim=0).values).pow(2).mean().sqrt())
 
 
 def pca_fit(x, k: int = 2) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,9 @@
 
     python docs/results_table.py     # after `python -m dmdviz reproduce NAME --rescore`
 
-Each value comes from ``config.json``'s ``metrics`` with its bootstrap interval. A row
+Each value comes from ``config.json``'s ``metrics`` with its 95 % interval over seeds
+(``[–]``: a figure recorded before its interval existed, on a run whose weights were not
+kept, so it cannot be measured again). A row
 whose student is not shipped (the relabelling control, the long and freedom-test runs) is read from
 ``docs/unshipped/`` (their config.json: training record and metrics, no weights).
 """
@@ -22,8 +24,8 @@ ROWS = [("moons/student", 2), ("chessboard4d/student", 4), ("chessboard4d/studen
 def ci(m, key, d=3):
     if key not in m:
         return "–"
-    if "intervals" not in m:
-        return f"{m[key]:.{d}f} [not re-measured]"
+    if key not in m.get("intervals", {}):
+        return f"{m[key]:.{d}f} [–]"  # measured before this interval existed, no weights kept to measure it again
     lo, hi = m["intervals"][key]
     return f"{m[key]:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
 
@@ -35,18 +37,19 @@ def row(name, dim):
         path = Path("docs/unshipped") / name / "config.json"
     cfg = json.loads(path.read_text())
     m = cfg["metrics"]
-    sup = (f"{m['support_phi_8_on_support']:.2f} / {m['support_g_on_support']:.2f}"
+    sup = (f"{ci(m, 'support_phi_8_on_support', 2)} / {ci(m, 'support_g_on_support', 2)}"
            if "support_g_on_support" in m else "–")
     label = name + (" (cond.)" if fam in ("mlp-manifold", "mnist-cond") else "") + (" (not shipped)" if "docs/unshipped" in str(path) else "")
     return (f"| `{label}` | {dim} | {ci(m, 'ot_agreement')} ({m['ot_agreement_init']:.3f}) | "
             f"{ci(m, 'nn_agreement')} ({m['nn_agreement_init']:.3f}) | {ci(m, 'copy_ratio', 2)} ({m['copy_ratio_chance']:.2f}) | "
             f"{ci(m, 'diag_contrast')} ({m['diag_contrast_init']:.3f}) | {ci(m, 'resolution', 2)} ({m.get('resolution_init', float('nan')):.2f}) | "
-            f"{m['boundary_corr']:.2f}{'' if 'intervals' in m else ' (corr(D, δ), old)'} | {m['memorization_median']:.2f} | "
-            f"{m['swd_phi_8']:.3f} / {m['swd_g']:.3f} ({m['swd_floor']:.3f}) | {sup} |")
+            f"{ci(m, 'boundary_corr', 2)} | {ci(m, 'memorization_median', 2)} | "
+            f"{ci(m, 'swd_phi_8')} / {ci(m, 'swd_g')} ({m['swd_floor']:.3f}) | {sup} |")
 
 
 print("| student | D | A_OT [95 %] (Φ_1) | NN agreement [95 %] (Φ_1) | ρ [95 %] (chance) | diag contrast [95 %] (Φ_1) "
-      "| resolution [95 %] (Φ_1) | boundary corr | teacher memorization r, median | sliced W₂ Φ_8 / G (floor) | on-support Φ_8 / G |")
+      "| resolution [95 %] (Φ_1) | boundary corr [95 %] | teacher memorization r, median [95 %] "
+      "| sliced W₂ Φ_8 / G [95 %] (floor) | on-support Φ_8 / G [95 %] |")
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for name, dim in ROWS:
     print(row(name, dim))

@@ -86,3 +86,42 @@ def test_the_weighted_transport_equals_the_assignment_of_the_items(points):
         idx = np.sort(rng.integers(0, N, N))
         sigma = metrics.ot_assignment(cost[np.ix_(idx, idx)])
         assert bootstrap._transport_agreement(cost, idx) == pytest.approx(np.mean(idx[sigma] == idx), abs=1e-12)
+
+
+def test_wilson_interval_matches_its_closed_form():
+    assert bootstrap.share_interval(0.5, 100) == pytest.approx([0.40383, 0.59617], abs=1e-4)
+    low, high = bootstrap.share_interval(0.0, 10)
+    assert low == pytest.approx(0.0, abs=1e-12) and high == pytest.approx(0.27753, abs=1e-4)
+    assert bootstrap.share_interval(1.0, 1000) == pytest.approx([0.99617, 1.0], abs=1e-4)
+
+
+def test_a_statistic_interval_of_a_mean_is_the_normal_one():
+    x = np.random.default_rng(3).normal(2.0, 1.0, 2000)
+    low, high = bootstrap.statistic_interval(lambda i: float(x[i].mean()), len(x), resamples=400)
+    half = 1.96 * x.std() / np.sqrt(len(x))
+    assert low == pytest.approx(x.mean() - half, abs=0.25 * half) and high == pytest.approx(x.mean() + half, abs=0.25 * half)
+    assert bootstrap.statistic_interval(lambda i: 7.0, 50) == [7.0, 7.0]  # a constant has no spread
+
+
+def test_the_sliced_w2_statistic_is_the_metric_and_its_interval_covers_it(points):
+    other = torch.randn(N, 16, generator=torch.Generator().manual_seed(5), dtype=torch.float64) * 1.3
+    stat = bootstrap.sliced_w2_stat(points, other)
+    assert stat(np.arange(N)) == pytest.approx(metrics.sliced_wasserstein(points, other), rel=1e-12)
+    low, high = bootstrap.statistic_interval(stat, N, low=0.0)
+    assert 0.0 <= low <= stat(np.arange(N)) <= high
+    assert bootstrap.sliced_w2_stat(points, points)(np.arange(N)) == 0.0
+
+
+def test_data_summaries_carry_intervals_for_boundary_memorization_and_quality(points):
+    g = points + 0.3 * torch.randn(points.shape, generator=torch.Generator().manual_seed(1))
+    pa = _pair(points, g)
+    train = torch.randn(400, 16, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    heldout = torch.randn(N, 16, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    support = lambda x: {"on_support": float((x.reshape(len(x), -1)[:, 0] > 0).double().mean())}  # noqa: E731
+    s = pa.data_summary(train, heldout, support)
+    ci = s["intervals"]
+    for key in ("boundary_corr", "memorization_median", "swd_phi_1", "swd_phi_8", "swd_g", "support_g_on_support"):
+        low, high = ci[key]
+        assert low <= s[key] <= high, key
+    assert -1.0 <= ci["boundary_corr"][0] and ci["boundary_corr"][1] <= 1.0
+    assert ci["support_g_on_support"] == bootstrap.share_interval(s["support_g_on_support"], N)

@@ -17,9 +17,18 @@ fresh sets of 1,000 seeds). The interval is thus the percentile interval of ``re
 draws shifted by the bootstrap's bias (the resamples' mean minus the value on the seeds),
 clipped to the metric's range; for ρ and the diagonal contrast the shift is ~0. A fixed
 RNG seed makes the same pair give the same interval.
+
+The data summaries get intervals of the same kind (``statistic_interval``: resample the
+seeds, recompute the statistic, the bias-shifted percentile interval): ``boundary_corr``,
+the teacher's median memorization ratio and the sliced W₂ of each sample set (its samples
+resampled by seed against the fixed held-out set, on the same 256 projections as
+``metrics.sliced_wasserstein``). A share of samples on the data's support is a binomial
+proportion over i.i.d. seeds: its interval is Wilson's (``share_interval``).
 """
 
 from __future__ import annotations
+
+from statistics import NormalDist
 
 import numpy as np
 import ot
@@ -73,14 +82,53 @@ def intervals(cost, spread, d_init, d_student, resamples: int = RESAMPLES, level
     point = resampled_metrics(cost, spread, d_init, d_student, np.arange(n))
     draws = [resampled_metrics(cost, spread, d_init, d_student, np.sort(rng.integers(0, n, n)))
              for _ in range(resamples)]
-    tail = 100 * (1 - level) / 2
-    out = {}
-    for key in KEYS:
-        values = np.array([d[key] for d in draws])
-        low, high = np.percentile(values, [tail, 100 - tail]) - (values.mean() - point[key])
-        top = 1.0 if key.endswith("agreement") else np.inf
-        out[key] = [float(np.clip(low, 0.0, top)), float(np.clip(high, 0.0, top))]
+    out = {key: _shifted_percentile([d[key] for d in draws], point[key], level, 0.0,
+                                    1.0 if key.endswith("agreement") else np.inf) for key in KEYS}
     return {**out, "resamples": resamples, "level": level, "rng_seed": seed}
+
+
+def _shifted_percentile(values, point: float, level: float, low: float = -np.inf, high: float = np.inf) -> list[float]:
+    """The percentile interval of the resampled ``values`` shifted by their bias (their mean
+    minus ``point``), clipped to [low, high]."""
+    values = np.asarray(values, dtype=np.float64)
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(values, [tail, 100 - tail]) - (values.mean() - point)
+    return [float(np.clip(lo, low, high)), float(np.clip(hi, low, high))]
+
+
+def statistic_interval(stat, n: int, resamples: int = RESAMPLES, level: float = LEVEL, seed: int = RNG_SEED,
+                       low: float = -np.inf, high: float = np.inf) -> list[float]:
+    """Bootstrap interval over seeds of ``stat(idx)`` (a float from the seed indices ``idx``,
+    repeats allowed; ``stat(arange(n))`` is the value reported)."""
+    rng = np.random.default_rng(seed)
+    draws = [stat(np.sort(rng.integers(0, n, n))) for _ in range(resamples)]
+    return _shifted_percentile(draws, stat(np.arange(n)), level, low, high)
+
+
+def corr(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation, 0 when either side is constant."""
+    return float(np.corrcoef(x, y)[0, 1]) if np.std(x) > 0 and np.std(y) > 0 else 0.0
+
+
+def sliced_w2_stat(a, b, n_proj: int = 256, seed: int = 0):
+    """``stat(idx)``: the sliced W₂ distance between the samples ``a[idx]`` and the fixed set
+    ``b``, on the projections of ``metrics.sliced_wasserstein`` (the same value at
+    ``idx = arange``); both sets are projected once."""
+    import torch
+
+    from dmdviz.metrics import sliced_wasserstein_projections
+
+    pa, pb = sliced_wasserstein_projections(a, b, n_proj, seed)
+    pa, pb = pa.numpy(), np.sort(pb.numpy(), axis=0)
+    return lambda idx: float(np.sqrt(np.mean((np.sort(pa[idx], axis=0) - pb) ** 2))) if torch else 0.0
+
+
+def share_interval(share: float, n: int, level: float = LEVEL) -> list[float]:
+    """Wilson's score interval of a proportion ``share`` of ``n`` i.i.d. trials."""
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
 
 
 def with_interval(value: float, interval=None, digits: int = 3) -> str:

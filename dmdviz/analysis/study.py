@@ -68,7 +68,9 @@ class Study:
                "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing,
                "intervals": self.pair.intervals}
         if self.dataset is not None:
-            out.update(self.pair.data_summary(self.dataset.train, self.dataset.heldout, self.dataset.support))
+            data = self.pair.data_summary(self.dataset.train, self.dataset.heldout, self.dataset.support)
+            out["intervals"] = {**out["intervals"], **data.pop("intervals")}
+            out.update(data)
         if self.other is not None:
             out["compare"] = {"student": name(self.other_student), **self.other.pairing}
         if self.lengths:
