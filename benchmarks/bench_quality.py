@@ -108,6 +108,25 @@ def end_to_end(root: Path, threads: int | None = None, n_eval: int = 2000) -> di
             "on_board": on_board(hub.load_folder(root / "teacher").model, n_eval)}
 
 
+def train_tab(root: Path, timeout: float = 900.0, teacher_steps: int = 0, student_steps: int = 0) -> dict:
+    """The same preset as the Train tab starts it: a background job with the tab's defaults
+    (the preset's recipe) in a runs root of its own, timed from ``jobs.start`` until its
+    status reads done (the worker uses $DMDVIZ_JOB_THREADS, one thread by default)."""
+    from dmdviz import jobs
+
+    p = get_preset(PRESET)
+    spec = jobs.JobSpec(PRESET, teacher_steps=teacher_steps or p.teacher.steps, student_steps=student_steps or p.distill.steps,
+                        ratio=p.distill.ratio)
+    t0 = time.perf_counter()
+    name = jobs.start(spec, "bench", root)
+    while (state := jobs.state(root / name)[0]) in jobs.ACTIVE and time.perf_counter() - t0 < timeout:
+        time.sleep(0.25)
+    wall = time.perf_counter() - t0
+    if state != "done":
+        return {"skipped": f"the Train tab's job ended {state} after {wall:.0f} s"}
+    return {"train_tab_s": round(wall, 2), "on_board": on_board(hub.load_folder(root / name / "teacher").model, 2000)}
+
+
 def run(rounds: int = 2, cap: int = 8000, check_every: int = 250, n_eval: int = 2000, target: float = 0.90,
         steps: int | None = None, threads: int | None = None) -> dict:
     """``rounds`` interleaved rounds: ours, then torchcfm at our learning rate and at 1e-3 (its

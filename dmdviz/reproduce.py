@@ -222,7 +222,9 @@ def spread(name: str, seeds: tuple[int, ...], out_root=None, runs_root="runs/rep
     students are distilled again, each seed from the family's shipped teachers (the spread
     over student seeds, teacher fixed; ``teacher_fixed`` in the summary). Writes
     ``spread.json`` into the shipped family folder: per student and metric the values per
-    seed, their mean and sample standard deviation (ddof = 1), and returns it.
+    seed, their mean and sample standard deviation (ddof = 1), and under ``runs`` each
+    student's seeds and whether its teacher was fixed; the students of earlier spreads of the
+    family stay in the file beside this one's. Returns this spread's summary.
     """
     fam = _family(name, only)
     out = Path(out_root or hub.SHIPPED) / name
@@ -243,8 +245,13 @@ def spread(name: str, seeds: tuple[int, ...], out_root=None, runs_root="runs/rep
         rows = [per_seed[s][spec.name] for s in seeds]
         keys = [k for k, v in rows[0].items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
         students[spec.name] = {k: _stats([r[k] for r in rows]) for k in keys}
-    summary = {"family": name, "seeds": list(seeds), "teacher_fixed": bool(only), "students": students}
-    hub.atomic_write(out / SPREAD, lambda p: p.write_text(json.dumps(summary, indent=1) + "\n"))
+    summary = {"family": name, "seeds": list(seeds), "teacher_fixed": bool(only), "students": students,
+               "runs": {student: {"seeds": list(seeds), "teacher_fixed": bool(only)} for student in students}}
+    old = json.loads((out / SPREAD).read_text()) if (out / SPREAD).is_file() else {}
+    earlier = {st: old.get("runs", {}).get(st, {"seeds": old.get("seeds"), "teacher_fixed": old.get("teacher_fixed")})
+               for st in old.get("students", {})}
+    kept = {**summary, "students": {**old.get("students", {}), **students}, "runs": {**earlier, **summary["runs"]}}
+    hub.atomic_write(out / SPREAD, lambda p: p.write_text(json.dumps(kept, indent=1) + "\n"))
     return summary
 
 

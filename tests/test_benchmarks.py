@@ -102,6 +102,13 @@ def test_cache_cold_then_warm():
     assert out["n"] == 8 and out["cache_mb"] > 0 and len(out["warm_s"]) == 1
 
 
+def test_the_train_tab_race_times_a_finished_job(tmp_path):
+    from benchmarks import bench_quality as b
+
+    out = b.train_tab(tmp_path / "runs", timeout=300, teacher_steps=20, student_steps=4)
+    assert out["train_tab_s"] > 0 and 0 <= out["on_board"] <= 1, out
+
+
 def test_load_serves_clients_whose_answers_match_the_library(tmp_path, monkeypatch, tiny_pair):
     from benchmarks import bench_load
 

@@ -81,6 +81,8 @@ def test_spread_trains_other_seeds_beside_the_shipped_one(tmp_path, monkeypatch)
 
 
 def test_spread_over_student_seeds_keeps_the_shipped_teacher(tmp_path, monkeypatch):
+    import json
+
     family = rp.Family("moons", {"teacher": 20}, (rp.StudentSpec("student", "teacher", {"steps": 4, "probe_every": 2,
                                                                                           "batch": 64}),
                                                   rp.StudentSpec("other", "teacher", {"steps": 2, "batch": 64})))
@@ -97,3 +99,7 @@ def test_spread_over_student_seeds_keeps_the_shipped_teacher(tmp_path, monkeypat
     assert (fixed / "teacher" / "model.safetensors").read_bytes() == \
         (tmp_path / "out" / "tiny" / "teacher" / "model.safetensors").read_bytes()
     assert hub.read_config(fixed / "student")["train"]["seed"] == 1
+    rp.spread("tiny", (0, 2), runs_root=tmp_path / "seeds", only=("other",), **kw)  # another student, other seeds
+    kept = json.loads((tmp_path / "out" / "tiny" / rp.SPREAD).read_text())
+    assert set(kept["students"]) == {"student", "other"} and kept["students"]["student"] == summary["students"]["student"]
+    assert kept["runs"] == {"student": {"seeds": [0, 1], "teacher_fixed": True}, "other": {"seeds": [0, 2], "teacher_fixed": True}}
