@@ -195,7 +195,7 @@ def markdown(res: dict) -> str:
     a = res["analysis"]
     rows.append(("analysis, N = 2000 (" + (f"{a.get('net')}, K = 8" if "total" in a else "") + ")",
                  f"{a['total']:.2f} s" if "total" in a else "skipped",
-                 ", ".join(f"{k} {a[k]} s" for k in ("sample", "pairing_ot", "pca", "train_set_metrics", "figures") if k in a)
+                 ", ".join(f"{k} {a[k]} s" for k in ("sample", "pairing_ot", "pca", "intervals", "train_set_metrics", "figures") if k in a)
                  or a.get("skipped", "")))
     sc = res.get("cache", {"skipped": "not run"})
     rows.append((f"sample cache, mnist-unet pair, N = {sc.get('n', '?')}: cold → warm",

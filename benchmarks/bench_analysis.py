@@ -58,6 +58,8 @@ def run(net: str = "mlp", n: int = 2000, threads: int = 2, bf16: bool = False) -
         t["pairing_ot"] = time.perf_counter()
         st.pair.pca()
         t["pca"] = time.perf_counter()
+        st.pair.intervals
+        t["intervals"] = time.perf_counter()
         summary = st.summary
         t["train_set_metrics"] = time.perf_counter()
         figs = figures(st)
@@ -69,7 +71,8 @@ def run(net: str = "mlp", n: int = 2000, threads: int = 2, bf16: bool = False) -
     return out
 
 
-COLUMNS = ("net", "n", "threads", "bf16", "sample", "pairing_ot", "pca", "train_set_metrics", "figures", "total")
+COLUMNS = ("net", "n", "threads", "bf16", "sample", "pairing_ot", "pca", "intervals", "train_set_metrics", "figures",
+           "total")
 
 
 def markdown_row(r: dict) -> str:

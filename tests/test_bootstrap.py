@@ -120,7 +120,8 @@ def test_data_summaries_carry_intervals_for_boundary_memorization_and_quality(po
     support = lambda x: {"on_support": float((x.reshape(len(x), -1)[:, 0] > 0).double().mean())}  # noqa: E731
     s = pa.data_summary(train, heldout, support)
     ci = s["intervals"]
-    for key in ("boundary_corr", "memorization_median", "swd_phi_1", "swd_phi_8", "swd_g", "support_g_on_support"):
+    assert "swd_phi_1" not in ci  # intervals for the target Φ_8 and G only
+    for key in ("boundary_corr", "memorization_median", "swd_phi_8", "swd_g", "support_g_on_support"):
         low, high = ci[key]
         assert low <= s[key] <= high, key
     assert -1.0 <= ci["boundary_corr"][0] and ci["boundary_corr"][1] <= 1.0

@@ -178,14 +178,14 @@ class PairAnalysis:
         """Sample quality of every Φ_K and of G (SPEC §4): ``swd_<set>``, the sliced
         Wasserstein distance to held-out data, and ``support_<set>_<key>`` for each key of
         the data set's ``support(x)`` when it has one (chessboard: ``on_support``); under
-        ``intervals`` (unless ``intervals`` is False) the bootstrap interval over seeds of each
-        ``swd_<set>`` and Wilson's interval of each on-support share."""
+        ``intervals`` (unless ``intervals`` is False) the bootstrap interval over seeds of the
+        target's and G's ``swd_<set>`` and Wilson's interval of each on-support share."""
         sets = {f"phi_{k}": x for k, x in sorted(self.s.phi.items())}
         sets["g"] = self.s.g
         out, ci = {}, {}
         for name, x in sets.items():
             out[f"swd_{name}"] = metrics.sliced_wasserstein(x, heldout)
-            if intervals:
+            if intervals and name in (f"phi_{self.k}", "g"):  # the target and the student: the table's pair
                 n = min(len(x), len(heldout))
                 ci[f"swd_{name}"] = bootstrap.statistic_interval(bootstrap.sliced_w2_stat(x, heldout), n, low=0.0)
             if support is not None:
