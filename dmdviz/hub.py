@@ -241,7 +241,10 @@ def is_shipped(ref: str) -> bool:
     if not all(parts) or any(p.startswith(".") for p in parts) or "\\" in ref:
         return False
     folder = SHIPPED / ref
-    return (folder / "config.json").is_file() and folder.resolve().is_relative_to(SHIPPED.resolve())
+    try:
+        return (folder / "config.json").is_file() and folder.resolve().is_relative_to(SHIPPED.resolve())
+    except OSError:  # a name the file system refuses (too long): not a shipped one
+        return False
 
 
 def split_revision(ref: str) -> tuple[str, str | None]:

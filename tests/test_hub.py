@@ -177,5 +177,5 @@ def test_is_shipped_agrees_with_the_walk_and_refuses_what_it_leaves_out(tmp_path
     assert hub.shipped_names() == ["fam/student", "fam/teacher"]
     assert all(hub.is_shipped(name) for name in hub.shipped_names())
     for ref in (".hidden/student", "fam/.cache/student", "fam/empty", "fam", "fam/../fam/student", "fam//student",
-                "/fam/student", "link", "fam\\student", "", "missing"):
+                "/fam/student", "link", "fam\\student", "", "missing", "x" * 300, "fam/" + "y" * 5000):
         assert not hub.is_shipped(ref), ref
