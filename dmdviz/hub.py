@@ -231,14 +231,19 @@ def shipped_names() -> list[str]:
     if not SHIPPED.is_dir():
         return []
     return sorted(str(p.parent.relative_to(SHIPPED)) for p in SHIPPED.rglob("config.json")
-                  if not any(part.startswith(".") for part in p.relative_to(SHIPPED).parts))
+                  if _visible(p.relative_to(SHIPPED).parts))
+
+
+def _visible(parts) -> bool:
+    """No hidden part (``.cache``, ``.git``): such folders are never shipped names."""
+    return not any(part.startswith(".") for part in parts)
 
 
 def is_shipped(ref: str) -> bool:
     """Whether ``ref`` is one of ``shipped_names()``, without walking the folder (every app
     request asks: the walk was most of a cached view's server time)."""
     parts = ref.split("/")
-    if not all(parts) or any(p.startswith(".") for p in parts) or "\\" in ref:
+    if not all(parts) or not _visible(parts) or "\\" in ref:
         return False
     folder = SHIPPED / ref
     try:
