@@ -184,10 +184,13 @@ class PairAnalysis:
         sets["g"] = self.s.g
         out, ci = {}, {}
         for name, x in sets.items():
-            out[f"swd_{name}"] = metrics.sliced_wasserstein(x, heldout)
             if intervals and name in (f"phi_{self.k}", "g"):  # the target and the student: the table's pair
+                stat = bootstrap.sliced_w2_stat(x, heldout)  # projected once for the value and its interval
                 n = min(len(x), len(heldout))
-                ci[f"swd_{name}"] = bootstrap.statistic_interval(bootstrap.sliced_w2_stat(x, heldout), n, low=0.0)
+                out[f"swd_{name}"] = stat(np.arange(n))
+                ci[f"swd_{name}"] = bootstrap.statistic_interval(stat, n, low=0.0)
+            else:
+                out[f"swd_{name}"] = metrics.sliced_wasserstein(x, heldout)
             if support is not None:
                 for key, v in support(x).items():
                     out[f"support_{name}_{key}"] = float(v)
