@@ -18,6 +18,7 @@ import threading
 import time
 
 import gradio as gr
+from gradio.components.plot import PlotData
 
 from dmdviz.ui_errors import guarded
 
@@ -31,8 +32,6 @@ def serialised(fig):
     """A Plotly figure as the JSON a ``gr.Plot`` sends (``PlotData``), or None for None. A cached
     view holds its figures in this form, so a repeat answer re-sends the text instead of
     serialising the figure again (``Figure.to_json`` was the largest server cost of a warm view)."""
-    from gradio.components.plot import PlotData
-
     return None if fig is None else PlotData(type="plotly", plot=fig.to_json())
 
 
