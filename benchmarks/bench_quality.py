@@ -91,8 +91,9 @@ def theirs(lr: float, cap: int, check_every: int, n_eval: int, target: float) ->
 
 
 def end_to_end(root: Path, threads: int | None = None, n_eval: int = 2000) -> dict:
-    """The preset from the command line as a user runs it: ``train-teacher`` then ``distill``,
-    each a fresh process (imports included), timed by the wall clock; the teacher's Φ_8 share."""
+    """The preset from the command line as a user runs it, timed by the wall clock (imports
+    included): ``train-teacher`` then ``distill``, each a fresh process, and the pair in one
+    command (``train-teacher --student``: torch's start-up paid once); the teacher's Φ_8 share."""
     import subprocess
     import sys
 
@@ -100,19 +101,23 @@ def end_to_end(root: Path, threads: int | None = None, n_eval: int = 2000) -> di
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     times = {}
     for stage, args in (("teacher_s", ["train-teacher", "--preset", PRESET, "--out", str(root / "teacher")]),
-                        ("student_s", ["distill", "--teacher", str(root / "teacher"), "--out", str(root / "student")])):
+                        ("student_s", ["distill", "--teacher", str(root / "teacher"), "--out", str(root / "student")]),
+                        ("pair_s", ["train-teacher", "--preset", PRESET, "--out", str(root / "pair" / "teacher"),
+                                    "--student", str(root / "pair" / "student")])):
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "dmdviz", *args, *extra], check=True, env=env, capture_output=True)
         times[stage] = round(time.perf_counter() - t0, 2)
-    return {**times, "total_s": round(sum(times.values()), 2),
-            "on_board": on_board(hub.load_folder(root / "teacher").model, n_eval)}
+    return {**times, "total_s": round(times["teacher_s"] + times["student_s"], 2),
+            "on_board": on_board(hub.load_folder(root / "teacher").model, n_eval),
+            "pair_on_board": on_board(hub.load_folder(root / "pair" / "teacher").model, n_eval)}
 
 
 def train_tab(root: Path, timeout: float = 900.0, teacher_steps: int = 0, student_steps: int = 0) -> dict:
     """The same preset as the Train tab starts it: a background job with the tab's defaults
     (the preset's recipe) in a runs root of its own, timed from ``jobs.start`` until its
-    status reads done (the worker uses $DMDVIZ_JOB_THREADS, one thread by default)."""
+    status reads done (the worker's threads: ``Limits.job_threads``, $DMDVIZ_JOB_THREADS)."""
     from dmdviz import jobs
+    from dmdviz.limits import Limits
 
     p = get_preset(PRESET)
     spec = jobs.JobSpec(PRESET, teacher_steps=teacher_steps or p.teacher.steps, student_steps=student_steps or p.distill.steps,
@@ -124,7 +129,7 @@ def train_tab(root: Path, timeout: float = 900.0, teacher_steps: int = 0, studen
     wall = time.perf_counter() - t0
     if state != "done":
         return {"skipped": f"the Train tab's job ended {state} after {wall:.0f} s"}
-    return {"train_tab_s": round(wall, 2), "on_board": on_board(hub.load_folder(root / name / "teacher").model, 2000)}
+    return {"train_tab_s": round(wall, 2), "threads": Limits.from_env().job_threads, "on_board": on_board(hub.load_folder(root / name / "teacher").model, 2000)}
 
 
 def run(rounds: int = 2, cap: int = 8000, check_every: int = 250, n_eval: int = 2000, target: float = 0.90,

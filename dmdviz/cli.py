@@ -45,8 +45,13 @@ def cmd_train_teacher(args) -> None:
     from dmdviz.config import customize, get_preset
     from dmdviz.train import train_teacher
 
+    if args.student_steps and not args.student:
+        raise DmdvizError("--student-steps needs --student FOLDER")
+    if args.student and Path(args.student).resolve() == Path(args.out).resolve():
+        raise DmdvizError("--student must be another folder than --out (the teacher's)")
     p = customize(get_preset(args.preset), dim=args.dim or 0, data=_given(args, "max_images"),
-                  teacher=_given(args, "steps", "snapshots", "seed", "batch"))
+                  teacher=_given(args, "steps", "snapshots", "seed", "batch"),
+                  distill={**_given(args, "seed"), **({"steps": args.student_steps} if args.student_steps else {})})
     data, net, t = p.data, p.net, p.teacher
     if any(s >= t.steps for s in t.snapshots):
         raise DmdvizError(f"snapshots must come before the last step ({t.steps}), got {','.join(map(str, t.snapshots))}")
@@ -57,6 +62,22 @@ def cmd_train_teacher(args) -> None:
                             resume=args.resume)
         if rt.is_main:
             print(f"teacher written to {out} in {time.perf_counter() - t0:.1f}s")
+        if args.student:
+            _distill_preset(p, args, rt)
+
+
+def _distill_preset(p, args, rt) -> None:
+    """``train-teacher --student``: the preset's student of the teacher just written."""
+    from dmdviz.hub import load_checkpoint
+    from dmdviz.train import distill
+
+    cfg = p.distill
+    teacher = load_checkpoint(args.out, device=rt.device)
+    t0 = time.perf_counter()
+    out = distill(teacher, cfg, args.student, data_dir=args.data_dir, rt=rt, resume=args.resume,
+                  on_step=_progress(cfg.steps, max(1, cfg.steps // 10)) if rt.is_main else None)
+    if rt.is_main:
+        print(f"student written to {out} in {time.perf_counter() - t0:.1f}s")
 
 
 def cmd_distill(args) -> None:

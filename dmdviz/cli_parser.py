@@ -88,6 +88,10 @@ def _add_train_teacher(sub, commands: dict) -> None:
     p.add_argument("--dim", type=_int(2, 4096), help="ambient dimension (vector data sets)")
     p.add_argument("--max-images", type=_int(1, 10**8),
                    help="imagefolder: keep at most this many images (a seeded subset)")
+    p.add_argument("--student", metavar="FOLDER",
+                   help="then distil the preset's student from the new teacher into FOLDER, in the same process "
+                   "(a pair in one command: torch's start-up is paid once)")
+    p.add_argument("--student-steps", type=STEPS, help="the student's iterations (default: the preset's)")
     _run_opts(p)
     p.set_defaults(func=commands["train-teacher"])
 

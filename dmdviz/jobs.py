@@ -10,8 +10,9 @@ A run is a folder under the runs root (``$DMDVIZ_RUNS_DIR``, default ``./runs``)
     student/      distill's run folder, likewise
     STOP          present while a cancel is pending
 
-Why a subprocess and not a thread: torch's thread count is per process (a job beside the
-server must use one thread, ``DMDVIZ_JOB_THREADS``), the job outlives the browser tab and
+Why a subprocess and not a thread: torch's thread count is per process (``DMDVIZ_JOB_THREADS``:
+one on a public Space, whose server computes for other visitors beside the job; every core
+locally, as the CLI), the job outlives the browser tab and
 even a server restart (it runs in its own session), and a crash in training cannot take
 the server down. The folder, its status and STOP files and the launcher are ``dmdviz.runs``;
 one cap counts these jobs and the app's sweeps together. A worker that died without writing

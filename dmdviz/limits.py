@@ -65,7 +65,8 @@ class Limits:
             max_k=min(MAX_K, _env_int("DMDVIZ_MAX_K", 64 if public else 256)),
             max_steps=min(MAX_STEPS, _env_int("DMDVIZ_MAX_STEPS", 3000 if public else 50_000)),
             max_jobs=_env_int("DMDVIZ_MAX_JOBS", 1 if public else 2),
-            job_threads=_env_int("DMDVIZ_JOB_THREADS", 1),
+            # a Space's job keeps one core for the visitors' views; a local app's uses them all, as the CLI does
+            job_threads=_env_int("DMDVIZ_JOB_THREADS", 1 if public else os.cpu_count() or 1),
             app_threads=_env_int("DMDVIZ_APP_THREADS", 1),
             max_upload_mb=_env_int("DMDVIZ_MAX_UPLOAD_MB", 32 if public else 256),
             max_models=_env_int("DMDVIZ_MAX_MODELS", 6 if public else 16),

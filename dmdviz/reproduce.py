@@ -84,7 +84,8 @@ FAMILIES: dict[str, Family] = {
         tuple(StudentSpec(f"student-{s}", f"teacher-{s}", {"steps": 300, "probe_every": 50}) for s in _MNIST_STEPS)
         + (StudentSpec("student-8192-gan", "teacher-8192", {"steps": 300, "probe_every": 50, "gan_weight": 0.1}),
            # does copying survive a longer distillation, and do the samples catch up with the teacher?
-           StudentSpec("student-8192-long", "teacher-8192", {"steps": 1500, "probe_every": 100})),
+           # (every teacher length: the converged students of the teacher-length trend)
+           *(StudentSpec(f"student-{s}-long", f"teacher-{s}", {"steps": 1500, "probe_every": 100}) for s in _MNIST_STEPS)),
         "Small UNet (16/32/32 channels) on the 10,000-image MNIST test split; trained with --bf16 on 1 CPU thread.",
     ),
 }

@@ -33,6 +33,26 @@ def test_teacher_student_analyze_chain(tmp_path):
     assert 0 <= m["ot_agreement"] <= 1
 
 
+def test_a_pair_in_one_process_is_the_two_command_chain(tmp_path):
+    """``train-teacher --student`` distils the preset's student in the same process: the same
+    weights as ``train-teacher`` then ``distill`` (every stage seeds its own generators)."""
+    from safetensors.torch import load_file
+
+    teacher = ("train-teacher", "--preset", "chessboard4d", "--steps", 60, "--batch", 64)
+    r = run(*teacher, "--out", tmp_path / "one" / "t", "--student", tmp_path / "one" / "s", "--student-steps", 6)
+    assert r.returncode == 0, r.stderr
+    assert "teacher written to" in r.stdout and "student written to" in r.stdout
+    assert run(*teacher, "--out", tmp_path / "two" / "t").returncode == 0
+    r = run("distill", "--teacher", tmp_path / "two" / "t", "--out", tmp_path / "two" / "s", "--steps", 6)
+    assert r.returncode == 0, r.stderr
+    for role in ("t", "s"):
+        one, two = (load_file(tmp_path / w / role / "model.safetensors") for w in ("one", "two"))
+        assert one.keys() == two.keys() and all((one[k] == two[k]).all() for k in one), role
+    assert json.loads((tmp_path / "one" / "s" / "config.json").read_text())["train"]["steps"] == 6
+    _assert_one_line_error(run(*teacher, "--out", tmp_path / "x", "--student", tmp_path / "x"), "another folder")
+    _assert_one_line_error(run(*teacher, "--out", tmp_path / "y", "--student-steps", 5), "needs --student")
+
+
 def _assert_one_line_error(r, needle):
     assert r.returncode == 2, (r.returncode, r.stderr)
     lines = r.stderr.strip().splitlines()

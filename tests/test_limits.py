@@ -4,7 +4,8 @@ import pytest
 
 from dmdviz.limits import Limits
 
-KEYS = ("DMDVIZ_PUBLIC", "SPACE_ID", "DMDVIZ_MAX_SEEDS", "DMDVIZ_MAX_STEPS", "DMDVIZ_MAX_JOBS", "DMDVIZ_MAX_UPLOAD_MB")
+KEYS = ("DMDVIZ_PUBLIC", "SPACE_ID", "DMDVIZ_MAX_SEEDS", "DMDVIZ_MAX_STEPS", "DMDVIZ_MAX_JOBS", "DMDVIZ_MAX_UPLOAD_MB",
+        "DMDVIZ_JOB_THREADS")
 
 
 @pytest.fixture
@@ -28,6 +29,16 @@ def test_a_space_is_public_unless_told_otherwise(env):
     assert Limits.from_env().public
     env.setenv("DMDVIZ_PUBLIC", "0")
     assert not Limits.from_env().public
+
+
+def test_a_job_keeps_one_thread_on_a_space_and_every_core_locally(env):
+    import os
+
+    assert Limits.from_env().job_threads == os.cpu_count()
+    env.setenv("DMDVIZ_PUBLIC", "1")
+    assert Limits.from_env().job_threads == 1
+    env.setenv("DMDVIZ_JOB_THREADS", "3")
+    assert Limits.from_env().job_threads == 3
 
 
 def test_explicit_limits_win_over_public_defaults(env):
