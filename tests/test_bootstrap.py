@@ -76,16 +76,53 @@ def test_resolution_says_when_ot_cannot_register_copying():
     assert m_far["resolution"] == pytest.approx(3.0, rel=1e-5) and m_far["ot_agreement"] < 0.2
 
 
-def test_the_weighted_transport_equals_the_assignment_of_the_items(points):
-    """A_OT of a resample by transport between distinct seeds (weights = counts) equals the
-    exact N x N assignment of the duplicated items, counted by seed."""
+def _on_items(cost, spread, d_init, d_student, idx) -> dict:
+    """The metrics of a resample as defined, on its N items (a seed drawn twice is two items;
+    a match counts when the partner carries the same seed): the reference for the seed-
+    weighted computation of ``bootstrap.resampled_metrics``."""
+    c = cost[np.ix_(idx, idx)]
+    other = idx[:, None] != idx[None, :]
+    spacing = np.where(other, spread[np.ix_(idx, idx)], np.inf).min(axis=1)
+    low_median = lambda x: float(np.sort(x)[(len(x) - 1) // 2])  # noqa: E731
+    return {"ot_agreement": float(np.mean(idx[metrics.ot_assignment(c)] == idx)),
+            "nn_agreement": float(np.mean(idx[c.argmin(axis=0)] == idx)),
+            "copy_ratio": low_median(d_student[idx] / d_init[idx]),
+            "diag_contrast": low_median(cost[idx, idx]) / low_median(c[other]),
+            "resolution": low_median(d_student[idx]) / low_median(spacing)}
+
+
+def test_a_resample_on_its_distinct_seeds_equals_its_items(points):
+    """Every metric of a resample, computed on the distinct seeds weighted by their counts
+    (transport for A_OT, a weighted median for the off-diagonal costs), equals the definition
+    on the duplicated items."""
     g = points + 0.9 * torch.randn(points.shape, generator=torch.Generator().manual_seed(5))
     cost = metrics.cost_matrix(points, g).numpy()
+    spread = torch.cdist(points, points).numpy()
+    d_init = np.linalg.norm(points.numpy() - np.roll(points.numpy(), 1, 0), axis=1)
+    d_student = np.sqrt(np.diag(cost))
     rng = np.random.default_rng(1)
     for _ in range(5):
         idx = np.sort(rng.integers(0, N, N))
-        sigma = metrics.ot_assignment(cost[np.ix_(idx, idx)])
-        assert bootstrap._transport_agreement(cost, idx) == pytest.approx(np.mean(idx[sigma] == idx), abs=1e-12)
+        fast, ref = bootstrap.resampled_metrics(cost, spread, d_init, d_student, idx), _on_items(cost, spread, d_init, d_student, idx)
+        for key in bootstrap.KEYS:
+            assert fast[key] == pytest.approx(ref[key], rel=1e-12, abs=1e-12), key
+
+
+def test_the_weighted_median_is_the_median_of_the_repeats():
+    rng = np.random.default_rng(6)
+    for n, bins in ((1, 16), (2, 16), (7, 2), (500, 64), (5000, 4096)):
+        values = np.round(rng.normal(size=n), 2)  # ties across and within bins
+        weights = rng.integers(1, 6, n)
+        repeated = np.sort(np.repeat(values, weights))
+        assert bootstrap.weighted_median(values, weights, bins) == repeated[(len(repeated) - 1) // 2], (n, bins)
+    assert bootstrap.weighted_median(np.full(4, 2.5), np.ones(4, int)) == 2.5
+
+
+def test_the_intervals_do_not_depend_on_the_threads(points):
+    g = points + 0.8 * torch.randn(points.shape, generator=torch.Generator().manual_seed(7))
+    pa = _pair(points, g)
+    args = (pa.cost.numpy(), torch.cdist(points, points).numpy(), *pa.distances)
+    assert bootstrap.intervals(*args, resamples=20, workers=1) == bootstrap.intervals(*args, resamples=20, workers=3)
 
 
 def test_wilson_interval_matches_its_closed_form():

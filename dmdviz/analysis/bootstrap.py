@@ -7,7 +7,8 @@ partner (OT-assigned or nearest) carries the same seed, so the copies of a copie
 count whichever copy they meet. The assignment of the N items is solved as the equivalent
 exact transport between the distinct seeds drawn, each weighted by its count (``ot.emd``:
 3x faster than the N x N assignment); its share of mass kept on the diagonal is A_OT.
-Off-diagonal costs and nearest-neighbour spacings are taken between different seeds.
+Off-diagonal costs and nearest-neighbour spacings are taken between different seeds. Every
+metric of a resample is computed on its distinct seeds, weighted by their counts.
 
 A resample holds only about 0.63 N distinct seeds: a sparser set of targets, on which a
 partial pairing is matched more easily. A_OT, NN agreement and ``resolution`` therefore
@@ -28,10 +29,12 @@ proportion over i.i.d. seeds: its interval is Wilson's (``share_interval``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from statistics import NormalDist
 
 import numpy as np
 import ot
+import torch
 
 RESAMPLES = 200
 LEVEL = 0.95
@@ -45,13 +48,23 @@ def _median(x: np.ndarray) -> float:
     return float(np.partition(x, mid)[mid])
 
 
-def _transport_agreement(cost: np.ndarray, idx: np.ndarray) -> float:
-    """A_OT of the items ``idx``: the exact optimal plan between the distinct seeds drawn,
-    mass = count on both sides, and the share of mass each seed sends to itself."""
-    seeds, counts = np.unique(idx, return_counts=True)
-    mass = counts.astype(np.float64)
-    plan = ot.emd(mass, mass, np.ascontiguousarray(cost[np.ix_(seeds, seeds)]), numItermax=10_000_000)
-    return float(np.trace(plan) / len(idx))
+def weighted_median(values: np.ndarray, weights: np.ndarray, bins: int = 4096) -> float:
+    """The lower median of ``values`` with each repeated ``weights`` times (integers), exactly,
+    without the repeats or a full sort: the values are binned monotonically, the bin holding
+    the median rank found from the binned weights, and only that bin sorted."""
+    values, weights = np.ravel(values), np.ravel(weights)
+    rank = (int(weights.sum()) - 1) // 2  # 0-based rank of the lower median in the repeated list
+    lo, hi = values.min(), values.max()
+    if hi <= lo:
+        return float(lo)
+    b = np.minimum(((values - lo) * (bins / (hi - lo))).astype(np.int64), bins - 1)  # monotone in the value
+    before = np.cumsum(np.bincount(b, weights=weights, minlength=bins))
+    at = int(np.searchsorted(before, rank, side="right"))  # the first bin whose cumulative weight passes rank
+    inside = b == at
+    order = np.argsort(values[inside], kind="stable")
+    v, w = values[inside][order], weights[inside][order]
+    offset = rank - (int(before[at - 1]) if at else 0)
+    return float(v[np.searchsorted(np.cumsum(w), offset, side="right")])
 
 
 def resampled_metrics(cost: np.ndarray, spread: np.ndarray, d_init: np.ndarray, d_student: np.ndarray,
@@ -61,28 +74,49 @@ def resampled_metrics(cost: np.ndarray, spread: np.ndarray, d_init: np.ndarray, 
     ``cost`` is C_ij = ||Φ_K(z_i) - G(z_j)||² (N, N); ``spread`` the distances
     ||Φ_K(z_i) - Φ_K(z_j)|| (N, N), from which the nearest-neighbour spacing of
     ``resolution`` is taken between different seeds; ``d_init``, ``d_student`` (N,) the
-    per-seed distances. With ``idx = arange(N)`` these are the point metrics."""
-    c = cost[np.ix_(idx, idx)]
-    other_seed = idx[:, None] != idx[None, :]
-    spacing = np.where(other_seed, spread[np.ix_(idx, idx)], np.inf).min(axis=1)
-    return {"ot_agreement": _transport_agreement(cost, idx),
-            "nn_agreement": float(np.mean(idx[c.argmin(axis=0)] == idx)),
+    per-seed distances. With ``idx = arange(N)`` these are the point metrics.
+
+    Computed on the distinct seeds drawn, each weighted by its count (the same numbers as on
+    the N items, ``tests/test_bootstrap.py``; about 0.4 N² entries instead of N²): the copies
+    of a seed have equal costs, so an item's nearest partner (the first of its minimal ones,
+    items in seed order) carries the seed of the first minimal distinct seed, and its
+    nearest target of another seed is its seed's."""
+    seeds, counts = np.unique(idx, return_counts=True)
+    sub = np.ascontiguousarray(cost[np.ix_(seeds, seeds)])
+    mass = counts.astype(np.float64)
+    plan = ot.emd(mass, mass, sub, numItermax=10_000_000)
+    nearest = seeds[sub.argmin(axis=0)] == seeds  # each student seed's nearest target is its own
+    spacing = spread[np.ix_(seeds, seeds)].copy()
+    np.fill_diagonal(spacing, np.inf)
+    off = ~np.eye(len(seeds), dtype=bool)
+    return {"ot_agreement": float(np.trace(plan) / len(idx)),
+            "nn_agreement": float(counts[nearest].sum() / len(idx)),
             "copy_ratio": _median(d_student[idx] / np.maximum(d_init[idx], 1e-12)),
-            "diag_contrast": _median(cost[idx, idx]) / max(_median(c[other_seed]), 1e-12),
-            "resolution": _median(d_student[idx]) / max(_median(spacing), 1e-12)}
+            "diag_contrast": _median(cost[idx, idx]) / max(weighted_median(sub[off], np.outer(counts, counts)[off]), 1e-12),
+            "resolution": _median(d_student[idx]) / max(_median(np.repeat(spacing.min(axis=1), counts)), 1e-12)}
 
 
 def intervals(cost, spread, d_init, d_student, resamples: int = RESAMPLES, level: float = LEVEL,
-              seed: int = RNG_SEED) -> dict:
+              seed: int = RNG_SEED, workers: int | None = None) -> dict:
     """Percentile bootstrap intervals: {metric: [low, high]} for each of ``KEYS``, plus
-    ``resamples``, ``level`` and ``rng_seed`` so the JSON says how they were drawn."""
+    ``resamples``, ``level`` and ``rng_seed`` so the JSON says how they were drawn.
+
+    The resamples are drawn first, then measured on ``workers`` threads (default: torch's
+    thread count, so the web app's one thread stays one; the transport solver and numpy's
+    gathers release the GIL): the same intervals for any number of workers."""
     cost, spread, d_init, d_student = (np.asarray(a, dtype=np.float64) for a in (cost, spread, d_init, d_student))
     rng = np.random.default_rng(seed)
     n = len(cost)
     point = resampled_metrics(cost, spread, d_init, d_student, np.arange(n))
-    draws = [resampled_metrics(cost, spread, d_init, d_student, np.sort(rng.integers(0, n, n)))
-             for _ in range(resamples)]
-    out = {key: _shifted_percentile([d[key] for d in draws], point[key], level, 0.0,
+    draws = [np.sort(rng.integers(0, n, n)) for _ in range(resamples)]
+    measure = lambda idx: resampled_metrics(cost, spread, d_init, d_student, idx)  # noqa: E731
+    workers = workers or torch.get_num_threads()
+    if workers > 1:
+        with ThreadPoolExecutor(workers) as pool:
+            measured = list(pool.map(measure, draws))
+    else:
+        measured = [measure(idx) for idx in draws]
+    out = {key: _shifted_percentile([d[key] for d in measured], point[key], level, 0.0,
                                     1.0 if key.endswith("agreement") else np.inf) for key in KEYS}
     return {**out, "resamples": resamples, "level": level, "rng_seed": seed}
 
