@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dmdviz import analysis, hub
 from dmdviz.analysis.freedom import extra_noise_use, has_extra_noise
-from dmdviz.config import get_preset
+from dmdviz.config import customize, get_preset
 from dmdviz.errors import DmdvizError
 from dmdviz.runtime import Runtime
 from dmdviz.train import distill, train_teacher
@@ -173,8 +173,7 @@ def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=Non
     ``seed``: the training seed of the teacher and of every student (the shipped runs: 0).
     """
     fam = _family(name, only)
-    preset = get_preset(fam.preset)
-    preset = replace(preset, teacher=replace(preset.teacher, seed=seed), distill=replace(preset.distill, seed=seed))
+    preset = customize(get_preset(fam.preset), teacher={"seed": seed}, distill={"seed": seed})
     rt = rt or Runtime.create()
     out = Path(out_root or hub.SHIPPED) / name
     run = Path(runs_root) / name
@@ -194,7 +193,7 @@ def reproduce(name: str, out_root=None, runs_root="runs/reproduce", data_dir=Non
         # the student records its teacher by its shipped name, wherever ``out_root`` is, so a
         # family trained elsewhere keeps its lineage when moved into checkpoints/
         teacher = hub.load_folder(out / spec.teacher, ref=f"{name}/{spec.teacher}")
-        dcfg = replace(preset.distill, **spec.overrides)
+        dcfg = customize(preset, distill=spec.overrides).distill
         t1 = time.perf_counter()
         shutil.rmtree(run / spec.name, ignore_errors=True)
         distill(teacher, dcfg, run / spec.name, data_dir=data_dir, rt=rt)
