@@ -34,9 +34,7 @@ import torch
 
 from dmdviz import analysis, hub, jobs, models, noise
 from dmdviz.analysis.cache import SampleCache
-from dmdviz.catalog import (  # noqa: F401 (re-exported: the lists the app offers)
-    RUNS_FAMILY, families, family_students, pair_choices, shipped_names, shipped_pair_files,
-    siblings)
+from dmdviz.catalog import shipped_pair_files
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
 

@@ -25,9 +25,10 @@ import numpy as np
 
 from dmdviz import analysis, hub, jobs, plots, plots_curves, ui_layout
 from dmdviz.analysis.bootstrap import with_interval
+from dmdviz.catalog import family_students, pair_choices, siblings
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
-from dmdviz.registry import DRILL_KS, YOUR_UPLOAD, Registry, family_students, pair_choices, siblings
+from dmdviz.registry import DRILL_KS, YOUR_UPLOAD, Registry
 from dmdviz.ui_common import OWN, POLL, VIEWS, Gate, serialised, wire
 from dmdviz.ui_errors import hide, redact
 from dmdviz.ui_sweep import sweep_tab

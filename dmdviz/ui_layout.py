@@ -13,7 +13,7 @@ import gradio as gr
 from dmdviz import jobs
 from dmdviz.config import PRESETS
 from dmdviz.limits import Limits
-from dmdviz.registry import families, pair_choices, shipped_pair_files
+from dmdviz.catalog import families, pair_choices, shipped_pair_files
 from dmdviz.ui_errors import error_box
 
 DEFAULT_N = 500  # seeds drawn on page load (capped by the limits)
