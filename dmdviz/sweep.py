@@ -194,7 +194,7 @@ def _pair_metrics(teacher, student, cfg: SweepConfig, dataset, device) -> dict:
     from dmdviz.analysis import PairAnalysis, sample_pair
 
     pa = PairAnalysis(sample_pair(teacher, student, cfg.n, 0, ks=(1, cfg.k), device=device), cfg.k)
-    return {**pa.pairing, **pa.quality(dataset.heldout, dataset.support, intervals=False)}
+    return {**pa.pairing, **pa.quality(dataset.heldout, dataset.support, intervals=False)[0]}
 
 
 def run_sweep(folder, cfg: SweepConfig, *, rt=None, should_stop: Callable[[], bool] | None = None,

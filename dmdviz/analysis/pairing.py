@@ -174,12 +174,13 @@ class PairAnalysis:
         d_init, d_student = self.distances
         return d, d_student / np.maximum(d_init, 1e-12)
 
-    def quality(self, heldout: torch.Tensor, support=None, intervals: bool = True) -> dict:
-        """Sample quality of every Φ_K and of G (SPEC §4): ``swd_<set>``, the sliced
-        Wasserstein distance to held-out data, and ``support_<set>_<key>`` for each key of
-        the data set's ``support(x)`` when it has one (chessboard: ``on_support``); under
-        ``intervals`` (unless ``intervals`` is False) the bootstrap interval over seeds of the
-        target's and G's ``swd_<set>`` and Wilson's interval of each on-support share."""
+    def quality(self, heldout: torch.Tensor, support=None, intervals: bool = True) -> tuple[dict, dict]:
+        """(values, intervals): the sample quality of every Φ_K and of G (SPEC §4) as plain
+        floats, ``swd_<set>`` the sliced Wasserstein distance to held-out data and
+        ``support_<set>_<key>`` for each key of the data set's ``support(x)`` when it has one
+        (chessboard: ``on_support``); and, unless ``intervals`` is False (then empty), the
+        bootstrap interval over seeds of the target's and G's ``swd_<set>`` and Wilson's
+        interval of each on-support share, under the same keys."""
         sets = {f"phi_{k}": x for k, x in sorted(self.s.phi.items())}
         sets["g"] = self.s.g
         out, ci = {}, {}
@@ -196,7 +197,7 @@ class PairAnalysis:
                     out[f"support_{name}_{key}"] = float(v)
                     if intervals and key == "on_support":
                         ci[f"support_{name}_{key}"] = bootstrap.share_interval(float(v), len(x))
-        return {**out, "intervals": ci} if intervals else out
+        return out, ci
 
     def data_summary(self, train: torch.Tensor, heldout: torch.Tensor, support=None) -> dict:
         """Memorization, boundary and quality summaries (SPEC §4) as plain floats, with the
@@ -205,11 +206,11 @@ class PairAnalysis:
         r = self.memorization(train)
         d, ratio = self.boundary(train)
         d_init, d_student = self.distances
-        quality = self.quality(heldout, support)
+        quality, quality_ci = self.quality(heldout, support)
         ci = {"memorization_median": bootstrap.statistic_interval(lambda i: float(np.median(r[i])), len(r)),
               "boundary_corr": bootstrap.statistic_interval(lambda i: bootstrap.corr(d[i], ratio[i]), len(d), low=-1.0,
                                                             high=1.0),
-              **quality.pop("intervals")}
+              **quality_ci}
         return {
             "memorization_median": float(np.median(r)),
             "memorized_share": float(np.mean(r > MEMORIZED)),
