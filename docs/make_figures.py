@@ -1,11 +1,11 @@
 """Export the README's per-family figures as PNG (kaleido + Debian chromium).
 
-    make figures    (PYTHONPATH=. python docs/make_figures.py [FAMILY ...]; needs kaleido and /usr/bin/chromium)
+    make figures    (PYTHONPATH=. python docs/make_figures.py [--meters] [FAMILY ...]; needs kaleido and /usr/bin/chromium)
 
 Each family's default pair is analysed on 1,000 shared seeds with ``analysis.study`` and
 the report's figures are written to docs/figures/<family>-<slug>.png; the MNIST families add
 their series (students of the 1024 ... 8192-step teacher snapshots). Name families to redraw
-only those.
+only those; ``--meters`` draws only the copying meters (read from the students' metrics).
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ WANTED = ("Fig 1/8", "Fig 2/7", "Fig 1/9", "Fig 3", "Fig 4", "Fig 5", "Fig 10", 
 METERS = {
     "mnist": ("mnist/student-8192", "mnist/student-8192-extra-noise-3", "mnist/student-8192-random-init",
               "mnist/student-8192-regression", "mnist/student-8192-shuffled"),
-    "mnist-unet": ("mnist-unet/student-8192", "mnist-unet/student-8192-long", "mnist-unet/student-8192-gan"),
+    "mnist-unet": ("mnist-unet/student-8192", "mnist-unet/student-8192-gan", "mnist-unet/student-1024-longer",
+                   *(f"mnist-unet/student-{s}-long" for s in (2048, 4096, 8192))),
+    "chessboard4d": ("chessboard4d/student", "chessboard4d/student-mnist-recipe", "chessboard4d/student-random-init"),
 }
 
 
@@ -48,7 +50,8 @@ def slug(title: str) -> str:
 def main() -> None:
     os.environ.setdefault("BROWSER_PATH", "/usr/bin/chromium")
     OUT.mkdir(exist_ok=True)
-    wanted = sys.argv[1:] or list(PAIRS)
+    meters_only = "--meters" in sys.argv[1:]  # only the copying meters (no sampling): quick
+    wanted = [a for a in sys.argv[1:] if a != "--meters"] or list(PAIRS)
     unknown = sorted(set(wanted) - set(PAIRS))
     if unknown:
         sys.exit(f"error: unknown family {', '.join(unknown)}; choose from {', '.join(PAIRS)}")
@@ -58,6 +61,8 @@ def main() -> None:
             path = OUT / f"{family}-copying-meter.png"
             fig.write_image(path, width=1000, height=fig.layout.height, scale=1)
             print(path.relative_to(OUT.parent.parent))
+        if meters_only:
+            continue
         t, s, series = PAIRS[family]
         st = study(hub.load_checkpoint(t), hub.load_checkpoint(s), n=1000,
                    series=[hub.load_checkpoint(r) for r in series])

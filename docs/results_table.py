@@ -12,13 +12,15 @@ import json
 from pathlib import Path
 
 ROWS = [("moons/student", 2), ("chessboard4d/student", 4), ("chessboard4d/student-random-init", 4),
+        ("chessboard4d/student-mnist-recipe", 4),
         ("digits/student", 64), ("mlp-manifold/student", 64)] + [(f"mnist/{n}", 784) for n in (
         "student-1024", "student-2048", "student-4096", "student-8192", "student-8192-gan", "student-8192-random-init",
         "student-8192-regression", "student-8192-shuffled", "student-8192-rotation", "student-8192-long",
         "student-8192-random-init-40k", "student-8192-extra-noise-0",
         "student-8192-extra-noise", "student-8192-extra-noise-long", "student-8192-extra-noise-3")] + [
         ("mnist-cond/student", 784)] + [(f"mnist-unet/{n}", 784) for n in (
-        "student-1024", "student-2048", "student-4096", "student-8192", "student-8192-gan", "student-8192-long")]
+        "student-1024", "student-2048", "student-4096", "student-8192", "student-8192-gan", "student-1024-long",
+        "student-1024-longer", "student-2048-long", "student-4096-long", "student-8192-long")]
 
 
 def ci(m, key, d=3):
