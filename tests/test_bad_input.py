@@ -184,7 +184,7 @@ def _numeric_cases(teacher: str, student: str, out: str):
     zero_ok = {"--seed", "--seeds", "--gan-weight", "--gan-weight-g", "--gan-weight-d", "--regression-weight"}
     options = {
         "train-teacher": {"--steps": INT_BAD, "--batch": INT_BAD, "--seed": INT_BAD, "--threads": INT_BAD,
-                          "--max-images": INT_BAD,
+                          "--max-images": INT_BAD, "--student-steps": INT_BAD,
                           "--dim": INT_BAD, "--snapshots": LIST_BAD + ["3"]},  # a snapshot at or past the last step
         "distill": {o: INT_BAD for o in ("--steps", "--batch", "--seed", "--threads", "--ratio", "--probe-every",
                                          "--probe-n", "--k", "--student-hidden", "--student-depth")}

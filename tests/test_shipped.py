@@ -47,7 +47,7 @@ def test_list_shows_every_shipped_checkpoint():
 
 def test_shipped_folder_stays_small():
     total = sum(p.stat().st_size for p in hub.SHIPPED.rglob("*") if p.is_file())
-    assert total < 57 * 2**20  # 50 MiB before the class-conditional family and the freedom test
+    assert total < 60 * 2**20  # 50 MiB before the class-conditional family and the freedom test, 57 before the converged UNet students
     assert not [p for p in hub.SHIPPED.rglob("*") if p.suffix in hub.PICKLE_SUFFIXES or p.name == "state.safetensors"]
 
 
