@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -27,12 +26,12 @@ from dmdviz import analysis, hub, jobs, plots, plots_curves, ui_layout
 from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.catalog import family_students, pair_choices, siblings
 from dmdviz.errors import DmdvizError
-from dmdviz.limits import Limits
 from dmdviz.registry import DRILL_KS, YOUR_UPLOAD, Registry
 from dmdviz.ui_common import OWN, POLL, VIEWS, Gate, serialised, wire
 from dmdviz.ui_errors import hide, redact
 from dmdviz.ui_sweep import sweep_tab
-from dmdviz.ui_text import ABOUT, METRICS, PICK_SEED_JS
+from dmdviz.ui_page import first_paints, launch_kwargs  # noqa: F401  (launch_kwargs: app.py's import)
+from dmdviz.ui_text import ABOUT, METRICS
 
 DEFAULT_PAIR = "chessboard4d/student"
 
@@ -40,24 +39,6 @@ DEFAULT_PAIR = "chessboard4d/student"
 def default_pair() -> str:
     """``DMDVIZ_DEFAULT_PAIR``: the student opened on page load (its recorded teacher comes with it)."""
     return os.environ.get("DMDVIZ_DEFAULT_PAIR", DEFAULT_PAIR)
-
-
-def _preload_plotly() -> str:
-    """A page-head script that imports Gradio's Plotly chunk (about 4.6 MB of script) while the
-    page boots instead of after the first figure arrives: Plotly ready at 2.9 s instead of
-    4.5 s on a 2-core machine (a ``modulepreload`` link only fetched it; evaluating it is the
-    cost). Empty if the chunk is not where this Gradio keeps it."""
-    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
-    return "".join(f'<script type="module">import("./assets/{p.name}");</script>' for p in sorted(assets.glob("PlotlyPlot-*.js")))
-
-
-def launch_kwargs(limits: Limits | None = None) -> dict:
-    """``demo.launch`` settings: bounded uploads, no extra readable paths, and the page script
-    that turns a click on a seed's point into its drill-down. It reads the limits only: the
-    one registry of the process is ``build_demo``'s."""
-    limits = limits or Limits.from_env()
-    return {"max_file_size": f"{limits.max_upload_mb}mb", "allowed_paths": [], "footer_links": ["api"],
-            "js": PICK_SEED_JS, "head": _preload_plotly()}
 
 
 def _step(progress, fraction: float, what: str) -> None:
@@ -115,7 +96,7 @@ class App:
         _step(progress, 0.05, f"sampling Φ_1, Φ_{int(k)} and G on {int(n)} seeds")
         pa = self.reg.analysis_of(teacher, student, n, seed, k)
         _step(progress, 0.5, "exact optimal assignments and bootstrap intervals")
-        m, intervals = pa.pairing, pa.intervals
+        m = pa.pairing
         _step(progress, 0.85, "figures")
         figures = self.reg.view(pa, "explore", lambda: self._explore_figures(pa))
         ckpt = analysis.checkpoint_of(teacher)
@@ -315,12 +296,13 @@ def _compare_samples(pa, pb, names):
 
 
 
-def _explore_tab(app: App, gate: Gate, pair: gr.State, demo: gr.Blocks):
-    """The Explore tab and its events; returns its components (Diagnostics reads N, seed, K)."""
+def _explore_tab(app: App, gate: Gate, pair: gr.State, demo: gr.Blocks, first: dict[str, str]):
+    """The Explore tab and its events; returns its components (Diagnostics reads N, seed, K).
+    ``first``: static first paints of the default view's plots, by plot id."""
     c = ui_layout.explore_pickers()
-    ui_layout.explore_views(c, app.reg.limits)
+    ui_layout.explore_views(c, app.reg.limits, first)
     ui_layout.compare_box(c)
-    ui_layout.drill_box(c)
+    ui_layout.drill_box(c, first)
     view = [c.n, c.seed, c.k, c.index]
     drill = [c.seed_plot, c.traj_plot, c.seed_md]
     shown = [c.info, c.samples_plot, c.pca_plot, c.heat_plot, c.scatter_plot, c.table, *drill]
@@ -382,8 +364,10 @@ def build_demo(registry: Registry | None = None, warm: bool = False) -> gr.Block
     0's drill-down), so the first visitor's page load is a cache hit (``app.py`` does)."""
     app = App(registry)
     lim = app.reg.limits
+    first = {}
     if warm:
-        app.init(min(ui_layout.DEFAULT_N, lim.max_seeds), 0, 8, 0)  # the page's default n, seed, K and seed index
+        view = app.init(min(ui_layout.DEFAULT_N, lim.max_seeds), 0, 8, 0)  # the page's default n, seed, K and seed index
+        first = first_paints(view)
     gate = Gate(lim.session_queue)
     for root, name in ((app.reg.uploads, YOUR_UPLOAD), (jobs.runs_root(), "runs"), (hub.SHIPPED, "checkpoints")):
         hide(root, name)
@@ -394,7 +378,7 @@ def build_demo(registry: Registry | None = None, warm: bool = False) -> gr.Block
         pair = gr.State({})
         with gr.Tabs():
             with gr.Tab("Explore", id="explore"):
-                explore = _explore_tab(app, gate, pair, demo)
+                explore = _explore_tab(app, gate, pair, demo, first)
             with gr.Tab("Diagnostics", id="diagnostics") as diag_tab:
                 family, diag_btn, diag_out, diag_msg, diag_info = ui_layout.diagnostics_tab()
             with gr.Tab("Train", id="train"):

@@ -41,8 +41,19 @@ def explore_pickers() -> SimpleNamespace:
                                 file_types=[".json", ".toml"], scale=3, elem_id="pairfile-upload")
     return c
 
-def explore_views(c, lim: Limits) -> None:
-    """N / seed / K, the four plots and the metrics table of the pair, into ``c``."""
+def plot(label: str, elem_id: str, first: dict[str, str]) -> gr.Plot:
+    """A ``gr.Plot``; with a static SVG of its first figure in ``first[elem_id]`` (``build_demo``
+    with ``warm``), a slot that shows that drawing until Plotly has drawn (``FIRST_PAINT_CSS``)."""
+    if not first.get(elem_id):
+        return gr.Plot(label=label, elem_id=elem_id)
+    with gr.Column(elem_classes=["first-paint"]):
+        gr.HTML(first[elem_id], js_on_load=None, elem_classes=["first-paint-svg"], elem_id=f"{elem_id}-first")
+        return gr.Plot(label=label, elem_id=elem_id, elem_classes=["first-paint-plot"])
+
+
+def explore_views(c, lim: Limits, first: dict[str, str]) -> None:
+    """N / seed / K, the four plots and the metrics table of the pair, into ``c``; ``first``:
+    static first paints by plot id (``plot``)."""
     with gr.Row():
         c.n = gr.Slider(2, lim.max_seeds, value=min(DEFAULT_N, lim.max_seeds), step=1, label="Seeds N")
         c.seed = gr.Number(0, precision=0, label="Base seed")
@@ -51,11 +62,11 @@ def explore_views(c, lim: Limits) -> None:
     c.view_msg = error_box("view-error")
     c.info = gr.Markdown(elem_id="explore-info")
     with gr.Row():
-        c.samples_plot = gr.Plot(label="Samples", elem_id="samples-plot")
-        c.pca_plot = gr.Plot(label="PCA triplets", elem_id="pca-plot")
+        c.samples_plot = plot("Samples", "samples-plot", first)
+        c.pca_plot = plot("PCA triplets", "pca-plot", first)
     with gr.Row():
-        c.heat_plot = gr.Plot(label="Cost heatmap with OT assignment", elem_id="heatmap-plot")
-        c.scatter_plot = gr.Plot(label="d_init vs d_student", elem_id="scatter-plot")
+        c.heat_plot = plot("Cost heatmap with OT assignment", "heatmap-plot", first)
+        c.scatter_plot = plot("d_init vs d_student", "scatter-plot", first)
     c.table = gr.Dataframe(headers=["metric", "student G [95 % bootstrap interval over seeds]", "start Φ_1", "meaning"],
                            label="Pairing metrics", interactive=False, wrap=True)
 
@@ -74,7 +85,7 @@ def compare_box(c) -> None:
         c.compare_table = gr.Dataframe(headers=["metric", "student A", "student B", "B − A", "start Φ_1"],
                                        label="Pairing metrics of A and B", interactive=False, wrap=True)
 
-def drill_box(c) -> None:
+def drill_box(c, first: dict[str, str]) -> None:
     gr.Markdown("### Per-seed drill-down")
     with gr.Row():
         c.index = gr.Number(0, precision=0, label="Seed index i (or click a point in a plot above)",
@@ -83,7 +94,7 @@ def drill_box(c) -> None:
     c.seed_msg = error_box("seed-error")
     with gr.Row():
         c.seed_plot = gr.Plot(label="z, Φ_1, Φ_8, Φ_32, G (image data)", elem_id="seed-plot")
-        c.traj_plot = gr.Plot(label="Euler trajectory", elem_id="trajectory-plot")
+        c.traj_plot = plot("Euler trajectory", "trajectory-plot", first)
     c.seed_md = gr.Markdown(elem_id="seed-table")
 
 def diagnostics_tab() -> tuple:

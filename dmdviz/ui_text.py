@@ -104,3 +104,13 @@ PICK_SEED_JS = """
   hook();
 }
 """
+
+# The first paint (``plots_static``): a plot slot holds the static drawing of its first figure
+# and the interactive plot; until Plotly has drawn (an SVG ``.main-svg`` inside the slot) the
+# plot sits hidden under the drawing at the slot's width, so it lays itself out as it would;
+# then the drawing goes and the plot takes its place.
+FIRST_PAINT_CSS = """
+.first-paint { position: relative; }
+.first-paint:not(:has(.main-svg)) > .first-paint-plot { position: absolute !important; inset: 0; visibility: hidden; }
+.first-paint:has(.main-svg) > .first-paint-svg { display: none !important; }
+"""

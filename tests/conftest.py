@@ -66,7 +66,9 @@ def tiny_sibling(tiny_pair, tmp_path_factory):
 def served(request, tiny_pair, tmp_path_factory):
     """The app on a free port, opening on the tiny pair (a finished run ``runs/tiny``, or the
     module's ``DEFAULT_PAIR``), with its own runs root and an empty offline Hub cache, and the
-    module's ``SERVED_ENV`` on top: (demo, url, tmp folder). One server per test module."""
+    module's ``SERVED_ENV`` on top: (demo, url, tmp folder). One server per test module; a
+    module with ``SERVED_WARM = True`` gets the app as ``app.py`` builds it (the default view
+    drawn before the port opens, with its static first paints)."""
     import huggingface_hub.constants
 
     from dmdviz.ui import build_demo, launch_kwargs
@@ -82,7 +84,7 @@ def served(request, tiny_pair, tmp_path_factory):
         for k, v in env.items():
             mp.setenv(k, v)
         mp.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-        demo = build_demo()
+        demo = build_demo(warm=getattr(request.module, "SERVED_WARM", False))
         port = free_port()
         demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_kwargs())
         yield demo, f"http://127.0.0.1:{port}/", tmp

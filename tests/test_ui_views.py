@@ -29,6 +29,34 @@ def test_a_repeat_view_reuses_its_figures_and_a_new_view_builds_its_own(tiny_pai
     assert len(calls) == 11 and other[1] is not first[1]
 
 
+def test_a_warm_demo_carries_static_first_paints_of_the_default_view(tiny_pair, monkeypatch):
+    import xml.etree.ElementTree as ET
+
+    import gradio as gr
+
+    from dmdviz.ui import build_demo
+
+    monkeypatch.setenv("DMDVIZ_DEFAULT_PAIR", str(tiny_pair[1]))
+    monkeypatch.setenv("DMDVIZ_MAX_SEEDS", "60")
+
+    def first_paints(demo) -> dict:
+        return {b.elem_id: b.value for b in demo.blocks.values() if isinstance(b, gr.HTML)
+                and "first-paint-svg" in (b.elem_classes or [])}
+
+    cold = build_demo(Registry(Limits.from_env(), local=True))
+    assert first_paints(cold) == {}  # nothing drawn yet: plain plots
+    cold.close()
+    demo = build_demo(Registry(Limits.from_env(), local=True), warm=True)
+    paints = first_paints(demo)
+    demo.close()
+    ids = ["samples-plot", "pca-plot", "heatmap-plot", "scatter-plot", "trajectory-plot"]
+    assert sorted(paints) == sorted(f"{i}-first" for i in ids)
+    for elem_id, svg in paints.items():
+        assert ET.fromstring(svg).tag.endswith("svg"), elem_id
+    assert "PCA of" in paints["pca-plot-first"] and "<image" in paints["heatmap-plot-first"]
+    assert "Seed 0" in paints["trajectory-plot-first"]  # the page's default drill-down
+
+
 def test_a_warm_demo_has_drawn_the_default_pair_before_any_visitor(tiny_pair, monkeypatch):
     from dmdviz.ui import App, build_demo
 

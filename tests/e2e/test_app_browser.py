@@ -15,6 +15,7 @@ DEFAULT_PAIR = "chessboard4d/student"  # the shipped pair the page opens on (and
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 EXPLORE_PLOTS = ("#samples-plot", "#pca-plot", "#heatmap-plot", "#scatter-plot", "#trajectory-plot")
 LONG = 120_000  # ms: a cold server samples and solves OT before the first plots
+SERVED_WARM = True  # served as app.py serves: the default view drawn at start-up, with its static first paints
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,31 @@ def _tab(page, name):
 def _shot(page, name):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def test_the_default_plots_paint_before_plotly_and_give_way_to_it(browser, served):
+    """Static first paints (plots_static) show while Plotly's bundle is not there (here it
+    never comes: its chunk is refused), with the plots hidden under them; once Plotly has
+    drawn, the drawings go and the interactive plots stand in their place."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    try:
+        blocked = context.new_page()
+        blocked.route(re.compile(r".*/PlotlyPlot-[^/]*\.js.*"), lambda route: route.abort())
+        blocked.goto(served[1])
+        for selector in EXPLORE_PLOTS:
+            expect(blocked.locator(f"{selector}-first svg")).to_be_visible(timeout=LONG)
+            expect(blocked.locator(selector)).to_be_hidden()
+        assert blocked.locator("#samples-plot-first svg path").count() > 4  # the panels' points
+        blocked.close()
+        normal = context.new_page()
+        normal.goto(served[1])
+        for selector in EXPLORE_PLOTS:
+            expect(_plot(normal, selector)).to_be_visible(timeout=LONG)
+            expect(normal.locator(f"{selector}-first")).to_be_hidden()
+    finally:
+        context.close()
 
 
 def test_the_page_opens_with_the_default_pair_drawn(page):
