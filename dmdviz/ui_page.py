@@ -15,12 +15,20 @@ from dmdviz.ui_text import FIRST_PAINT_CSS, PICK_SEED_JS
 
 
 def _preload_plotly() -> str:
-    """A page-head script that imports Gradio's Plotly chunk (about 4.6 MB of script) while the
-    page boots instead of after the first figure arrives: Plotly ready at 2.9 s instead of
-    4.5 s on a 2-core machine (a ``modulepreload`` link only fetched it; evaluating it is the
-    cost). Empty if the chunk is not where this Gradio keeps it."""
+    """A page-head script that imports Gradio's Plotly chunk (about 4.6 MB of script) as soon
+    as the page has painted, instead of when the first figure arrives. Not earlier: evaluating
+    it holds the page's one script thread for 1-2 s on a 2-core machine, and imported while
+    the page boots it delayed the static first paint from about 1.0 s to 1.3-2.2 s (README,
+    Benchmarks). Waits for the first paint (``.first-paint-svg svg``) or the page's plots
+    slots, at most 3 s. Empty if the chunk is not where this Gradio keeps it."""
     assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
-    return "".join(f'<script type="module">import("./assets/{p.name}");</script>' for p in sorted(assets.glob("PlotlyPlot-*.js")))
+    chunks = [p.name for p in sorted(assets.glob("PlotlyPlot-*.js"))]
+    if not chunks:
+        return ""
+    imports = "; ".join(f'import("./assets/{name}")' for name in chunks)
+    return ('<script type="module">const t0 = performance.now(); const go = () => '
+            '(document.querySelector(".first-paint-svg svg, .js-plotly-plot") || performance.now() - t0 > 3000) '
+            f'? setTimeout(() => {{ {imports}; }}, 50) : requestAnimationFrame(go); requestAnimationFrame(go);</script>')
 
 
 def launch_kwargs(limits: Limits | None = None) -> dict:

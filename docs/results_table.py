@@ -1,6 +1,7 @@
 """Print the README's results table from the shipped students' recorded metrics.
 
-    python docs/results_table.py     # after `python -m dmdviz reproduce NAME --rescore`
+    python docs/results_table.py            # after `python -m dmdviz reproduce NAME --rescore`
+    python docs/results_table.py --spread   # the run-to-run spread table, from every spread.json
 
 Each value comes from ``config.json``'s ``metrics`` with its 95 % interval over seeds
 (``[–]``: a figure recorded before its interval existed, on a run whose weights were not
@@ -9,6 +10,7 @@ whose student is not shipped (the relabelling control, the long and freedom-test
 ``docs/unshipped/`` (their config.json: training record and metrics, no weights).
 """
 import json
+import sys
 from pathlib import Path
 
 ROWS = [("moons/student", 2), ("chessboard4d/student", 4), ("chessboard4d/student-random-init", 4),
@@ -48,6 +50,32 @@ def row(name, dim):
             f"{ci(m, 'boundary_corr', 2)} | {ci(m, 'memorization_median', 2)} | "
             f"{ci(m, 'swd_phi_8')} / {ci(m, 'swd_g')} ({m['swd_floor']:.3f}) | {sup} |")
 
+
+SPREAD_KEYS = [("ot_agreement", 3), ("nn_agreement", 3), ("copy_ratio", 3), ("swd_g", 3), ("support_g_on_support", 2)]
+
+
+def spread_rows():
+    """One row per student of every family's spread.json: mean ± sd over training seeds."""
+    dims = {name.split("/")[0]: dim for name, dim in ROWS}
+    for fam in dict.fromkeys(name.split("/")[0] for name, _ in ROWS):
+        path = Path("checkpoints") / fam / "spread.json"
+        if not path.exists():
+            continue
+        spread = json.loads(path.read_text())
+        for student, stats in spread["students"].items():
+            run = spread.get("runs", {}).get(student, {"seeds": spread["seeds"], "teacher_fixed": spread.get("teacher_fixed", False)})
+            seeds = ", ".join(map(str, run["seeds"]))
+            what = "student seeds, teacher fixed" if run["teacher_fixed"] else "teacher and student seeds"
+            cells = [f"{stats[k]['mean']:.{d}f} ± {stats[k]['sd']:.{d}f}" if k in stats else "–" for k, d in SPREAD_KEYS]
+            yield f"| `{fam}/{student}` | {dims[fam]} | {seeds} ({what}) | " + " | ".join(cells) + " |"
+
+
+if "--spread" in sys.argv[1:]:
+    print("| student | D | training seeds | A_OT | NN agreement | ρ | sliced W₂ G | on-support G |")
+    print("|---|---|---|---|---|---|---|---|")
+    for line in spread_rows():
+        print(line)
+    sys.exit(0)
 
 print("| student | D | A_OT [95 %] (Φ_1) | NN agreement [95 %] (Φ_1) | ρ [95 %] (chance) | diag contrast [95 %] (Φ_1) "
       "| resolution [95 %] (Φ_1) | boundary corr [95 %] | teacher memorization r, median [95 %] "

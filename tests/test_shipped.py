@@ -76,3 +76,15 @@ def test_the_shipped_chessboard_teacher_puts_nine_tenths_of_phi_8_on_the_black_s
     z, _ = noise.seeded(0, 2000, tuple(teacher.net.shape), 0)
     support = get_dataset(teacher.data).support(flow.euler(teacher.model, z, 8))
     assert support["on_support"] >= 0.90 and support["off_plane_median"] < 0.02, support
+
+
+@pytest.mark.parametrize("args", [[], ["--spread"]])
+def test_readme_tables_are_what_the_shipped_metrics_print(args):
+    """The README's results and spread tables are docs/results_table.py's output on the shipped
+    configs and spread.json files, line for line (a retrained or rescored student changes both)."""
+    root = hub.SHIPPED.parent
+    out = subprocess.run([sys.executable, "docs/results_table.py", *args], cwd=root, capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    readme = (root / "README.md").read_text()
+    for line in out.splitlines():
+        assert line in readme, line
