@@ -141,10 +141,11 @@ def _equal_scale(axes: dict[str, _Axis]) -> None:
         if not other or other not in axes:
             continue
         a, b = ax, axes[other]
-        per_px = max((a.range[1] - a.range[0]) / a.length, (b.range[1] - b.range[0]) / b.length)
+        per_px = max(abs(a.range[1] - a.range[0]) / a.length, abs(b.range[1] - b.range[0]) / b.length)
         for axis in (a, b):
-            mid = (axis.range[0] + axis.range[1]) / 2
-            axis.range = [mid - per_px * axis.length / 2, mid + per_px * axis.length / 2]
+            mid, half = (axis.range[0] + axis.range[1]) / 2, per_px * axis.length / 2
+            half = half if axis.range[1] >= axis.range[0] else -half  # a range given high to low stays so
+            axis.range = [mid - half, mid + half]
 
 
 def _dots(xs, ys, size: float, color: str, opacity: float, cross: bool) -> str:
@@ -241,7 +242,8 @@ def _image(tr: dict, ax: _Axis, ay: _Axis) -> str:
     src = tr.get("source")
     if not src:
         return ""
-    (xa, xb), (ya, yb) = (ax.px(v) for v in _extent(tr, *_png_size(src)))
+    xs, ys = _extent(tr, *_png_size(src))
+    (xa, xb), (ya, yb) = ax.px(xs), ay.px(ys)
     return (f'<image href="{src}" x="{min(xa, xb):.1f}" y="{min(ya, yb):.1f}" width="{abs(xb - xa):.1f}" '
             f'height="{abs(yb - ya):.1f}" preserveAspectRatio="none"/>')
 
@@ -252,16 +254,27 @@ def _png_size(uri: str) -> tuple[int, int]:
 
 
 def _axis_marks(ax: _Axis, other: _Axis, grid: str) -> str:
+    """Grid lines, tick labels (the axis's own ``tickvals``/``ticktext`` if it has them) and title."""
+    if ax.spec.get("visible") is False:
+        return ""
+    if ax.spec.get("tickvals") is not None:
+        ticks = list(zip(decode(ax.spec["tickvals"]).astype(float), ax.spec.get("ticktext") or []))
+    else:
+        ticks = [(t, _fmt(t)) for t in nice_ticks(*sorted(ax.range))]
+    lines = ax.spec.get("showgrid", True) is not False
     out = []
-    for t in nice_ticks(*sorted(ax.range)):
+    for t, label in ticks:
         p = float(ax.px(t))
+        label = html.escape(str(label))
         if ax.vertical:
-            out.append(f'<line x1="{other.lo_px:.1f}" x2="{other.hi_px:.1f}" y1="{p:.1f}" y2="{p:.1f}" stroke="{grid}"/>'
-                       f'<text x="{other.lo_px - 5:.1f}" y="{p + 4:.1f}" text-anchor="end" font-size="11">{_fmt(t)}</text>')
+            line = f'<line x1="{other.lo_px:.1f}" x2="{other.hi_px:.1f}" y1="{p:.1f}" y2="{p:.1f}" stroke="{grid}"/>'
+            out.append((line if lines else "") + f'<text x="{other.lo_px - 5:.1f}" y="{p + 4:.1f}" text-anchor="end" '
+                       f'font-size="11">{label}</text>')
         else:
             y = max(other.lo_px, other.hi_px)
-            out.append(f'<line x1="{p:.1f}" x2="{p:.1f}" y1="{other.lo_px:.1f}" y2="{other.hi_px:.1f}" stroke="{grid}"/>'
-                       f'<text x="{p:.1f}" y="{y + 15:.1f}" text-anchor="middle" font-size="11">{_fmt(t)}</text>')
+            line = f'<line x1="{p:.1f}" x2="{p:.1f}" y1="{other.lo_px:.1f}" y2="{other.hi_px:.1f}" stroke="{grid}"/>'
+            out.append((line if lines else "") + f'<text x="{p:.1f}" y="{y + 15:.1f}" text-anchor="middle" '
+                       f'font-size="11">{label}</text>')
     title = (ax.spec.get("title") or {}).get("text")
     if title:
         if ax.vertical:
@@ -339,7 +352,7 @@ def _collect(traces: list[dict], axes: dict[str, _Axis]) -> list[tuple]:
             xs, ys = _extent(tr, cols, rows)
         elif kind == "image" and tr.get("source"):
             xs, ys = _extent(tr, *_png_size(tr["source"]))
-            ay.reversed = ay.spec.get("autorange", "reversed") == "reversed"  # images run top-down
+            ay.reversed = not ay.range and ay.spec.get("autorange", "reversed") == "reversed"  # images run top-down
         else:
             continue
         ax.data.append(xs), ay.data.append(ys)
@@ -373,8 +386,7 @@ def figure_svg(figure: dict) -> str:
     _equal_scale(axes)
     grid = (template.get("xaxis") or {}).get("gridcolor", "#EBF0F8")
     pairs = list(dict.fromkeys((ax, ay) for _, ax, ay, *_ in drawn))
-    images = any(tr.get("type") == "image" for tr, *_ in drawn)
-    marks = "" if images else "".join(_axis_marks(ax, ay, grid) + _axis_marks(ay, ax, grid) for ax, ay in pairs)
+    marks = "".join(_axis_marks(ax, ay, grid) + _axis_marks(ay, ax, grid) for ax, ay in pairs)
     parts = [_draw(*d, layout) for d in drawn]
     title = html.escape(_text_of(layout.get("title")))
     bg = template.get("paper_bgcolor", "white")

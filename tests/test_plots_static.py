@@ -134,3 +134,18 @@ def test_every_explore_figure_renders(rng=np.random.default_rng(0)):
     panels = figure_svg(_json(figures[0]))
     assert sum(len(p) for p in _dot_paths(panels)) == 4 * 50  # every point of the four panels
     assert figure_svg(_json(figures[-1])).count("<image") == 1  # the grid's one PNG
+
+
+def test_image_grid_rows_line_up_with_their_labels():
+    """The grid's PNG and its row labels share one y axis, given high to low (images run
+    top-down): each label sits at its row's centre, the first row at the top."""
+    rows = {"Φ_1": -np.ones((12, 28, 28)), "G": np.ones((12, 28, 28))}
+    fig = _json(plots.image_grid(rows, np.arange(12)))
+    svg = figure_svg(fig)
+    x, y, w, h = (float(v) for v in re.search(r'<image [^>]*?x="([\d.]+)" y="([\d.]+)" width="([\d.]+)" '
+                                              r'height="([\d.]+)"', svg).groups())
+    canvas_rows = fig["layout"]["yaxis"]["range"][0] + 0.5  # the PNG's height in image pixels
+    labels = re.findall(r'y="([\d.]+)" text-anchor="end" font-size="11">([^<]+)</text>', svg)
+    assert [t for _, t in labels] == ["Φ_1", "G", "Φ_1", "G"]
+    for (ly, _), tick in zip(labels, fig["layout"]["yaxis"]["tickvals"]):
+        assert float(ly) - 4 == pytest.approx(y + (tick + 0.5) * h / canvas_rows, abs=0.2)
