@@ -24,6 +24,7 @@ WIDTH = 700  # viewBox width; the SVG scales to its box (``width="100%"``)
 FONT = "Open Sans, verdana, arial, sans-serif"
 _SYMBOLS_CROSS = {"x", "cross"}
 _BUCKETS = 24  # colour-scale steps: one <path> a step and trace
+_VIRIDIS = [[0, "#440154"], [0.5, "#21918c"], [1, "#fde725"]]  # Plotly's default, where a figure names none
 
 
 def decode(value) -> np.ndarray:
@@ -32,12 +33,8 @@ def decode(value) -> np.ndarray:
         a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
         shape = value.get("shape")
         return a.reshape([int(s) for s in str(shape).split(",")]) if shape else a
-    return np.asarray([np.nan if v is None else v for v in value] if isinstance(value, list) and value
-                      and not isinstance(value[0], list) else value, dtype=object if _is_text(value) else float)
-
-
-def _is_text(value) -> bool:
-    return isinstance(value, list) and bool(value) and isinstance(value[0], str)
+    flat = isinstance(value, list) and value and not isinstance(value[0], list)
+    return np.asarray([np.nan if v is None else v for v in value] if flat else value, dtype=float)
 
 
 def _rgb(color: str) -> tuple[float, float, float, float]:
@@ -128,15 +125,14 @@ def _axes(layout: dict, frame) -> dict[str, _Axis]:
         short = key[0] + key[5:]  # xaxis2 -> x2
         if key.startswith("x"):
             axes[short] = _Axis(spec, x0 + d0 * (x1 - x0), x0 + d1 * (x1 - x0), vertical=False)
-        else:
-            axes[short] = _Axis(spec, y1 - d0 * (y1 - y0), y1 - d1 * (y1 - y0), vertical=True)
-            axes[short].lo_px, axes[short].hi_px = y1 - d1 * (y1 - y0), y1 - d0 * (y1 - y0)
+        else:  # lo_px is the top of the domain: SVG's y grows downwards
+            axes[short] = _Axis(spec, y1 - d1 * (y1 - y0), y1 - d0 * (y1 - y0), vertical=True)
     return axes
 
 
 def _equal_scale(axes: dict[str, _Axis]) -> None:
     """``scaleanchor``: one data unit the same number of pixels on both axes (ranges widened)."""
-    for name, ax in axes.items():
+    for ax in axes.values():
         other = ax.spec.get("scaleanchor")
         if not other or other not in axes:
             continue
@@ -174,7 +170,7 @@ def _markers(tr: dict, xs, ys, layout: dict) -> str:
         return _dots(xs, ys, size, color, opacity, cross)
     values = decode(color).astype(float)
     scale = marker.get("colorscale") or (layout.get("template", {}).get("layout", {}).get("colorscale", {})
-                                         .get("sequential")) or [[0, "#440154"], [0.5, "#21918c"], [1, "#fde725"]]
+                                         .get("sequential")) or _VIRIDIS
     lo = float(marker.get("cmin", np.nanmin(values)))
     hi = float(marker.get("cmax", np.nanmax(values)))
     bucket = np.clip(((values - lo) / ((hi - lo) or 1.0) * _BUCKETS).astype(int), 0, _BUCKETS - 1)
@@ -213,13 +209,10 @@ def _heatmap(tr: dict, ax: _Axis, ay: _Axis) -> tuple[str, str]:
     z = decode(tr["z"]).astype(float)
     lo = float(tr.get("zmin", np.nanmin(z)))
     hi = float(tr.get("zmax", np.nanmax(z)))
-    scale = tr.get("colorscale") or [[0, "#440154"], [0.5, "#21918c"], [1, "#fde725"]]
+    scale = tr.get("colorscale") or _VIRIDIS
     rgb = scale_colors(z.reshape(-1), scale, lo, hi).reshape(*z.shape, 3)
-    rows, cols = z.shape
-    x0, dx = float(tr.get("x0", 0)), float(tr.get("dx", 1))
-    y0, dy = float(tr.get("y0", 0)), float(tr.get("dy", 1))
-    xa, xb = ax.px(x0 - dx / 2), ax.px(x0 + (cols - 0.5) * dx)
-    ya, yb = ay.px(y0 - dy / 2), ay.px(y0 + (rows - 0.5) * dy)
+    xs, ys = _extent(tr, z.shape[1], z.shape[0])
+    (xa, xb), (ya, yb) = ax.px(xs), ay.px(ys)
     if ya > yb:  # row 0 at the bottom: the PNG's first row is the top one
         rgb = rgb[::-1]
     img = (f'<image href="{png_data_uri(np.round(rgb).astype(np.uint8))}" x="{min(xa, xb):.1f}" '
