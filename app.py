@@ -2,7 +2,8 @@
 
 import signal
 
-from dmdviz.ui import build_demo, launch_kwargs
+from dmdviz.ui import build_demo
+from dmdviz.ui_page import launch_kwargs
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from dmdviz.registry import DRILL_KS, YOUR_UPLOAD, Registry
 from dmdviz.ui_common import OWN, POLL, VIEWS, Gate, serialised, wire
 from dmdviz.ui_errors import hide, redact
 from dmdviz.ui_sweep import sweep_tab
-from dmdviz.ui_page import first_paints, launch_kwargs  # noqa: F401  (launch_kwargs: app.py's import)
+from dmdviz.ui_page import first_paints
 from dmdviz.ui_text import ABOUT, METRICS
 
 DEFAULT_PAIR = "chessboard4d/student"

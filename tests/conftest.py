@@ -71,7 +71,8 @@ def served(request, tiny_pair, tmp_path_factory):
     drawn before the port opens, with its static first paints)."""
     import huggingface_hub.constants
 
-    from dmdviz.ui import build_demo, launch_kwargs
+    from dmdviz.ui import build_demo
+    from dmdviz.ui_page import launch_kwargs
 
     tmp = tmp_path_factory.mktemp("ui")
     finished_run(tiny_pair, tmp / "runs")

@@ -45,7 +45,8 @@ def server(tiny_pair, tmp_path_factory):
 
     from dmdviz.limits import Limits
     from dmdviz.registry import Registry
-    from dmdviz.ui import build_demo, launch_kwargs
+    from dmdviz.ui import build_demo
+    from dmdviz.ui_page import launch_kwargs
 
     tmp = tmp_path_factory.mktemp("attacks")
     finished_run(tiny_pair, tmp / "runs")
@@ -267,7 +268,8 @@ def test_a_zip_of_too_many_entries_is_refused_and_leaves_nothing(client, refusal
 
 def test_one_registry_per_process(monkeypatch):
     from dmdviz import registry
-    from dmdviz.ui import build_demo, launch_kwargs
+    from dmdviz.ui import build_demo
+    from dmdviz.ui_page import launch_kwargs
 
     made = []
     real = registry.tempfile.mkdtemp

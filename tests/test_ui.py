@@ -238,7 +238,7 @@ def test_a_missing_default_pair_is_a_note_not_an_error(client, monkeypatch):
 
 
 def test_launch_settings_are_safe(served):
-    from dmdviz.ui import launch_kwargs
+    from dmdviz.ui_page import launch_kwargs
 
     kw = launch_kwargs()
     assert kw["allowed_paths"] == [] and kw["max_file_size"].endswith("mb")
