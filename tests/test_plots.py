@@ -182,6 +182,8 @@ def test_png_data_uri_round_trips_through_an_image_reader():
 
     grey = np.random.default_rng(0).integers(0, 256, (7, 13), dtype=np.uint8)
     assert np.array_equal(_png_pixels(png_data_uri(grey)), grey)
+    rgb = np.random.default_rng(1).integers(0, 256, (5, 9, 3), dtype=np.uint8)  # the static heatmap's colour image
+    assert np.array_equal(_png_pixels(png_data_uri(rgb)), rgb)
 
 
 def test_image_grid_is_one_image_with_a_hover_target_per_seed():
