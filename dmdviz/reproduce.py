@@ -254,11 +254,18 @@ def spread(name: str, seeds: tuple[int, ...], out_root=None, runs_root="runs/rep
     summary = {"family": name, "seeds": list(seeds), "teacher_fixed": bool(only), "students": students,
                "runs": {student: {"seeds": list(seeds), "teacher_fixed": bool(only)} for student in students}}
     old = json.loads((out / SPREAD).read_text()) if (out / SPREAD).is_file() else {}
-    earlier = {st: old.get("runs", {}).get(st, {"seeds": old.get("seeds"), "teacher_fixed": old.get("teacher_fixed")})
-               for st in old.get("students", {})}
+    earlier = {st: spread_run(old, st) for st in old.get("students", {})}
     kept = {**summary, "students": {**old.get("students", {}), **students}, "runs": {**earlier, **summary["runs"]}}
     hub.atomic_write(out / SPREAD, lambda p: p.write_text(json.dumps(kept, indent=1) + "\n"))
     return summary
+
+
+def spread_run(summary: dict, student: str) -> dict:
+    """A student's seeds and whether its teacher was fixed, in a ``spread.json`` summary; a
+    file written before ``runs`` existed holds one spread, of the whole family retrained per
+    seed unless it says ``teacher_fixed``."""
+    return summary.get("runs", {}).get(student, {"seeds": summary.get("seeds"),
+                                                 "teacher_fixed": bool(summary.get("teacher_fixed", False))})
 
 
 def _stats(values: list[float]) -> dict:

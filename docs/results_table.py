@@ -13,6 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python docs/results_table.py`
+from dmdviz.reproduce import spread_run  # noqa: E402
+
 ROWS = [("moons/student", 2), ("chessboard4d/student", 4), ("chessboard4d/student-random-init", 4),
         ("chessboard4d/student-mnist-recipe", 4),
         ("digits/student", 64), ("mlp-manifold/student", 64)] + [(f"mnist/{n}", 784) for n in (
@@ -63,7 +66,7 @@ def spread_rows():
             continue
         spread = json.loads(path.read_text())
         for student, stats in spread["students"].items():
-            run = spread.get("runs", {}).get(student, {"seeds": spread["seeds"], "teacher_fixed": spread.get("teacher_fixed", False)})
+            run = spread_run(spread, student)
             seeds = ", ".join(map(str, run["seeds"]))
             what = "student seeds, teacher fixed" if run["teacher_fixed"] else "teacher and student seeds"
             cells = [f"{stats[k]['mean']:.{d}f} ± {stats[k]['sd']:.{d}f}" if k in stats else "–" for k, d in SPREAD_KEYS]
