@@ -2,8 +2,8 @@
 
 import signal
 
-from dmdviz.ui import build_demo
-from dmdviz.ui_page import launch_kwargs
+from dmdviz.web.app import build_demo
+from dmdviz.web.page import launch_kwargs
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import torch
 from benchmarks import bench_train
 from dmdviz.data import mnist_folder
 from dmdviz.errors import DmdvizError
-from dmdviz.runtime import Runtime
+from dmdviz.training.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent
 

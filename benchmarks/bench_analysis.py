@@ -13,40 +13,38 @@ available); building every figure of the report.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-from dmdviz import hub
+from dmdviz import checkpoint
 from dmdviz.analysis import study
 from dmdviz.config import get_preset
 
 
-
-def _random_pair(folder: Path, net_kind: str) -> tuple[hub.Checkpoint, hub.Checkpoint]:
+def _random_pair(folder: Path, net_kind: str) -> tuple[checkpoint.Checkpoint, checkpoint.Checkpoint]:
     p = get_preset("mnist-mlp" if net_kind == "mlp" else "mnist")
     torch.manual_seed(0)
-    teacher = hub.build_model(hub.make_config("teacher", p.data, p.net, {"step": 0}))
+    teacher = checkpoint.build_model(checkpoint.make_config("teacher", p.data, p.net, {"step": 0}))
     for prm in teacher.parameters():
         if prm.dim() > 1 and not prm.abs().sum():  # zero-initialised output layers
             torch.nn.init.normal_(prm, std=0.02)
-    hub.save_checkpoint(folder / "teacher", teacher, hub.make_config("teacher", p.data, p.net, {"step": 0}))
-    student = hub.build_model(hub.make_config("student", p.data, p.net, {}, (str(folder / "teacher"), "")))
+    checkpoint.save_checkpoint(folder / "teacher", teacher, checkpoint.make_config("teacher", p.data, p.net, {"step": 0}))
+    student = checkpoint.build_model(checkpoint.make_config("student", p.data, p.net, {}, (str(folder / "teacher"), "")))
     student.net.load_state_dict(teacher.state_dict())
     with torch.no_grad():
         for prm in student.parameters():
             prm.add_(0.01 * torch.randn_like(prm))
-    hub.save_checkpoint(folder / "student", student,
-                        hub.make_config("student", p.data, p.net, {"step": 0}, (str(folder / "teacher"), "")))
-    return hub.load_checkpoint(str(folder / "teacher")), hub.load_checkpoint(str(folder / "student"))
+    checkpoint.save_checkpoint(folder / "student", student,
+                        checkpoint.make_config("student", p.data, p.net, {"step": 0}, (str(folder / "teacher"), "")))
+    return checkpoint.load_checkpoint(str(folder / "teacher")), checkpoint.load_checkpoint(str(folder / "student"))
 
 
 def run(net: str = "mlp", n: int = 2000, threads: int = 2, bf16: bool = False) -> dict:
     """Seconds per stage of the full analysis, and their total."""
-    from dmdviz.report import figures
+    from dmdviz.experiments.report import figures
 
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as tmp:

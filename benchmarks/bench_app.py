@@ -80,8 +80,8 @@ def run(pair: str = "chessboard4d/student", repeats: int = 3, timeout: float = 1
                 for _ in range(repeats):
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
                     page.goto(url)
-                    ready.append(page.evaluate(f"performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
-                                               f" - performance.getEntriesByType('navigation')[0].responseStart"))
+                    ready.append(page.evaluate("performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd"
+                                               " - performance.getEntriesByType('navigation')[0].responseStart"))
                     paints.append(page.wait_for_function(PAINTED, arg=PLOTS, timeout=timeout * 1000).json_value())
                     answers.append(page.wait_for_function(ANSWERED, timeout=timeout * 1000).json_value())
                     loads.append(page.wait_for_function(DRAWN, arg=PLOTS, timeout=timeout * 1000).json_value())

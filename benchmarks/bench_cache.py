@@ -37,20 +37,20 @@ def run(n: int = 2000, threads: int = 2, repeats: int = 3) -> dict:
 
 
 def _measure(n: int, threads: int, repeats: int, tmp: Path) -> dict:
-    from dmdviz.registry import Registry
+    from dmdviz.web.registry import Registry
 
     reg = Registry()
     torch.set_num_threads(threads)
     reg.pair(*PAIR)  # checkpoint loading is not what is measured
     t0 = time.perf_counter()
-    reg.analysis(*PAIR, n, 0, 8)
+    reg.analysis_of(reg.pair(*PAIR), n, 0, 8)
     cold = time.perf_counter() - t0
     warm, warm_ot = [], []
     for _ in range(repeats):
         fresh = Registry()  # a restarted app: nothing in memory, the same disk cache
         fresh.pair(*PAIR)
         t0 = time.perf_counter()
-        pa = fresh.analysis(*PAIR, n, 0, 8)
+        pa = fresh.analysis_of(fresh.pair(*PAIR), n, 0, 8)
         warm.append(time.perf_counter() - t0)
         pa.pairing
         warm_ot.append(time.perf_counter() - t0)

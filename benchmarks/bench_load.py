@@ -36,8 +36,8 @@ from benchmarks.bench_app import ROOT, free_port, wait_http
 from dmdviz import analysis
 from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.limits import Limits
-from dmdviz.registry import DRILL_KS, Registry
-from dmdviz.ui_text import METRICS
+from dmdviz.web.registry import Registry
+from dmdviz.web.text import METRICS
 
 TIMEOUT_S = 300  # any one request; the whole run stays bounded by sessions x this
 
@@ -46,7 +46,7 @@ def _library_metrics(reg: Registry, student_ref: str, n: int, seed: int, k: int)
     """The pairing metrics the app's table must show, from the library directly (as shown: 3
     decimals); the pair is resolved as the app resolves it (a shipped name or a finished run)."""
     teacher, student = reg.pair(student_ref)
-    pa = analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, tuple(sorted({*DRILL_KS, k}))), k)
+    pa = analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, analysis.sample_ks(k)), k)
     return {key: with_interval(pa.pairing[key]) for key in METRICS if key in pa.pairing}
 
 
@@ -84,7 +84,7 @@ def run(sessions: int = 20, n: int = 500, k: int = 8) -> dict:
     """Serve the app, load it with ``sessions`` concurrent clients; returns the measurements."""
     from gradio_client import Client
 
-    from dmdviz.ui import default_pair
+    from dmdviz.web.app import default_pair
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     tmp = Path(tempfile.mkdtemp(prefix="dmdviz-load-"))

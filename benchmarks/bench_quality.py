@@ -25,12 +25,14 @@ from pathlib import Path
 
 import torch
 
-from dmdviz import flow, hub, noise
+from dmdviz import checkpoint
 from dmdviz.config import get_preset
+from dmdviz.core import flow, noise
+from dmdviz.core.nets import build_net
 from dmdviz.data import get_dataset
-from dmdviz.nets import build_net
-from dmdviz.runtime import Runtime
-from dmdviz.train import read_metrics, train_teacher
+from dmdviz.files import read_metrics
+from dmdviz.training import train_teacher
+from dmdviz.training.runtime import Runtime
 
 PRESET = "chessboard4d"
 
@@ -57,8 +59,8 @@ def ours(steps: int, check_every: int, n_eval: int, target: float, root: Path, r
     total = time.perf_counter() - t0
     wall = {r["step"]: r["wall"] for r in read_metrics(root)}
     checks = [{"step": s, "seconds": round(wall[s], 2),
-               "on_board": on_board(hub.load_folder(root / "snapshots" / f"step-{s:06d}").model, n_eval)} for s in marks]
-    checks.append({"step": steps, "seconds": round(wall[steps], 2), "on_board": on_board(hub.load_folder(root).model, n_eval)})
+               "on_board": on_board(checkpoint.load_folder(root / "snapshots" / f"step-{s:06d}").model, n_eval)} for s in marks]
+    checks.append({"step": steps, "seconds": round(wall[steps], 2), "on_board": on_board(checkpoint.load_folder(root).model, n_eval)})
     return {"checks": checks, "reached": _first(checks, target), "run_s": round(total, 2)}
 
 
@@ -108,15 +110,15 @@ def end_to_end(root: Path, threads: int | None = None, n_eval: int = 2000) -> di
         subprocess.run([sys.executable, "-m", "dmdviz", *args, *extra], check=True, env=env, capture_output=True)
         times[stage] = round(time.perf_counter() - t0, 2)
     return {**times, "total_s": round(times["teacher_s"] + times["student_s"], 2),
-            "on_board": on_board(hub.load_folder(root / "teacher").model, n_eval),
-            "pair_on_board": on_board(hub.load_folder(root / "pair" / "teacher").model, n_eval)}
+            "on_board": on_board(checkpoint.load_folder(root / "teacher").model, n_eval),
+            "pair_on_board": on_board(checkpoint.load_folder(root / "pair" / "teacher").model, n_eval)}
 
 
 def train_tab(root: Path, timeout: float = 900.0, teacher_steps: int = 0, student_steps: int = 0) -> dict:
     """The same preset as the Train tab starts it: a background job with the tab's defaults
     (the preset's recipe) in a runs root of its own, timed from ``jobs.start`` until its
     status reads done (the worker's threads: ``Limits.job_threads``, $DMDVIZ_JOB_THREADS)."""
-    from dmdviz import jobs
+    from dmdviz.experiments import jobs
     from dmdviz.limits import Limits
 
     p = get_preset(PRESET)
@@ -129,7 +131,7 @@ def train_tab(root: Path, timeout: float = 900.0, teacher_steps: int = 0, studen
     wall = time.perf_counter() - t0
     if state != "done":
         return {"skipped": f"the Train tab's job ended {state} after {wall:.0f} s"}
-    return {"train_tab_s": round(wall, 2), "threads": Limits.from_env().job_threads, "on_board": on_board(hub.load_folder(root / name / "teacher").model, 2000)}
+    return {"train_tab_s": round(wall, 2), "threads": Limits.from_env().job_threads, "on_board": on_board(checkpoint.load_folder(root / name / "teacher").model, 2000)}
 
 
 def run(rounds: int = 2, cap: int = 8000, check_every: int = 250, n_eval: int = 2000, target: float = 0.90,

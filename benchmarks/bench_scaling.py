@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmdviz import analysis, hub, plots
+from dmdviz import analysis, checkpoint, plots
 from dmdviz.config import DataConfig, NetConfig
 
 STAGES = ("sample", "ot", "figures")
@@ -38,19 +38,19 @@ STAGES = ("sample", "ot", "figures")
 def _random_pair(folder: Path, dim: int):
     data, net = DataConfig("chessboard", dim=dim), NetConfig(kind="mlp", shape=(dim,), hidden=256, depth=3)
     torch.manual_seed(dim)
-    teacher = hub.build_model(hub.make_config("teacher", data, net, {"step": 0}))
+    teacher = checkpoint.build_model(checkpoint.make_config("teacher", data, net, {"step": 0}))
     for prm in teacher.parameters():
         if prm.dim() > 1 and not prm.abs().sum():  # zero-initialised output layers: give the samples some shape
             torch.nn.init.normal_(prm, std=0.05)
-    hub.save_checkpoint(folder / "teacher", teacher, hub.make_config("teacher", data, net, {"step": 0}))
-    student_cfg = hub.make_config("student", data, net, {"step": 0}, (str(folder / "teacher"), ""))
-    student = hub.build_model(student_cfg)
+    checkpoint.save_checkpoint(folder / "teacher", teacher, checkpoint.make_config("teacher", data, net, {"step": 0}))
+    student_cfg = checkpoint.make_config("student", data, net, {"step": 0}, (str(folder / "teacher"), ""))
+    student = checkpoint.build_model(student_cfg)
     student.net.load_state_dict(teacher.state_dict())
     with torch.no_grad():
         for prm in student.parameters():
             prm.add_(0.02 * torch.randn_like(prm))
-    hub.save_checkpoint(folder / "student", student, student_cfg)
-    return hub.load_folder(folder / "teacher"), hub.load_folder(folder / "student")
+    checkpoint.save_checkpoint(folder / "student", student, student_cfg)
+    return checkpoint.load_folder(folder / "teacher"), checkpoint.load_folder(folder / "student")
 
 
 def _figures(pa) -> int:

@@ -21,12 +21,13 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from dmdviz import flow, hub
+from dmdviz import checkpoint
 from dmdviz.config import get_preset
+from dmdviz.core import flow
+from dmdviz.core.nets import build_net
 from dmdviz.data import get_dataset
-from dmdviz.nets import build_net
-from dmdviz.runtime import Runtime
-from dmdviz.train import distill, train_teacher
+from dmdviz.training import distill, train_teacher
+from dmdviz.training.runtime import Runtime
 
 
 def gemm_peak(dtype: torch.dtype, n: int = 1024, seconds: float = 1.5) -> float:
@@ -75,7 +76,7 @@ def dmd_rate(preset: str, teacher_dir: Path, steps: int, ratio: int, out: Path, 
     the probe (step 0 and the last step) is left out."""
     cfg = replace(get_preset(preset).distill, steps=steps, ratio=ratio, probe_every=10**9)
     stamps = {}
-    distill(hub.load_checkpoint(str(teacher_dir)), cfg, out, rt=rt, state_every=10**9,
+    distill(checkpoint.load_checkpoint(str(teacher_dir)), cfg, out, rt=rt, state_every=10**9,
             on_step=lambda step, rec: stamps.__setitem__(step, time.perf_counter()))
     last = ratio + ratio * ((steps - 1 - ratio) // ratio)
     return _rate({s: stamps[s] for s in (ratio, last)})

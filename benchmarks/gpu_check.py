@@ -29,11 +29,13 @@ from pathlib import Path
 
 import torch
 
-from dmdviz import dmd, flow, hub, noise
+from dmdviz import checkpoint
 from dmdviz.config import get_preset
-from dmdviz.nets import build_net
-from dmdviz.runtime import Runtime
-from dmdviz.train import distill, read_metrics, train_teacher
+from dmdviz.core import dmd, flow, noise
+from dmdviz.core.nets import build_net
+from dmdviz.files import read_metrics
+from dmdviz.training import distill, train_teacher
+from dmdviz.training.runtime import Runtime
 
 
 def _timed(fn, device: torch.device, reps: int) -> float:
@@ -54,11 +56,11 @@ def check_loops(rt: Runtime, root: Path) -> dict:
     p = get_preset("chessboard4d")
     net = replace(p.net, hidden=64)
     train_teacher(p.data, net, replace(p.teacher, steps=40, batch=256, snapshots=(), log_every=20), root / "t", rt=rt)
-    teacher = hub.load_checkpoint(str(root / "t"), device=rt.device)
+    teacher = checkpoint.load_checkpoint(str(root / "t"), device=rt.device)
     distill(teacher, replace(p.distill, steps=10, batch=128, probe_every=5, probe_n=32), root / "s", rt=rt)
     losses = [m["fm_loss"] for m in read_metrics(root / "t")] + [m["critic_loss"] for m in read_metrics(root / "s")[1:]]
     assert all(torch.isfinite(torch.tensor(losses))), losses
-    return {"loops_ok": True, "student_device": hub.load_checkpoint(str(root / "s")).config["train"]["device"]}
+    return {"loops_ok": True, "student_device": checkpoint.load_checkpoint(str(root / "s")).config["train"]["device"]}
 
 
 def check_sampling_matches_cpu(rt: Runtime, preset: str = "mnist", n: int = 64) -> float:

@@ -15,10 +15,10 @@ import re
 import sys
 from pathlib import Path
 
-from dmdviz import hub, plots, plots_curves
+from dmdviz import checkpoint, plots
 from dmdviz.analysis import study
-from dmdviz.report import figures
-from dmdviz.train import read_metrics
+from dmdviz.experiments.report import figures
+from dmdviz.files import read_metrics
 
 OUT = Path(__file__).resolve().parent / "figures"
 PAIRS = {
@@ -43,6 +43,11 @@ METERS = {
 }
 
 
+def _with_teacher(student):
+    """(the teacher a shipped student records, the student): one pair of a series."""
+    return checkpoint.load_checkpoint(student.spec.teacher_ref), student
+
+
 def slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
@@ -57,15 +62,15 @@ def main() -> None:
         sys.exit(f"error: unknown family {', '.join(unknown)}; choose from {', '.join(PAIRS)}")
     for family in wanted:
         if family in METERS:
-            fig = plots_curves.copying_meters({ref: read_metrics(hub.load_checkpoint(ref).path) for ref in METERS[family]})
+            fig = plots.copying_meters({ref: read_metrics(checkpoint.load_checkpoint(ref).path) for ref in METERS[family]})
             path = OUT / f"{family}-copying-meter.png"
             fig.write_image(path, width=1000, height=fig.layout.height, scale=1)
             print(path.relative_to(OUT.parent.parent))
         if meters_only:
             continue
         t, s, series = PAIRS[family]
-        st = study(hub.load_checkpoint(t), hub.load_checkpoint(s), n=1000,
-                   series=[hub.load_checkpoint(r) for r in series])
+        st = study(checkpoint.load_checkpoint(t), checkpoint.load_checkpoint(s), n=1000,
+                   series=[_with_teacher(checkpoint.load_checkpoint(r)) for r in series])
         for title, fig in figures(st):
             if title.startswith(WANTED):
                 path = OUT / f"{family}-{slug(title)}.png"

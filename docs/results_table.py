@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `python docs/results_table.py`
-from dmdviz.reproduce import spread_run  # noqa: E402
+from dmdviz.experiments.reproduce import spread_run  # noqa: E402
 
 ROWS = [("moons/student", 2), ("chessboard4d/student", 4), ("chessboard4d/student-random-init", 4),
         ("chessboard4d/student-mnist-recipe", 4),

@@ -10,7 +10,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from served_app import TINY_RUN, finished_run, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,10 +31,10 @@ def mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def tiny_pair(tmp_path_factory):
     """A chessboard-4D teacher (300 steps) and its student (40 DMD iterations), on disk."""
+    from dmdviz.checkpoint import load_checkpoint
     from dmdviz.config import get_preset
-    from dmdviz.hub import load_checkpoint
-    from dmdviz.runtime import Runtime
-    from dmdviz.train import distill, train_teacher
+    from dmdviz.training import distill, train_teacher
+    from dmdviz.training.runtime import Runtime
 
     root = tmp_path_factory.mktemp("pair")
     p = get_preset("chessboard4d")
@@ -50,10 +49,10 @@ def tiny_pair(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_sibling(tiny_pair, tmp_path_factory):
     """A second student of the tiny teacher, initialised at random (20 DMD iterations)."""
+    from dmdviz.checkpoint import load_checkpoint
     from dmdviz.config import get_preset
-    from dmdviz.hub import load_checkpoint
-    from dmdviz.runtime import Runtime
-    from dmdviz.train import distill
+    from dmdviz.training import distill
+    from dmdviz.training.runtime import Runtime
 
     out = tmp_path_factory.mktemp("sibling") / "student-random-init"
     distill(load_checkpoint(str(tiny_pair[0])),
@@ -71,8 +70,8 @@ def served(request, tiny_pair, tmp_path_factory):
     drawn before the port opens, with its static first paints)."""
     import huggingface_hub.constants
 
-    from dmdviz.ui import build_demo
-    from dmdviz.ui_page import launch_kwargs
+    from dmdviz.web.app import build_demo
+    from dmdviz.web.page import launch_kwargs
 
     tmp = tmp_path_factory.mktemp("ui")
     finished_run(tiny_pair, tmp / "runs")

@@ -14,18 +14,18 @@ from pathlib import Path
 
 import torch
 
-from dmdviz import hub
+from dmdviz import checkpoint
 from dmdviz.config import get_preset
 from dmdviz.errors import DmdvizError
-from dmdviz.runtime import Runtime
-from dmdviz.train import distill
+from dmdviz.training import distill
+from dmdviz.training.runtime import Runtime
 
 CFG = replace(get_preset("chessboard4d").distill, steps=8, batch=32, ratio=2, probe_every=4, probe_n=16)
 
 
 def main(teacher_ref: str, out: Path) -> None:
     with Runtime.create("cpu") as rt:
-        teacher = hub.load_checkpoint(teacher_ref)
+        teacher = checkpoint.load_checkpoint(teacher_ref)
         distill(teacher, CFG, out / "a", rt=rt, state_every=2)
         calls = {"n": 0}
 
@@ -33,8 +33,8 @@ def main(teacher_ref: str, out: Path) -> None:
             calls["n"] += 1
             return rt.rank == 1 and calls["n"] == 4
 
-        distill(hub.load_checkpoint(teacher_ref), CFG, out / "b", rt=rt, state_every=2, should_stop=stop_on_rank_1_at_4)
-        distill(hub.load_checkpoint(teacher_ref), CFG, out / "b", rt=rt, state_every=2, resume=True)
+        distill(checkpoint.load_checkpoint(teacher_ref), CFG, out / "b", rt=rt, state_every=2, should_stop=stop_on_rank_1_at_4)
+        distill(checkpoint.load_checkpoint(teacher_ref), CFG, out / "b", rt=rt, state_every=2, resume=True)
         net = torch.nn.Linear(2, 2)
         torch.nn.init.constant_(net.weight, 1.0 + rt.rank)
         try:

@@ -3,12 +3,13 @@ object (not the native adapter), as a researcher would wrap their own nn.Module.
 
 import torch
 
-from dmdviz import flow, hub
+from dmdviz import checkpoint
+from dmdviz.core import flow
 
 
 class _Own:
     def __init__(self, ref):
-        ckpt = hub.load_checkpoint(ref)
+        ckpt = checkpoint.load_checkpoint(ref)
         self.net, self.shape, self.n_classes = ckpt.model, tuple(ckpt.net.shape), ckpt.n_classes
         self.identity, self.dtype, self.device = f"entry:{ref}", torch.float32, torch.device("cpu")
 

@@ -13,11 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from dmdviz import analysis, metrics, noise
+from dmdviz import analysis
 from dmdviz.analysis import PairAnalysis, Samples
+from dmdviz.checkpoint import load_checkpoint
 from dmdviz.config import DataConfig
+from dmdviz.core import metrics, noise
 from dmdviz.errors import DmdvizError
-from dmdviz.hub import load_checkpoint
+from dmdviz.models import open_pair
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,8 +38,8 @@ def pair(tiny_pair):
 def snapshot_student(tiny_pair, tmp_path_factory):
     """A second student, distilled from the tiny teacher's step-100 snapshot (fig 4 / 11 series)."""
     from dmdviz.config import get_preset
-    from dmdviz.runtime import Runtime
-    from dmdviz.train import distill
+    from dmdviz.training import distill
+    from dmdviz.training.runtime import Runtime
 
     snap = load_checkpoint(str(tiny_pair[0] / "snapshots" / "step-000100"))
     out = tmp_path_factory.mktemp("snap") / "student"
@@ -74,7 +76,7 @@ def test_pairing_equals_the_core_metrics_and_caches_the_assignment(pair):
     assert {k: pytest.approx(v) for k, v in core.items()} == {k: pa.pairing[k] for k in core}
     assert pa.pairing["ot_agreement_chance"] == pytest.approx(1 / 120)
     assert pa.assignment is pa.assignment and pa.cost_block(120)[1] is pa.assignment
-    assert analysis.pair_metrics(smp, 8)["ot_agreement"] == pa.pairing["ot_agreement"]
+    assert analysis.PairAnalysis(smp, 8).pairing["ot_agreement"] == pa.pairing["ot_agreement"]
 
 
 def test_closed_forms_for_copying_and_remapping():
@@ -157,10 +159,11 @@ def test_missing_mnist_is_a_note_not_a_failure(tmp_path, monkeypatch):
 
 
 def test_study_summary_series_and_report(pair, snapshot_student, tiny_pair, tmp_path):
-    from dmdviz.report import figures, render_html
+    from dmdviz.experiments.report import figures, render_html
 
     t, s = pair
-    st = analysis.study(t, s, 200, series=[s, load_checkpoint(str(snapshot_student))], series_n=64)
+    snap = load_checkpoint(str(snapshot_student))
+    st = analysis.study(t, s, 200, series=[(load_checkpoint(x.spec.teacher_ref), x) for x in (s, snap)], series_n=64)
     m = st.summary
     json.dumps(m)
     assert {"n", "k", "dataset", "dim", "copy_ratio", "ot_agreement", "nn_agreement", "diag_contrast",
@@ -178,23 +181,23 @@ def test_study_summary_series_and_report(pair, snapshot_student, tiny_pair, tmp_
 @pytest.fixture(scope="module")
 def mnist_pair(tmp_path_factory):
     """A tiny random-weight MNIST MLP teacher and student (image branch of the report)."""
-    from dmdviz import hub
+    from dmdviz import checkpoint
     from dmdviz.config import NetConfig
 
     root = tmp_path_factory.mktemp("mnist_pair")
     net = NetConfig(kind="mlp", shape=(1, 28, 28), hidden=32, depth=2)
     torch.manual_seed(0)
-    t = hub.build_model(hub.make_config("teacher", DataConfig("mnist"), net, {"step": 7}))
+    t = checkpoint.build_model(checkpoint.make_config("teacher", DataConfig("mnist"), net, {"step": 7}))
     torch.nn.init.normal_(t.out[1].weight, std=0.05)
-    hub.save_checkpoint(root / "t", t, hub.make_config("teacher", DataConfig("mnist"), net, {"step": 7}))
-    s = hub.build_model(hub.make_config("student", DataConfig("mnist"), net, {}, (str(root / "t"), "")))
+    checkpoint.save_checkpoint(root / "t", t, checkpoint.make_config("teacher", DataConfig("mnist"), net, {"step": 7}))
+    s = checkpoint.build_model(checkpoint.make_config("student", DataConfig("mnist"), net, {}, (str(root / "t"), "")))
     s.net.load_state_dict(t.state_dict())
-    hub.save_checkpoint(root / "s", s, hub.make_config("student", DataConfig("mnist"), net, {}, (str(root / "t"), "")))
+    checkpoint.save_checkpoint(root / "s", s, checkpoint.make_config("student", DataConfig("mnist"), net, {}, (str(root / "t"), "")))
     return load_checkpoint(str(root / "t")), load_checkpoint(str(root / "s"))
 
 
 def test_mnist_study_uses_the_real_training_set(mnist_pair, mnist_dir):
-    from dmdviz.report import figures
+    from dmdviz.experiments.report import figures
 
     st = analysis.study(*mnist_pair, 100, data_dir=mnist_dir)
     assert st.dataset.train.shape[1:] == (1, 28, 28)
@@ -238,11 +241,11 @@ def test_two_students_share_one_frame_and_their_own_metrics(pair, tiny_sibling):
     assert table["copy_ratio"][2] is None and "ot_agreement_init" not in table
     same = analysis.compare_metrics(a, a)
     assert all(va == vb for va, vb, _ in same.values())
-    reused = analysis.with_student(a.s, t, other)  # B on A's seeds: the teacher is not rerun
+    reused = analysis.with_student(a.s, open_pair(t, other))  # B on A's seeds: the teacher is not rerun
     assert reused.phi is a.s.phi and reused.z is a.s.z
     torch.testing.assert_close(reused.g, b.s.g)
     with pytest.raises(DmdvizError, match="is a teacher"):
-        analysis.with_student(a.s, t, t)
+        analysis.with_student(a.s, open_pair(t, t))
 
 
 def test_a_comparison_refuses_other_seeds_or_another_target(pair):
@@ -282,23 +285,24 @@ def test_a_rotated_copy_of_a_copying_pair_reads_as_copying_and_a_shuffled_one_as
     given) reads chance, and keeps that choice through a save and load."""
     from dataclasses import replace as dc_replace
 
-    from dmdviz import dmd, hub
+    from dmdviz import checkpoint
+    from dmdviz.core import dmd
 
     teacher, student = load_checkpoint("mnist/teacher-8192"), load_checkpoint("mnist/student-8192")
     rotated = dc_replace(student, model=dmd.Student(student.model.net, dmd.random_rotation(784, 3)))
-    plain = analysis.pair_metrics(analysis.sample_pair(teacher, student, 60, ks=(1, 8)), 8)
+    plain = analysis.PairAnalysis(analysis.sample_pair(teacher, student, 60, ks=(1, 8)), 8).pairing
     s = analysis.sample_pair(teacher, rotated, 60, ks=(1, 8))
     torch.testing.assert_close(s.extra["teacher_z"], rotated.model.target_noise(s.z))
-    m = analysis.pair_metrics(s, 8)
+    m = analysis.PairAnalysis(s, 8).pairing
     assert m["ot_agreement"] == 1.0 and m["copy_ratio"] < 0.6 and plain["ot_agreement"] == 1.0
     config = {**student.config, "student": {**student.config["student"], "noise_rotation": True,
                                              "shuffled_control": True}}
-    hub.save_checkpoint(tmp_path / "shuffled", dmd.Student(student.model.net, dmd.random_rotation(784, 3),
+    checkpoint.save_checkpoint(tmp_path / "shuffled", dmd.Student(student.model.net, dmd.random_rotation(784, 3),
                                                            relabel=False), config)
     shuffled = load_checkpoint(str(tmp_path / "shuffled"))
     c = analysis.sample_pair(teacher, shuffled, 60, ks=(1, 8))
     torch.testing.assert_close(c.g, s.g)  # the same samples, paired with other seeds' targets
-    assert "teacher_z" not in c.extra and analysis.pair_metrics(c, 8)["ot_agreement"] < 0.1
+    assert "teacher_z" not in c.extra and analysis.PairAnalysis(c, 8).pairing["ot_agreement"] < 0.1
     assert analysis.seed_trajectory(teacher, rotated, 5).states[-1].allclose(s.phi[8][5], atol=1e-5)
     with pytest.raises(DmdvizError, match="other noise"):
-        analysis.with_student(s, teacher, student)
+        analysis.with_student(s, open_pair(teacher, student))

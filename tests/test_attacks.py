@@ -27,7 +27,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-
 from served_app import TINY_RUN, finished_run, free_port
 
 RSS_BOUND_MB = 200
@@ -44,9 +43,9 @@ def server(tiny_pair, tmp_path_factory):
     import huggingface_hub.constants
 
     from dmdviz.limits import Limits
-    from dmdviz.registry import Registry
-    from dmdviz.ui import build_demo
-    from dmdviz.ui_page import launch_kwargs
+    from dmdviz.web.app import build_demo
+    from dmdviz.web.page import launch_kwargs
+    from dmdviz.web.registry import Registry
 
     tmp = tmp_path_factory.mktemp("attacks")
     finished_run(tiny_pair, tmp / "runs")
@@ -213,7 +212,7 @@ def test_a_flood_from_one_session_leaves_another_served(server, monkeypatch):
 
 
 def _uploads_of(reg, session: str) -> int:
-    return reg.held_uploads(session)
+    return sum(1 for up in reg._uploads.values() if up.session == session)
 
 
 def test_uploads_go_when_their_session_ends_and_when_they_expire(server, run_student, tmp_path):
@@ -267,9 +266,9 @@ def test_a_zip_of_too_many_entries_is_refused_and_leaves_nothing(client, refusal
 
 
 def test_one_registry_per_process(monkeypatch):
-    from dmdviz import registry
-    from dmdviz.ui import build_demo
-    from dmdviz.ui_page import launch_kwargs
+    from dmdviz.web import registry
+    from dmdviz.web.app import build_demo
+    from dmdviz.web.page import launch_kwargs
 
     made = []
     real = registry.tempfile.mkdtemp
@@ -295,7 +294,7 @@ def test_one_registry_per_process(monkeypatch):
 def test_a_request_gradio_dropped_gives_its_place_back():
     from types import SimpleNamespace
 
-    from dmdviz.ui_common import Gate
+    from dmdviz.web.common import Gate
 
     queue = SimpleNamespace(pending_event_ids_session={"s": {"e1", "e2"}})
     gate = Gate(2)

@@ -20,7 +20,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from dmdviz import cli, hub
+from dmdviz import checkpoint, cli
+from dmdviz.errors import DmdvizError
 
 ROOT = Path(__file__).resolve().parent.parent
 UPLOAD_MB = 1  # the served app's upload cap (DMDVIZ_MAX_UPLOAD_MB), small so oversized is cheap
@@ -47,7 +48,7 @@ def _safetensors(header: dict, body: bytes = b"") -> bytes:
 
 
 def _state(tiny_pair) -> dict:
-    return {k: v.clone() for k, v in hub.load_checkpoint(str(tiny_pair[0])).model.state_dict().items()}
+    return {k: v.clone() for k, v in checkpoint.load_checkpoint(str(tiny_pair[0])).model.state_dict().items()}
 
 
 def _saved(state: dict, path: Path) -> bytes:
@@ -107,9 +108,9 @@ def _main(capsys, *argv) -> str:
 
 def test_oversized_checkpoint_is_refused_before_reading(tiny_pair, tmp_path, monkeypatch):
     folder = _folder(tiny_pair, tmp_path, "big")
-    monkeypatch.setattr(hub, "MAX_BYTES", (folder / "model.safetensors").stat().st_size - 1)
-    with pytest.raises(hub.DmdvizError, match="over the .* limit"):
-        hub.load_checkpoint(str(folder))
+    monkeypatch.setenv("DMDVIZ_MAX_MODEL_MB", "0")
+    with pytest.raises(DmdvizError, match="over the .* limit"):
+        checkpoint.load_checkpoint(str(folder))
 
 
 def test_oversized_hub_checkpoint_is_refused_before_download(monkeypatch):
@@ -119,11 +120,11 @@ def test_oversized_hub_checkpoint_is_refused_before_download(monkeypatch):
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info",
-                        lambda self, repo, paths, revision=None: [RepoFile(path=paths[0], size=hub.MAX_BYTES + 1,
+                        lambda self, repo, paths, revision=None: [RepoFile(path=paths[0], size=checkpoint.max_bytes() + 1,
                                                                            oid="0" * 40)])
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("downloaded anyway"))
-    with pytest.raises(hub.DmdvizError, match="big/model: model.safetensors is .* over the .* limit"):
-        hub.load_checkpoint("big/model@main")
+    with pytest.raises(DmdvizError, match="big/model: model.safetensors is .* over the .* limit"):
+        checkpoint.load_checkpoint("big/model@main")
 
 
 def test_unreachable_hub_online_reads_as_one_line(monkeypatch, tmp_path):
@@ -140,8 +141,8 @@ def test_unreachable_hub_online_reads_as_one_line(monkeypatch, tmp_path):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info", unreachable)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", cache_miss)
-    with pytest.raises(hub.DmdvizError, match="nobody/nothing: not in the local Hugging Face cache and the Hub is unreachable"):
-        hub.load_checkpoint("nobody/nothing")
+    with pytest.raises(DmdvizError, match="nobody/nothing: not in the local Hugging Face cache and the Hub is unreachable"):
+        checkpoint.load_checkpoint("nobody/nothing")
 
 
 def test_bad_checkpoints_through_the_cli(bad_checkpoints, tiny_pair, tmp_path, capsys):
@@ -332,7 +333,7 @@ def test_app_refuses_absurd_numbers_in_explore(client, refused, args, needle):
 
 
 def test_app_refuses_absurd_seed_indices_and_training_specs(client, refused, served):
-    from dmdviz import jobs
+    from dmdviz.experiments import jobs
 
     for index in (-1, 100, 10**20):
         refused("seed index must be between", *VIEW[:3], index, api="/seed_detail")

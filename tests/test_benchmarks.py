@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from dmdviz.runtime import Runtime
 from served_app import TINY_RUN, finished_run
+
+from dmdviz.training.runtime import Runtime
 
 ROOT = Path(__file__).resolve().parent.parent
 MODULES = sorted(p.stem for p in (ROOT / "benchmarks").glob("*.py") if p.stem != "__init__")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dmdviz import metrics
 from dmdviz.analysis import PairAnalysis, Samples, bootstrap
+from dmdviz.core import metrics
 
 N = 300
 

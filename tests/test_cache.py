@@ -8,14 +8,13 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import torch
 
 from dmdviz import analysis
 from dmdviz.analysis.cache import BLOCK, SampleCache
-from dmdviz.hub import load_checkpoint
+from dmdviz.checkpoint import load_checkpoint
 from dmdviz.models import as_teacher
-from dmdviz.registry import Registry
+from dmdviz.web.registry import Registry
 
 ROOT = Path(__file__).resolve().parent.parent
 KS = (1, 8)
@@ -99,7 +98,7 @@ SLOW = """
 import sys, time
 from dmdviz import analysis
 from dmdviz.analysis.cache import SampleCache
-from dmdviz.hub import load_checkpoint
+from dmdviz.checkpoint import load_checkpoint
 from dmdviz.models import as_teacher
 from dmdviz.models import as_teacher
 

@@ -170,7 +170,7 @@ def test_the_imagenet64_preset_trains_a_teacher_and_a_student_on_an_image_folder
 
     from PIL import Image
 
-    from dmdviz.hub import load_checkpoint
+    from dmdviz.checkpoint import load_checkpoint
 
     for name, rgb in (("n01", (200, 30, 30)), ("n02", (30, 30, 200))):
         (tmp_path / "imgs" / name).mkdir(parents=True)
@@ -195,9 +195,9 @@ def test_the_imagenet64_preset_trains_a_teacher_and_a_student_on_an_image_folder
 def test_the_fig_7_presets_draw_their_set_and_train(name, tmp_path):
     """Each fig. 7 set has its preset: its data have the set's geometry, and a teacher and a
     student train from it (a few steps) into loadable checkpoints."""
-    from dmdviz.hub import load_checkpoint
-    from dmdviz.runtime import Runtime
-    from dmdviz.train import distill, train_teacher
+    from dmdviz.checkpoint import load_checkpoint
+    from dmdviz.training import distill, train_teacher
+    from dmdviz.training.runtime import Runtime
 
     p = get_preset(name)
     x = get_dataset(p.data).train

@@ -7,7 +7,8 @@ import shutil
 import pytest
 import torch
 
-from dmdviz import analysis, noise
+from dmdviz import analysis, checkpoint
+from dmdviz.core import noise
 from dmdviz.errors import DmdvizError
 from dmdviz.models import diffusers_adapter as dif
 
@@ -166,7 +167,7 @@ def test_pixel_space_decodes_both_sides_through_the_pairs_vae(tmp_path, unet):
             "student": {"ref": "p", "adapter": "diffusers", "args": {"timestep": 999}},
             "space": "pixels", "vae": {"ref": "p"}, "k": [2]}
     (tmp_path / "pair.json").write_text(json.dumps(pair))
-    teacher, student = pairfile.build(pairfile.read(tmp_path / "pair.json"))
+    teacher, student = pairfile.build(pairfile.read(tmp_path / "pair.json"), checkpoint.load_checkpoint)
     latent_t, latent_g = dif.teacher(str(root)), dif.student(str(root), {"timestep": 999})
     z = noise.noise(0, 3, teacher.shape)
     with torch.no_grad():

@@ -4,9 +4,9 @@ import copy
 
 import torch
 
-from dmdviz import dmd, flow
 from dmdviz.config import NetConfig
-from dmdviz.nets import build_net
+from dmdviz.core import dmd, flow
+from dmdviz.core.nets import build_net
 
 
 def _net(kind="mlp"):

@@ -2,7 +2,7 @@
 
 import torch
 
-from dmdviz import flow
+from dmdviz.core import flow
 
 
 class Linear(torch.nn.Module):

@@ -7,13 +7,15 @@ from dataclasses import replace
 import pytest
 import torch
 
-from dmdviz import dmd, flow, hub
+from dmdviz import checkpoint
 from dmdviz.analysis.freedom import extra_noise_use
 from dmdviz.config import NetConfig, get_preset
+from dmdviz.core import dmd, flow
+from dmdviz.core.nets import build_net
 from dmdviz.errors import DmdvizError
-from dmdviz.nets import build_net
-from dmdviz.runtime import Runtime
-from dmdviz.train import distill, read_metrics
+from dmdviz.files import read_metrics
+from dmdviz.training import distill
+from dmdviz.training.runtime import Runtime
 
 
 def _teacher():
@@ -50,14 +52,14 @@ def test_closed_extra_input_is_the_plain_student_and_an_open_one_moves_g():
 
 
 def test_extra_noise_student_trains_saves_and_reloads(tmp_path, tiny_pair):
-    teacher = hub.load_checkpoint(str(tiny_pair[0]))
+    teacher = checkpoint.load_checkpoint(str(tiny_pair[0]))
     cfg = replace(get_preset("chessboard4d").distill, steps=2, batch=8, probe_every=2, probe_n=8,
                   extra_noise=True, extra_noise_scale=1.0)
     distill(teacher, cfg, tmp_path / "s", rt=Runtime.create("cpu"))
     assert read_metrics(tmp_path / "s")[0]["copy_ratio"] != pytest.approx(1.0)  # z' moved G off Φ_1 at step 0
-    student = hub.load_checkpoint(str(tmp_path / "s"))
+    student = checkpoint.load_checkpoint(str(tmp_path / "s"))
     z = torch.randn(5, *teacher.net.shape)
-    again = hub.load_checkpoint(str(tmp_path / "s"))
+    again = checkpoint.load_checkpoint(str(tmp_path / "s"))
     assert torch.equal(student.model(z), again.model(z))
     # W' starts at the per-entry std of W, so ||W'|| / ||W|| = sqrt(D / W's input width) (W sees
     # the Fourier features of z where the preset uses them; two steps barely move either)
@@ -67,7 +69,7 @@ def test_extra_noise_student_trains_saves_and_reloads(tmp_path, tiny_pair):
 
 
 def test_extra_noise_refuses_a_negative_scale_and_a_student_without_it(tmp_path, tiny_pair):
-    teacher = hub.load_checkpoint(str(tiny_pair[0]))
+    teacher = checkpoint.load_checkpoint(str(tiny_pair[0]))
     with pytest.raises(DmdvizError, match="extra_noise_scale"):
         distill(teacher, replace(get_preset("chessboard4d").distill, steps=1, extra_noise=True,
                                  extra_noise_scale=-1.0), tmp_path / "s", rt=Runtime.create("cpu"))

@@ -10,14 +10,14 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from dmdviz import hub
+from dmdviz import checkpoint
 from dmdviz.errors import DmdvizError
 
 
 def test_round_trip_is_bit_exact(tiny_pair, tmp_path):
-    teacher = hub.load_checkpoint(str(tiny_pair[0]))
-    hub.save_checkpoint(tmp_path / "copy", teacher.model, teacher.config)
-    again = hub.load_checkpoint(str(tmp_path / "copy"))
+    teacher = checkpoint.load_checkpoint(str(tiny_pair[0]))
+    checkpoint.save_checkpoint(tmp_path / "copy", teacher.model, teacher.config)
+    again = checkpoint.load_checkpoint(str(tmp_path / "copy"))
     for (k, a), (k2, b) in zip(teacher.model.state_dict().items(), again.model.state_dict().items()):
         assert k == k2 and torch.equal(a, b)
     assert again.config == teacher.config
@@ -25,7 +25,7 @@ def test_round_trip_is_bit_exact(tiny_pair, tmp_path):
 
 
 def test_student_records_its_teacher(tiny_pair):
-    student = hub.load_checkpoint(str(tiny_pair[1]))
+    student = checkpoint.load_checkpoint(str(tiny_pair[1]))
     assert student.role == "student"
     assert Path(student.config["teacher"]["ref"]) == tiny_pair[0].resolve()
     assert "ot_agreement" in student.config["metrics"]
@@ -49,12 +49,12 @@ def test_pickles_are_refused_and_never_executed(tiny_pair, tmp_path, name):
     marker = tmp_path / "marker"
     (folder / name).write_bytes(pickle.dumps({"w": Boom(marker)}))
     with pytest.raises(DmdvizError) as e:
-        hub.load_checkpoint(str(folder))
+        checkpoint.load_checkpoint(str(folder))
     assert "\n" not in str(e.value)
     assert ("pickle" in str(e.value)) or ("not a valid safetensors" in str(e.value))
     assert not marker.exists()
     with pytest.raises(DmdvizError, match="pickle" if name != "model.safetensors" else "is a file"):
-        hub.load_checkpoint(str(folder / name))
+        checkpoint.load_checkpoint(str(folder / name))
     assert not marker.exists()
 
 
@@ -69,25 +69,25 @@ def test_shape_mismatch_is_refused(tiny_pair, tmp_path):
     cfg["net"]["hidden"] = 32
     (folder / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(DmdvizError, match="shape mismatch"):
-        hub.load_checkpoint(str(folder))
+        checkpoint.load_checkpoint(str(folder))
 
 
 def test_wrong_dtype_missing_keys_and_truncation_are_refused(tiny_pair, tmp_path):
-    teacher = hub.load_checkpoint(str(tiny_pair[0]))
+    teacher = checkpoint.load_checkpoint(str(tiny_pair[0]))
     state = {k: v.clone() for k, v in teacher.model.state_dict().items()}
     folder = _copy(tiny_pair[0], tmp_path / "dtype")
     save_file({**state, "inp.weight": state["inp.weight"].long()}, str(folder / "model.safetensors"))
     with pytest.raises(DmdvizError, match="dtype"):
-        hub.load_checkpoint(str(folder))
+        checkpoint.load_checkpoint(str(folder))
     state.pop("inp.bias")
     save_file(state, str(folder / "model.safetensors"))
     with pytest.raises(DmdvizError, match="missing"):
-        hub.load_checkpoint(str(folder))
+        checkpoint.load_checkpoint(str(folder))
     folder = _copy(tiny_pair[0], tmp_path / "trunc")
     raw = (folder / "model.safetensors").read_bytes()
     (folder / "model.safetensors").write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DmdvizError, match="not a valid safetensors file"):
-        hub.load_checkpoint(str(folder))
+        checkpoint.load_checkpoint(str(folder))
 
 
 def test_unknown_reference_offline(monkeypatch, tmp_path):
@@ -97,10 +97,10 @@ def test_unknown_reference_offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     with pytest.raises(DmdvizError, match="nobody/nothing") as e:
-        hub.load_checkpoint("nobody/nothing@main")
+        checkpoint.load_checkpoint("nobody/nothing@main")
     assert "\n" not in str(e.value)
     with pytest.raises(DmdvizError, match="neither a folder"):
-        hub.load_checkpoint("not a ref!")
+        checkpoint.load_checkpoint("not a ref!")
 
 
 def fake_hub_cache(cache: Path, repo: str, folder: Path, sha: str = "a" * 40) -> None:
@@ -123,25 +123,25 @@ def test_pair_loads_by_repo_id_from_an_offline_cache(tiny_pair, monkeypatch, tmp
     fake_hub_cache(cache, "dmdviz-test/cb-student", tiny_pair[1], sha="b" * 40)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
-    teacher = hub.load_checkpoint("dmdviz-test/cb-teacher")
-    student = hub.load_checkpoint("dmdviz-test/cb-student@main")
+    teacher = checkpoint.load_checkpoint("dmdviz-test/cb-teacher")
+    student = checkpoint.load_checkpoint("dmdviz-test/cb-student@main")
     assert teacher.ref == "dmdviz-test/cb-teacher" and teacher.revision == "a" * 40
     assert student.revision == "main"
-    local = hub.load_checkpoint(str(tiny_pair[0]))
+    local = checkpoint.load_checkpoint(str(tiny_pair[0]))
     for a, b in zip(teacher.model.parameters(), local.model.parameters()):
         assert torch.equal(a, b)
     with pytest.raises(DmdvizError, match="revision|offline|cache"):
-        hub.load_checkpoint("dmdviz-test/cb-teacher@v9")
+        checkpoint.load_checkpoint("dmdviz-test/cb-teacher@v9")
 
 
 def test_model_cards_are_hub_model_cards_and_a_student_names_its_hub_teacher(tiny_pair):
     from huggingface_hub import ModelCard
 
-    student = hub.read_config(tiny_pair[1])
-    on_hub = ModelCard(hub.card(dict(student, teacher={"ref": "someone/cb-teacher", "revision": ""})))
+    student = checkpoint.read_config(tiny_pair[1])
+    on_hub = ModelCard(checkpoint.card(dict(student, teacher={"ref": "someone/cb-teacher", "revision": ""})))
     assert on_hub.data.base_model == "someone/cb-teacher" and on_hub.data.library_name == "dmdviz"
     assert "Distilled from teacher `someone/cb-teacher`" in on_hub.text
-    local = ModelCard(hub.card(student))  # a teacher folder on this machine is no Hub model to link
+    local = ModelCard(checkpoint.card(student))  # a teacher folder on this machine is no Hub model to link
     assert local.data.base_model is None and "dmdviz" in local.data.tags
     assert ModelCard((tiny_pair[0] / "README.md").read_text()).data.base_model is None
 
@@ -149,19 +149,19 @@ def test_model_cards_are_hub_model_cards_and_a_student_names_its_hub_teacher(tin
 def test_config_sizes_are_bounded_on_the_meta_device(tiny_pair):
     from dmdviz.limits import Limits
 
-    config = hub.read_config(tiny_pair[0])
-    skeleton = hub.check_size(config)
+    config = checkpoint.read_config(tiny_pair[0])
+    skeleton = checkpoint.check_size(config)
     assert all(p.is_meta for p in skeleton.parameters())
     size = sum(p.numel() * 4 for p in skeleton.parameters())
     small = replace(Limits.from_env(), max_model_mb=0)
     with pytest.raises(DmdvizError, match=f"network of {size / 2**20:,.0f} MB, over the 0 MB limit"):
-        hub.check_size(config, small)
+        checkpoint.check_size(config, small)
     for net, needle in [({"hidden": True}, "net.hidden"), ({"shape": "4"}, "net.shape"), ({"shape": [2, 2, 2, 2]}, "1 to 3"),
                         ({"channels": [10**6]}, "net.channels"), ({"time_dim": 0}, "net.time_dim")]:
         with pytest.raises(DmdvizError, match=needle):
-            hub.check_size(dict(config, net={**config["net"], **net}))
+            checkpoint.check_size(dict(config, net={**config["net"], **net}))
     with pytest.raises(DmdvizError, match="data.dim"):
-        hub.check_size(dict(config, data={**config["data"], "dim": 10**9}))
+        checkpoint.check_size(dict(config, data={**config["data"], "dim": 10**9}))
 
 
 def test_is_shipped_agrees_with_the_walk_and_refuses_what_it_leaves_out(tmp_path, monkeypatch):
@@ -173,9 +173,9 @@ def test_is_shipped_agrees_with_the_walk_and_refuses_what_it_leaves_out(tmp_path
     (tmp_path / "outside").mkdir()
     (tmp_path / "outside" / "config.json").write_text("{}")
     (root / "link").symlink_to(tmp_path / "outside")
-    monkeypatch.setattr(hub, "SHIPPED", root)
-    assert hub.shipped_names() == ["fam/student", "fam/teacher"]
-    assert all(hub.is_shipped(name) for name in hub.shipped_names())
+    monkeypatch.setenv("DMDVIZ_CHECKPOINTS", str(root))
+    assert checkpoint.shipped_names() == ["fam/student", "fam/teacher"]
+    assert all(checkpoint.is_shipped(name) for name in checkpoint.shipped_names())
     for ref in (".hidden/student", "fam/.cache/student", "fam/empty", "fam", "fam/../fam/student", "fam//student",
                 "/fam/student", "link", "fam\\student", "", "missing", "x" * 300, "fam/" + "y" * 5000):
-        assert not hub.is_shipped(ref), ref
+        assert not checkpoint.is_shipped(ref), ref

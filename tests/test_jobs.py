@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from dmdviz import jobs, runs
+from dmdviz import files
+from dmdviz.checkpoint import load_checkpoint
 from dmdviz.errors import DmdvizError
-from dmdviz.hub import load_checkpoint
+from dmdviz.experiments import jobs
+from dmdviz.experiments.sweep import SweepConfig, start_background
 from dmdviz.limits import Limits
-from dmdviz.sweep import SweepConfig, start_background
 
 TINY = jobs.JobSpec(preset="chessboard4d", teacher_steps=40, student_steps=8, batch=32)
 
@@ -121,8 +122,8 @@ def _final_state(folder: Path, timeout=120) -> str:
     """Wait for the worker's last status write, reading the file only (no poll of the child)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        current = runs.read_json(folder / "status.json").get("state")
-        if current in runs.FINAL:
+        current = files.read_json(folder / "status.json").get("state")
+        if current in files.FINAL:
             return current
         time.sleep(0.2)
     pytest.fail(f"{folder} has no final state; log: {(folder / 'log.txt').read_text()[-2000:]}")
@@ -160,7 +161,7 @@ def test_one_cap_counts_training_jobs_and_sweeps(tmp_path):
     pid = start_background(folder, tiny, limits=limits, root=tmp_path)  # the freed slot takes the sweep
     with pytest.raises(DmdvizError, match="2 background run\\(s\\) already running"):
         jobs.start(TINY, root=tmp_path, limits=limits)  # b and the sweep hold both slots
-    runs.request_stop(folder)
+    files.request_stop(folder)
     jobs.cancel(second, tmp_path)
     _final_state(tmp_path / second)
     pids = {pid, int((tmp_path / second / "pid").read_text()), int((tmp_path / first / "pid").read_text())}

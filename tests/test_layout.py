@@ -1,8 +1,9 @@
-"""The shape of the library (STYLE.md): imports go one way, modules and functions stay small.
+"""The shape of the library: one package per layer, imports go one way, modules and
+functions stay small, and only the edges resolve a reference string.
 
 Read from the source (no imports executed): every ``import`` of a dmdviz module, at module
-level or inside a function, is an edge. The UI modules (``ui*.py``) sit on top: the
-library never imports them; the size bounds hold for every module, UI included.
+level or inside a function, is an edge. Each layer's rule is written in its ``__init__``
+docstring; this file enforces it.
 """
 
 import ast
@@ -11,7 +12,40 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "dmdviz"
-MAX_LINES, MAX_FUNCTION = 420, 60
+MAX_LINES, MAX_FUNCTION = 400, 60
+BASE = {"errors", "limits", "config", "settings", "files"}  # top-level modules under every layer
+# layer -> the layers it may import (besides itself and the base modules)
+ALLOWED = {
+    "base": set(),
+    "core": set(),
+    "data": {"core"},
+    "checkpoint": {"core"},
+    "models": {"core", "checkpoint"},
+    "analysis": {"core", "data", "checkpoint", "models"},
+    "training": {"core", "data", "checkpoint"},
+    "plots": set(),
+    "experiments": {"core", "data", "checkpoint", "models", "analysis", "training", "plots"},
+    "cli": {"core", "data", "checkpoint", "models", "analysis", "training", "plots", "experiments"},
+    "web": {"core", "data", "checkpoint", "models", "analysis", "training", "plots", "experiments"},
+    "main": {"cli"},
+}
+# third-party packages a layer must not import
+FORBIDDEN = {
+    "base": {"torch", "gradio", "plotly", "diffusers", "huggingface_hub", "numpy"},
+    "core": {"gradio", "plotly", "diffusers", "huggingface_hub", "safetensors"},
+    "plots": {"torch", "gradio", "diffusers", "huggingface_hub", "safetensors"},
+    "analysis": {"gradio", "plotly", "diffusers"},
+    "training": {"gradio", "plotly", "diffusers"},
+    "checkpoint": {"gradio", "plotly", "diffusers"},
+    "data": {"gradio", "plotly", "diffusers"},
+    "experiments": {"gradio", "diffusers"},
+    "cli": {"gradio", "diffusers"},
+    "models": {"gradio", "plotly"},
+}
+# calls that turn a reference string into a folder or a model: the edges' business alone
+RESOLVERS = {"resolve", "load_checkpoint", "download", "fetch", "is_shipped", "locate", "snapshot_download",
+             "hf_hub_download"}
+OWNERS = {"checkpoint", "refs", "hub", "pairfile", "huggingface_hub", "registry"}  # modules that hold resolvers
 
 
 def _modules() -> dict[str, Path]:
@@ -22,12 +56,17 @@ def _modules() -> dict[str, Path]:
     return out
 
 
-def _is_ui(name: str) -> bool:
-    return name.split(".")[1:2] != [] and name.split(".")[1].startswith("ui")
-
-
 MODULES = _modules()
-LIBRARY = {name: path for name, path in MODULES.items() if not _is_ui(name)}
+
+
+def layer(name: str) -> str:
+    """The layer of a dotted module name: its package under dmdviz, or base / main."""
+    parts = name.split(".")
+    if len(parts) == 1 or parts[1] in BASE:
+        return "base"
+    if parts[1] == "__main__":
+        return "main"
+    return parts[1]
 
 
 def _imports(path: Path) -> set[str]:
@@ -43,7 +82,21 @@ def _imports(path: Path) -> set[str]:
     return {m for m in out if m in MODULES and not me.startswith(m + ".")}
 
 
-def test_no_import_cycle_in_the_library_or_the_ui():
+def _third_party(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names = {a.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for a in node.names}
+    return names | {node.module.split(".")[0] for node in ast.walk(tree)
+                    if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+
+
+def test_every_module_belongs_to_a_known_layer_and_each_layer_states_its_rule():
+    assert {layer(name) for name in MODULES} <= set(ALLOWED)
+    for package in set(ALLOWED) - {"base", "main"}:
+        doc = ast.get_docstring(ast.parse((PACKAGE / package / "__init__.py").read_text())) or ""
+        assert "Rule:" in doc, f"dmdviz/{package}/__init__.py states no rule"
+
+
+def test_no_import_cycle():
     graph = {name: _imports(path) for name, path in MODULES.items()}
     done, cycles = set(), []
 
@@ -62,17 +115,31 @@ def test_no_import_cycle_in_the_library_or_the_ui():
     assert not cycles, cycles
 
 
-@pytest.mark.parametrize("name", sorted(LIBRARY))
-def test_the_library_imports_no_ui_and_analysis_no_training(name):
-    imported = _imports(LIBRARY[name])
-    assert not {m for m in imported if _is_ui(m)}, name
-    third_party = {a.name.split(".")[0] for node in ast.walk(ast.parse(LIBRARY[name].read_text()))
-                   if isinstance(node, ast.Import) for a in node.names}
-    third_party |= {node.module.split(".")[0] for node in ast.walk(ast.parse(LIBRARY[name].read_text()))
-                    if isinstance(node, ast.ImportFrom) and node.module}
-    assert "gradio" not in third_party, name
-    if name.startswith("dmdviz.analysis"):
-        assert not imported & {"dmdviz.train", "dmdviz.train_state", "dmdviz.jobs", "dmdviz.sweep"}, name
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_each_module_imports_only_the_layers_below_it(name):
+    mine = layer(name)
+    wrong = {m for m in _imports(MODULES[name]) if layer(m) not in ALLOWED[mine] | {mine, "base"}}
+    assert not wrong, f"{name} ({mine}) imports {sorted(wrong)}"
+    banned = _third_party(MODULES[name]) & FORBIDDEN.get(mine, set())
+    assert not banned, f"{name} ({mine}) imports {sorted(banned)}"
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_only_the_web_imports_gradio_and_only_models_diffusers(name):
+    third = _third_party(MODULES[name])
+    assert "gradio" not in third or layer(name) == "web", name
+    assert "diffusers" not in third or layer(name) == "models", name
+
+
+@pytest.mark.parametrize("name", sorted(n for n in MODULES if layer(n) in ("analysis", "experiments", "training",
+                                                                          "plots", "core")))
+def test_no_analysis_or_experiment_module_resolves_a_reference(name):
+    """References are resolved at the edges (cli/, web/) by their policies; below, models come loaded."""
+    calls = {node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+             for node in ast.walk(ast.parse(MODULES[name].read_text())) if isinstance(node, ast.Call)
+             and (isinstance(node.func, ast.Name) or isinstance(node.func, ast.Attribute)
+                  and isinstance(node.func.value, ast.Name) and node.func.value.id in OWNERS)}
+    assert not calls & RESOLVERS, f"{name} calls {sorted(calls & RESOLVERS)}"
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
@@ -82,3 +149,14 @@ def test_modules_and_functions_stay_small(name):
     long = [(node.name, node.end_lineno - node.lineno + 1) for node in ast.walk(ast.parse(text))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= MAX_FUNCTION]
     assert not long, f"{name}: {long}"
+
+
+def test_no_setting_is_read_at_import():
+    """``os.environ`` is read inside functions only, so a changed setting reaches every reader."""
+    for name, path in MODULES.items():
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            text = ast.unparse(node)
+            assert "os.environ" not in text and "getenv" not in text, f"{name}: {text[:80]}"

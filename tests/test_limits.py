@@ -50,9 +50,9 @@ def test_explicit_limits_win_over_public_defaults(env):
 
 
 def test_public_limits_reach_the_app_and_the_jobs(env, tmp_path):
-    from dmdviz import jobs
     from dmdviz.errors import DmdvizError
-    from dmdviz.ui_page import launch_kwargs
+    from dmdviz.experiments import jobs
+    from dmdviz.web.page import launch_kwargs
 
     env.setenv("DMDVIZ_PUBLIC", "1")
     lim = Limits.from_env()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dmdviz import metrics
+from dmdviz.core import metrics
 
 
 def test_ot_agreement_identical_pair_is_one_and_shuffled_near_chance():

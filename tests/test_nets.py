@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from dmdviz.config import NetConfig
+from dmdviz.core.nets import build_net, fourier_features
 from dmdviz.errors import DmdvizError
-from dmdviz.nets import build_net, fourier_features
 
 
 def test_fourier_features_are_x_then_sines_then_cosines_of_octaves():

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from dmdviz import noise
+from dmdviz.core import noise
 from dmdviz.errors import DmdvizError
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from dmdviz import checkpoint
 from dmdviz.errors import DmdvizError
 from dmdviz.models import pairfile
 
@@ -58,7 +59,7 @@ def test_shipped_pair_files_parse_in_json_and_toml():
     board = pairfile.read(ROOT / "checkpoints" / "pairs" / "chessboard4d.toml")
     assert mnist.teacher.ref == "mnist-unet/teacher-8192" and mnist.ks == (8, 32)
     assert board.student.ref == "chessboard4d/student" and board.ks == (8,)
-    teacher, student = pairfile.build(board)
+    teacher, student = pairfile.build(board, checkpoint.load_checkpoint)
     assert teacher.shape == student.shape == (4,)
 
 
@@ -91,7 +92,7 @@ def test_a_bin_only_diffusers_folder_in_a_pair_file_is_one_line(tiny_pair, tmp_p
 def test_the_web_app_never_builds_an_entry_point(tiny_pair, tmp_path):
     spec = pairfile.read(_write(tmp_path / "e.json", _pair(tiny_pair, "dmdviz", "entrypoint")))
     with pytest.raises(DmdvizError, match="never in the web app"):
-        pairfile.build(spec, allow_code=False)
+        pairfile.build(spec, checkpoint.load_checkpoint, allow_code=False)
 
 
 def test_torchrun_two_cpu_ranks_equal_one_process_bit_for_bit(tiny_pair, tmp_path):

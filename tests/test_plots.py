@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from dmdviz import plots, plots_curves
+from dmdviz import plots
 
 N = 2000
 RNG = np.random.default_rng(0)
@@ -49,10 +49,10 @@ def _figures_at_full_size() -> dict[str, go.Figure]:
         "compare_distances": plots.compare_distances(RNG.random(N), {"a": RNG.random(N), "b": RNG.random(N)}, seeds),
         "cost": plots.cost_heatmap(cost, RNG.permutation(N), seeds),
         "distances": plots.distance_scatter(RNG.random(N), RNG.random(N), seeds),
-        "dm_loss": plots_curves.dm_loss_curves([{"label": f"t{i}", "steps": np.arange(5000), "dm_loss": RNG.random(5000)}
+        "dm_loss": plots.dm_loss_curves([{"label": f"t{i}", "steps": np.arange(5000), "dm_loss": RNG.random(5000)}
                                          for i in range(6)]),
         "boundary": plots.boundary_scatter(RNG.random(N) + 3, RNG.normal(size=N), seeds),
-        "lengths": plots_curves.copying_vs_teacher_length(np.array([1024, 2048, 4096, 8192]),
+        "lengths": plots.copying_vs_teacher_length(np.array([1024, 2048, 4096, 8192]),
                                                    {"ot_agreement": RNG.random(4), "ot_agreement_init": RNG.random(4),
                                                     "copy_ratio": RNG.random(4)}),
         "memorization": plots.memorization_histogram(1 + RNG.exponential(0.3, N)),
@@ -60,7 +60,7 @@ def _figures_at_full_size() -> dict[str, go.Figure]:
                                             background=_xy()),
         "trajectory_images": plots.trajectory_plot(RNG.uniform(-1, 1, (9, 28, 28)), RNG.uniform(-1, 1, (28, 28)),
                                                    RNG.uniform(-1, 1, (28, 28)), 7),
-        "training": plots_curves.training_curves(records),
+        "training": plots.training_curves(records),
     }
 
 
@@ -178,7 +178,7 @@ def _png_pixels(uri: str) -> np.ndarray:
 
 
 def test_png_data_uri_round_trips_through_an_image_reader():
-    from dmdviz.png import png_data_uri
+    from dmdviz.plots.png import png_data_uri
 
     grey = np.random.default_rng(0).integers(0, 256, (7, 13), dtype=np.uint8)
     assert np.array_equal(_png_pixels(png_data_uri(grey)), grey)
@@ -248,8 +248,8 @@ def test_memorization_histogram_counts_every_sample_and_marks_three():
 
 
 def test_smooth_is_a_trailing_mean():
-    np.testing.assert_allclose(plots_curves.smooth([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
-    np.testing.assert_allclose(plots_curves.smooth([1, 2, 3], 1), [1, 2, 3])
+    np.testing.assert_allclose(plots.smooth([1, 2, 3, 4], 2), [1, 1.5, 2.5, 3.5])
+    np.testing.assert_allclose(plots.smooth([1, 2, 3], 1), [1, 2, 3])
 
 
 def test_curves_are_thinned_and_series_styled(full_size):
@@ -267,14 +267,14 @@ def _subtitles(fig) -> list[str]:
 
 def test_training_curves_stream_friendly_and_show_only_what_exists():
     recs = [{"step": 1, "fm_loss": 1.0}, {"step": 2, "fm_loss": 0.5}]
-    fig = plots_curves.training_curves(recs, metrics=())
+    fig = plots.training_curves(recs, metrics=())
     assert fig.layout.uirevision == "training" and [tr.name for tr in fig.data] == ["fm_loss"]
     assert _subtitles(fig) == ["fm_loss"] and "yaxis2" not in fig.layout  # one panel, no copying meter
     recs = [{"step": 0, "ot_agreement": 1.0, "copy_ratio": 1.0}, {"step": 1, "dm_loss": 0.2}]
-    fig = plots_curves.training_curves(recs)
+    fig = plots.training_curves(recs)
     assert [tr.name for tr in fig.data] == ["dm_loss", "ot_agreement", "copy_ratio"]
     assert _subtitles(fig) == ["dm_loss", "copying meter"]
-    empty = plots_curves.training_curves([], title="Student")  # before the student exists: no axes, no fm_loss
+    empty = plots.training_curves([], title="Student")  # before the student exists: no axes, no fm_loss
     assert len(empty.data) == 0 and _subtitles(empty) == ["nothing recorded yet"] and empty.layout.xaxis.visible is False
 
 
@@ -282,7 +282,7 @@ def test_copying_meters_one_line_per_student_per_metric():
     recs = {"a": [{"step": 0, "ot_agreement": 0.1, "copy_ratio": 1.0}, {"step": 5, "dm_loss": 0.2},
                   {"step": 10, "ot_agreement": 0.9, "copy_ratio": 0.5}],
             "b": [{"step": 0, "ot_agreement": 1.0, "copy_ratio": 0.4}]}
-    fig = plots_curves.copying_meters(recs, metrics=("ot_agreement", "copy_ratio"))
+    fig = plots.copying_meters(recs, metrics=("ot_agreement", "copy_ratio"))
     assert _subtitles(fig) == ["ot_agreement", "copy_ratio"] and len(fig.data) == 4
     a_ot = fig.data[0]
     assert a_ot.name == "a" and list(a_ot.x) == [1, 10] and list(a_ot.y) == pytest.approx([0.1, 0.9])

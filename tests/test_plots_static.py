@@ -1,4 +1,4 @@
-"""The static first paint: a Plotly figure's JSON drawn as one SVG (``plots_static``).
+"""The static first paint: a Plotly figure's JSON drawn as one SVG (``plots.static``).
 
 Positions are checked against the closed form of the axis map (data range → plot area in
 pixels), colours against the colour scale's ends, the heatmap's PNG read back by an image
@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import pytest
 
 from dmdviz import plots
-from dmdviz.plots_static import WIDTH, decode, figure_svg, nice_ticks, scale_colors
+from dmdviz.plots import WIDTH, decode, figure_svg, nice_ticks, scale_colors
 
 
 def _json(fig: go.Figure) -> dict:

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from dmdviz.plots_sweep import sweep_figure
+from dmdviz.plots import sweep_figure
 
 SUMMARY = {
     "dims": [2, 8, 784], "variants": ["plain", "wide"], "config": {"n": 1000},

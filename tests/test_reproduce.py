@@ -1,8 +1,8 @@
 """``reproduce``: a family trained outside checkpoints/ keeps its lineage by shipped names."""
 
-from dmdviz import hub
-from dmdviz import reproduce as rp
-from dmdviz.runtime import Runtime
+from dmdviz import checkpoint
+from dmdviz.experiments import reproduce as rp
+from dmdviz.training.runtime import Runtime
 
 
 def test_a_family_trained_elsewhere_records_its_teachers_by_shipped_name(tmp_path, monkeypatch):
@@ -13,16 +13,16 @@ def test_a_family_trained_elsewhere_records_its_teachers_by_shipped_name(tmp_pat
                            log=lambda *_: None)
     assert set(results) == {"student-20"} and 0 <= results["student-20"]["ot_agreement"] <= 1
     student = tmp_path / "out" / "tiny" / "student-20"
-    assert hub.read_config(student)["teacher"]["ref"] == "tiny/teacher-20"
+    assert checkpoint.read_config(student)["teacher"]["ref"] == "tiny/teacher-20"
     assert str(tmp_path) not in (student / "README.md").read_text()
-    monkeypatch.setattr(hub, "SHIPPED", tmp_path / "out")  # moved into a checkpoints folder, it loads by name
-    assert hub.load_checkpoint("tiny/teacher-20").config["train"]["step"] == 20
-    assert hub.load_checkpoint("tiny/student-20").config["metrics"]["ot_agreement"] == results["student-20"]["ot_agreement"]
+    monkeypatch.setenv("DMDVIZ_CHECKPOINTS", str(tmp_path / "out"))  # moved into a checkpoints folder, it loads by name
+    assert checkpoint.load_checkpoint("tiny/teacher-20").config["train"]["step"] == 20
+    assert checkpoint.load_checkpoint("tiny/student-20").config["metrics"]["ot_agreement"] == results["student-20"]["ot_agreement"]
     # --rescore measures the same weights again: the same numbers, intervals, the card's Reproduce section kept
     weights = (student / "model.safetensors").read_bytes()
     again = rp.rescore("tiny", out_root=tmp_path / "out", log=lambda *_: None)["student-20"]
     assert again == {k: v for k, v in results["student-20"].items() if k != "teacher"}
-    low, high = hub.read_config(student)["metrics"]["intervals"]["ot_agreement"]
+    low, high = checkpoint.read_config(student)["metrics"]["intervals"]["ot_agreement"]
     assert low <= again["ot_agreement"] <= high and (student / "model.safetensors").read_bytes() == weights
     assert "## Reproduce" in (student / "README.md").read_text()
 
@@ -76,7 +76,7 @@ def test_spread_trains_other_seeds_beside_the_shipped_one(tmp_path, monkeypatch)
     assert a_ot["values"][0] == shipped["copy_ratio"] and a_ot["values"][1] != a_ot["values"][0]
     assert a_ot["sd"] > 0 and a_ot["mean"] == sum(a_ot["values"]) / 2
     assert json.loads((tmp_path / "out" / "tiny" / rp.SPREAD).read_text()) == summary
-    seed_1 = hub.read_config(tmp_path / "seeds" / "seed-1" / "tiny" / "teacher")["train"]["seed"]
+    seed_1 = checkpoint.read_config(tmp_path / "seeds" / "seed-1" / "tiny" / "teacher")["train"]["seed"]
     assert seed_1 == 1 and not (tmp_path / "out" / "tiny" / "seed-1").exists()
 
 
@@ -98,7 +98,7 @@ def test_spread_over_student_seeds_keeps_the_shipped_teacher(tmp_path, monkeypat
     fixed = tmp_path / "seeds" / "seed-1" / "tiny"
     assert (fixed / "teacher" / "model.safetensors").read_bytes() == \
         (tmp_path / "out" / "tiny" / "teacher" / "model.safetensors").read_bytes()
-    assert hub.read_config(fixed / "student")["train"]["seed"] == 1
+    assert checkpoint.read_config(fixed / "student")["train"]["seed"] == 1
     rp.spread("tiny", (0, 2), runs_root=tmp_path / "seeds", only=("other",), **kw)  # another student, other seeds
     kept = json.loads((tmp_path / "out" / "tiny" / rp.SPREAD).read_text())
     assert set(kept["students"]) == {"student", "other"} and kept["students"]["student"] == summary["students"]["student"]

@@ -7,10 +7,10 @@ from dataclasses import asdict
 
 import pytest
 
-from dmdviz import sweep
 from dmdviz.cli import main
 from dmdviz.errors import DmdvizError
-from dmdviz.runtime import Runtime
+from dmdviz.experiments import sweep
+from dmdviz.training.runtime import Runtime
 
 TINY = sweep.SweepConfig(dims=(2, 4), seeds=(0,), variants=tuple(sweep.VARIANTS), hidden=16, depth=2,
                          teacher_steps=30, teacher_batch=64, student_steps=6, student_batch=32, n=64)

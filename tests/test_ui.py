@@ -4,10 +4,8 @@ event's error box, every other output left as it was."""
 import json
 import time
 import zipfile
-from dataclasses import replace
 
 import pytest
-
 from served_app import TINY_RUN, finished_run
 
 ENDPOINTS = {"/sweep_show", "/sweep_start", "/sweep_stop", "/sweep_poll", "/init", "/explore", "/seed_detail",
@@ -116,7 +114,7 @@ def test_compare_offers_the_siblings_and_refuses_other_teachers(client, refusal)
 
 
 def test_diagnostics_without_and_with_a_family(client, served):
-    from dmdviz import jobs
+    from dmdviz.experiments import jobs
 
     client.predict(*VIEW.values(), api_name="/init")
     mem, boundary, length, dm, info, _ = client.predict(None, 120, 0, 8, api_name="/diagnose")
@@ -238,7 +236,7 @@ def test_a_missing_default_pair_is_a_note_not_an_error(client, monkeypatch):
 
 
 def test_launch_settings_are_safe(served):
-    from dmdviz.ui_page import launch_kwargs
+    from dmdviz.web.page import launch_kwargs
 
     kw = launch_kwargs()
     assert kw["allowed_paths"] == [] and kw["max_file_size"].endswith("mb")
@@ -263,13 +261,14 @@ def test_page_starts_loading_plotly_once_it_has_painted(served):
 
 
 def test_one_explore_click_resolves_its_pair_once(client, monkeypatch):
-    from dmdviz import analysis
-    from dmdviz.registry import Registry
+    from dmdviz.models import pair as pair_module
+    from dmdviz.web.registry import Registry
 
     client.predict(*VIEW.values(), api_name="/init")
     pairs, checks = [], []
-    real_pair, real_check = Registry.pair, analysis.check_pair
+    real_pair, real_check = Registry.pair, pair_module.check_pair
     monkeypatch.setattr(Registry, "pair", lambda self, *a, **k: pairs.append(a) or real_pair(self, *a, **k))
-    monkeypatch.setattr(analysis, "check_pair", lambda *a: checks.append(a) or real_check(*a))
+    monkeypatch.setattr(pair_module, "check_pair", lambda *a: checks.append(a) or real_check(*a))
     _explore_ok(client.predict(121, 0, 8, 0, api_name="/explore"), 121)
-    assert len(pairs) == 1 and len(checks) == 1  # the models found once are handed down to every view
+    # the pair opened at page load is kept with its models: found once, checked never again
+    assert len(pairs) == 1 and len(checks) == 0

@@ -29,7 +29,7 @@ def _explored(out, n=60):
 
 
 def test_a_shipped_pair_file_opens_in_explore_with_the_drill_down(client):
-    from dmdviz.catalog import shipped_pair_files
+    from dmdviz.web.catalog import shipped_pair_files
 
     path = dict((label, p) for label, p in shipped_pair_files())["chessboard4d (pair file)"]
     info = _explored(client.predict(path, *VIEW.values(), api_name="/choose_pairfile"))

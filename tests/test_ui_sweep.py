@@ -8,7 +8,7 @@ from dataclasses import asdict
 
 import pytest
 
-from dmdviz import hub, sweep
+from dmdviz.experiments import sweep
 
 ENDPOINTS = {"/sweep_show", "/sweep_start", "/sweep_stop", "/sweep_poll"}
 
@@ -25,8 +25,8 @@ def client(tmp_path_factory):
     import gradio as gr
     from gradio_client import Client
 
-    from dmdviz.ui_common import Gate
-    from dmdviz.ui_sweep import sweep_tab
+    from dmdviz.web.common import Gate
+    from dmdviz.web.sweep import sweep_tab
 
     tmp = tmp_path_factory.mktemp("ui_sweep")
     default = tmp / "checkpoints" / "sweep-default"
@@ -37,7 +37,7 @@ def client(tmp_path_factory):
              "copy_ratio_chance": 1.5, "nn_agreement": a} for v in cfg.variants for d, a in ((2, 0.01), (64, 0.9))]
     (default / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(hub, "SHIPPED", tmp / "checkpoints")
+        mp.setenv("DMDVIZ_CHECKPOINTS", str(tmp / "checkpoints"))
         mp.setenv("DMDVIZ_RUNS_DIR", str(tmp / "runs"))
         mp.setenv("GRADIO_TEMP_DIR", str(tmp / "gradio"))  # a cache of its own (see conftest)
         with gr.Blocks() as demo:

@@ -2,7 +2,7 @@
 
 from dmdviz import plots
 from dmdviz.limits import Limits
-from dmdviz.registry import Registry
+from dmdviz.web.registry import Registry
 
 
 def _counting(monkeypatch):
@@ -14,7 +14,7 @@ def _counting(monkeypatch):
 
 
 def test_a_repeat_view_reuses_its_figures_and_a_new_view_builds_its_own(tiny_pair, monkeypatch):
-    from dmdviz.ui import App
+    from dmdviz.web.app import App
 
     app = App(Registry(Limits.from_env(), local=True))
     calls = _counting(monkeypatch)
@@ -34,7 +34,7 @@ def test_a_warm_demo_carries_static_first_paints_of_the_default_view(tiny_pair, 
 
     import gradio as gr
 
-    from dmdviz.ui import build_demo
+    from dmdviz.web.app import build_demo
 
     monkeypatch.setenv("DMDVIZ_DEFAULT_PAIR", str(tiny_pair[1]))
     monkeypatch.setenv("DMDVIZ_MAX_SEEDS", "60")
@@ -58,7 +58,7 @@ def test_a_warm_demo_carries_static_first_paints_of_the_default_view(tiny_pair, 
 
 
 def test_a_warm_demo_has_drawn_the_default_pair_before_any_visitor(tiny_pair, monkeypatch):
-    from dmdviz.ui import App, build_demo
+    from dmdviz.web.app import App, build_demo
 
     monkeypatch.setenv("DMDVIZ_DEFAULT_PAIR", str(tiny_pair[1]))
     monkeypatch.setenv("DMDVIZ_MAX_SEEDS", "60")

@@ -148,7 +148,7 @@ def sliced_w2_stat(a, b, n_proj: int = 256, seed: int = 0):
     """``stat(idx)``: the sliced W₂ distance between the samples ``a[idx]`` and the fixed set
     ``b``, on the projections of ``metrics.sliced_wasserstein`` (the same value at
     ``idx = arange``); both sets are projected and sorted once."""
-    from dmdviz.metrics import sliced_wasserstein_projections
+    from dmdviz.core.metrics import sliced_wasserstein_projections
 
     pa, pb = sliced_wasserstein_projections(a, b, n_proj, seed)
     pa, pb = pa.numpy(), np.sort(pb.numpy(), axis=0)

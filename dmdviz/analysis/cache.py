@@ -32,7 +32,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from dmdviz.runs import atomic_write
+from dmdviz.files import atomic_write
 
 log = logging.getLogger(__name__)
 BLOCK = 256  # seeds per cache file

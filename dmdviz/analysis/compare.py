@@ -7,33 +7,29 @@ projected on ONE basis, the principal axes of that Φ_K, so both panels share th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
-from dmdviz import hub
 from dmdviz.analysis.pairing import PairAnalysis
-from dmdviz.analysis.samples import check_pair
+from dmdviz.checkpoint import Checkpoint
 from dmdviz.errors import DmdvizError
+from dmdviz.models import open_pair
 
 
-def resolved_folder(ref: str):
-    """The folder a reference resolves to here, or None when it cannot be resolved."""
-    try:
-        return hub.resolve(ref)[0].resolve()
-    except DmdvizError:
-        return None
-
-
-def check_sibling(teacher: hub.Checkpoint, other: hub.Checkpoint) -> None:
+def check_sibling(teacher: Checkpoint, other: Checkpoint, recorded_folder: Path | None) -> None:
     """Refuse ``other`` as a second student of ``teacher``: a teacher, a student recording
-    another teacher (a student recording none is taken at its word), or a shape mismatch."""
+    another teacher, or a shape mismatch. ``recorded_folder``: the folder the teacher ``other``
+    records resolves to, by the caller's reference policy (None when it cannot be opened
+    there); a student recording no teacher is taken at its word."""
     if other.role == "teacher":
         raise DmdvizError(f"{other.ref} is a teacher: choose a second student of `{teacher.ref}`")
     recorded = other.spec.teacher_ref
-    if recorded and resolved_folder(recorded) != teacher.path.resolve():
+    if recorded and (recorded_folder is None or Path(recorded_folder).resolve() != teacher.path.resolve()):
         raise DmdvizError(f"{other.ref} is a student of `{recorded}`, not of `{teacher.ref}`: "
                           "a comparison needs two students of one teacher")
-    check_pair(teacher, other)
+    open_pair(teacher, other)  # shapes and labels
 
 
 def check_shared(a: PairAnalysis, b: PairAnalysis) -> None:

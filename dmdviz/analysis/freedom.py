@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from dmdviz import dmd, noise
+from dmdviz.core import dmd, noise
 from dmdviz.errors import DmdvizError
 
 

@@ -13,9 +13,9 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from dmdviz import metrics
 from dmdviz.analysis import bootstrap
 from dmdviz.analysis.samples import Samples
+from dmdviz.core import metrics
 from dmdviz.errors import DmdvizError
 
 BOUNDARY_SUBSET = 2000  # training points D(z) averages over (a fixed seeded subset when larger)
@@ -174,14 +174,14 @@ class PairAnalysis:
         d_init, d_student = self.distances
         return d, d_student / np.maximum(d_init, 1e-12)
 
-    def quality(self, heldout: torch.Tensor, support=None, intervals: bool = True) -> tuple[dict, dict]:
+    def quality(self, heldout: torch.Tensor, support=None, intervals: bool = True, ks=None) -> tuple[dict, dict]:
         """(values, intervals): the sample quality of every Φ_K and of G (SPEC §4) as plain
         floats, ``swd_<set>`` the sliced Wasserstein distance to held-out data and
         ``support_<set>_<key>`` for each key of the data set's ``support(x)`` when it has one
         (chessboard: ``on_support``); and, unless ``intervals`` is False (then empty), the
         bootstrap interval over seeds of the target's and G's ``swd_<set>`` and Wilson's
-        interval of each on-support share, under the same keys."""
-        sets = {f"phi_{k}": x for k, x in sorted(self.s.phi.items())}
+        interval of each on-support share, under the same keys. ``ks``: only these Φ_K (default all)."""
+        sets = {f"phi_{k}": x for k, x in sorted(self.s.phi.items()) if ks is None or k in ks}
         sets["g"] = self.s.g
         out, ci = {}, {}
         for name, x in sets.items():

@@ -1,7 +1,9 @@
 """Samples of a teacher/student pair on shared seeds (SPEC §2, §4).
 
-``sample_pair`` evaluates Φ_K for every K asked and G on the same noises z_i, once;
-every metric and figure reads from that one ``Samples`` object (never resample per figure).
+``sample`` evaluates Φ_K for every K asked and G on the same noises z_i, once; every
+metric and figure reads from that one ``Samples`` object (never resample per figure).
+Each function takes a ``models.Pair`` (checked once, where it was opened); ``sample_pair``
+and ``seed_trajectory`` open one from a teacher and a student for library callers.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from dataclasses import dataclass, field
 
 import torch
 
-from dmdviz import models, noise
+from dmdviz import models
 from dmdviz.analysis.cache import blocks as cache_blocks
+from dmdviz.core import noise
 from dmdviz.errors import DmdvizError
 
 
@@ -48,39 +51,36 @@ class Samples:
         return torch.arange(self.start, self.start + self.n)
 
 
-def check_pair(teacher, student) -> None:
-    """Refuse pairs that cannot share noise (not a teacher / student, other shapes or labels).
-
-    Either side may be a dmdviz ``Checkpoint`` or any ``models`` protocol object."""
-    models.check_pair(models.as_teacher(teacher), models.as_student(student))
+DRILL_KS = (1, 8, 32)  # every analysis samples Φ_1, Φ_8, Φ_32 (the per-seed view, paper fig 1) beside its Φ_K
 
 
-def _pair(teacher, student, device):
-    t, s = models.as_teacher(teacher), models.as_student(student)
-    models.check_pair(t, s)
-    return _place(t, device), _place(s, device)
-
-
-def _place(model, device):
-    """The model on ``device`` when one is asked for and it can move; as it is otherwise."""
-    return model.to(device) if device is not None and hasattr(model, "to") else model
+def sample_ks(k: int, extra=()) -> tuple[int, ...]:
+    """The K values an analysis at K = ``k`` samples: ``DRILL_KS``, ``k`` and ``extra``."""
+    return tuple(sorted({*DRILL_KS, int(k), *map(int, extra)}))
 
 
 def _autocast(device, bf16: bool):
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16) if bf16 else nullcontext()
 
 
-def sample_pair(teacher, student, n: int, seed: int = 0, ks=(1, 8, 32), start: int = 0, chunk: int = 250,
+def sample_pair(teacher, student, n: int, seed: int = 0, ks=DRILL_KS, start: int = 0, chunk: int = 250,
                 device=None, bf16: bool = False, cache=None) -> Samples:
-    """Φ_K(z_i) for each K in ``ks`` and G(z_i), i = start .. start + n - 1 (SPEC §2).
+    """``sample`` of the pair ``teacher`` / ``student`` (protocol objects or dmdviz checkpoints)."""
+    return sample(models.open_pair(teacher, student), n, seed, ks, start, chunk, device, bf16, cache)
 
-    ``teacher`` / ``student``: protocol objects or dmdviz checkpoints. Chunks of ``chunk``
+
+def sample(pair: models.Pair, n: int, seed: int = 0, ks=DRILL_KS, start: int = 0, chunk: int = 250,
+           device=None, bf16: bool = False, cache=None) -> Samples:
+    """Φ_K(z_i) for each K in ``ks`` and G(z_i), i = start .. start + n - 1.
+
+    Chunks of ``chunk``
     seeds under ``torch.inference_mode``; ``bf16`` runs the networks under bf16 autocast
     (~1e-2 relative error; off by default so metrics are fp32-exact). With a ``cache``
     (``analysis.cache.SampleCache``) every set is read from disk where it was sampled
     before and only the missing seeds are computed. Results are CPU float32.
     """
-    t, g = _pair(teacher, student, device)
+    placed = pair.on(device)
+    t, g = placed.teacher, placed.student
     z, y = noise.seeded(seed, n, t.shape, t.n_classes, start)
     target, tag = _target_noise(g, z)
     phi = {k: _sampled(t, ("phi", k, *tag), lambda zc, yc, k=k: t.phi(zc, k, yc), target, y, seed, start, chunk,
@@ -100,12 +100,13 @@ def _target_noise(student, z: torch.Tensor) -> tuple[torch.Tensor, tuple]:
         return student.target_noise(z.to(student.device, student.dtype)).float().cpu(), ("noise", student.identity)
 
 
-def fill_cache(teacher, student, n: int, seed: int, ks, cache, rank: int, world: int, chunk: int = 250,
+def fill_cache(pair: models.Pair, n: int, seed: int, ks, cache, rank: int, world: int, chunk: int = 250,
                device=None, bf16: bool = False) -> None:
-    """This rank's share of ``sample_pair(teacher, student, n, seed, ks, cache=cache)``: the
-    cache blocks j with j % world == rank, each computed on its own range as one process
-    would, so rank 0's later ``sample_pair`` reads exactly the single-process bytes."""
-    t, g = _pair(teacher, student, device)
+    """This rank's share of ``sample(pair, n, seed, ks, cache=cache)``: the cache blocks j
+    with j % world == rank, each computed on its own range as one process would, so rank
+    0's later ``sample`` reads exactly the single-process bytes."""
+    placed = pair.on(device)
+    t, g = placed.teacher, placed.student
     for j, (lo, hi) in enumerate(cache_blocks(0, n)):
         if j % world != rank:
             continue
@@ -117,11 +118,12 @@ def fill_cache(teacher, student, n: int, seed: int, ks, cache, rank: int, world:
         _sampled(g, ("g",), g, z, y, seed, lo, chunk, bf16, cache)
 
 
-def with_student(samples: Samples, teacher, student, chunk: int = 250, device=None, bf16: bool = False,
+def with_student(samples: Samples, pair: models.Pair, chunk: int = 250, device=None, bf16: bool = False,
                  cache=None) -> Samples:
-    """The same seeds and teacher targets with another student's G: a second student of
-    ``teacher`` compared on exactly the first one's z_i and Φ_K(z_i), the teacher not rerun."""
-    _, g = _pair(teacher, student, device)
+    """The same seeds and teacher targets with ``pair``'s student (a second student of the
+    first one's teacher), compared on exactly the first one's z_i and Φ_K(z_i), the teacher
+    not rerun."""
+    g = pair.on(device).student
     target, _ = _target_noise(g, samples.z)
     if not torch.equal(target, samples.extra.get("teacher_z", samples.z)):
         raise DmdvizError(f"{g.identity.split('@')[0]} has its teacher targets on other noise (a noise rotation) "
@@ -172,9 +174,15 @@ class Trajectory:
 
 
 def seed_trajectory(teacher, student, index: int, seed: int = 0, k: int = 8, device=None) -> Trajectory:
-    """The K-step trajectory of Φ_K for sample ``index`` of ``seed``, with Φ_1 and G (SPEC §1);
+    """``trajectory`` of the pair ``teacher`` / ``student``."""
+    return trajectory(models.open_pair(teacher, student), index, seed, k, device)
+
+
+def trajectory(pair: models.Pair, index: int, seed: int = 0, k: int = 8, device=None) -> Trajectory:
+    """The K-step trajectory of Φ_K for sample ``index`` of ``seed``, with Φ_1 and G;
     states in dmdviz coordinates at the teacher's own times (uniform k / K for dmdviz nets)."""
-    t, g = _pair(teacher, student, device)
+    placed = pair.on(device)
+    t, g = placed.teacher, placed.student
     z, y = noise.seeded(seed, 1, t.shape, t.n_classes, index)
     z, y = z.to(t.device, t.dtype), None if y is None else y.to(t.device)
     start = _target_noise(g, z)[0].to(t.device, t.dtype)  # the teacher runs on the noise of G's target

@@ -1,7 +1,8 @@
 """A family of students distilled from snapshots of one teacher (SPEC §5, fig 4 and 11).
 
 Each student folder is a run folder: its ``metrics.jsonl`` holds the DM loss of every
-generator iteration, and its config names its teacher (``config["teacher"]["ref"]``).
+generator iteration. A series is a list of (teacher, student) checkpoints: the caller opens
+the teacher each student records (``spec.teacher_ref``) by its own reference policy.
 """
 
 from __future__ import annotations
@@ -10,27 +11,18 @@ from collections import Counter
 
 import numpy as np
 
-from dmdviz import hub
-from dmdviz.analysis.pairing import PairAnalysis
-from dmdviz.analysis.samples import sample_pair
-from dmdviz.errors import DmdvizError
-from dmdviz.runs import read_metrics
+from dmdviz.analysis.service import Analyses
+from dmdviz.checkpoint import Checkpoint
+from dmdviz.files import read_metrics
+from dmdviz.models import open_pair
 
 
-def teacher_step(teacher: hub.Checkpoint) -> int:
+def teacher_step(teacher: Checkpoint) -> int:
     """The training iteration a teacher checkpoint was saved at."""
     return int(teacher.spec.train.get("step", 0))
 
 
-def teacher_of(student: hub.Checkpoint) -> hub.Checkpoint:
-    """Load the teacher a student records (its ref, at its revision when one is recorded)."""
-    ref = student.spec.teacher_ref
-    if not ref:
-        raise DmdvizError(f"{student.ref} records no teacher")
-    return hub.load_checkpoint(ref)
-
-
-def variant(student: hub.Checkpoint) -> str:
+def variant(student: Checkpoint) -> str:
     """What sets a student apart from the plain recipe (SPEC §3), "" when nothing does:
     a GAN or regression term, a random init, a wider/deeper network or rotated noise."""
     train = student.spec.train
@@ -54,33 +46,33 @@ def variant(student: hub.Checkpoint) -> str:
     return ", ".join(parts)
 
 
-def dm_loss_curve(student: hub.Checkpoint, key: str = "dm_loss") -> tuple[np.ndarray, np.ndarray]:
+def dm_loss_curve(student: Checkpoint, key: str = "dm_loss") -> tuple[np.ndarray, np.ndarray]:
     """(steps, values) of ``key`` over distillation, both (M,) float64, from metrics.jsonl."""
     recs = [r for r in read_metrics(student.path) if key in r]
     return (np.array([r["step"] for r in recs], dtype=np.float64),
             np.array([r[key] for r in recs], dtype=np.float64))
 
 
-def _iterations(student: hub.Checkpoint) -> int:
+def _iterations(student: Checkpoint) -> int:
     return int(student.spec.train.get("steps", 0))
 
 
-def _usual_iterations(students: list[hub.Checkpoint]) -> int:
+def _usual_iterations(students: list[Checkpoint]) -> int:
     """The distillation length most of these students share (the family's recipe)."""
     counts = Counter(_iterations(s) for s in students)
     return max(counts, key=lambda n: (counts[n], -n)) if counts else 0
 
 
-def dm_loss_curves(students: list[hub.Checkpoint]) -> list[dict]:
+def dm_loss_curves(pairs: list[tuple[Checkpoint, Checkpoint]]) -> list[dict]:
     """Fig 4: one DM-loss curve per student, labelled and sorted by its teacher's step;
     a label names the student's ``variant`` and a distillation length off the usual one.
 
     Each entry: ``{"label", "teacher_step", "steps" (M,), "dm_loss" (M,)}``.
     """
-    usual = _usual_iterations(students)
+    usual = _usual_iterations([s for _, s in pairs])
     out = []
-    for s in students:
-        step = teacher_step(teacher_of(s))
+    for teacher, s in pairs:
+        step = teacher_step(teacher)
         steps, values = dm_loss_curve(s)
         extra = [variant(s)] if variant(s) else []
         if _iterations(s) != usual:
@@ -90,8 +82,8 @@ def dm_loss_curves(students: list[hub.Checkpoint]) -> list[dict]:
     return sorted(out, key=lambda c: (c["teacher_step"], c["label"]))
 
 
-def teacher_length_series(students: list[hub.Checkpoint], n: int = 500, k: int = 8, seed: int = 0,
-                          m_images: int = 10, device="cpu") -> list[dict]:
+def teacher_length_series(pairs: list[tuple[Checkpoint, Checkpoint]], n: int = 500, k: int = 8, seed: int = 0,
+                          m_images: int = 10, service: Analyses | None = None) -> list[dict]:
     """Fig 11: pairing metrics (and image rows, for image data) per teacher training length.
 
     Every pair is sampled on the same seeds. Each entry: ``{"teacher_step", "student",
@@ -100,18 +92,17 @@ def teacher_length_series(students: list[hub.Checkpoint], n: int = 500, k: int =
     term, random init, ...) are left out when plain ones remain, and where several students
     share a teacher snapshot, those of the usual distillation length are kept.
     """
-    plain = [s for s in students if not variant(s)] or list(students)
-    usual = _usual_iterations(plain)
+    service = service or Analyses()
+    plain = [(t, s) for t, s in pairs if not variant(s)] or list(pairs)
+    usual = _usual_iterations([s for _, s in plain])
     by_step: dict[int, list] = {}
-    for student in plain:
-        teacher = teacher_of(student)
+    for teacher, student in plain:
         by_step.setdefault(teacher_step(teacher), []).append((student, teacher))
     out = []
     for step, group in by_step.items():
         kept = [(s, t) for s, t in group if _iterations(s) == usual] if len(group) > 1 else group
         for student, teacher in kept or group:
-            samples = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k, 32})), device=device)
-            pa = PairAnalysis(samples, k)
-            images = pa.images(m_images) if len(samples.shape) == 3 else None
+            pa = service.analysis(open_pair(teacher, student), n, seed, k)
+            images = pa.images(m_images) if len(pa.s.shape) == 3 else None
             out.append({"teacher_step": step, "student": student.ref, "metrics": pa.pairing, "images": images})
     return sorted(out, key=lambda e: e["teacher_step"])

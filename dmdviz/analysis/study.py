@@ -1,8 +1,10 @@
 """The full analysis of one pair (and optionally a series of students): SPEC §4 and §5.
 
-``study`` samples once (Φ_1, Φ_8, Φ_32, G on shared seeds), loads the training set when it
-can, and returns a ``Study`` from which the JSON summary, every figure and the HTML report
-are built. ``analyze`` is its JSON summary, the contract of ``python -m dmdviz analyze``.
+``study`` samples once through the one road (``service.Analyses``: Φ_1, Φ_8, Φ_32, Φ_K and
+G on shared seeds), loads the training set when it can, and returns a ``Study`` from which
+the JSON summary, every figure and the HTML report are built. ``analyze`` is its JSON
+summary, the contract of ``python -m dmdviz analyze``. It takes loaded models; a second
+student (``compare``) and a series come checked and opened by the caller.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ from functools import cached_property
 import torch
 
 from dmdviz import data
-from dmdviz.analysis.compare import check_sibling
 from dmdviz.analysis.pairing import PairAnalysis
-from dmdviz.analysis.samples import Trajectory, sample_pair, seed_trajectory, with_student
+from dmdviz.analysis.samples import Trajectory
 from dmdviz.analysis.series import dm_loss_curves, teacher_length_series
+from dmdviz.analysis.service import Analyses
+from dmdviz.checkpoint import Checkpoint
 from dmdviz.config import DataConfig
 from dmdviz.errors import DmdvizError
-from dmdviz.hub import Checkpoint
-from dmdviz.runs import read_metrics
+from dmdviz.files import read_metrics
+from dmdviz.models import open_pair
 
 
 @dataclass
@@ -105,33 +108,32 @@ def load_dataset(teacher, data_dir=None) -> tuple[data.Dataset | None, str]:
 
 
 def study(teacher, student, n: int = 1000, k: int = 8, seed: int = 0, *,
-          data_dir=None, series: list[Checkpoint] = (), series_n: int = 500, device=None,
+          data_dir=None, series: list[tuple[Checkpoint, Checkpoint]] = (), series_n: int = 500, device=None,
           bf16: bool = False, threads: int | None = None, compare: Checkpoint | None = None,
-          ks: tuple[int, ...] = (), cache=None) -> Study:
+          ks: tuple[int, ...] = (), cache=None, service: Analyses | None = None) -> Study:
     """Sample the pair once on seeds 0 .. n-1 and prepare every analysis (SPEC §4, §5).
 
     ``teacher`` / ``student``: dmdviz checkpoints or any ``models`` protocol objects (the
     training-set metrics, series and comparison need dmdviz checkpoints). ``ks``: more K
-    values to sample beside 1, ``k`` and 32; ``cache``: an ``analysis.cache.SampleCache``.
-    ``series``: students of snapshots of one teacher (fig 4 DM-loss curves and fig 11
-    copying vs teacher length, each pair on ``series_n`` seeds). ``compare``: a second
-    student of the same teacher, drawn on the same seeds.
+    values to sample (``samples.sample_ks``); ``service``: the ``Analyses`` to go through
+    (default: one on ``cache``, an ``analysis.cache.SampleCache``, ``device`` and ``bf16``).
+    ``series``: (teacher snapshot, student) pairs of one teacher (fig 4 DM-loss curves and
+    fig 11 copying vs teacher length, each pair on ``series_n`` seeds). ``compare``: a second
+    student of the same teacher (``compare.check_sibling``), drawn on the same seeds.
     """
     if threads:
         torch.set_num_threads(threads)
-    if compare is not None:
-        check_sibling(teacher, compare)  # before any sampling: a wrong second student fails fast
-    samples = sample_pair(teacher, student, n, seed, ks=tuple(sorted({1, k, 32, *ks})), device=device, bf16=bf16,
-                          cache=cache)
+    service = service or Analyses(cache, device=device, bf16=bf16)
+    pair = open_pair(teacher, student)
+    other = pair.with_student(compare) if compare is not None else None  # a wrong one fails before sampling
+    pa = service.analysis(pair, n, seed, k, ks)
     dataset, note = load_dataset(teacher, data_dir)
-    st = Study(teacher, student, PairAnalysis(samples, k), dataset,
-               seed_trajectory(teacher, student, 0, seed, k, device), [note] if note else [])
-    if compare is not None:
-        st.other_student = compare
-        st.other = PairAnalysis(with_student(samples, teacher, compare, device=device, bf16=bf16, cache=cache), k)
+    st = Study(teacher, student, pa, dataset, service.trajectory(pair, 0, seed, k), [note] if note else [])
+    if other is not None:
+        st.other_student, st.other = compare, service.second(pa, other)
     if series:
         st.curves = dm_loss_curves(list(series))
-        st.lengths = teacher_length_series(list(series), min(series_n, n), k, seed, device=device)
+        st.lengths = teacher_length_series(list(series), min(series_n, n), k, seed, service=service)
     return st
 
 

@@ -8,6 +8,8 @@ disjoint ``heldout`` set for sample quality, and an optional ``support(x)`` test
     dataset    -- Dataset
     synthetic  -- the 2-D sets (chessboard, moons, gaussians8, swissroll, rings) in R^D, mlp-manifold
     images     -- digits, MNIST (IDX, the bundled test split or --data-dir), imagefolder
+
+Rule: tensors and files of data sets only; imports core/ and the base modules.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ import torch
 
 from dmdviz.config import DataConfig
 from dmdviz.data.dataset import Dataset
-from dmdviz.data.images import BUNDLED_MNIST, MNIST_HUB_REPO, _digits, _imagefolder, _mnist, image_folder, mnist_folder
-from dmdviz.data.synthetic import SYNTHETIC_TRAIN, _chess_support, _chessboard, _mlp_manifold, _PLANAR, _planar
+from dmdviz.data.images import BUNDLED_MNIST, _digits, _imagefolder, _mnist, image_folder, mnist_folder
+from dmdviz.data.synthetic import _PLANAR, SYNTHETIC_TRAIN, _chess_support, _chessboard, _mlp_manifold, _planar
 from dmdviz.errors import DmdvizError
 
 DATASETS = ("chessboard", "moons", "gaussians8", "swissroll", "rings", "mlp-manifold", "digits", "mnist", "imagefolder")
@@ -45,5 +47,5 @@ def get_dataset(cfg: DataConfig, data_dir: str | os.PathLike | None = None) -> D
     raise DmdvizError(f"unknown dataset {cfg.name!r}; choose one of {', '.join(DATASETS)}")
 
 
-__all__ = ["BUNDLED_MNIST", "DATASETS", "Dataset", "MNIST_HUB_REPO", "SYNTHETIC_TRAIN", "get_dataset", "image_folder",
+__all__ = ["BUNDLED_MNIST", "DATASETS", "Dataset", "SYNTHETIC_TRAIN", "get_dataset", "image_folder",
            "mnist_folder"]

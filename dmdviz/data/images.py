@@ -23,7 +23,10 @@ from dmdviz.config import DataConfig
 from dmdviz.data.dataset import Dataset
 from dmdviz.errors import DmdvizError
 
-MNIST_HUB_REPO = os.environ.get("DMDVIZ_MNIST_REPO", "ylecun/mnist")
+
+def mnist_hub_repo() -> str:
+    """The Hub data set MNIST is fetched from when no folder has it: ``$DMDVIZ_MNIST_REPO``."""
+    return os.environ.get("DMDVIZ_MNIST_REPO", "ylecun/mnist")
 
 
 # --------------------------------------------------------------------------- images
@@ -106,12 +109,13 @@ def mnist_folder(data_dir: str | os.PathLike | None = None) -> Path:
     try:
         from huggingface_hub import snapshot_download
 
-        p = Path(snapshot_download(MNIST_HUB_REPO, repo_type="dataset", allow_patterns=["*idx*"]))
+        repo = mnist_hub_repo()
+        p = Path(snapshot_download(repo, repo_type="dataset", allow_patterns=["*idx*"]))
         if _find_idx(p, "images") and _find_idx(p, "labels"):
             return p
-        tried.append(f"hub:{MNIST_HUB_REPO} (no IDX files)")
+        tried.append(f"hub:{repo} (no IDX files)")
     except Exception as e:  # any Hub failure means "not available here"
-        tried.append(f"hub:{MNIST_HUB_REPO} ({type(e).__name__})")
+        tried.append(f"hub:{repo} ({type(e).__name__})")
     raise DmdvizError(
         "MNIST not found: pass --data-dir or set DMDVIZ_DATA_DIR to a folder with the IDX files "
         f"(tried {'; '.join(tried)})"

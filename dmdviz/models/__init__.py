@@ -1,6 +1,11 @@
 """Models the analysis consumes, behind one protocol (``protocol``).
 
+Rule: the only place diffusers is imported; takes loaded checkpoints and resolved folders
+(a pair file's references are resolved by its caller's policy); imports checkpoint/,
+core/ and the base modules.
+
     protocol  -- Teacher (velocity, times, Φ_K), Student (G), check_pair
+    pair      -- Pair, open_pair: a teacher and student checked once to share noise
     native    -- dmdviz checkpoints as protocol objects
     params    -- diffusers flow-match, VP ε / v, EDM teachers in dmdviz's convention
     diffusers_adapter -- teachers, one-step students and VAE decoders from diffusers folders / Hub repos
@@ -10,29 +15,7 @@
 
 from __future__ import annotations
 
+from dmdviz.models.pair import Pair, as_student, as_teacher, open_pair
 from dmdviz.models.protocol import Student, Teacher, check_pair
 
-
-def as_teacher(obj) -> Teacher:
-    """A protocol teacher from a dmdviz ``hub.Checkpoint`` or any protocol teacher."""
-    from dmdviz.hub import Checkpoint
-
-    if isinstance(obj, Checkpoint):
-        from dmdviz.models.native import NativeTeacher
-
-        return NativeTeacher(obj)
-    return obj
-
-
-def as_student(obj) -> Student:
-    """A protocol student from a dmdviz ``hub.Checkpoint`` or any protocol student."""
-    from dmdviz.hub import Checkpoint
-
-    if isinstance(obj, Checkpoint):
-        from dmdviz.models.native import NativeStudent
-
-        return NativeStudent(obj)
-    return obj
-
-
-__all__ = ["Student", "Teacher", "as_student", "as_teacher", "check_pair"]
+__all__ = ["Pair", "Student", "Teacher", "as_student", "as_teacher", "check_pair", "open_pair"]

@@ -25,8 +25,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from dmdviz.checkpoint import PICKLE_SUFFIXES, split_revision
 from dmdviz.errors import DmdvizError
-from dmdviz.hub import PICKLE_SUFFIXES, split_revision
 from dmdviz.models import params
 from dmdviz.models.native import file_digest
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from dmdviz import flow
+from dmdviz.core import flow
 from dmdviz.errors import DmdvizError
 
 _HASHES: dict[tuple, str] = {}

@@ -34,7 +34,6 @@ ADAPTERS = ("dmdviz", "diffusers", "entrypoint")
 SPACES = ("model", "pixels")
 MAX_BYTES = 64 * 1024
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
-REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+(@[\w./-]+)?$")  # a Hub repo id org/name[@revision]
 
 
 @dataclass(frozen=True)
@@ -82,7 +81,7 @@ def fetch(ref: str) -> Path:
     from huggingface_hub import errors as hf_errors
     from huggingface_hub import hf_hub_download
 
-    from dmdviz.hub import split_revision
+    from dmdviz.checkpoint import split_revision
 
     repo, rev = split_revision(ref)
     for name in ("pair.json", "pair.toml"):
@@ -158,11 +157,11 @@ def _local(spec: PairSpec, ref: str) -> str:
     return str(beside) if not Path(ref).is_absolute() and beside.exists() else ref
 
 
-def _build(spec: PairSpec, side: Side, role: str, device, checkpoint):
+def _build(spec: PairSpec, side: Side, role: str, device, open_checkpoint):
     if side.adapter == "dmdviz":
-        from dmdviz import hub, models
+        from dmdviz import models
 
-        ckpt = checkpoint(_local(spec, side.ref)) if checkpoint else hub.load_checkpoint(_local(spec, side.ref), device)
+        ckpt = open_checkpoint(_local(spec, side.ref))
         return models.as_teacher(ckpt) if role == "teacher" else models.as_student(ckpt)
     if side.adapter == "diffusers":
         from dmdviz.models import diffusers_adapter
@@ -196,16 +195,17 @@ def _entry_point(side: Side, role: str):
     return obj
 
 
-def build(spec: PairSpec, allow_code: bool = True, device="cpu", checkpoint=None):
+def build(spec: PairSpec, open_checkpoint, allow_code: bool = True, device="cpu"):
     """(teacher, student) protocol objects of a pair file, checked to share noise. Without
-    ``allow_code`` an entry point is refused before either side is loaded; ``checkpoint``
-    (ref -> hub.Checkpoint) loads the dmdviz sides instead of ``hub.load_checkpoint`` (the
-    app's registry, with its own resolution rules and model store)."""
+    ``allow_code`` an entry point is refused before either side is loaded.
+    ``open_checkpoint`` (ref -> ``checkpoint.Checkpoint``) opens the dmdviz sides by its
+    caller's reference policy (the command line: ``checkpoint.load_checkpoint``; the app:
+    its registry, with its own rules and model store)."""
     if not allow_code and "entrypoint" in (spec.teacher.adapter, spec.student.adapter):
         raise DmdvizError("the entrypoint adapter runs Python code: it works from the command line and the "
                           "library, never in the web app")
-    teacher = _build(spec, spec.teacher, "teacher", device, checkpoint)
-    student = _build(spec, spec.student, "student", device, checkpoint)
+    teacher = _build(spec, spec.teacher, "teacher", device, open_checkpoint)
+    student = _build(spec, spec.student, "student", device, open_checkpoint)
     if spec.vae is not None:
         from dmdviz.models import decoded, diffusers_adapter
 

@@ -21,7 +21,7 @@ from typing import Callable
 
 import torch
 
-from dmdviz import flow
+from dmdviz.core import flow
 from dmdviz.errors import DmdvizError
 
 PREDICTIONS = ("epsilon", "v_prediction", "sample", "flow")

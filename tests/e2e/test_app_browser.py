@@ -41,7 +41,7 @@ def _shot(page, name):
 
 
 def test_the_default_plots_paint_before_plotly_and_give_way_to_it(browser, served):
-    """Static first paints (plots_static) show while Plotly's bundle is not there (here it
+    """Static first paints (plots.static) show while Plotly's bundle is not there (here it
     never comes: its chunk is refused), with the plots hidden under them; once Plotly has
     drawn, the drawings go and the interactive plots stand in their place."""
     from playwright.sync_api import expect

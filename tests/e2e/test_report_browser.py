@@ -3,8 +3,8 @@
 from playwright.sync_api import expect
 
 from dmdviz.analysis import study
-from dmdviz.hub import load_checkpoint
-from dmdviz.report import figures, write_report
+from dmdviz.checkpoint import load_checkpoint
+from dmdviz.experiments.report import figures, write_report
 
 
 def test_report_renders_every_figure(tiny_pair, tmp_path, page):

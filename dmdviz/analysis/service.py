@@ -1,0 +1,51 @@
+"""One road from a pair to its analysis.
+
+Every caller (the command line's ``analyze`` and its report, the app's views, a sweep's
+final metrics, the teacher-length series) asks an ``Analyses`` for its ``PairAnalysis``:
+a ``models.Pair`` (opened and checked once, at the edge that resolved its references)
+sampled on shared seeds through the sample cache, Φ_K for the K set ``sample_ks`` decides,
+then measured. ``store`` keeps analyses in memory where a caller wants them kept (the
+app's bounded LRU); without one each call samples (through the on-disk cache, when given).
+"""
+
+from __future__ import annotations
+
+from dmdviz.analysis.pairing import PairAnalysis
+from dmdviz.analysis.samples import Trajectory, fill_cache, sample, sample_ks, trajectory, with_student
+from dmdviz.models import Pair
+
+
+class _Unkept:
+    def get(self, key, make):
+        return make()
+
+
+class Analyses:
+    """``cache``: an ``analysis.cache.SampleCache`` or None; ``store``: any object with
+    ``get(key, make)`` (made once per key); ``device`` / ``bf16``: where and how to sample."""
+
+    def __init__(self, cache=None, store=None, device=None, bf16: bool = False):
+        self.cache, self.store, self.device, self.bf16 = cache, store or _Unkept(), device, bf16
+
+    def analysis(self, pair: Pair, n: int, seed: int, k: int, extra_ks=()) -> PairAnalysis:
+        """The analysis at K = ``k`` on seeds 0 .. n-1 of ``seed`` (Φ_K for ``sample_ks(k, extra_ks)``)."""
+        ks = sample_ks(k, extra_ks)
+        key = ("pair", pair.teacher.identity, pair.student.identity, int(n), int(seed), int(k), ks, self.bf16)
+        return self.store.get(key, lambda: PairAnalysis(
+            sample(pair, int(n), int(seed), ks, device=self.device, bf16=self.bf16, cache=self.cache), int(k)))
+
+    def second(self, first: PairAnalysis, pair: Pair) -> PairAnalysis:
+        """``pair``'s student (a second student of ``first``'s teacher) on ``first``'s seeds and
+        teacher targets: only its G is sampled."""
+        s = first.s
+        key = ("second", pair.teacher.identity, pair.student.identity, s.n, s.seed, first.k, self.bf16)
+        return self.store.get(key, lambda: PairAnalysis(
+            with_student(s, pair, device=self.device, bf16=self.bf16, cache=self.cache), first.k))
+
+    def trajectory(self, pair: Pair, index: int, seed: int, k: int) -> Trajectory:
+        """Sample ``index``'s K-step path (the per-seed view)."""
+        return trajectory(pair, index, seed, k, self.device)
+
+    def fill(self, pair: Pair, n: int, seed: int, k: int, extra_ks, rank: int, world: int) -> None:
+        """This torchrun rank's share of ``analysis``'s samples, into the cache."""
+        fill_cache(pair, n, seed, sample_ks(k, extra_ks), self.cache, rank, world, device=self.device, bf16=self.bf16)

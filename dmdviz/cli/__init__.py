@@ -1,0 +1,11 @@
+"""``python -m dmdviz``: the command line, an edge of the library.
+
+    parser -- every option, bounded where it enters
+    main   -- the subcommands; references are resolved here (any folder or Hub id)
+
+Rule: imports anything below it; nothing imports it.
+"""
+
+from dmdviz.cli.main import build_parser, main
+
+__all__ = ["build_parser", "main"]

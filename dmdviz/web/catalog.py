@@ -1,0 +1,69 @@
+"""What the app can offer in its lists: the shipped students, families and pair files, and
+the finished runs, each with its label and the reference the registry resolves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dmdviz import checkpoint, settings
+from dmdviz.config import recorded_teacher
+from dmdviz.errors import DmdvizError
+from dmdviz.experiments import jobs
+
+__all__ = ["RUNS_FAMILY", "families", "family_students", "pair_choices", "shipped_pair_files", "siblings"]
+
+
+def siblings(teacher: checkpoint.Checkpoint, root: Path | None = None) -> list[tuple[str, str]]:
+    """(label, reference) of the shipped and run students that record ``teacher``."""
+    mine, root_shipped = teacher.path.resolve(), settings.shipped_root()
+    found = [(f"{name} (shipped)", name) for name in _shipped_students()
+             if _shipped_folder(recorded_teacher(checkpoint.read_config(root_shipped / name))) == mine]
+    found += [(f"{run} (run)", f"runs/{run}/student") for run, folder, _ in jobs.finished_pairs(root)
+              if folder.resolve() == mine]
+    return found
+
+
+def _shipped_folder(ref: str) -> Path | None:
+    """The folder of a shipped name (what a shipped student records), None for anything else."""
+    return (settings.shipped_root() / ref).resolve() if ref and checkpoint.is_shipped(ref) else None
+
+
+def _shipped_students() -> list[str]:
+    root = settings.shipped_root()
+    return [name for name in checkpoint.shipped_names() if checkpoint.read_config(root / name)["role"] == "student"]
+
+
+
+
+def shipped_pair_files() -> list[tuple[str, str]]:
+    """(label, name) of the shipped pair files, ``checkpoints/pairs/*.json|toml``; the name is
+    relative to ``checkpoints/`` (``pairs/chessboard4d.toml``)."""
+    pairs = settings.shipped_root() / "pairs"
+    files = sorted([*pairs.glob("*.json"), *pairs.glob("*.toml")]) if pairs.is_dir() else []
+    return [(f"{p.stem} (pair file)", f"pairs/{p.name}") for p in files]
+
+
+def pair_choices(root: Path | None = None) -> list[tuple[str, str]]:
+    """(label, student reference) of the shipped pairs and the finished runs."""
+    return ([(f"{name} (shipped)", name) for name in _shipped_students()]
+            + [(f"{run} (run)", f"runs/{run}/student") for run, _, _ in jobs.finished_pairs(root)])
+
+
+RUNS_FAMILY = "runs"
+
+
+def families() -> list[str]:
+    """Shipped folders holding students (``mnist``: the students of its teacher snapshots),
+    plus ``runs``, every run trained here."""
+    return sorted({name.split("/")[0] for name in _shipped_students() if "/" in name}) + [RUNS_FAMILY]
+
+
+def family_students(name: str, root: Path | None = None) -> list[str]:
+    """Student references of a family (see ``families``)."""
+    if name == RUNS_FAMILY:
+        refs = [f"runs/{run}/student" for run, _, _ in jobs.finished_pairs(root)]
+    else:
+        refs = [s for s in _shipped_students() if s.startswith(f"{name}/")]
+    if not refs:
+        raise DmdvizError(f"family {name!r} has no students")
+    return refs

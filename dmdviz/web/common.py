@@ -1,0 +1,107 @@
+"""What every tab of the app shares: the queue groups, the per-session cap on waiting
+requests, and ``wire``, which connects one event through ``messages.guarded``.
+
+Queue groups: ``COMPUTE`` (sampling, OT, training-set metrics: ``DMDVIZ_COMPUTE_SLOTS`` at
+once), ``VIEWS`` (reads of shipped or finished results, e.g. a shipped sweep: milliseconds,
+so never behind a computation) and ``POLL`` (timer ticks: no limit, no spinner).
+
+Gradio's queue has one global ``max_size``, no per-visitor cap, so one visitor's flood could
+fill it for everyone. ``Gate`` is that cap: an event's Gradio ``validator`` runs when the
+request joins the queue and refuses it while its session already holds ``limit`` requests
+waiting or running; the callback releases its place when it ends. Timer ticks are not counted
+(they run at once, outside every limit).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import gradio as gr
+from gradio.components.plot import PlotData
+
+from dmdviz.web.messages import guarded
+
+COMPUTE = {"concurrency_id": "compute", "concurrency_limit": "default"}
+VIEWS = {"concurrency_id": "views", "concurrency_limit": 4}
+POLL = {"concurrency_id": "poll", "concurrency_limit": None, "show_progress": "hidden"}
+OWN: dict = {}  # an event in its own group, one at a time (Gradio's default slot)
+
+
+def serialised(fig):
+    """A Plotly figure as the JSON a ``gr.Plot`` sends (``PlotData``), or None for None. A cached
+    view holds its figures in this form, so a repeat answer re-sends the text instead of
+    serialising the figure again (``Figure.to_json`` was the largest server cost of a warm view)."""
+    return None if fig is None else PlotData(type="plotly", plot=fig.to_json())
+
+
+class Gate:
+    """At most ``limit`` requests per session waiting in the queue or running.
+
+    A place is taken when a request joins (``admit``) and given back when its callback ends
+    (``release``). A request Gradio drops before it runs (its page closed, a cancelled event)
+    never reaches its callback, so its place would stay taken: ``admit`` first gives back the
+    places older than ``GRACE_S`` beyond what Gradio's queue still holds for the session
+    (``bind`` tells the gate which Blocks to ask)."""
+
+    GRACE_S = 30.0  # a request admitted this recently may not be in Gradio's queue yet (a loaded machine: seconds)
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.held: dict[str, list[float]] = {}
+        self.lock = threading.Lock()
+        self.blocks = None
+
+    def bind(self, blocks) -> None:
+        self.blocks = blocks
+
+    def _pending(self, session: str) -> int | None:
+        """Requests of ``session`` Gradio's queue holds (waiting or running); None if unknown."""
+        queue = getattr(self.blocks, "_queue", None)
+        pending = getattr(queue, "pending_event_ids_session", None)
+        return None if pending is None else len(pending.get(session, ()))
+
+    def admit(self, session: str | None) -> bool:
+        session = session or ""
+        with self.lock:
+            places = self.held.setdefault(session, [])
+            pending = self._pending(session)
+            now = time.monotonic()
+            while pending is not None and len(places) > pending and places and now - places[0] > self.GRACE_S:
+                places.pop(0)  # a request that never ran
+            if len(places) >= self.limit:
+                return False
+            places.append(now)
+            return True
+
+    def release(self, session: str | None) -> None:
+        with self.lock:
+            places = self.held.get(session or "", [])
+            if places:
+                places.pop(0)
+            if not places:
+                self.held.pop(session or "", None)
+
+    def forget(self, session: str | None) -> None:
+        """The session's page closed: Gradio drops its waiting requests, so they hold no place."""
+        with self.lock:
+            self.held.pop(session or "", None)
+
+    def validator(self, request: gr.Request, *args):
+        """Gradio's validator contract: one verdict per input; a refusal is told on the first."""
+        admitted = self.admit(request.session_hash)
+        line = "" if admitted else (f"{self.limit} requests from this page are already waiting or running: "
+                                    "wait for one to finish")
+        return [gr.validate(admitted, line), *[gr.validate(True, "") for _ in args[1:]]] if args else None
+
+
+def wire(gate: Gate, triggers, fn, inputs: list, outputs: list, msg, status=None, *, api_name: str,
+         group: dict = COMPUTE, session: bool = False, progress: bool = False) -> None:
+    """One event: ``fn`` guarded (``messages.guarded``) on ``triggers`` (a listener or a list of
+    them), in ``group`` and, unless it is a timer tick (``POLL``), behind the per-session ``gate``."""
+    counted = group is not POLL
+    callback, ins, outs = guarded(fn, inputs, outputs, msg, status, session=session, progress=progress,
+                                  gate=gate if counted else None)
+    triggers = triggers if isinstance(triggers, list) else [triggers]
+    gr.on(triggers, callback, ins, outs, api_name=api_name, validator=gate.validator if counted else None,
+          **group)

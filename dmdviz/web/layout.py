@@ -1,0 +1,149 @@
+"""The app's layout, tab by tab: components only, no callbacks (``ui`` wires them).
+
+Each builder makes its components inside the caller's ``gr.Tab`` and returns them in a
+``SimpleNamespace`` (or a tuple), so ``ui`` can wire events across tabs.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import gradio as gr
+
+from dmdviz.config import PRESETS
+from dmdviz.experiments import jobs
+from dmdviz.limits import Limits
+from dmdviz.web.catalog import families, pair_choices, shipped_pair_files
+from dmdviz.web.messages import error_box
+
+DEFAULT_N = 500  # seeds drawn on page load (capped by the limits)
+
+
+def explore_pickers() -> SimpleNamespace:
+    """The pair controls: dropdown, reference box, teacher, uploads, pair files, N / seed / K."""
+    c = SimpleNamespace()
+    with gr.Row():
+        c.pair_dd = gr.Dropdown(label="Pair (shipped or trained here)", choices=pair_choices(), allow_custom_value=True,
+                                scale=3)
+        c.ref_box = gr.Textbox(label="Hub repo id, shipped name or runs/<run>/student", placeholder="org/name@revision",
+                               scale=3)
+        c.load_btn = gr.Button("Load", scale=1)
+        c.teacher_box = gr.Textbox(label="Teacher (optional)", placeholder="default: the one the student records",
+                                   scale=2)
+        c.upload = gr.File(label="Upload (zip, or config.json + model.safetensors)", file_count="multiple",
+                           file_types=[".zip", ".json", ".safetensors"], scale=2, elem_id="upload")
+    c.pair_msg = error_box("pair-error")
+    with gr.Row():
+        c.pairfile_dd = gr.Dropdown(label="Or a pair file (dmdviz or diffusers models): shipped, or a Hub "
+                                    "repo id holding pair.json", choices=shipped_pair_files(),
+                                    allow_custom_value=True, scale=3, elem_id="pairfile")
+        c.pairfile_up = gr.File(label="Upload a pair file (.json / .toml; no entry points)",
+                                file_types=[".json", ".toml"], scale=3, elem_id="pairfile-upload")
+    return c
+
+def plot(label: str, elem_id: str, first: dict[str, str]) -> gr.Plot:
+    """A ``gr.Plot``; with a static SVG of its first figure in ``first[elem_id]`` (``build_demo``
+    with ``warm``), a slot that shows that drawing until Plotly has drawn (``FIRST_PAINT_CSS``)."""
+    if not first.get(elem_id):
+        return gr.Plot(label=label, elem_id=elem_id)
+    with gr.Column(elem_classes=["first-paint"]):
+        gr.HTML(first[elem_id], js_on_load=None, elem_classes=["first-paint-svg"], elem_id=f"{elem_id}-first")
+        return gr.Plot(label=label, elem_id=elem_id, elem_classes=["first-paint-plot"])
+
+
+def explore_views(c, lim: Limits, first: dict[str, str]) -> None:
+    """N / seed / K, the four plots and the metrics table of the pair, into ``c``; ``first``:
+    static first paints by plot id (``plot``)."""
+    with gr.Row():
+        c.n = gr.Slider(2, lim.max_seeds, value=min(DEFAULT_N, lim.max_seeds), step=1, label="Seeds N")
+        c.seed = gr.Number(0, precision=0, label="Base seed")
+        c.k = gr.Number(8, precision=0, label="K (Euler steps of the target Φ_K)")
+        c.draw = gr.Button("Draw", variant="primary")
+    c.view_msg = error_box("view-error")
+    c.info = gr.Markdown(elem_id="explore-info")
+    with gr.Row():
+        c.samples_plot = plot("Samples", "samples-plot", first)
+        c.pca_plot = plot("PCA triplets", "pca-plot", first)
+    with gr.Row():
+        c.heat_plot = plot("Cost heatmap with OT assignment", "heatmap-plot", first)
+        c.scatter_plot = plot("d_init vs d_student", "scatter-plot", first)
+    c.table = gr.Dataframe(headers=["metric", "student G [95 % bootstrap interval over seeds]", "start Φ_1", "meaning"],
+                           label="Pairing metrics", interactive=False, wrap=True)
+
+def compare_box(c) -> None:
+    with gr.Accordion("Compare with a second student of the same teacher", open=False, elem_id="compare"):
+        with gr.Row():
+            c.other = gr.Dropdown(label="Second student B (same teacher; a shipped or run student, a "
+                                  "Hub repo id or your upload)", choices=[], allow_custom_value=True, scale=4)
+            c.compare_btn = gr.Button("Compare", scale=1)
+        c.compare_msg = error_box("compare-error")
+        c.compare_info = gr.Markdown(elem_id="compare-info")
+        c.compare_samples = gr.Plot(label="Samples of A and B", elem_id="compare-samples-plot")
+        with gr.Row():
+            c.compare_pca = gr.Plot(label="PCA triplets of A and B, one basis", elem_id="compare-pca-plot")
+            c.compare_scatter = gr.Plot(label="d_init vs d_student of A and B", elem_id="compare-scatter-plot")
+        c.compare_table = gr.Dataframe(headers=["metric", "student A", "student B", "B − A", "start Φ_1"],
+                                       label="Pairing metrics of A and B", interactive=False, wrap=True)
+
+def drill_box(c, first: dict[str, str]) -> None:
+    gr.Markdown("### Per-seed drill-down")
+    with gr.Row():
+        c.index = gr.Number(0, precision=0, label="Seed index i (or click a point in a plot above)",
+                            scale=1, elem_id="seed-index")
+        c.show_seed = gr.Button("Show seed", scale=1, elem_id="show-seed")
+    c.seed_msg = error_box("seed-error")
+    with gr.Row():
+        c.seed_plot = gr.Plot(label="z, Φ_1, Φ_8, Φ_32, G (image data)", elem_id="seed-plot")
+        c.traj_plot = plot("Euler trajectory", "trajectory-plot", first)
+    c.seed_md = gr.Markdown(elem_id="seed-table")
+
+def diagnostics_tab() -> tuple:
+    with gr.Row():
+        family = gr.Dropdown(label="Family of students (teacher snapshots)", choices=families(), scale=3)
+        diag_btn = gr.Button("Run diagnostics", variant="primary", scale=1)
+    diag_msg = error_box("diag-error")
+    diag_info = gr.Markdown()
+    with gr.Row():
+        mem_plot = gr.Plot(label="Memorization ratio of the teacher", elem_id="memorization-plot")
+        boundary_plot = gr.Plot(label="Boundary analysis", elem_id="boundary-plot")
+    with gr.Row():
+        length_plot = gr.Plot(label="Copying vs teacher training length", elem_id="length-plot")
+        dm_plot = gr.Plot(label="DM loss over distillation", elem_id="dm-plot")
+    return family, diag_btn, [mem_plot, boundary_plot, length_plot, dm_plot, diag_info], diag_msg, diag_info
+
+def train_controls(lim: Limits) -> SimpleNamespace:
+    c = SimpleNamespace()
+    with gr.Row():
+        board = PRESETS["chessboard4d"]  # its own recipe (a good board in about a minute), within the limits
+        c.preset = gr.Dropdown(sorted(PRESETS), value=board.name, label="Preset (data set and network)")
+        c.dim = gr.Number(0, precision=0, label="Dimension (0 = preset's; vector sets)")
+        c.teacher_steps = gr.Number(min(board.teacher.steps, lim.max_steps), precision=0, label=f"Teacher steps (≤ {lim.max_steps})")
+        c.student_steps = gr.Number(min(board.distill.steps, lim.max_steps), precision=0, label=f"Student steps (≤ {lim.max_steps})")
+    with gr.Row():
+        c.ratio = gr.Number(board.distill.ratio, precision=0, label="Critic updates per generator update")
+        c.gan = gr.Number(0.0, label="GAN weight on G (DMD2: 3e-3; D then gets 1e-2)")
+        c.init = gr.Radio(["teacher", "random"], value="teacher", label="Student init")
+        c.run_name = gr.Textbox(label="Run name (optional)")
+    c.start_btn = gr.Button("Start training", variant="primary")
+    c.start_msg = error_box("train-start-error")
+    with gr.Row():
+        c.run_dd = gr.Dropdown(label="Run", choices=jobs.list_runs(), allow_custom_value=True, scale=3)
+        c.refresh_btn = gr.Button("Refresh", scale=1)
+        c.cancel_btn = gr.Button("Cancel", variant="stop", scale=1)
+        c.resume_btn = gr.Button("Resume", scale=1)
+    c.run_msg = error_box("run-error")
+    c.train_msg = gr.Markdown(elem_id="train-msg")
+    c.progress = gr.HTML(elem_id="job-progress")
+    c.job_msg = error_box("job-error")
+    with gr.Row():
+        c.loss_plot = gr.Plot(label="Teacher: flow-matching loss", elem_id="loss-plot")
+        c.copy_plot = gr.Plot(label="Student: DM loss and copying meter (probe seeds)", elem_id="copy-plot")
+    with gr.Accordion("Push the finished run to the Hugging Face Hub", open=False):
+        with gr.Row():
+            c.repo = gr.Textbox(label="Student repo id (the teacher goes to <id>-teacher)")
+            c.token = gr.Textbox(label="Token (write access; not stored)", type="password")
+            c.push_btn = gr.Button("Push")
+        c.push_msg = error_box("push-error")
+    c.job_state = gr.State("")
+    c.timer = gr.Timer(1.5)
+    return c

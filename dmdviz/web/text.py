@@ -1,0 +1,116 @@
+"""The app's prose: the About tab, the one-line meaning of each metric, and the page script
+(no gradio here)."""
+
+METRICS = {
+    "ot_agreement": ("A_OT", "share of seeds the optimal assignment of C pairs with themselves: high = copying, "
+                     "chance = 1/N"),
+    "nn_agreement": ("A_NN", "share of student samples whose nearest teacher target comes from the same seed"),
+    "diag_contrast": ("diagonal contrast", "median own-seed cost / median cross-seed cost: small = each G(z) "
+                      "sits on its own Φ_K(z)"),
+    "copy_ratio": ("ρ", "median d_student / d_init: well below 1 = the student moved onto the teacher's "
+                   "multi-step target (copying); around 1 or above = remapping"),
+    "resolution": ("resolution", "median d_student / median nearest-neighbour spacing of the Φ_K samples: "
+                   "well below 1 = A_OT and A_NN can register copying; above 1 they read chance even for a "
+                   "student that copies (typical of 2-D/4-D sets)"),
+    "copy_ratio_chance": ("ρ at chance", "ρ with the student's samples paired to the wrong seeds: compare ρ "
+                          "with this, not only with 1"),
+}
+
+ABOUT = """
+## What the paper claims
+
+*Why Are DMD Students Lazy? Understanding the Copying Behavior in Few-Step Distillation*
+(arXiv 2606.02237). Distribution Matching Distillation only matches distributions, so a
+one-step student G is free to send a noise z anywhere on the data. In low dimension
+(chessboard-4D, moons) it uses that freedom: it **remaps** noise to data. In high
+dimension (MNIST, conditional sets) it **copies**: G(z) lands next to the teacher's own
+multi-step sample Φ_K(z) of the same z. The paper shows copying is not caused by the GAN
+term nor by a memorising teacher, grows with the teacher's training length, is strongest
+for samples near the data's boundary, and proposes that it comes from the student's
+limited geometric freedom in high dimension.
+
+Time convention everywhere: t = 0 is noise, t = 1 is data, x_t = (1 - t) z + t x;
+Φ_K(z) is the teacher's K-step Euler sample, so Φ_1(z) is the student's starting point.
+
+## How to read each plot
+
+**Samples (panels or grid).** Low-dim sets: four panels z, Φ_8(z), Φ_1(z), G(z), one colour
+per seed; if colours keep their place from Φ_8 to G the student copies, if they are
+reshuffled it remaps. Images: one column per seed, rows Φ_1, Φ_8, Φ_32, G.
+
+**PCA triplets.** Φ_8, Φ_1 and G of every seed projected on the two leading principal
+components of Φ_8, each seed's three points joined. Short G-to-Φ_8 segments mean copying.
+
+**Cost heatmap with OT assignment.** C_ij = ||Φ_K(z_i) - G(z_j)||² for the first seeds; the
+markers are the optimal assignment. Markers on the diagonal: the student kept the teacher's
+pairing (A_OT high). Scattered markers: it remapped.
+
+**d_init vs d_student.** One point per seed: how far Φ_1 was from the target Φ_K (x) and how
+far G is (y). Points below the diagonal moved towards their own target (copying).
+
+**Metrics table.** Every pairing metric for G and, as the baseline, for Φ_1 (SPEC §4).
+
+**Compare two students.** A second student B of the same teacher (say GAN on vs off, or a
+random initialisation) on the very same seeds: samples side by side, both students' PCA
+triplets on one basis (the principal axes of Φ_K) with shared axes, both d_init vs d_student
+clouds in one frame, and every metric for A, for B and their difference. Students of another
+teacher are refused: the comparison is only meaningful against one target Φ_K.
+
+**Per-seed drill-down.** Type a seed index, or click a seed's point in any plot above. One
+seed's z, Φ_1, Φ_8, Φ_32 and G, and the teacher's Euler trajectory from z to Φ_K(z) with the
+student's single jump.
+
+**Memorization histogram.** r = ||s - n_2|| / ||s - n_1|| for the teacher's samples, n_1
+and n_2 the nearest training points: r near 1 is not memorised; r > 3 would be.
+
+**Boundary analysis.** D(z), the mean distance of Φ_K(z) to the training set, against
+δ(z) = d_student - d_init: points below zero were pulled towards their own target.
+
+**Teacher-length series.** Copying metrics of students distilled from teachers trained for
+more and more iterations: the paper finds more copying for longer-trained teachers.
+
+**DM-loss curves.** The distribution-matching loss over distillation, one curve per
+student of a family: the paper sees it rise, then fall.
+
+**Train.** A teacher, then its student, trained as a background job: the loss curves and the
+copying meter (A_OT and ρ on a fixed probe set) update live; the job keeps running if the
+tab closes, can be cancelled, and resumes from its last saved state.
+"""
+
+# Run once on page load (``demo.launch(js=...)``). Every per-seed point in the Explore plots
+# carries its seed index as ``customdata``; a click on one writes that index into the seed
+# box and presses "Show seed", so the drill-down goes through the same event as typing it.
+PICK_SEED_JS = """
+() => {
+  const PLOTS = ["#samples-plot", "#pca-plot", "#heatmap-plot", "#scatter-plot"]
+    .map((id) => id + " .js-plotly-plot").join(", ");
+  const pick = (ev) => {
+    const point = ((ev && ev.points) || []).find((p) => Number.isInteger(p.customdata));
+    const box = document.querySelector("#seed-index input");
+    const button = document.querySelector("#show-seed");
+    if (!point || !box || !button) return;
+    const setValue = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set;
+    setValue.call(box, String(point.customdata));
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+    setTimeout(() => button.click(), 50);
+  };
+  const hook = () => document.querySelectorAll(PLOTS).forEach((gd) => {
+    if (gd.on && !gd.dataset.pickSeed) {
+      gd.dataset.pickSeed = "1";
+      gd.on("plotly_click", pick);
+    }
+  });
+  new MutationObserver(hook).observe(document.body, { childList: true, subtree: true });
+  hook();
+}
+"""
+
+# The first paint (``plots.static``): a plot slot holds the static drawing of its first figure
+# and the interactive plot; until Plotly has drawn (an SVG ``.main-svg`` inside the slot) the
+# plot sits hidden under the drawing at the slot's width, so it lays itself out as it would;
+# then the drawing goes and the plot takes its place.
+FIRST_PAINT_CSS = """
+.first-paint { position: relative; }
+.first-paint:not(:has(.main-svg)) > .first-paint-plot { position: absolute !important; inset: 0; visibility: hidden; }
+.first-paint:has(.main-svg) > .first-paint-svg { display: none !important; }
+"""
