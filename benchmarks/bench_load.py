@@ -45,7 +45,7 @@ TIMEOUT_S = 300  # any one request; the whole run stays bounded by sessions x th
 def _library_metrics(reg: Registry, student_ref: str, n: int, seed: int, k: int) -> dict:
     """The pairing metrics the app's table must show, from the library directly (as shown: 3
     decimals); the pair is resolved as the app resolves it (a shipped name or a finished run)."""
-    teacher, student = reg.pair(student_ref)
+    teacher, student = reg.pair(student_ref).given
     pa = analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, analysis.sample_ks(k)), k)
     return {key: with_interval(pa.pairing[key]) for key in METRICS if key in pa.pairing}
 

@@ -30,12 +30,14 @@ def _count_forwards(*ckpts) -> list[int]:
 def test_a_second_analysis_of_the_same_request_performs_no_forward(tiny_pair, tmp_path, monkeypatch):
     monkeypatch.setenv("DMDVIZ_CACHE_DIR", str(tmp_path / "cache"))
     first = Registry(local=True)  # the library's registry: local folders resolve
-    calls = _count_forwards(*first.pair(str(tiny_pair[1]), str(tiny_pair[0])))
-    a = first.analysis(str(tiny_pair[1]), str(tiny_pair[0]), 300, 4, 8).pairing
+    pair = first.pair(str(tiny_pair[1]), str(tiny_pair[0]))
+    calls = _count_forwards(*pair.given)
+    a = first.analysis_of(pair, 300, 4, 8).pairing
     assert calls[0] > 0
     second = Registry(local=True)  # a fresh process: empty in-memory stores, the same disk cache
-    calls = _count_forwards(*second.pair(str(tiny_pair[1]), str(tiny_pair[0])))
-    b = second.analysis(str(tiny_pair[1]), str(tiny_pair[0]), 300, 4, 8).pairing
+    pair = second.pair(str(tiny_pair[1]), str(tiny_pair[0]))
+    calls = _count_forwards(*pair.given)
+    b = second.analysis_of(pair, 300, 4, 8).pairing
     assert calls[0] == 0 and a == b
 
 

@@ -27,10 +27,10 @@ from dmdviz.plots.figures import (
 )
 from dmdviz.plots.png import png_data_uri
 from dmdviz.plots.static import WIDTH, decode, figure_svg, nice_ticks, scale_colors
-from dmdviz.plots.style import COLORS, LINE_COLORS, MAX_CURVE_POINTS, MAX_SIDE, SVG_MAX_POINTS
+from dmdviz.plots.style import COLORS, GRID_COLUMNS, GRID_WIDTH, LINE_COLORS, MAX_CURVE_POINTS, MAX_SIDE, SVG_MAX_POINTS
 from dmdviz.plots.sweep import sweep_figure
 
-__all__ = ["COLORS", "LINE_COLORS", "MAX_CURVE_POINTS", "MAX_SIDE", "SVG_MAX_POINTS", "WIDTH", "boundary_scatter",
+__all__ = ["COLORS", "GRID_COLUMNS", "GRID_WIDTH", "LINE_COLORS", "MAX_CURVE_POINTS", "MAX_SIDE", "SVG_MAX_POINTS", "WIDTH", "boundary_scatter",
            "compare_distances", "compare_pca", "copying_meters", "copying_vs_teacher_length", "cost_heatmap", "decode",
            "distance_scatter", "dm_loss_curves", "downsample", "figure_svg", "image_grid", "low_dim_panels",
            "memorization_histogram", "nice_ticks", "pair_lines", "pca_triplets", "png_data_uri", "scale_colors",
