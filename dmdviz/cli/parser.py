@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from dmdviz import __version__
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import MAX_K, MAX_SEEDS, MAX_STEPS
 
@@ -187,6 +188,7 @@ def _add_sweep(sub, commands: dict) -> None:
 
 def build_parser(commands: dict) -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m dmdviz", description="Noise-data pairings in DMD distillation.")
+    ap.add_argument("--version", action="version", version=f"dmdviz {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_train_teacher, _add_distill, _add_analyze):
         add(sub, commands)
