@@ -32,6 +32,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from dmdviz import settings
 from dmdviz.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ DEFAULT_MB = 4096
 
 
 def default_dir() -> Path:
-    return Path(os.environ.get("DMDVIZ_CACHE_DIR") or Path.home() / ".cache" / "dmdviz" / "samples")
+    return settings.sample_cache_dir()
 
 
 def blocks(start: int, n: int) -> list[tuple[int, int]]:
@@ -63,7 +64,7 @@ class SampleCache:
 
     @classmethod
     def from_env(cls) -> "SampleCache | None":
-        """``$DMDVIZ_CACHE_DIR`` (default ~/.cache/dmdviz/samples) bounded by ``$DMDVIZ_CACHE_MB``
+        """``$DMDVIZ_CACHE_DIR`` (``settings.sample_cache_dir``) bounded by ``$DMDVIZ_CACHE_MB``
         (default 4096); None when ``DMDVIZ_CACHE_MB=0`` turns the cache off."""
         mb = float(os.environ.get("DMDVIZ_CACHE_MB", DEFAULT_MB))
         return cls(default_dir(), int(mb * 2**20)) if mb > 0 else None
