@@ -16,24 +16,27 @@ RUN pip install --no-cache-dir --index-url https://download.pytorch.org/whl/cpu 
     && pip install --no-cache-dir -r /tmp/requirements.txt \
     && rm /tmp/requirements.txt
 
-# Hugging Face Spaces run containers as UID 1000; everything written lives under its home.
-RUN useradd --create-home --uid 1000 user
+# Hugging Face Spaces run containers as UID 1000; everything written lives under its home, or
+# under /data when the Space has persistent storage (runs and the sample cache: dmdviz.settings).
+RUN useradd --create-home --uid 1000 user \
+    && install -d -o 1000 -g 1000 /home/user/app
 USER 1000
 ENV HOME=/home/user \
     HF_HOME=/home/user/.cache/huggingface \
     GRADIO_TEMP_DIR=/home/user/.cache/gradio \
-    DMDVIZ_RUNS_DIR=/home/user/runs \
     GRADIO_SERVER_NAME=0.0.0.0 \
     GRADIO_SERVER_PORT=7860 \
     GRADIO_ANALYTICS_ENABLED=False \
     HF_HUB_DISABLE_TELEMETRY=1 \
     HF_HUB_OFFLINE=1
 WORKDIR /home/user/app
-COPY --chown=1000:1000 app.py ./
-COPY --chown=1000:1000 dmdviz ./dmdviz
+# The shipped checkpoints and data (about 60 MB) change least: copied first, so a code edit
+# rebuilds only the small layers after them.
 COPY --chown=1000:1000 checkpoints ./checkpoints
 COPY --chown=1000:1000 data ./data
-RUN mkdir -p "$HF_HOME" "$GRADIO_TEMP_DIR" "$DMDVIZ_RUNS_DIR"
+COPY --chown=1000:1000 app.py ./
+COPY --chown=1000:1000 dmdviz ./dmdviz
+RUN mkdir -p "$HF_HOME" "$GRADIO_TEMP_DIR" runs
 
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=10s --start-period=90s --retries=3 \

@@ -2,11 +2,16 @@
 
 Nothing here is fixed at import, so a setting changed in a running process (a test's
 ``monkeypatch.setenv``, a server's configuration) reaches every reader. The size limits
-are in ``limits`` (``Limits.from_env``), the sample cache's place and size in
-``analysis.cache``; everything else that reads a ``DMDVIZ_*`` path is here.
+are in ``limits`` (``Limits.from_env``), the sample cache's size in ``analysis.cache``;
+everything else that reads a ``DMDVIZ_*`` path is here.
 
     DMDVIZ_CHECKPOINTS  the shipped checkpoints (default ``<project>/checkpoints``)
-    DMDVIZ_RUNS_DIR     the app's runs (default ``./runs``; sweeps in ``runs/sweeps``)
+    DMDVIZ_RUNS_DIR     the app's runs (default ``/data/runs`` on a Space with persistent
+                        storage, else ``./runs``; sweeps in ``runs/sweeps``)
+    DMDVIZ_CACHE_DIR    the sample cache (default ``/data/cache/samples`` on a Space with
+                        persistent storage, else ``~/.cache/dmdviz/samples``)
+    DMDVIZ_DEVICE       where the web app computes (default ``cpu``; ``auto``, ``cuda``,
+                        ``cuda:N``, ``mps``)
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent  # the source tree: not a setting
+SPACE_DATA = Path("/data")  # where a Hugging Face Space mounts its persistent storage
 
 
 def shipped_root() -> Path:
@@ -22,6 +28,36 @@ def shipped_root() -> Path:
     return Path(os.environ.get("DMDVIZ_CHECKPOINTS") or PROJECT_ROOT / "checkpoints")
 
 
+def space_storage() -> Path | None:
+    """A Space's persistent storage (``/data``) when this process runs on a Space
+    (``SPACE_ID`` is set) and the folder is there and writable; None otherwise. A Space
+    without persistent storage loses everything written on a restart."""
+    if not os.environ.get("SPACE_ID"):
+        return None
+    return SPACE_DATA if SPACE_DATA.is_dir() and os.access(SPACE_DATA, os.W_OK | os.X_OK) else None
+
+
 def runs_root() -> Path:
-    """Where the app's runs live: ``$DMDVIZ_RUNS_DIR``, default ``./runs``; sweeps in ``sweeps/``."""
-    return Path(os.environ.get("DMDVIZ_RUNS_DIR", "runs")).resolve()
+    """Where the app's runs live: ``$DMDVIZ_RUNS_DIR``, else ``/data/runs`` on a Space with
+    persistent storage, else ``./runs``; sweeps in ``sweeps/``."""
+    given = os.environ.get("DMDVIZ_RUNS_DIR")
+    if given:
+        return Path(given).resolve()
+    storage = space_storage()
+    return storage / "runs" if storage else Path("runs").resolve()
+
+
+def sample_cache_dir() -> Path:
+    """The sample cache's folder: ``$DMDVIZ_CACHE_DIR``, else ``/data/cache/samples`` on a
+    Space with persistent storage, else ``~/.cache/dmdviz/samples``."""
+    given = os.environ.get("DMDVIZ_CACHE_DIR")
+    if given:
+        return Path(given)
+    storage = space_storage()
+    return storage / "cache" / "samples" if storage else Path.home() / ".cache" / "dmdviz" / "samples"
+
+
+def app_device() -> str:
+    """The web app's device: ``$DMDVIZ_DEVICE``, default ``cpu`` (``auto`` takes CUDA or MPS
+    when present; the command line picks its own with ``--device``)."""
+    return os.environ.get("DMDVIZ_DEVICE", "").strip() or "cpu"

@@ -132,6 +132,22 @@ def test_wilson_interval_matches_its_closed_form():
     assert bootstrap.share_interval(1.0, 1000) == pytest.approx([0.99617, 1.0], abs=1e-4)
 
 
+def test_wilson_interval_is_the_score_formula_for_every_share():
+    """scipy's Wilson interval (no continuity correction) equals the score formula
+    (centre ± half-width, clipped to [0, 1]) for every k / n."""
+    from statistics import NormalDist
+
+    for level in (0.9, 0.95):
+        z = NormalDist().inv_cdf(0.5 + level / 2)
+        for n in (1, 2, 7, 50, 333):
+            for k in range(n + 1):
+                p = k / n
+                centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+                half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+                expected = [max(0.0, centre - half), min(1.0, centre + half)]
+                assert bootstrap.share_interval(p, n, level) == pytest.approx(expected, abs=1e-12), (k, n, level)
+
+
 def test_a_statistic_interval_of_a_mean_is_the_normal_one():
     x = np.random.default_rng(3).normal(2.0, 1.0, 2000)
     low, high = bootstrap.statistic_interval(lambda i: float(x[i].mean()), len(x), resamples=400)

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dmdviz
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -29,6 +31,9 @@ def test_teacher_student_analyze_chain(tmp_path):
     assert {"n", "k", "dataset", "dim", "copy_ratio", "ot_agreement", "nn_agreement", "diag_contrast"} <= set(m)
     assert m["n"] == 64 and m["k"] == 8 and m["dataset"] == "chessboard" and m["dim"] == 4
     assert 0 <= m["ot_agreement"] <= 1
+    assert m["dmdviz_version"] == dmdviz.__version__  # the version that wrote the numbers
+    assert json.loads((tmp_path / "s" / "config.json").read_text())["dmdviz_version"] == dmdviz.__version__
+    assert f"dmdviz_version: {dmdviz.__version__}" in (tmp_path / "s" / "README.md").read_text()
 
 
 def test_a_pair_in_one_process_is_the_two_command_chain(tmp_path):

@@ -70,14 +70,18 @@ def test_image_shape(parsed):
     env = parsed.envs
     assert env["GRADIO_SERVER_NAME"] == "0.0.0.0" and env["GRADIO_SERVER_PORT"] == "7860"
     assert env["HF_HUB_OFFLINE"] in ("0", "1")
-    for key in ("HOME", "HF_HOME", "GRADIO_TEMP_DIR", "DMDVIZ_RUNS_DIR"):
+    for key in ("HOME", "HF_HOME", "GRADIO_TEMP_DIR"):
         assert env[key].startswith(HOME), (key, env[key])
+    assert "DMDVIZ_RUNS_DIR" not in env  # runs go to ./runs, or to /data/runs on a Space with storage
     runs = " ".join(i["value"] for i in parsed.structure if i["instruction"] == "RUN")
     assert "--index-url https://download.pytorch.org/whl/cpu torch==2.13.0" in runs
     assert "useradd" in runs and "--uid 1000" in runs
     copies = [i["value"] for i in parsed.structure if i["instruction"] == "COPY"]
     for src in ("app.py", "dmdviz", "checkpoints", "data"):
         assert any("--chown=1000" in c and shlex.split(c)[-2] == src for c in copies), src
+    order = [shlex.split(c)[-2] for c in copies]
+    assert max(order.index("checkpoints"), order.index("data")) < min(order.index("app.py"), order.index("dmdviz")), \
+        "the shipped files (60 MB) go in before the code, so a code edit does not copy them again"
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
@@ -139,6 +143,7 @@ def test_image_cmd_serves_and_answers_its_healthcheck(parsed, tmp_path):
     env.update({k: v.replace(HOME, str(tmp_path / "home"), 1) if v.startswith(HOME) else v
                 for k, v in parsed.envs.items()})
     env["GRADIO_SERVER_PORT"] = str(_free_port())
+    env["DMDVIZ_RUNS_DIR"] = str(tmp_path / "home" / "app" / "runs")  # the image's ./runs, not this checkout's
     for key in ("HOME", "HF_HOME", "GRADIO_TEMP_DIR", "DMDVIZ_RUNS_DIR"):
         Path(env[key]).mkdir(parents=True, exist_ok=True)
     probe = _here(_healthcheck_argv(parsed))

@@ -30,7 +30,6 @@ proportion over i.i.d. seeds: its interval is Wilson's (``share_interval``).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from statistics import NormalDist
 
 import numpy as np
 import ot
@@ -166,11 +165,12 @@ def sliced_w2_stat(a, b, n_proj: int = 256, seed: int = 0):
 
 
 def share_interval(share: float, n: int, level: float = LEVEL) -> list[float]:
-    """Wilson's score interval of a proportion ``share`` of ``n`` i.i.d. trials."""
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
-    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+    """Wilson's score interval (no continuity correction) of a proportion ``share`` = k / n of
+    ``n`` i.i.d. trials, by scipy's ``binomtest``."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(round(share * n), n).proportion_ci(confidence_level=level, method="wilson")
+    return [float(ci.low), float(ci.high)]
 
 
 def with_interval(value: float, interval=None, digits: int = 3) -> str:

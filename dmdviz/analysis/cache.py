@@ -4,7 +4,8 @@ Samples are stored per aligned block of seed indices, ``[b * BLOCK, b * BLOCK + 
 m <= BLOCK, one safetensors file per block, under a folder named by the hash of the key
 
     (model identity (name, revision, weights hash), what (Φ_K with its K, or G), base seed,
-     sample shape, precision, space)
+     sample shape, precision, space, and how it was computed: device type, dtype, float32
+     matmul precision and, on CUDA, whether TF32 was on)
 
 so a repeat analysis or a redraw reads from disk, a larger N reuses every block the smaller
 one wrote (noise is a pure function of (seed, i), SPEC §2), and an interrupted analysis
@@ -32,6 +33,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from dmdviz import settings
 from dmdviz.files import atomic_write
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,18 @@ DEFAULT_MB = 4096
 
 
 def default_dir() -> Path:
-    return Path(os.environ.get("DMDVIZ_CACHE_DIR") or Path.home() / ".cache" / "dmdviz" / "samples")
+    return settings.sample_cache_dir()
+
+
+def computed_on(model) -> dict:
+    """How a model's samples are computed, as far as it changes their bits: a set sampled on a
+    GPU with TF32 (``Runtime`` switches it on for CUDA) differs from a CPU fp32 one by far more
+    than rounding, so it must never be served to a CPU run, nor the reverse."""
+    device = torch.device(model.device).type
+    out = {"device": device, "dtype": str(model.dtype), "matmul": torch.get_float32_matmul_precision()}
+    if device == "cuda":
+        out["tf32"] = [bool(torch.backends.cuda.matmul.allow_tf32), bool(torch.backends.cudnn.allow_tf32)]
+    return out
 
 
 def blocks(start: int, n: int) -> list[tuple[int, int]]:
@@ -63,7 +76,7 @@ class SampleCache:
 
     @classmethod
     def from_env(cls) -> "SampleCache | None":
-        """``$DMDVIZ_CACHE_DIR`` (default ~/.cache/dmdviz/samples) bounded by ``$DMDVIZ_CACHE_MB``
+        """``$DMDVIZ_CACHE_DIR`` (``settings.sample_cache_dir``) bounded by ``$DMDVIZ_CACHE_MB``
         (default 4096); None when ``DMDVIZ_CACHE_MB=0`` turns the cache off."""
         mb = float(os.environ.get("DMDVIZ_CACHE_MB", DEFAULT_MB))
         return cls(default_dir(), int(mb * 2**20)) if mb > 0 else None
@@ -71,7 +84,7 @@ class SampleCache:
     def folder(self, model, what: tuple, seed: int, bf16: bool, space: str = "model") -> tuple[Path, str]:
         key = json.dumps({"identity": model.identity, "what": list(what), "seed": int(seed),
                           "shape": list(model.shape), "precision": "bf16-autocast" if bf16 else str(model.dtype),
-                          "space": space}, sort_keys=True)
+                          "space": space, **computed_on(model)}, sort_keys=True)
         return self.root / hashlib.sha256(key.encode()).hexdigest()[:32], key
 
     def get(self, model, what: tuple, seed: int, start: int, n: int, bf16: bool, compute) -> torch.Tensor:

@@ -15,7 +15,7 @@ from functools import cached_property
 
 import torch
 
-from dmdviz import data
+from dmdviz import __version__, data
 from dmdviz.analysis.pairing import PairAnalysis
 from dmdviz.analysis.samples import Trajectory
 from dmdviz.analysis.series import dm_loss_curves, teacher_length_series
@@ -67,7 +67,7 @@ class Study:
         """Every SPEC §4 metric as plain JSON values (computed once)."""
         s, k = self.pair.s, self.pair.k
         ckpt = checkpoint_of(self.teacher)
-        out = {"teacher": self.teacher_name, "student": self.student_name, "dataset": ckpt.data.name if ckpt else None,
+        out = {"dmdviz_version": __version__, "teacher": self.teacher_name, "student": self.student_name, "dataset": ckpt.data.name if ckpt else None,
                "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing,
                "intervals": self.pair.intervals}
         if self.dataset is not None:

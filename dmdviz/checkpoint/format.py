@@ -20,6 +20,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from dmdviz import __version__
 from dmdviz.checkpoint.build import build_model, check_size
 from dmdviz.checkpoint.card import card
 from dmdviz.config import CheckpointConfig, DataConfig, NetConfig, to_dict
@@ -75,8 +76,8 @@ def make_config(role: str, data: DataConfig, net: NetConfig, train: dict, teache
                 student: dict | None = None, metrics: dict | None = None) -> dict:
     if role not in ("teacher", "student"):
         raise ValueError(role)
-    cfg = {"format": FORMAT, "version": VERSION, "role": role, "data": to_dict(data),
-           "net": to_dict(net), "train": train}
+    cfg = {"format": FORMAT, "version": VERSION, "dmdviz_version": __version__, "role": role,
+           "data": to_dict(data), "net": to_dict(net), "train": train}
     if role == "student":
         cfg["teacher"] = {"ref": teacher[0], "revision": teacher[1]} if teacher else {}
         cfg["student"] = student or {}

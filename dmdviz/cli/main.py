@@ -24,14 +24,35 @@ def _runtime(args):
     return Runtime.create(args.device, args.bf16, args.threads)
 
 
+SHOWN = ("fm_loss", "dm_loss", "critic_loss", "ot_agreement", "copy_ratio")
+
+
 def _progress(total: int, every: int):
+    """A step callback: a tqdm bar on a terminal; in a log (stdout not a TTY), one
+    ``[step/total] seconds metrics`` line every ``every`` steps and at the last."""
+    if sys.stdout.isatty():
+        return _bar(total, every)
     start = time.perf_counter()
 
     def on_step(step, rec):
         if step % every == 0 or step == total:
-            shown = {k: rec[k] for k in ("fm_loss", "dm_loss", "critic_loss", "ot_agreement", "copy_ratio") if k in rec}
-            text = " ".join(f"{k}={v:.4g}" for k, v in shown.items())
+            text = " ".join(f"{k}={rec[k]:.4g}" for k in SHOWN if k in rec)
             print(f"[{step}/{total}] {time.perf_counter() - start:.1f}s {text}", flush=True)
+
+    return on_step
+
+
+def _bar(total: int, every: int):
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, file=sys.stdout, unit="step", dynamic_ncols=True)
+
+    def on_step(step, rec):
+        bar.update(step - bar.n)  # a resumed run starts past 0
+        if step % every == 0 or step == total:
+            bar.set_postfix({k: f"{rec[k]:.4g}" for k in SHOWN if k in rec}, refresh=False)
+        if step == total:
+            bar.close()
 
     return on_step
 

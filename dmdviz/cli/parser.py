@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from dmdviz import __version__
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import MAX_K, MAX_SEEDS, MAX_STEPS
 
@@ -76,7 +77,7 @@ def _run_opts(p) -> None:
 
 
 def _device_opts(p, bf16_help: str = "bf16 autocast") -> None:
-    p.add_argument("--device", help="cpu, cuda, cuda:N (default: CUDA when present)")
+    p.add_argument("--device", help="cpu, cuda, cuda:N, mps (default: CUDA, else MPS, when present)")
     p.add_argument("--bf16", action="store_true", help=bf16_help)
     p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
 
@@ -187,6 +188,7 @@ def _add_sweep(sub, commands: dict) -> None:
 
 def build_parser(commands: dict) -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m dmdviz", description="Noise-data pairings in DMD distillation.")
+    ap.add_argument("--version", action="version", version=f"dmdviz {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for add in (_add_train_teacher, _add_distill, _add_analyze):
         add(sub, commands)

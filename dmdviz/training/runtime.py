@@ -23,16 +23,25 @@ RANK_STRIDE = 100_003  # seed offset between ranks: a prime, so rank streams nev
 
 
 def pick_device(name: str | None = None) -> torch.device:
-    """CUDA when present (or asked for), else CPU; refuses an unavailable device."""
+    """CUDA when present, else Apple's MPS when present, else CPU (or the device asked for);
+    refuses an unavailable device."""
     if not name or name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps() else "cpu")
     try:
         dev = torch.device(name)
     except RuntimeError:
-        raise DmdvizError(f"unknown device {name!r}; use cpu, cuda or cuda:N") from None
+        raise DmdvizError(f"unknown device {name!r}; use cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise DmdvizError("CUDA was asked for but no GPU is visible")
+    if dev.type == "mps" and not _mps():
+        raise DmdvizError("MPS was asked for but this machine has no usable Apple GPU")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise DmdvizError(f"unsupported device {name!r}; use cpu, cuda, cuda:N or mps")
     return dev
+
+
+def _mps() -> bool:
+    return torch.backends.mps.is_available()
 
 
 @dataclass

@@ -38,6 +38,7 @@ from dmdviz.core import noise
 from dmdviz.errors import DmdvizError
 from dmdviz.experiments import jobs
 from dmdviz.limits import Limits
+from dmdviz.training.runtime import pick_device
 from dmdviz.web.catalog import shipped_pair_files
 
 UPLOAD = "upload:"  # a session's upload: upload:<token>
@@ -88,7 +89,7 @@ class Registry:
         self._views = weakref.WeakKeyDictionary()  # per cached analysis: the views built from it
         self._views_lock = threading.RLock()
         self.cache = SampleCache.from_env()
-        self.analyses = analysis.Analyses(self.cache, store=self._analyses)
+        self.analyses = analysis.Analyses(self.cache, store=self._analyses, device=pick_device(settings.app_device()))
         self.uploads = Path(tempfile.mkdtemp(prefix="dmdviz-uploads-"))
         self._uploads: dict[str, Upload] = {}
         self._lock = threading.Lock()
