@@ -1,0 +1,148 @@
+"""One budget per request, before any work: what a diffusers model and its samples will
+cost, read from their configs and file headers alone (``limits.Limits``; public mode
+tightens every bound).
+
+- ``sample_shape``: a sample shape [C, H, W] is 1 to 4 positive integers with at most
+  ``max_sample_values`` numbers (a 2048² UNet sample once held a Space's cores for minutes).
+- ``check_samples``: N samples of that shape in float32 within ``max_samples_mb``.
+- ``check_diffusers``: the network a diffusers ``config.json`` describes, built on torch's
+  meta device (no memory), at most ``max_model_mb`` of fp32 weights and buffers, and its
+  weights files holding exactly its tensors with their shapes (a config whose weights are
+  missing is refused, never left uninitialised); the prompt embeddings readable.
+- ``component_patterns``: the files of a Hub repo a diffusers side needs (what
+  ``checkpoint.fetch_files`` downloads).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from dmdviz.errors import DmdvizError
+from dmdviz.limits import Limits
+
+WEIGHTS = "diffusion_pytorch_model.safetensors"
+MAX_CONFIG_INT = 2**20  # any integer of a diffusers config (channels, heads, classes)
+MAX_CONFIG_LIST = 16  # any list of one (block types, channels per block)
+MAX_LAYERS = 64  # a *layers* entry: blocks per stage, transformer layers
+
+
+def component_patterns(subfolder: str | None, defaults=("unet", "transformer", "")) -> list[str]:
+    """fnmatch patterns of a model folder's files: ``subfolder``'s, else the first of
+    ``defaults`` (``""`` the repo's root) a pipeline holds: its config and weights (one
+    file or index and shards), never a variant or a single-file checkpoint."""
+    out = []
+    for name in [subfolder] if subfolder else defaults:
+        prefix = f"{name.strip('/')}/" if name else ""
+        out += [f"{prefix}config.json", f"{prefix}{WEIGHTS}", f"{prefix}{WEIGHTS}.index.json",
+                f"{prefix}diffusion_pytorch_model-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].safetensors"]
+    return out
+
+
+def sample_shape(shape, what: str = "sample shape", limits: Limits | None = None) -> tuple[int, ...]:
+    """``shape`` as a tuple of 1 to 4 positive integers with at most ``max_sample_values`` numbers."""
+    limits = limits or Limits.from_env()
+    ok = isinstance(shape, (list, tuple)) and 1 <= len(shape) <= 4 and all(
+        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= limits.max_sample_values for v in shape)
+    if not ok:
+        raise DmdvizError(f"{what} {_short(shape)} must be 1 to 4 positive integers, as [C, H, W]")
+    values = math.prod(shape)
+    if values > limits.max_sample_values:
+        raise DmdvizError(f"{what} {list(shape)} holds {values:,} numbers per sample, over the "
+                          f"{limits.max_sample_values:,} limit (DMDVIZ_MAX_SAMPLE_VALUES)")
+    return tuple(shape)
+
+
+def check_samples(shape, n: int, limits: Limits | None = None) -> None:
+    """N samples of ``shape`` (float32) within ``max_samples_mb``."""
+    limits = limits or Limits.from_env()
+    size = 4 * int(n) * math.prod(shape)
+    if size > limits.max_samples_mb * 2**20:
+        raise DmdvizError(f"{n:,} samples of shape {list(shape)} take {size / 2**20:,.0f} MB, over the "
+                          f"{limits.max_samples_mb:,} MB limit (DMDVIZ_MAX_SAMPLES_MB): ask for fewer seeds")
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_config(config: dict, folder: Path) -> None:
+    """Every number of the config bounded, so that even its meta-device build is quick."""
+    for key, value in config.items():
+        items = value if isinstance(value, list) else [value]
+        if isinstance(value, list) and len(value) > MAX_CONFIG_LIST:
+            raise DmdvizError(f"{folder.name}/config.json: {key} lists {len(value):,} entries (at most {MAX_CONFIG_LIST})")
+        cap = MAX_LAYERS if "layers" in key else MAX_CONFIG_INT
+        for v in items:
+            if isinstance(v, float) and not math.isfinite(v) or isinstance(v, int) and abs(v) > cap:
+                raise DmdvizError(f"{folder.name}/config.json: {key} = {_short(value)} is out of range (at most {cap:,})")
+
+
+def _meta_model(config: dict, folder: Path) -> torch.nn.Module:
+    import diffusers
+
+    kind = config.get("_class_name")
+    cls = getattr(diffusers, kind, None) if isinstance(kind, str) else None
+    if cls is None or not hasattr(cls, "from_config"):
+        raise DmdvizError(f"{folder.name}/config.json: model class {kind!r} is not a diffusers model")
+    try:
+        with torch.device("meta"):
+            return cls.from_config(config)
+    except Exception as e:  # the config's own values, whatever diffusers makes of them
+        raise DmdvizError(f"{folder.name}/config.json does not build a {kind} ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0][:120] if str(e) else ''})") from None
+
+
+def _weight_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
+    from safetensors import SafetensorError, safe_open
+
+    out = {}
+    for path in files:
+        try:
+            with safe_open(str(path), "pt") as f:
+                out.update({k: tuple(f.get_slice(k).get_shape()) for k in f.keys()})
+        except (SafetensorError, OSError, ValueError) as e:
+            raise DmdvizError(f"{path.parent.name}/{path.name} is not a valid safetensors file "
+                              f"({str(e).splitlines()[0][:100] if str(e) else type(e).__name__})") from None
+    return out
+
+
+def check_diffusers(folder: Path, files: list[Path], shape=None, prompts: Path | None = None,
+                    limits: Limits | None = None) -> None:
+    """The budget of the diffusers model in ``folder`` (module doc), before it is loaded:
+    ``shape`` (else its config's ``in_channels`` × ``sample_size``), its size, its weights' keys."""
+    limits = limits or Limits.from_env()
+    config = json.loads((folder / "config.json").read_text())
+    _check_config(config, folder)
+    if config.get("_class_name") != "AutoencoderKL" and (shape is not None or config.get("sample_size")):
+        size = config.get("sample_size")
+        sample_shape(shape if shape is not None else [config.get("in_channels"),
+                                                      *(size if isinstance(size, list) else [size, size])],
+                     "args.shape" if shape is not None else f"{folder.name}/config.json's sample shape", limits)
+    model = _meta_model(config, folder)
+    tensors = model.state_dict()
+    size = sum(4 * t.numel() for t in tensors.values())
+    if size > limits.max_model_mb * 2**20:
+        raise DmdvizError(f"{folder.name}/config.json describes a {size / 2**20:,.0f} MB network, over the "
+                          f"{limits.max_model_mb:,} MB limit (DMDVIZ_MAX_MODEL_MB)")
+    have, want = _weight_shapes(files), {k: tuple(t.shape) for k, t in tensors.items()}
+    for problem, keys in (("lack", sorted(set(want) - set(have))), ("hold unknown", sorted(set(have) - set(want))),
+                          ("differ in shape at", sorted(k for k in set(want) & set(have) if want[k] != have[k]))):
+        if keys:
+            raise DmdvizError(f"{folder.name}: its weights {problem} {len(keys):,} of the tensors its config.json "
+                              f"describes (first: {keys[0][:80]})")
+    if prompts is not None:
+        check_prompts(Path(prompts))
+
+
+def check_prompts(path: Path) -> None:
+    """Prompt embeddings: a readable safetensors file with ``prompt_embeds`` (P, L, D)."""
+    if path.suffix != ".safetensors" or not path.is_file():
+        raise DmdvizError(f"prompt embeddings {path.name}: expected a .safetensors file")
+    shapes = _weight_shapes([path])
+    if len(shapes.get("prompt_embeds", ())) != 3:
+        raise DmdvizError(f"{path.name}: needs a tensor 'prompt_embeds' of shape (prompts, tokens, dim)")
