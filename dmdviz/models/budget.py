@@ -9,8 +9,8 @@ tightens every bound).
   meta device (no memory), at most ``max_model_mb`` of fp32 weights and buffers, and its
   weights files holding exactly its tensors with their shapes (a config whose weights are
   missing is refused, never left uninitialised); the prompt embeddings readable.
-- ``component_patterns``: the files of a Hub repo a diffusers side needs (what
-  ``checkpoint.fetch_files`` downloads).
+- ``weight_patterns``: the weights files of one model folder of a Hub repo (what
+  ``checkpoint.fetch_files`` downloads for it).
 """
 
 from __future__ import annotations
@@ -30,16 +30,13 @@ MAX_CONFIG_LIST = 16  # any list of one (block types, channels per block)
 MAX_LAYERS = 64  # a *layers* entry: blocks per stage, transformer layers
 
 
-def component_patterns(subfolder: str | None, defaults=("unet", "transformer", "")) -> list[str]:
-    """fnmatch patterns of a model folder's files: ``subfolder``'s, else the first of
-    ``defaults`` (``""`` the repo's root) a pipeline holds: its config and weights (one
-    file or index and shards), never a variant or a single-file checkpoint."""
-    out = []
-    for name in [subfolder] if subfolder else defaults:
-        prefix = f"{name.strip('/')}/" if name else ""
-        out += [f"{prefix}config.json", f"{prefix}{WEIGHTS}", f"{prefix}{WEIGHTS}.index.json",
-                f"{prefix}diffusion_pytorch_model-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9].safetensors"]
-    return out
+def weight_patterns(subfolder: str) -> list[str]:
+    """fnmatch patterns of a model folder's weights (``""``: the repo's root): one file, or an
+    index and its shards; never a variant or a single-file checkpoint."""
+    prefix = f"{subfolder.strip('/')}/" if subfolder else ""
+    digits = "[0-9]" * 5
+    return [f"{prefix}{WEIGHTS}", f"{prefix}{WEIGHTS}.index.json",
+            f"{prefix}diffusion_pytorch_model-{digits}-of-{digits}.safetensors"]
 
 
 def sample_shape(shape, what: str = "sample shape", limits: Limits | None = None) -> tuple[int, ...]:
@@ -111,25 +108,38 @@ def _weight_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def check_diffusers(folder: Path, files: list[Path], shape=None, prompts: Path | None = None,
-                    limits: Limits | None = None) -> None:
-    """The budget of the diffusers model in ``folder`` (module doc), before it is loaded:
-    ``shape`` (else its config's ``in_channels`` × ``sample_size``), its size, its weights' keys."""
+def check_config(folder: Path, shape=None, limits: Limits | None = None) -> dict:
+    """The network ``folder/config.json`` describes, before any weights are read: every
+    number bounded, the sample ``shape`` (else its ``in_channels`` × ``sample_size``), and at
+    most ``max_model_mb`` of fp32 weights and buffers built on the meta device. Returns
+    {tensor name: shape} of that network."""
     limits = limits or Limits.from_env()
-    config = json.loads((folder / "config.json").read_text())
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise DmdvizError(f"{folder.name}/config.json is not readable JSON ({type(e).__name__})") from None
+    if not isinstance(config, dict):
+        raise DmdvizError(f"{folder.name}/config.json is not a JSON object")
     _check_config(config, folder)
     if config.get("_class_name") != "AutoencoderKL" and (shape is not None or config.get("sample_size")):
         size = config.get("sample_size")
         sample_shape(shape if shape is not None else [config.get("in_channels"),
                                                       *(size if isinstance(size, list) else [size, size])],
                      "args.shape" if shape is not None else f"{folder.name}/config.json's sample shape", limits)
-    model = _meta_model(config, folder)
-    tensors = model.state_dict()
+    tensors = _meta_model(config, folder).state_dict()
     size = sum(4 * t.numel() for t in tensors.values())
     if size > limits.max_model_mb * 2**20:
         raise DmdvizError(f"{folder.name}/config.json describes a {size / 2**20:,.0f} MB network, over the "
                           f"{limits.max_model_mb:,} MB limit (DMDVIZ_MAX_MODEL_MB)")
-    have, want = _weight_shapes(files), {k: tuple(t.shape) for k, t in tensors.items()}
+    return {k: tuple(t.shape) for k, t in tensors.items()}
+
+
+def check_diffusers(folder: Path, files: list[Path], shape=None, prompts: Path | None = None,
+                    limits: Limits | None = None) -> None:
+    """The budget of the diffusers model in ``folder`` before it is loaded (``check_config``),
+    its weights ``files`` holding exactly the tensors its config describes, and its prompts."""
+    want = check_config(folder, shape, limits)
+    have = _weight_shapes(files)
     for problem, keys in (("lack", sorted(set(want) - set(have))), ("hold unknown", sorted(set(have) - set(want))),
                           ("differ in shape at", sorted(k for k in set(want) & set(have) if want[k] != have[k]))):
         if keys:
