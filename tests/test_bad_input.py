@@ -179,7 +179,7 @@ def _numeric_cases(teacher: str, student: str, out: str):
         "train-teacher": ["train-teacher", "--preset", "chessboard4d", "--out", out, "--steps", "3"],
         "distill": ["distill", "--teacher", teacher, "--out", out, "--steps", "2", "--batch", "8", "--probe-n", "8"],
         "analyze": ["analyze", "--teacher", teacher, "--student", student, "--n", "16"],
-        "sweep": ["sweep", "--out", out, "--dims", "2", "--teacher-steps", "2", "--student-steps", "2", "--n", "4"],
+        "sweep": ["sweep", "--out", out, "--dims", "2", "--teacher-steps", "2", "--student-steps", "2", "--n", "5"],
         "reproduce": ["reproduce", "moons", "--out-root", out],
     }
     zero_ok = {"--seed", "--seeds", "--gan-weight", "--gan-weight-g", "--gan-weight-d", "--regression-weight"}

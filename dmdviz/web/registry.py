@@ -38,7 +38,7 @@ from dmdviz.analysis.cache import SampleCache
 from dmdviz.core import noise
 from dmdviz.errors import DmdvizError
 from dmdviz.experiments import jobs
-from dmdviz.limits import Limits
+from dmdviz.limits import MIN_SEEDS, Limits
 from dmdviz.models import budget
 from dmdviz.web import sides
 from dmdviz.web.catalog import shipped_pair_files
@@ -256,8 +256,8 @@ class Registry:
         """The pair's analysis on seeds 0..n-1 of ``seed`` (the one road, ``analysis.Analyses``,
         kept in this registry's bounded store), after the app's bounds on n and K."""
         n, seed, k = int(n), noise.check_seed(seed), int(k)
-        if not 2 <= n <= self.limits.max_seeds:
-            raise DmdvizError(f"number of seeds must be between 2 and {self.limits.max_seeds}, got {n}")
+        if not MIN_SEEDS <= n <= self.limits.max_seeds:
+            raise DmdvizError(f"number of seeds must be between {MIN_SEEDS} and {self.limits.max_seeds}, got {n}")
         if not 1 <= k <= self.limits.max_k:
             raise DmdvizError(f"K must be between 1 and {self.limits.max_k}, got {k}")
         budget.check_samples(pair.teacher.shape, n, self.limits)
