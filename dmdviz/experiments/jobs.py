@@ -161,9 +161,15 @@ def start(spec: JobSpec, name: str = "", root: Path | None = None, limits: Limit
         folder = root / name
         if folder.exists():
             raise DmdvizError(f"a run named {name!r} exists already; choose another name")
-        folder.mkdir(parents=True)
-        files.write_json(folder / "job.json", asdict(spec))
-        _launch(folder, limits)
+        try:
+            folder.mkdir(parents=True)
+            files.write_json(folder / "job.json", asdict(spec))
+            _launch(folder, limits)
+        except BaseException as e:  # a failed start leaves no folder to block the name
+            shutil.rmtree(folder, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise DmdvizError(f"run {name} could not be started ({e.strerror or type(e).__name__})") from None
+            raise
     return name
 
 
