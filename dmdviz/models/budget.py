@@ -43,12 +43,12 @@ def sample_shape(shape, what: str = "sample shape", limits: Limits | None = None
     """``shape`` as a tuple of 1 to 4 positive integers with at most ``max_sample_values`` numbers."""
     limits = limits or Limits.from_env()
     ok = isinstance(shape, (list, tuple)) and 1 <= len(shape) <= 4 and all(
-        isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= limits.max_sample_values for v in shape)
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
     if not ok:
         raise DmdvizError(f"{what} {_short(shape)} must be 1 to 4 positive integers, as [C, H, W]")
-    values = math.prod(shape)
+    values = math.prod(shape)  # a Python int: exact however large
     if values > limits.max_sample_values:
-        raise DmdvizError(f"{what} {list(shape)} holds {values:,} numbers per sample, over the "
+        raise DmdvizError(f"{what} {_short(list(shape))} holds {_short(values) if values >= 10**12 else f'{values:,}'} numbers per sample, over the "
                           f"{limits.max_sample_values:,} limit (DMDVIZ_MAX_SAMPLE_VALUES)")
     return tuple(shape)
 
@@ -63,7 +63,7 @@ def check_samples(shape, n: int, limits: Limits | None = None) -> None:
 
 
 def _short(value) -> str:
-    text = repr(value)
+    text = repr(value) if not isinstance(value, int) or value < 10**12 else f"~10^{len(str(value)) - 1}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

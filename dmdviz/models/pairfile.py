@@ -66,10 +66,10 @@ def read(path) -> PairSpec:
         raise DmdvizError(f"pair file {path} not found")
     if path.stat().st_size > MAX_BYTES:
         raise DmdvizError(f"pair file {path.name} is over {MAX_BYTES // 1024} KB")
-    try:
+    try:  # ValueError: JSON's own, or an integer of over 4,300 digits; RecursionError: nesting too deep
         text = path.read_text()
         raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError, tomllib.TOMLDecodeError) as e:
         raise DmdvizError(f"pair file {path.name} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'} "
                           f"({str(e).splitlines()[0][:100]})") from None
     return parse(raw, path.parent.resolve(), path.name)
