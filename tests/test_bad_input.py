@@ -481,7 +481,7 @@ def test_app_refuses_oversized_uploads_on_the_server(client, served, tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    ((-1, 0, 8, 0), "minimum"), ((0, 0, 8, 0), "minimum"), ((10**12, 0, 8, 0), "maximum"),
+    ((-1, 0, 8, 0), "minimum"), ((0, 0, 8, 0), "minimum"), ((4, 0, 8, 0), "minimum"), ((10**12, 0, 8, 0), "maximum"),
     ((100, 0, 0, 0), "K must be between"), ((100, 0, -3, 0), "K must be between"), ((100, 0, 10**9, 0), "K must be between"),
     (("abc", 0, 8, 0), None), ((100, "nan", 8, 0), None), ((100, 0, "inf", 0), None),  # text: a type error, one line
 ])
