@@ -420,3 +420,26 @@ def test_a_slow_build_holds_up_no_other_lookup():
     builder.join(60)
     waiter.join(60)
     assert made == ["slow", "slow"] and not store.building
+
+
+def test_another_sessions_run_cannot_be_cancelled_or_resumed(server, refusal, monkeypatch):
+    from dmdviz.experiments import jobs, launcher
+
+    reg = server[1]
+    monkeypatch.setattr(reg, "limits", replace(reg.limits, public=True))  # runs have owners in public mode
+    monkeypatch.setattr(launcher, "launch", lambda *args, **kwargs: 0)  # no worker: the folder is what counts
+    owner, stranger = _client(server), _client(server)
+    try:
+        owner.predict(*VIEW, api_name="/init")
+        stranger.predict(*VIEW, api_name="/init")
+        run = jobs.start(jobs.JobSpec(teacher_steps=2, student_steps=2), "owned", root=server[2] / "runs",
+                         limits=reg.limits, owner=owner.session_hash)
+        assert owner.session_hash not in (server[2] / "runs" / run / jobs.OWNER).read_text()  # kept hashed
+        for api in ("/train_cancel", "/train_resume"):
+            line = refusal(stranger.predict(run, api_name=api))
+            assert line == "run owned was started from another page: only that page can cancel or resume it", line
+        assert refusal(owner.predict(run, api_name="/train_cancel")) == "run owned is not running"  # past the owner check
+    finally:
+        owner.close()
+        stranger.close()
+        shutil.rmtree(server[2] / "runs" / "owned", ignore_errors=True)
