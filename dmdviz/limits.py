@@ -57,6 +57,7 @@ class Limits:
     max_model_mb: int = 1024  # DMDVIZ_MAX_MODEL_MB: weights and buffers of one network a config describes
     queue_size: int = 64  # DMDVIZ_QUEUE_SIZE: requests waiting in the server's queue, all visitors together
     session_queue: int = 4  # DMDVIZ_SESSION_QUEUE: requests one visitor may have waiting or running
+    address_queue: int = 8  # DMDVIZ_ADDRESS_QUEUE: requests one client address may have waiting or running
     upload_ttl_s: int = 3600  # DMDVIZ_UPLOAD_TTL_S: an upload is deleted this long after it came
     max_zip_entries: int = 64  # DMDVIZ_MAX_ZIP_ENTRIES: entries in one uploaded zip
     max_sample_values: int = 2**20  # DMDVIZ_MAX_SAMPLE_VALUES: numbers in one sample (C × H × W) of a diffusers model
@@ -82,6 +83,7 @@ class Limits:
             max_model_mb=_env_int("DMDVIZ_MAX_MODEL_MB", 256 if public else 1024),
             queue_size=_env_int("DMDVIZ_QUEUE_SIZE", 64),
             session_queue=_env_int("DMDVIZ_SESSION_QUEUE", 4),
+            address_queue=_env_int("DMDVIZ_ADDRESS_QUEUE", 8),
             upload_ttl_s=_env_int("DMDVIZ_UPLOAD_TTL_S", 3600),
             max_zip_entries=_env_int("DMDVIZ_MAX_ZIP_ENTRIES", 64),
             # 4 × 64 × 64: an SD-style latent; a 2048² UNet sample ran for minutes at 4.7 GB on a Space

@@ -443,3 +443,32 @@ def test_another_sessions_run_cannot_be_cancelled_or_resumed(server, refusal, mo
         owner.close()
         stranger.close()
         shutil.rmtree(server[2] / "runs" / "owned", ignore_errors=True)
+
+
+def test_forged_sessions_from_one_address_are_capped_together():
+    from types import SimpleNamespace
+
+    from dmdviz.web.common import Gate, client_address
+
+    def request(session, peer, forwarded=""):
+        return SimpleNamespace(session_hash=session, client=SimpleNamespace(host=peer),
+                               headers={"x-forwarded-for": forwarded} if forwarded else {})
+
+    gate = Gate(2, per_address=8)
+    verdicts = [gate.admit(f"forged-{i}", "198.51.100.9") for i in range(20) for _ in range(2)]
+    assert sum(verdicts) == 8  # twenty made-up sessions hold what one address may hold
+    assert gate.admit("victim", "203.0.113.7") and gate.admit("victim", "203.0.113.7")
+    assert not gate.admit("victim", "203.0.113.7")  # the victim's own per-session cap still holds
+    # callers without a session: one bucket per address, so one address cannot lock out the rest
+    assert gate.admit(None, "192.0.2.1") and gate.admit(None, "192.0.2.1") and not gate.admit(None, "192.0.2.1")
+    assert gate.admit(None, "192.0.2.2")
+    gate.release(None, "192.0.2.1")
+    assert gate.admit(None, "192.0.2.1")
+    for i in range(4):  # the flood's places given back: its address may queue again
+        gate.release(f"forged-{i}", "198.51.100.9")
+        gate.release(f"forged-{i}", "198.51.100.9")
+    assert gate.admit("forged-99", "198.51.100.9")
+    # the address: a direct peer as it is; behind a private proxy, the entry the proxy appended last
+    assert client_address(request("s", "93.184.216.34", "10.9.9.9")) == "93.184.216.34"
+    assert client_address(request("s", "10.0.0.2", "6.6.6.6, 203.0.113.7")) == "203.0.113.7"
+    assert client_address(request("s", "127.0.0.1")) == "127.0.0.1"
