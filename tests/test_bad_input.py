@@ -242,6 +242,24 @@ def test_a_diffusers_model_is_budgeted_before_it_is_built(tmp_path, monkeypatch,
     assert not built  # refused before from_pretrained
 
 
+def test_weights_with_the_old_attention_names_pass_the_strict_key_check(tmp_path):
+    from fake_hub import tiny_pipe
+    from safetensors.torch import load_file
+
+    from dmdviz.models import diffusers_adapter
+
+    root = tiny_pipe(tmp_path / "pipe")
+    path = root / "unet" / "diffusion_pytorch_model.safetensors"
+    old = {"to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"}
+    state = load_file(str(path))
+    renamed = {next((k.replace(f".{a}.", f".{b}.") for a, b in old.items() if f"attentions.0.{a}." in k), k): v
+               for k, v in state.items()}
+    assert renamed.keys() != state.keys()  # the mid-block attention is there to rename
+    save_file(renamed, str(path))
+    z = torch.randn(2, 2, 8, 8)
+    assert torch.isfinite(diffusers_adapter.teacher(str(root)).phi(z, 2)).all()  # diffusers renames them on load
+
+
 def test_public_mode_bounds_samples_and_bad_prompts_are_one_line(tmp_path, monkeypatch, capsys):
     from fake_hub import tiny_pipe
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -108,11 +109,16 @@ def _weight_shapes(files: list[Path]) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def check_config(folder: Path, shape=None, limits: Limits | None = None) -> dict:
+def check_config(folder: Path, shape=None, limits: Limits | None = None) -> dict[str, tuple[int, ...]]:
     """The network ``folder/config.json`` describes, before any weights are read: every
     number bounded, the sample ``shape`` (else its ``in_channels`` × ``sample_size``), and at
     most ``max_model_mb`` of fp32 weights and buffers built on the meta device. Returns
     {tensor name: shape} of that network."""
+    return {k: tuple(t.shape) for k, t in _budgeted(folder, shape, limits).state_dict().items()}
+
+
+def _budgeted(folder: Path, shape, limits: Limits | None) -> torch.nn.Module:
+    """``check_config``'s checks; the network, on the meta device."""
     limits = limits or Limits.from_env()
     try:
         config = json.loads((folder / "config.json").read_text())
@@ -126,20 +132,23 @@ def check_config(folder: Path, shape=None, limits: Limits | None = None) -> dict
         sample_shape(shape if shape is not None else [config.get("in_channels"),
                                                       *(size if isinstance(size, list) else [size, size])],
                      "args.shape" if shape is not None else f"{folder.name}/config.json's sample shape", limits)
-    tensors = _meta_model(config, folder).state_dict()
-    size = sum(4 * t.numel() for t in tensors.values())
+    model = _meta_model(config, folder)
+    size = sum(4 * t.numel() for t in model.state_dict().values())
     if size > limits.max_model_mb * 2**20:
         raise DmdvizError(f"{folder.name}/config.json describes a {size / 2**20:,.0f} MB network, over the "
                           f"{limits.max_model_mb:,} MB limit (DMDVIZ_MAX_MODEL_MB)")
-    return {k: tuple(t.shape) for k, t in tensors.items()}
+    return model
 
 
 def check_diffusers(folder: Path, files: list[Path], shape=None, prompts: Path | None = None,
                     limits: Limits | None = None) -> None:
     """The budget of the diffusers model in ``folder`` before it is loaded (``check_config``),
     its weights ``files`` holding exactly the tensors its config describes, and its prompts."""
-    want = check_config(folder, shape, limits)
-    have = _weight_shapes(files)
+    model = _budgeted(folder, shape, limits)
+    want = {k: tuple(t.shape) for k, t in model.state_dict().items()}
+    have = OrderedDict(_weight_shapes(files))
+    if len(files) == 1 and hasattr(model, "_fix_state_dict_keys_on_load"):
+        model._fix_state_dict_keys_on_load(have)  # old attention names, renamed as diffusers renames them on load
     for problem, keys in (("lack", sorted(set(want) - set(have))), ("hold unknown", sorted(set(have) - set(want))),
                           ("differ in shape at", sorted(k for k in set(want) & set(have) if want[k] != have[k]))):
         if keys:
