@@ -22,7 +22,7 @@ def download(ref: str) -> tuple[Path, str, str]:
 
 
 def fetch_files(ref: str, patterns: list[str], limits: Limits | None = None,
-          small: int = SMALL_BYTES) -> tuple[Path, str, str]:
+                small: int = SMALL_BYTES) -> tuple[Path, str, str]:
     """(snapshot folder, repo, revision) holding the files of Hub repo ``ref`` whose paths
     match ``patterns`` (fnmatch), planned before the first byte: listed (``get_paths_info``
     for plain names, else ``list_repo_tree``), each ``.safetensors`` file at most
