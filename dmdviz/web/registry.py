@@ -13,9 +13,9 @@ references (strings) and look the models up here. Analyses (samples, costs,
 OT assignments) are cached per (teacher, student, n, seed, K) so redrawing, drilling into a seed or switching tabs
 samples nothing again. Both caches are LRU with sizes from ``Limits``; a per-key lock makes a
 checkpoint load once even when two sessions ask at the same moment, and a slow load (a Hub
-download) holds up no other lookup. A pair file's diffusers sides follow ``web.sides``. Under them, the on-disk
-``SampleCache`` keeps every sampled set across restarts (``$DMDVIZ_CACHE_DIR``, bounded by
-``$DMDVIZ_CACHE_MB``).
+download) holds up no other lookup. Under them, the on-disk ``SampleCache`` keeps every
+sampled set across restarts (``$DMDVIZ_CACHE_DIR``, bounded by ``$DMDVIZ_CACHE_MB``). A pair
+file's diffusers sides follow ``web.sides``: Hub ids only, fetched planned and bounded.
 """
 
 from __future__ import annotations
