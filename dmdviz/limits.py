@@ -20,8 +20,12 @@ import os
 from dataclasses import dataclass
 
 MAX_SEEDS = 20_000  # seeds (sample indices) of one analysis
+# the fewest seeds of one analysis: below 5, some of the bootstrap's 200 resamples draw one seed N times,
+# and a pairing of one seed has no cross-seed costs (at N = 2, 3, 4: 107, 24 and 3 of them)
+MIN_SEEDS = 5
 MAX_K = 1024  # Euler steps of one teacher target Φ_K
 MAX_STEPS = 10**7  # iterations of one training run
+MAX_SAMPLE_VALUES = 2**24  # numbers in one sample (C × H × W) of any model, command line included
 
 
 def _env_int(name: str, default: int) -> int:
@@ -53,8 +57,12 @@ class Limits:
     max_model_mb: int = 1024  # DMDVIZ_MAX_MODEL_MB: weights and buffers of one network a config describes
     queue_size: int = 64  # DMDVIZ_QUEUE_SIZE: requests waiting in the server's queue, all visitors together
     session_queue: int = 4  # DMDVIZ_SESSION_QUEUE: requests one visitor may have waiting or running
+    address_queue: int = 8  # DMDVIZ_ADDRESS_QUEUE: requests one client address may have waiting or running
     upload_ttl_s: int = 3600  # DMDVIZ_UPLOAD_TTL_S: an upload is deleted this long after it came
     max_zip_entries: int = 64  # DMDVIZ_MAX_ZIP_ENTRIES: entries in one uploaded zip
+    max_sample_values: int = 2**20  # DMDVIZ_MAX_SAMPLE_VALUES: numbers in one sample (C × H × W) of a diffusers model
+    max_samples_mb: int = 2048  # DMDVIZ_MAX_SAMPLES_MB: one sample set, N × one sample in float32
+    max_download_mb: int = 8192  # DMDVIZ_MAX_DOWNLOAD_MB: the files one Hub reference downloads, together
 
     @classmethod
     def from_env(cls) -> "Limits":
@@ -75,6 +83,11 @@ class Limits:
             max_model_mb=_env_int("DMDVIZ_MAX_MODEL_MB", 256 if public else 1024),
             queue_size=_env_int("DMDVIZ_QUEUE_SIZE", 64),
             session_queue=_env_int("DMDVIZ_SESSION_QUEUE", 4),
+            address_queue=_env_int("DMDVIZ_ADDRESS_QUEUE", 8),
             upload_ttl_s=_env_int("DMDVIZ_UPLOAD_TTL_S", 3600),
             max_zip_entries=_env_int("DMDVIZ_MAX_ZIP_ENTRIES", 64),
+            # 4 × 64 × 64: an SD-style latent; a 2048² UNet sample ran for minutes at 4.7 GB on a Space
+            max_sample_values=min(MAX_SAMPLE_VALUES, _env_int("DMDVIZ_MAX_SAMPLE_VALUES", 4 * 64 * 64 if public else 2**20)),
+            max_samples_mb=_env_int("DMDVIZ_MAX_SAMPLES_MB", 64 if public else 2048),
+            max_download_mb=_env_int("DMDVIZ_MAX_DOWNLOAD_MB", 512 if public else 8192),
         )

@@ -10,7 +10,13 @@
 - one session's flood leaves another session served, and a read of shipped results is
   answered while the compute slot is held;
 - uploads go when their session ends and when they expire, a zip's entries are capped, a
-  refused upload leaves nothing, and the process builds one registry.
+  refused upload leaves nothing, and the process builds one registry;
+- a diffusers pair file (through a fake Hub cache): a 2048² ``sample_size`` or an absurd
+  ``args.shape`` refused before anything is built; a side is a Hub id and nothing else
+  (``../..``, absolute paths and subfolders get one line whether or not the path exists; a Hub
+  id naming a server folder is looked up on the Hub only);
+- a full disk leaves analyses working without the sample cache, and a slow model build holds
+  up no other lookup.
 """
 
 from __future__ import annotations
@@ -309,3 +315,160 @@ def test_a_request_gradio_dropped_gives_its_place_back():
     gate.release("s")
     gate.release("s")
     assert gate.admit("other") and "s" not in gate.held
+
+
+# --------------------------------------------------------------------------- diffusers sides: budget, Hub only, disk
+
+SIDE_REFUSED = ("is not available: in the web app a diffusers model (and its scheduler) is a Hub repo id "
+                "(org/name[@revision]), its subfolder a relative name inside it")
+
+
+def _pairfile(client, tmp_path: Path, name: str, teacher: dict, student: dict | None = None):
+    from gradio_client import handle_file
+
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps({"teacher": {"adapter": "diffusers", **teacher},
+                                "student": {"adapter": "diffusers", "args": {"timestep": 999}, **(student or teacher)}}))
+    return client.predict(handle_file(str(path)), *VIEW, api_name="/upload_pairfile")
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch) -> Path:
+    """The served app's (offline) Hugging Face cache, empty."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    return tmp_path / "hub"
+
+
+def test_a_huge_sample_size_or_shape_is_refused_before_any_allocation(client, refusal, hub_cache, tmp_path):
+    pytest.importorskip("diffusers")
+    from fake_hub import cached_repo, tiny_pipe
+
+    cached_repo(hub_cache, "fake/huge", tiny_pipe(tmp_path / "huge", sample_size=2048))
+    cached_repo(hub_cache, "fake/tiny", tiny_pipe(tmp_path / "tiny"))
+    before = _peak_mb()
+    line = refusal(_pairfile(client, tmp_path, "huge", {"ref": "fake/huge"}))
+    assert line == ("unet/config.json's sample shape [2, 2048, 2048] holds 8,388,608 numbers per sample, over the "
+                    "1,048,576 limit (DMDVIZ_MAX_SAMPLE_VALUES)"), line
+    for shape, needle in [([2, 1024, 1024], "holds 2,097,152 numbers per sample"),
+                          ([2, 10**9, 10**9], "holds ~10^18 numbers"), ([2, "x"], "must be 1 to 4 positive integers")]:
+        line = refusal(_pairfile(client, tmp_path, "shape", {"ref": "fake/tiny", "args": {"shape": shape}},
+                                 {"ref": "fake/tiny", "args": {"timestep": 999}}))
+        assert line.startswith("the pair file's teacher args.shape") and needle in line, line
+    grown = _peak_mb() - before
+    assert grown < RSS_BOUND_MB, f"the server's peak RSS grew by {grown:.0f} MB"
+    assert "seeds**" in client.predict(*VIEW, api_name="/explore")[0]
+
+
+@pytest.mark.parametrize("side, what, shown", [
+    ({"ref": "../.."}, "model", "'../..'"), ({"ref": "../../etc"}, "model", "'../../etc'"),
+    ({"ref": "../../nope"}, "model", "'../../nope'"), ({"ref": "/etc"}, "model", "a folder path"),
+    ({"ref": "/definitely/not/here"}, "model", "a folder path"), ({"ref": "./fake/tiny"}, "model", "'./fake/tiny'"),
+    ({"ref": "fake/tiny", "args": {"subfolder": "../.."}}, "subfolder", "'../..'"),
+    ({"ref": "fake/tiny", "args": {"subfolder": "/etc"}}, "subfolder", "a folder path"),
+    ({"ref": "fake/tiny", "args": {"subfolder": "/nope"}}, "subfolder", "a folder path"),
+    ({"ref": "fake/tiny", "args": {"subfolder": "unet/../../../etc"}}, "subfolder", "'unet/../../../etc'"),
+    ({"ref": "fake/tiny", "args": {"scheduler": "/etc"}}, "scheduler", "a folder path"),
+    ({"ref": "fake/tiny", "args": {"scheduler": "../scheduler"}}, "scheduler", "'../scheduler'"),
+])
+def test_a_diffusers_side_is_a_hub_id_and_nothing_else(client, refusal, side, what, shown, tmp_path):
+    line = refusal(_pairfile(client, tmp_path, "side", side))
+    # the same words whatever the server holds at that path (no oracle), and no absolute path echoed
+    assert line == f"the pair file's teacher {what} {shown} {SIDE_REFUSED}", line
+
+
+def test_a_hub_id_that_names_a_server_folder_is_looked_up_on_the_hub_only(client, refusal, hub_cache, tmp_path):
+    assert (Path.cwd() / "data" / "mnist").is_dir() or (Path(__file__).parent.parent / "data" / "mnist").is_dir()
+    line = refusal(_pairfile(client, tmp_path, "mnist", {"ref": "data/mnist"}))
+    assert line == "data/mnist: not in the local Hugging Face cache and the Hub is unreachable", line
+
+
+def test_a_full_disk_leaves_analyses_working_without_the_cache(server, client, monkeypatch):
+    import errno
+
+    from dmdviz.analysis import cache
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    reg = server[1]
+    monkeypatch.setattr(cache, "atomic_write", full)
+    info = client.predict(VIEW[0] + 7, 11, *VIEW[2:], api_name="/explore")[0]  # new seeds: sampled, not read
+    assert f"**{VIEW[0] + 7} seeds**" in info, info
+    assert reg.cache is not None and "No space left on device" in reg.cache.note
+
+
+def test_a_slow_build_holds_up_no_other_lookup():
+    from dmdviz.web.registry import _LRU
+
+    store, release, started = _LRU(4), threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        assert release.wait(60)
+        return "slow"
+
+    made = []
+    builder = threading.Thread(target=lambda: made.append(store.get("a", slow)))
+    builder.start()
+    assert started.wait(60)
+    assert store.get("b", lambda: "quick") == "quick"  # answered while "a" is still being built
+    waiter = threading.Thread(target=lambda: made.append(store.get("a", lambda: "built twice")))
+    waiter.start()
+    release.set()
+    builder.join(60)
+    waiter.join(60)
+    assert made == ["slow", "slow"] and not store.building
+
+
+def test_another_sessions_run_cannot_be_cancelled_or_resumed(server, refusal, monkeypatch):
+    from dmdviz.experiments import jobs, launcher
+
+    reg = server[1]
+    monkeypatch.setattr(reg, "limits", replace(reg.limits, public=True))  # runs have owners in public mode
+    monkeypatch.setattr(launcher, "launch", lambda *args, **kwargs: 0)  # no worker: the folder is what counts
+    owner, stranger = _client(server), _client(server)
+    try:
+        owner.predict(*VIEW, api_name="/init")
+        stranger.predict(*VIEW, api_name="/init")
+        run = jobs.start(jobs.JobSpec(teacher_steps=2, student_steps=2), "owned", root=server[2] / "runs",
+                         limits=reg.limits, owner=owner.session_hash)
+        assert owner.session_hash not in (server[2] / "runs" / run / jobs.OWNER).read_text()  # kept hashed
+        for api in ("/train_cancel", "/train_resume"):
+            line = refusal(stranger.predict(run, api_name=api))
+            assert line == "run owned was started from another page: only that page can cancel or resume it", line
+        assert refusal(owner.predict(run, api_name="/train_cancel")) == "run owned is not running"  # past the owner check
+    finally:
+        owner.close()
+        stranger.close()
+        shutil.rmtree(server[2] / "runs" / "owned", ignore_errors=True)
+
+
+def test_forged_sessions_from_one_address_are_capped_together():
+    from types import SimpleNamespace
+
+    from dmdviz.web.common import Gate, client_address
+
+    def request(session, peer, forwarded=""):
+        return SimpleNamespace(session_hash=session, client=SimpleNamespace(host=peer),
+                               headers={"x-forwarded-for": forwarded} if forwarded else {})
+
+    gate = Gate(2, per_address=8)
+    verdicts = [gate.admit(f"forged-{i}", "198.51.100.9") for i in range(20) for _ in range(2)]
+    assert sum(verdicts) == 8  # twenty made-up sessions hold what one address may hold
+    assert gate.admit("victim", "203.0.113.7") and gate.admit("victim", "203.0.113.7")
+    assert not gate.admit("victim", "203.0.113.7")  # the victim's own per-session cap still holds
+    # callers without a session: one bucket per address, so one address cannot lock out the rest
+    assert gate.admit(None, "192.0.2.1") and gate.admit(None, "192.0.2.1") and not gate.admit(None, "192.0.2.1")
+    assert gate.admit(None, "192.0.2.2")
+    gate.release(None, "192.0.2.1")
+    assert gate.admit(None, "192.0.2.1")
+    for i in range(4):  # the flood's places given back: its address may queue again
+        gate.release(f"forged-{i}", "198.51.100.9")
+        gate.release(f"forged-{i}", "198.51.100.9")
+    assert gate.admit("forged-99", "198.51.100.9")
+    # the address: a direct peer as it is; behind a private proxy, the entry the proxy appended last
+    assert client_address(request("s", "93.184.216.34", "10.9.9.9")) == "93.184.216.34"
+    assert client_address(request("s", "10.0.0.2", "6.6.6.6, 203.0.113.7")) == "203.0.113.7"
+    assert client_address(request("s", "127.0.0.1")) == "127.0.0.1"

@@ -120,11 +120,187 @@ def test_oversized_hub_checkpoint_is_refused_before_download(monkeypatch):
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info",
-                        lambda self, repo, paths, revision=None: [RepoFile(path=paths[0], size=checkpoint.max_bytes() + 1,
-                                                                           oid="0" * 40)])
+                        lambda self, repo, paths, revision=None: [RepoFile(path="model.safetensors", oid="0" * 40,
+                                                                           size=checkpoint.max_bytes() + 1)])
     monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda *a, **k: pytest.fail("downloaded anyway"))
     with pytest.raises(DmdvizError, match="big/model: model.safetensors is .* over the .* limit"):
         checkpoint.load_checkpoint("big/model@main")
+
+
+# --------------------------------------------------------------------------- Hub downloads: planned, then bounded
+
+PIPE_EXTRAS = {"v1-5-pruned.safetensors": 4 * 2**30, "unet/diffusion_pytorch_model.fp16.safetensors": 2**20,
+               "text_encoder/model.safetensors": 500 * 2**20, "README.md": 150 * 2**20}  # listed, never needed
+PIPE_NEEDS = {"unet/config.json", "unet/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json"}
+
+
+def test_a_pipeline_repo_downloads_only_what_a_side_needs(tmp_path, monkeypatch):
+    from fake_hub import OnlineHub, tiny_pipe
+
+    from dmdviz.limits import Limits
+    from dmdviz.models import diffusers_adapter, pairfile
+    from dmdviz.web import sides
+
+    hub = OnlineHub(monkeypatch, tmp_path, tiny_pipe(tmp_path / "pipe"), PIPE_EXTRAS)
+    teacher = diffusers_adapter.teacher("org/pipe")  # the command line: the adapter's own plan
+    assert set(hub.fetched) == PIPE_NEEDS and teacher.shape == (2, 8, 8)
+    hub.fetched.clear()
+    spec = pairfile.parse({"teacher": {"ref": "org/pipe", "adapter": "diffusers"},
+                           "student": {"ref": "org/pipe", "adapter": "diffusers", "args": {"timestep": 999}}}, tmp_path)
+    spec = sides.fetched(spec, False, Limits.from_env())  # the web app: configs first, then one folder's weights
+    assert set(hub.fetched) == PIPE_NEEDS and spec.teacher.args["subfolder"] == "unet"
+    assert diffusers_adapter.teacher(spec.teacher.ref, spec.teacher.args).shape == (2, 8, 8)
+
+
+@pytest.mark.parametrize("claimed, env, needle", [
+    ({"unet/diffusion_pytorch_model.safetensors": 20 * 2**30}, {},
+     "unet/diffusion_pytorch_model.safetensors is 20,480 MB, over the 1,024 MB limit (DMDVIZ_MAX_MODEL_MB)"),
+    ({"unet/config.json": 30 * 2**20}, {}, "unet/config.json is 30 MB, over the 1 MB limit"),
+    ({}, {"DMDVIZ_MAX_DOWNLOAD_MB": "0"}, "over the 0 MB download limit (DMDVIZ_MAX_DOWNLOAD_MB)"),
+])
+def test_an_oversized_pipeline_repo_is_refused_before_any_byte(tmp_path, monkeypatch, claimed, env, needle):
+    from fake_hub import OnlineHub, tiny_pipe
+
+    from dmdviz.models import diffusers_adapter
+
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    hub = OnlineHub(monkeypatch, tmp_path, tiny_pipe(tmp_path / "pipe"), claimed)
+    with pytest.raises(DmdvizError, match="^org/pipe: ") as e:
+        diffusers_adapter.teacher("org/pipe")
+    assert needle in str(e.value) and hub.fetched == []
+
+
+def test_a_dmdviz_repo_and_a_pair_file_are_sized_before_download(tiny_pair, tmp_path, monkeypatch):
+    from fake_hub import OnlineHub
+
+    from dmdviz.models import pairfile
+
+    hub = OnlineHub(monkeypatch, tmp_path, tiny_pair[0], {"README.md": 150 * 2**20, "pair.json": 30 * 2**20})
+    with pytest.raises(DmdvizError, match="README.md is 150 MB, over the 1 MB limit"):
+        checkpoint.load_checkpoint("org/ckpt")
+    with pytest.raises(DmdvizError, match="pair.json is 30 MB, over the 0.06 MB limit"):
+        pairfile.fetch("org/pair")
+    assert hub.fetched == []
+
+
+def test_hub_prompts_beside_a_pair_file_are_fetched_and_read(tiny_pair, tmp_path, monkeypatch):
+    """The cached prompts file is a link into the cache's blobs/: a path inside the pair
+    file's folder by name, and read as such."""
+    from safetensors.torch import save_file
+
+    from dmdviz.models import pairfile
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "pair.json").write_text(json.dumps({"teacher": "a/b", "student": "a/c",
+                                                "conditioning": {"prompts": "embeds/p.safetensors"}}))
+    (repo / "embeds").mkdir()
+    save_file({"prompt_embeds": torch.zeros(2, 3, 4)}, str(repo / "embeds" / "p.safetensors"))
+    import huggingface_hub.constants
+
+    cache = tmp_path / "hub" / "models--org--pair"
+    sha = "f" * 40
+    (cache / "refs").mkdir(parents=True)
+    (cache / "refs" / "main").write_text(sha)
+    (cache / "blobs").mkdir()
+    for name in ("pair.json", "embeds/p.safetensors"):  # as the Hub cache lays them out: links into blobs/
+        blob, link = cache / "blobs" / name.replace("/", "-"), cache / "snapshots" / sha / name
+        shutil.copyfile(repo / name, blob)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(os.path.relpath(blob, link.parent))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    path = pairfile.fetch("org/pair")
+    assert pairfile.read(path).prompts.is_file()
+
+
+# --------------------------------------------------------------------------- one budget before any work
+
+
+@pytest.mark.parametrize("config, shape, needle", [
+    ({"sample_size": 2048}, None, "sample shape [2, 2048, 2048] holds 8,388,608 numbers per sample, over the 1,048,576"),
+    ({}, [2, 10**9, 10**9], "args.shape [2, 1000000000, 1000000000] holds ~10^18 numbers per sample"),
+    ({}, [2, float("nan"), 8], "args.shape [2, nan, 8] must be 1 to 4 positive integers"),
+    ({}, "big", "args.shape 'big' must be 1 to 4 positive integers"),
+    ({"block_out_channels": [8, 2**19]}, None, "config.json describes a 111,149,950 MB network, over the 1,024 MB limit"),
+    ({"layers_per_block": 10**7}, None, "layers_per_block = 10000000 is out of range (at most 64)"),
+    ({"layers_per_block": 2}, None, "its weights lack 44 of the tensors its config.json describes"),
+    ({"norm_num_groups": 3}, None, "config.json does not build a UNet2DModel"),
+])
+def test_a_diffusers_model_is_budgeted_before_it_is_built(tmp_path, monkeypatch, config, shape, needle):
+    from fake_hub import tiny_pipe
+
+    from dmdviz.models import diffusers_adapter
+
+    built = []
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **k: built.append(self) or self)
+    root = tiny_pipe(tmp_path / "pipe", **config)
+    with pytest.raises(DmdvizError) as e:
+        diffusers_adapter.teacher(str(root), {"shape": shape} if shape is not None else {})
+    assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
+    assert not built  # refused before from_pretrained
+
+
+def test_weights_with_the_old_attention_names_pass_the_strict_key_check(tmp_path):
+    from fake_hub import tiny_pipe
+    from safetensors.torch import load_file
+
+    from dmdviz.models import diffusers_adapter
+
+    root = tiny_pipe(tmp_path / "pipe")
+    path = root / "unet" / "diffusion_pytorch_model.safetensors"
+    old = {"to_q": "query", "to_k": "key", "to_v": "value", "to_out.0": "proj_attn"}
+    state = load_file(str(path))
+    renamed = {next((k.replace(f".{a}.", f".{b}.") for a, b in old.items() if f"attentions.0.{a}." in k), k): v
+               for k, v in state.items()}
+    assert renamed.keys() != state.keys()  # the mid-block attention is there to rename
+    save_file(renamed, str(path))
+    z = torch.randn(2, 2, 8, 8)
+    assert torch.isfinite(diffusers_adapter.teacher(str(root)).phi(z, 2)).all()  # diffusers renames them on load
+
+
+def test_public_mode_bounds_samples_and_bad_prompts_are_one_line(tmp_path, monkeypatch, capsys):
+    from fake_hub import tiny_pipe
+
+    from dmdviz.models import budget, diffusers_adapter
+
+    root = tiny_pipe(tmp_path / "pipe")
+    monkeypatch.setenv("DMDVIZ_PUBLIC", "1")
+    with pytest.raises(DmdvizError, match=r"holds 32,768 numbers per sample, over the 16,384 limit"):
+        diffusers_adapter.teacher(str(root), {"shape": [2, 128, 128]})
+    with pytest.raises(DmdvizError, match="take 128 MB, over the 64 MB limit"):
+        budget.check_samples((2, 64, 64), 4096)
+    (tmp_path / "p.safetensors").write_bytes(os.urandom(64))
+    with pytest.raises(DmdvizError, match="p.safetensors is not a valid safetensors file"):
+        diffusers_adapter.teacher(str(root), prompts=tmp_path / "p.safetensors")
+    pair = {"teacher": {"ref": str(root), "adapter": "diffusers", "args": {"shape": [2, 10**9, 10**9]}},
+            "student": {"ref": str(root), "adapter": "diffusers", "args": {"timestep": 999}}}
+    line = _main(capsys, "analyze", "--pair", _write_json(tmp_path / "p.json", pair), "--n", 16)
+    assert "holds ~10^18 numbers per sample" in line
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 30_000 + "]" * 30_000)
+    assert "not valid JSON" in _main(capsys, "analyze", "--pair", deep, "--n", 16)
+    assert "--n" in _main(capsys, "analyze", "--pair", deep, "--n", 4)  # the bootstrap needs 5 seeds
+
+
+def _write_json(path: Path, value) -> Path:
+    path.write_text(json.dumps(value))
+    return path
+
+
+def test_a_failed_job_start_leaves_no_folder(tmp_path, monkeypatch):
+    import errno
+
+    from dmdviz.experiments import jobs, launcher
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(launcher, "launch", full)
+    with pytest.raises(DmdvizError, match="run r1 could not be started \\(No space left on device\\)"):
+        jobs.start(jobs.JobSpec(teacher_steps=2, student_steps=2), "r1", root=tmp_path)
+    assert not (tmp_path / "r1").exists()
 
 
 def test_unreachable_hub_online_reads_as_one_line(monkeypatch, tmp_path):
@@ -179,7 +355,7 @@ def _numeric_cases(teacher: str, student: str, out: str):
         "train-teacher": ["train-teacher", "--preset", "chessboard4d", "--out", out, "--steps", "3"],
         "distill": ["distill", "--teacher", teacher, "--out", out, "--steps", "2", "--batch", "8", "--probe-n", "8"],
         "analyze": ["analyze", "--teacher", teacher, "--student", student, "--n", "16"],
-        "sweep": ["sweep", "--out", out, "--dims", "2", "--teacher-steps", "2", "--student-steps", "2", "--n", "4"],
+        "sweep": ["sweep", "--out", out, "--dims", "2", "--teacher-steps", "2", "--student-steps", "2", "--n", "5"],
         "reproduce": ["reproduce", "moons", "--out-root", out],
     }
     zero_ok = {"--seed", "--seeds", "--gan-weight", "--gan-weight-g", "--gan-weight-d", "--regression-weight"}
@@ -323,7 +499,7 @@ def test_app_refuses_oversized_uploads_on_the_server(client, served, tmp_path):
 
 
 @pytest.mark.parametrize("args, needle", [
-    ((-1, 0, 8, 0), "minimum"), ((0, 0, 8, 0), "minimum"), ((10**12, 0, 8, 0), "maximum"),
+    ((-1, 0, 8, 0), "minimum"), ((0, 0, 8, 0), "minimum"), ((4, 0, 8, 0), "minimum"), ((10**12, 0, 8, 0), "maximum"),
     ((100, 0, 0, 0), "K must be between"), ((100, 0, -3, 0), "K must be between"), ((100, 0, 10**9, 0), "K must be between"),
     (("abc", 0, 8, 0), None), ((100, "nan", 8, 0), None), ((100, 0, "inf", 0), None),  # text: a type error, one line
 ])

@@ -60,7 +60,7 @@ def test_an_uploaded_diffusers_pair_file_draws_image_grids(client, tmp_path, ref
             "student": {"ref": "dmdviz-test/tiny-pipe", "adapter": "diffusers", "args": {"timestep": 999}}, "k": [4]}
     (tmp_path / "local.json").write_text(json.dumps({**pair, "teacher": {"ref": str(root), "adapter": "diffusers"}}))
     line = refusal(_upload(client, tmp_path / "local.json"))  # a folder of the server is never opened
-    assert "is not a Hub repo id" in line and str(tmp_path) not in line
+    assert "is not available: in the web app a diffusers model" in line and str(tmp_path) not in line
     (tmp_path / "pair.json").write_text(json.dumps(pair))
     out = _upload(client, tmp_path / "pair.json")
     info = _explored(out)

@@ -12,7 +12,9 @@ one wrote (noise is a pure function of (seed, i), SPEC §2), and an interrupted 
 resumes at the first missing block. Files are written atomically (temp file + rename);
 each records its key, range and a SHA-256 of its data, and a file that fails any check
 (torn, truncated, foreign) is recomputed. The cache is bounded: past ``max_bytes`` the
-least recently used blocks are deleted.
+least recently used blocks are deleted (and their emptied key folders). The cache is an
+optimisation: a write that fails (a full disk) leaves the samples computed and uncached,
+with ``note`` saying so.
 
 A request computes each missing block on exactly its own index range, in the same chunks,
 so for a given (start, N) a block's bytes do not depend on who computed it (one process, a
@@ -73,6 +75,7 @@ class SampleCache:
         self.root = Path(root) if root else default_dir()
         self.max_bytes = max_bytes if max_bytes is not None else DEFAULT_MB * 2**20
         self.computed = 0  # seeds computed (not read) by this object: what the tests count
+        self.note = ""  # why the last write failed, if one did (the analysis then goes on without it)
 
     @classmethod
     def from_env(cls) -> "SampleCache | None":
@@ -109,7 +112,11 @@ class SampleCache:
         self.computed += hi - lo
         x = new if have is None else torch.cat([have, new])
         meta = {"key": key, "start": str(b * BLOCK), "count": str(len(x)), "sha256": _digest(x)}
-        atomic_write(path, lambda p: save_file({"x": x}, str(p), metadata=meta))
+        try:
+            atomic_write(path, lambda p: save_file({"x": x}, str(p), metadata=meta))
+        except (OSError, SafetensorError) as e:  # a full or read-only disk: the samples stand, uncached
+            self.note = f"the sample cache could not be written ({_reason(e)}): these samples were not kept on disk"
+            log.warning("sample cache: %s", self.note)
         return x
 
     def _read(self, path: Path, key: str, start: int) -> torch.Tensor | None:
@@ -130,13 +137,22 @@ class SampleCache:
 
     def _bound(self) -> None:
         """Delete the least recently used blocks until the cache holds at most ``max_bytes``."""
-        files = sorted(self.root.glob("*/block-*.safetensors"), key=lambda p: p.stat().st_mtime_ns)
-        total = sum(p.stat().st_size for p in files)
-        for p in files:
-            if total <= self.max_bytes:
-                break
-            total -= p.stat().st_size
-            p.unlink(missing_ok=True)
+        try:
+            files = sorted(self.root.glob("*/block-*.safetensors"), key=lambda p: p.stat().st_mtime_ns)
+            total = sum(p.stat().st_size for p in files)
+            for p in files:
+                if total <= self.max_bytes:
+                    break
+                total -= p.stat().st_size
+                p.unlink(missing_ok=True)
+                if not any(p.parent.iterdir()):
+                    p.parent.rmdir()  # an emptied key folder goes too
+        except OSError as e:  # another process bounding the same cache, or a failing disk: next time
+            log.warning("sample cache: not bounded now (%s)", _reason(e))
+
+
+def _reason(e: Exception) -> str:
+    return getattr(e, "strerror", None) or type(e).__name__
 
 
 def _digest(x: torch.Tensor) -> str:

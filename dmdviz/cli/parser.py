@@ -12,7 +12,7 @@ import math
 
 from dmdviz import __version__
 from dmdviz.errors import DmdvizError
-from dmdviz.limits import MAX_K, MAX_SEEDS, MAX_STEPS
+from dmdviz.limits import MAX_K, MAX_SEEDS, MAX_STEPS, MIN_SEEDS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -63,7 +63,7 @@ def _real(lo: float, hi: float, open_lo: bool = False):
 # noise.MAX_SEED, written out so that parsing imports no torch
 STEPS, BATCH, SEED, THREADS = _int(1, MAX_STEPS), _int(1, 2**16), _int(0, 2**31 - 1), _int(1, 1024)
 K, RATIO, LR, WEIGHT = _int(1, MAX_K), _int(1, 100), _real(0, 1, open_lo=True), _real(0, 1000)
-SEEDS = _int(2, MAX_SEEDS)
+SEEDS = _int(MIN_SEEDS, MAX_SEEDS)
 
 
 def _run_opts(p) -> None:

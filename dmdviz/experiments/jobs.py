@@ -9,6 +9,7 @@ A run is a folder under the runs root (``$DMDVIZ_RUNS_DIR``, default ``./runs``)
     teacher/      train_teacher's run folder; a checkpoint once config.json exists
     student/      distill's run folder, likewise
     STOP          present while a cancel is pending
+    owner.json    started from a public app: its session, hashed (only it cancels or resumes)
 
 Why a subprocess and not a thread: torch's thread count is per process (``DMDVIZ_JOB_THREADS``:
 one on a public Space, whose server computes for other visitors beside the job; every core
@@ -23,6 +24,7 @@ new worker on the same folder and the trainers continue from their last saved st
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import shutil
@@ -40,6 +42,7 @@ from dmdviz.limits import Limits
 from dmdviz.settings import runs_root
 
 ACTIVE = ("starting", "running")
+OWNER = "owner.json"  # the hashed session that started the run from a public app
 _tail = files.Tail()
 
 
@@ -150,10 +153,12 @@ def _launch(folder: Path, limits: Limits) -> None:
     files.write_status(folder, state="starting", phase="starting", pid=pid, message="")
 
 
-def start(spec: JobSpec, name: str = "", root: Path | None = None, limits: Limits | None = None) -> str:
+def start(spec: JobSpec, name: str = "", root: Path | None = None, limits: Limits | None = None,
+          owner: str | None = None) -> str:
     """Create a run folder for ``spec`` and start its worker; returns the run name.
 
-    Refused when ``limits.max_jobs`` background runs (jobs and sweeps) already run."""
+    Refused when ``limits.max_jobs`` background runs (jobs and sweeps) already run. An
+    ``owner`` (a public app's session id) is recorded, hashed: only it may cancel or resume."""
     limits, root = limits or Limits.from_env(), root or runs_root()
     spec.check(limits)
     with launcher.launching(root, limits):
@@ -161,15 +166,25 @@ def start(spec: JobSpec, name: str = "", root: Path | None = None, limits: Limit
         folder = root / name
         if folder.exists():
             raise DmdvizError(f"a run named {name!r} exists already; choose another name")
-        folder.mkdir(parents=True)
-        files.write_json(folder / "job.json", asdict(spec))
-        _launch(folder, limits)
+        try:
+            folder.mkdir(parents=True)
+            files.write_json(folder / "job.json", asdict(spec))
+            if owner is not None:
+                files.write_json(folder / OWNER, {"owner": _tag(owner)})
+            _launch(folder, limits)
+        except BaseException as e:  # a failed start leaves no folder to block the name
+            shutil.rmtree(folder, ignore_errors=True)
+            if isinstance(e, OSError):
+                raise DmdvizError(f"run {name} could not be started ({e.strerror or type(e).__name__})") from None
+            raise
     return name
 
 
-def resume(run: str, root: Path | None = None, limits: Limits | None = None) -> None:
-    """Start a new worker on an interrupted, cancelled or failed run; it continues the run."""
+def resume(run: str, root: Path | None = None, limits: Limits | None = None, owner: str | None = None) -> None:
+    """Start a new worker on an interrupted, cancelled or failed run; it continues the run.
+    With an ``owner`` (a public app's session), only the run's own."""
     limits, folder = limits or Limits.from_env(), _folder(run, root)
+    _check_owner(run, folder, owner)
     _check_resumable(run, folder)
     with launcher.launching(folder.parent, limits):
         _check_resumable(run, folder)  # again under the lock: two clicks start one worker
@@ -184,12 +199,24 @@ def _check_resumable(run: str, folder: Path) -> None:
         raise DmdvizError(f"run {run} has finished; start a new one")
 
 
-def cancel(run: str, root: Path | None = None) -> None:
-    """Ask the worker to stop: it saves its state at the next step and exits (resumable)."""
+def cancel(run: str, root: Path | None = None, owner: str | None = None) -> None:
+    """Ask the worker to stop: it saves its state at the next step and exits (resumable).
+    With an ``owner`` (a public app's session), only the run's own."""
     folder = _folder(run, root)
+    _check_owner(run, folder, owner)
     if state(folder)[0] not in ACTIVE:
         raise DmdvizError(f"run {run} is not running")
     files.request_stop(folder)
+
+
+def _tag(owner: str) -> str:
+    """What a run folder records of its owner: a hash, so the folder never holds a session id."""
+    return hashlib.sha256(f"dmdviz-run-owner:{owner}".encode()).hexdigest()[:32]
+
+
+def _check_owner(run: str, folder: Path, owner: str | None) -> None:
+    if owner is not None and files.read_json(folder / OWNER).get("owner") != _tag(owner):
+        raise DmdvizError(f"run {run} was started from another page: only that page can cancel or resume it")
 
 
 def progress(run: str, root: Path | None = None) -> Progress:

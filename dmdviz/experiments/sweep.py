@@ -54,7 +54,7 @@ import numpy as np
 from dmdviz import files, settings
 from dmdviz.errors import DmdvizError
 from dmdviz.experiments import launcher
-from dmdviz.limits import Limits
+from dmdviz.limits import MIN_SEEDS, Limits
 
 VARIANTS: dict[str, dict] = {
     "plain": {},
@@ -110,9 +110,9 @@ class SweepConfig:
             raise DmdvizError("dims and seeds must not repeat")
         if self.embed not in ("first", "random"):
             raise DmdvizError(f"embed must be 'first' or 'random', got {self.embed!r}")
-        if min(self.teacher_steps, self.student_steps, self.hidden, self.depth, self.ratio) < 1 or not 2 <= self.n <= 2000 \
+        if min(self.teacher_steps, self.student_steps, self.hidden, self.depth, self.ratio) < 1 or not MIN_SEEDS <= self.n <= 2000 \
                 or self.lr < 0:
-            raise DmdvizError("need positive steps, hidden, depth and ratio, lr >= 0 and 2 <= n <= 2000")
+            raise DmdvizError(f"need positive steps, hidden, depth and ratio, lr >= 0 and {MIN_SEEDS} <= n <= 2000")
 
     @classmethod
     def from_dict(cls, d: dict) -> "SweepConfig":

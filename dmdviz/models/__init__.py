@@ -11,6 +11,7 @@ core/ and the base modules.
     diffusers_adapter -- teachers, one-step students and VAE decoders from diffusers folders / Hub repos
     decoded   -- a latent pair seen through its VAE (distances in pixels)
     pairfile  -- pair files (JSON / TOML): which teacher, student, conditioning, K, space
+    budget    -- what a diffusers model and its samples cost, from configs and headers, before any work
 """
 
 from __future__ import annotations

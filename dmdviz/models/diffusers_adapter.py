@@ -25,9 +25,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from dmdviz.checkpoint import PICKLE_SUFFIXES, split_revision
+from dmdviz.checkpoint import PICKLE_SUFFIXES, fetch_files
 from dmdviz.errors import DmdvizError
-from dmdviz.models import params
+from dmdviz.models import budget, params
 from dmdviz.models.native import file_digest
 
 NETS = ("UNet2DModel", "UNet2DConditionModel", "SD3Transformer2DModel")
@@ -35,23 +35,16 @@ WEIGHTS = "diffusion_pytorch_model.safetensors"
 FLOW, EDM = ("FlowMatchEulerDiscreteScheduler",), ("EDMEulerScheduler",)
 
 
-def resolve(ref: str) -> tuple[Path, str]:
-    """(folder, revision) of a local folder or a Hub repo id (offline: from the cache only)."""
+def resolve(ref: str, allow_patterns: list[str] | None = None) -> tuple[Path, str]:
+    """(folder, revision) of a local folder or a Hub repo id. From the Hub only the files
+    ``allow_patterns`` match (by default every config and diffusers weights file, no variant
+    or single-file checkpoint), planned and bounded first (``checkpoint.fetch_files``)."""
     local = Path(ref).expanduser()
     if local.is_dir():
         return local, ""
-    repo, rev = split_revision(ref)
-    from huggingface_hub import errors as hf_errors
-    from huggingface_hub import snapshot_download
-
-    try:
-        folder = Path(snapshot_download(repo, revision=rev, allow_patterns=["*.json", "*.safetensors", "*.txt"]))
-    except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled):
-        raise DmdvizError(f"{ref}: not a folder, and not in the local Hugging Face cache (the Hub is unreachable "
-                          "or offline)") from None
-    except (hf_errors.HfHubHTTPError, ValueError, OSError) as e:
-        raise DmdvizError(f"{ref}: could not be fetched ({str(e).splitlines()[0][:120]})") from None
-    return folder, rev or folder.name
+    folder, _, rev = fetch_files(ref, allow_patterns or ["*config.json", f"*{WEIGHTS}", f"*{WEIGHTS}.index.json",
+                                                         "*diffusion_pytorch_model-*-of-*.safetensors"])
+    return folder, rev
 
 
 def _model_folder(root: Path, subfolder: str | None) -> Path:
@@ -108,6 +101,7 @@ class _Loaded:
         kind = config.get("_class_name")
         if kind not in NETS:
             raise DmdvizError(f"{folder}: model class {kind!r} is not supported (supported: {', '.join(NETS)})")
+        budget.check_diffusers(folder, files, shape, prompts)  # size, keys and shapes before any allocation
         import diffusers
 
         try:
@@ -280,6 +274,7 @@ class Decoder:
         files, config = _check_weights(folder), _read_json(folder / "config.json")
         if config.get("_class_name") != "AutoencoderKL":
             raise DmdvizError(f"{folder}: vae class {config.get('_class_name')!r} is not supported (AutoencoderKL)")
+        budget.check_diffusers(folder, files)
         import diffusers
 
         dtype = _dtype(args.get("dtype"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -65,10 +66,10 @@ def read(path) -> PairSpec:
         raise DmdvizError(f"pair file {path} not found")
     if path.stat().st_size > MAX_BYTES:
         raise DmdvizError(f"pair file {path.name} is over {MAX_BYTES // 1024} KB")
-    try:
+    try:  # ValueError: JSON's own, or an integer of over 4,300 digits; RecursionError: nesting too deep
         text = path.read_text()
         raw = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, tomllib.TOMLDecodeError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError, tomllib.TOMLDecodeError) as e:
         raise DmdvizError(f"pair file {path.name} is not valid {'TOML' if path.suffix == '.toml' else 'JSON'} "
                           f"({str(e).splitlines()[0][:100]})") from None
     return parse(raw, path.parent.resolve(), path.name)
@@ -76,31 +77,20 @@ def read(path) -> PairSpec:
 
 def fetch(ref: str) -> Path:
     """The pair file of a Hub repo ``org/name[@revision]``: its ``pair.json`` (else
-    ``pair.toml``) and the prompts file it names, through the Hugging Face cache (offline
-    respected). Refs inside it resolve as everywhere: shipped names, Hub ids, folders."""
-    from huggingface_hub import errors as hf_errors
-    from huggingface_hub import hf_hub_download
+    ``pair.toml``) and the prompts file it names, each planned and bounded before it is
+    downloaded (``checkpoint.fetch_files``; the pair file at most ``MAX_BYTES``), through
+    the Hugging Face cache (offline respected). Refs inside it resolve as everywhere."""
+    from dmdviz.checkpoint import fetch_files
 
-    from dmdviz.checkpoint import split_revision
-
-    repo, rev = split_revision(ref)
-    for name in ("pair.json", "pair.toml"):
-        try:
-            path = Path(hf_hub_download(repo, name, revision=rev))
-        except hf_errors.EntryNotFoundError:
-            continue
-        except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled):
-            continue  # offline: this name is not in the cache; try the other
-        except (hf_errors.HfHubHTTPError, ValueError, OSError) as e:
-            raise DmdvizError(f"{ref}: could not be fetched ({str(e).splitlines()[0][:120]})") from None
-        prompts = read(path).prompts
-        if prompts is not None:
-            try:
-                hf_hub_download(repo, str(prompts.relative_to(path.parent)), revision=rev)
-            except (hf_errors.HfHubHTTPError, hf_errors.LocalEntryNotFoundError, OSError) as e:
-                raise DmdvizError(f"{ref}: its prompts file could not be fetched ({type(e).__name__})") from None
-        return path
-    raise DmdvizError(f"{ref}: no pair.json or pair.toml in that repo (or not in the local Hugging Face cache)")
+    names = ["pair.json", "pair.toml"]
+    folder, repo, _ = fetch_files(ref, names, small=MAX_BYTES)
+    path = next((folder / name for name in names if (folder / name).is_file()), None)
+    if path is None:
+        raise DmdvizError(f"{ref}: no pair.json or pair.toml in that repo (or not in the local Hugging Face cache)")
+    prompts = read(path).prompts
+    if prompts is not None:  # from the commit the pair file came from
+        fetch_files(f"{repo}@{folder.name}", [prompts.relative_to(path.parent.resolve()).as_posix()])
+    return path
 
 
 def parse(raw, folder: Path, name: str = "pair file") -> PairSpec:
@@ -145,10 +135,9 @@ def _side(raw: dict, role: str, name: str, default: str = "dmdviz") -> Side:
 
 def _inside(folder: Path, rel: str, name: str) -> Path:
     """A file the pair file names: relative, and inside the pair file's folder."""
-    p = (folder / rel).resolve()
-    if Path(rel).is_absolute() or not p.is_relative_to(folder):
+    if not isinstance(rel, str) or Path(rel).is_absolute() or ".." in Path(os.path.normpath(rel)).parts:
         raise DmdvizError(f"{name}: {rel!r} must be a path relative to the pair file's folder, inside it")
-    return p
+    return folder / os.path.normpath(rel)  # by name: a Hub cache's files are links into its blobs/
 
 
 def _local(spec: PairSpec, ref: str) -> str:

@@ -243,10 +243,10 @@ class App:
 
     # ------------------------------------------------------------------ Train
 
-    def train_start(self, preset, dim, teacher_steps, student_steps, ratio, gan_weight, init, name):
+    def train_start(self, preset, dim, teacher_steps, student_steps, ratio, gan_weight, init, name, session: str = ""):
         spec = jobs.JobSpec(preset, int(dim or 0), int(teacher_steps), int(student_steps), int(ratio),
                             float(gan_weight), init)
-        run = jobs.start(spec, name or "", limits=self.reg.limits)
+        run = jobs.start(spec, name or "", limits=self.reg.limits, owner=session if self.reg.limits.public else None)
         return gr.update(choices=jobs.list_runs(), value=run), f"Started run `{run}`."
 
     def train_status(self, run, last_state):
@@ -261,12 +261,12 @@ class App:
         return (bar, plots.training_curves(p.teacher, metrics=(), title="Teacher (flow matching)", height=420),
                 plots.training_curves(p.student, title="Student (DMD)", height=420), p.state, pairs)
 
-    def train_cancel(self, run):
-        jobs.cancel(run)
+    def train_cancel(self, run, session: str = ""):
+        jobs.cancel(run, owner=session if self.reg.limits.public else None)
         return f"Cancel requested for `{run}`: it stops at its next step and can be resumed."
 
-    def train_resume(self, run):
-        jobs.resume(run, limits=self.reg.limits)
+    def train_resume(self, run, session: str = ""):
+        jobs.resume(run, limits=self.reg.limits, owner=session if self.reg.limits.public else None)
         return f"Resumed `{run}` from its last saved state."
 
     def train_push(self, run, repo_id, token):
@@ -336,13 +336,13 @@ def _train_tab(app: App, gate: Gate, pair_dd: gr.Dropdown) -> None:
     c = ui_layout.train_controls(app.reg.limits)
     wire(gate, c.start_btn.click, app.train_start, [c.preset, c.dim, c.teacher_steps, c.student_steps, c.ratio, c.gan,
                                                      c.init, c.run_name], [c.run_dd, c.train_msg], c.start_msg,
-         c.train_msg, api_name="train_start", group=OWN)
+         c.train_msg, api_name="train_start", group=OWN, session=True)
     wire(gate, c.timer.tick, app.train_status, [c.run_dd, c.job_state],
          [c.progress, c.loss_plot, c.copy_plot, c.job_state, pair_dd], c.job_msg, api_name="train_status", group=POLL)
     wire(gate, c.cancel_btn.click, app.train_cancel, [c.run_dd], [c.train_msg], c.run_msg, c.train_msg,
-         api_name="train_cancel", group=OWN)
+         api_name="train_cancel", group=OWN, session=True)
     wire(gate, c.resume_btn.click, app.train_resume, [c.run_dd], [c.train_msg], c.run_msg, c.train_msg,
-         api_name="train_resume", group=OWN)
+         api_name="train_resume", group=OWN, session=True)
     wire(gate, c.refresh_btn.click, app.runs, [], [c.run_dd], c.run_msg, c.train_msg, api_name="runs", group=VIEWS)
     wire(gate, c.push_btn.click, app.train_push, [c.run_dd, c.repo, c.token], [c.train_msg], c.push_msg, c.train_msg,
          api_name="train_push", group=OWN)
@@ -367,7 +367,7 @@ def build_demo(registry: Registry | None = None, warm: bool = False) -> gr.Block
     if warm:
         view = app.init(min(ui_layout.DEFAULT_N, lim.max_seeds), 0, 8, 0)  # the page's default n, seed, K and seed index
         first = first_paints(view)
-    gate = Gate(lim.session_queue)
+    gate = Gate(lim.session_queue, lim.address_queue)
     for root, name in ((app.reg.uploads, YOUR_UPLOAD), (settings.runs_root(), "runs"), (settings.shipped_root(), "checkpoints")):
         hide(root, name)
     with gr.Blocks(title="dmdviz: why are DMD students lazy?", delete_cache=(3600, 3600)) as demo:

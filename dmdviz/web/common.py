@@ -8,12 +8,14 @@ so never behind a computation) and ``POLL`` (timer ticks: no limit, no spinner).
 Gradio's queue has one global ``max_size``, no per-visitor cap, so one visitor's flood could
 fill it for everyone. ``Gate`` is that cap: an event's Gradio ``validator`` runs when the
 request joins the queue and refuses it while its session already holds ``limit`` requests
-waiting or running; the callback releases its place when it ends. Timer ticks are not counted
+waiting or running, or its client address ``per_address`` (session ids are the client's to
+choose; its address is not); the callback releases its place when it ends. Timer ticks are not counted
 (they run at once, outside every limit).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 
@@ -36,7 +38,13 @@ def serialised(fig):
 
 
 class Gate:
-    """At most ``limit`` requests per session waiting in the queue or running.
+    """At most ``limit`` requests per visitor waiting in the queue or running, and at most
+    ``per_address`` from one client address, whatever session ids it makes up.
+
+    A visitor is its Gradio session, or, for a caller without one (a bare REST call), its
+    address (``client_address``): session-less callers are capped one address at a time and
+    never lock each other out. A session id is the client's to choose, so the address cap is
+    what bounds a client that opens twenty sessions.
 
     A place is taken when a request joins (``admit``) and given back when its callback ends
     (``release``). A request Gradio drops before it runs (its page closed, a cancelled event)
@@ -46,9 +54,10 @@ class Gate:
 
     GRACE_S = 30.0  # a request admitted this recently may not be in Gradio's queue yet (a loaded machine: seconds)
 
-    def __init__(self, limit: int):
-        self.limit = limit
+    def __init__(self, limit: int, per_address: int | None = None):
+        self.limit, self.per_address = limit, per_address or 2 * limit
         self.held: dict[str, list[float]] = {}
+        self.address: dict[str, str] = {}  # visitor key -> the client address its places came from
         self.lock = threading.Lock()
         self.blocks = None
 
@@ -61,38 +70,67 @@ class Gate:
         pending = getattr(queue, "pending_event_ids_session", None)
         return None if pending is None else len(pending.get(session, ()))
 
-    def admit(self, session: str | None) -> bool:
-        session = session or ""
+    @staticmethod
+    def key(session: str | None, address: str = "") -> str:
+        return session or f"@{address}"
+
+    def admit(self, session: str | None, address: str = "") -> bool:
+        key = self.key(session, address)
         with self.lock:
-            places = self.held.setdefault(session, [])
-            pending = self._pending(session)
+            places = self.held.setdefault(key, [])
+            pending = self._pending(key)
             now = time.monotonic()
             while pending is not None and len(places) > pending and places and now - places[0] > self.GRACE_S:
                 places.pop(0)  # a request that never ran
-            if len(places) >= self.limit:
+            from_address = sum(len(self.held.get(k, ())) for k, a in self.address.items() if a == address)
+            if len(places) >= self.limit or from_address >= self.per_address:
+                if not places:
+                    self.held.pop(key, None)
                 return False
             places.append(now)
+            self.address[key] = address
             return True
 
-    def release(self, session: str | None) -> None:
+    def release(self, session: str | None, address: str = "") -> None:
+        key = self.key(session, address)
         with self.lock:
-            places = self.held.get(session or "", [])
+            places = self.held.get(key, [])
             if places:
                 places.pop(0)
             if not places:
-                self.held.pop(session or "", None)
+                self.held.pop(key, None)
+                self.address.pop(key, None)
+
+    def release_for(self, request: gr.Request) -> None:
+        """``release`` the place of the request's visitor (its callback ended)."""
+        self.release(request.session_hash, client_address(request))
 
     def forget(self, session: str | None) -> None:
         """The session's page closed: Gradio drops its waiting requests, so they hold no place."""
         with self.lock:
             self.held.pop(session or "", None)
+            self.address.pop(session or "", None)
 
     def validator(self, request: gr.Request, *args):
         """Gradio's validator contract: one verdict per input; a refusal is told on the first."""
-        admitted = self.admit(request.session_hash)
-        line = "" if admitted else (f"{self.limit} requests from this page are already waiting or running: "
-                                    "wait for one to finish")
+        admitted = self.admit(request.session_hash, client_address(request))
+        line = "" if admitted else (f"{self.limit} requests from this page (or {self.per_address} from this "
+                                    "address) are already waiting or running: wait for one to finish")
         return [gr.validate(admitted, line), *[gr.validate(True, "") for _ in args[1:]]] if args else None
+
+
+def client_address(request) -> str:
+    """The client's address as far as the client cannot choose it: the connection's peer, or,
+    when that peer is a proxy on a private network (a Space's), the address that proxy appended
+    last to ``X-Forwarded-For`` (the entries before it are the client's to write)."""
+    peer = str(getattr(getattr(request, "client", None), "host", "") or "")
+    try:
+        proxied = ipaddress.ip_address(peer).is_private
+    except ValueError:
+        proxied = False
+    headers = getattr(request, "headers", None) or {}
+    forwarded = [part.strip() for part in str(headers.get("x-forwarded-for", "")).split(",")]
+    return forwarded[-1] if proxied and forwarded[-1] else peer
 
 
 def wire(gate: Gate, triggers, fn, inputs: list, outputs: list, msg, status=None, *, api_name: str,

@@ -12,7 +12,7 @@ import gradio as gr
 
 from dmdviz.config import PRESETS
 from dmdviz.experiments import jobs
-from dmdviz.limits import Limits
+from dmdviz.limits import MIN_SEEDS, Limits
 from dmdviz.web.catalog import families, pair_choices, shipped_pair_files
 from dmdviz.web.messages import error_box
 
@@ -55,7 +55,7 @@ def explore_views(c, lim: Limits, first: dict[str, str]) -> None:
     """N / seed / K, the four plots and the metrics table of the pair, into ``c``; ``first``:
     static first paints by plot id (``plot``)."""
     with gr.Row():
-        c.n = gr.Slider(2, lim.max_seeds, value=min(DEFAULT_N, lim.max_seeds), step=1, label="Seeds N")
+        c.n = gr.Slider(MIN_SEEDS, lim.max_seeds, value=min(DEFAULT_N, lim.max_seeds), step=1, label="Seeds N")
         c.seed = gr.Number(0, precision=0, label="Base seed")
         c.k = gr.Number(8, precision=0, label="K (Euler steps of the target Φ_K)")
         c.draw = gr.Button("Draw", variant="primary")

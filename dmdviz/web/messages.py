@@ -94,7 +94,7 @@ def guarded(fn, inputs: list, outputs: list, msg: gr.HTML, status: gr.Markdown |
             return (*kept, _shown(line), *([last] if memory else []), *([warned] if extra else []))
         finally:
             if gate is not None:
-                gate.release(request.session_hash)
+                gate.release_for(request)
         result = result if len(outputs) != 1 else (result,)
         if at is not None and isinstance(result[at], str):
             last = result[at]

@@ -11,10 +11,11 @@ Uploads are deleted when their session ends (``forget_session``) and by age (``e
 Gradio deep-copies ``gr.State`` per session, so models never go there: sessions hold only
 references (strings) and look the models up here. Analyses (samples, costs,
 OT assignments) are cached per (teacher, student, n, seed, K) so redrawing, drilling into a seed or switching tabs
-samples nothing again. Both caches are LRU with sizes from ``Limits``; a lock makes a
-checkpoint load once even when two sessions ask at the same moment. Under them, the on-disk
-``SampleCache`` keeps every sampled set across restarts (``$DMDVIZ_CACHE_DIR``, bounded by
-``$DMDVIZ_CACHE_MB``).
+samples nothing again. Both caches are LRU with sizes from ``Limits``; a per-key lock makes a
+checkpoint load once even when two sessions ask at the same moment, and a slow load (a Hub
+download) holds up no other lookup. Under them, the on-disk ``SampleCache`` keeps every
+sampled set across restarts (``$DMDVIZ_CACHE_DIR``, bounded by ``$DMDVIZ_CACHE_MB``). A pair
+file's diffusers sides follow ``web.sides``: Hub ids only, fetched planned and bounded.
 """
 
 from __future__ import annotations
@@ -37,9 +38,12 @@ from dmdviz.analysis.cache import SampleCache
 from dmdviz.core import noise
 from dmdviz.errors import DmdvizError
 from dmdviz.experiments import jobs
-from dmdviz.limits import Limits
+from dmdviz.limits import MIN_SEEDS, Limits
+from dmdviz.models import budget
 from dmdviz.training.runtime import pick_device
+from dmdviz.web import sides
 from dmdviz.web.catalog import shipped_pair_files
+from dmdviz.web.sides import shown as _shown
 
 UPLOAD = "upload:"  # a session's upload: upload:<token>
 RUN_PARTS = ("teacher", "student")
@@ -54,25 +58,34 @@ class Upload:
     created: float
 
 
-def _shown(ref: str) -> str:
-    """A visitor's reference for a message: an absolute path is not echoed."""
-    return "a folder path" if ref.startswith(("/", "~", "\\")) or ":\\" in ref[:3] else repr(ref[:80])
-
-
 class _LRU:
+    """Bounded, least recently used first out; a value is made once per key, under that key's
+    own lock, so a slow ``make`` (a download, a build) never holds up other keys' lookups."""
+
     def __init__(self, size: int):
         self.size, self.items, self.lock = size, OrderedDict(), threading.RLock()
+        self.building: dict = {}  # key -> the lock held while its value is made
 
     def get(self, key, make):
         with self.lock:
             if key in self.items:
                 self.items.move_to_end(key)
                 return self.items[key]
-            value = make()
-            self.items[key] = value
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-            return value
+            build = self.building.setdefault(key, threading.Lock())
+        with build:
+            try:
+                with self.lock:
+                    if key in self.items:  # made by the caller this one waited for
+                        return self.items[key]
+                value = make()
+                with self.lock:
+                    self.items[key] = value
+                    while len(self.items) > self.size:
+                        self.items.popitem(last=False)
+                return value
+            finally:
+                with self.lock:
+                    self.building.pop(key, None)
 
 
 class Registry:
@@ -230,20 +243,25 @@ class Registry:
 
         path = self.pairfile_path(choice, session)
         spec = pairfile.read(path)
+        shipped = path.resolve().is_relative_to(settings.shipped_root().resolve())
         if not self.local:
-            _check_sides(spec, shipped=path.resolve().is_relative_to(settings.shipped_root().resolve()))
-        key = ("pairfile", str(path.resolve()), path.stat().st_mtime_ns)
-        return self._models.get(key, lambda: models.open_pair(*pairfile.build(
-            spec, lambda ref: self.checkpoint(ref, session), allow_code=False)))
+            sides.check(spec, shipped, self.limits)
+
+        def make():  # the Hub sides fetched (planned, bounded) only when the pair is not kept already
+            fetched = spec if self.local else sides.fetched(spec, shipped, self.limits)
+            return models.open_pair(*pairfile.build(fetched, lambda ref: self.checkpoint(ref, session), allow_code=False))
+
+        return self._models.get(("pairfile", str(path.resolve()), path.stat().st_mtime_ns), make)
 
     def analysis_of(self, pair: models.Pair, n: int, seed: int, k: int) -> analysis.PairAnalysis:
         """The pair's analysis on seeds 0..n-1 of ``seed`` (the one road, ``analysis.Analyses``,
         kept in this registry's bounded store), after the app's bounds on n and K."""
         n, seed, k = int(n), noise.check_seed(seed), int(k)
-        if not 2 <= n <= self.limits.max_seeds:
-            raise DmdvizError(f"number of seeds must be between 2 and {self.limits.max_seeds}, got {n}")
+        if not MIN_SEEDS <= n <= self.limits.max_seeds:
+            raise DmdvizError(f"number of seeds must be between {MIN_SEEDS} and {self.limits.max_seeds}, got {n}")
         if not 1 <= k <= self.limits.max_k:
             raise DmdvizError(f"K must be between 1 and {self.limits.max_k}, got {k}")
+        budget.check_samples(pair.teacher.shape, n, self.limits)
         return self.analyses.analysis(pair, n, seed, k)
 
     def second_analysis(self, first: analysis.PairAnalysis, pair: models.Pair, ref: str,
@@ -340,23 +358,6 @@ class Registry:
             for t in [t for t, u in self._uploads.items() if u.folder == folder]:
                 self._uploads.pop(t)
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def _check_sides(spec, shipped: bool) -> None:
-    """Web rule for a pair file's non-dmdviz sides (diffusers models, their vae and scheduler):
-    a Hub repo id, or (a shipped pair file only) a folder inside ``checkpoints/``."""
-
-    for side in (spec.teacher, spec.student, spec.vae):
-        if side is None or side.adapter == "dmdviz":
-            continue
-        for ref in (side.ref, side.args.get("scheduler") or ""):
-            if not ref or checkpoint.is_repo_id(ref):
-                continue
-            inside = shipped and not Path(ref).is_absolute() and (spec.folder / ref).resolve().is_relative_to(
-                settings.shipped_root().resolve())
-            if not inside:
-                raise DmdvizError(f"the pair file's {side.adapter} model {_shown(ref)} is not a Hub repo id: the web "
-                                  "app opens no folder of the server")
 
 
 def _unzip(path: Path, dest: Path, max_bytes: int, max_entries: int) -> None:
