@@ -1,0 +1,88 @@
+"""Tiny random-init diffusers pipelines, saved with ``save_pretrained`` (nothing downloaded):
+stand-ins for the published students' pipelines, with their classes, schedulers and config
+features (SDXL's text_time conditioning, leading spacing, Flux's packing), sizes shrunk."""
+
+import torch
+
+SD_BETAS = {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1,
+            "timestep_spacing": "leading"}
+TOKENS, TEXT, POOLED = 5, 16, 8
+
+
+def _perturb(net):
+    """No zero-initialised layer: every output depends on every input."""
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return net.eval()
+
+
+def tiny_vae():
+    import diffusers
+
+    torch.manual_seed(1)
+    return diffusers.AutoencoderKL(in_channels=3, out_channels=3, latent_channels=4, block_out_channels=(8, 8),
+                                   down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2,
+                                   norm_num_groups=4, sample_size=16)
+
+
+def tiny_unet(sdxl: bool, seed: int = 0):
+    import diffusers
+
+    torch.manual_seed(seed)
+    extra = dict(addition_embed_type="text_time", addition_time_embed_dim=4,
+                 projection_class_embeddings_input_dim=POOLED + 6 * 4) if sdxl else {}
+    return _perturb(diffusers.UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, layers_per_block=1, block_out_channels=(8, 16),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"), up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        norm_num_groups=4, cross_attention_dim=TEXT, attention_head_dim=2, **extra))
+
+
+def sdxl_pipeline(folder, seed: int = 0):
+    """SDXL base's features: text_time UNet, EulerDiscreteScheduler with leading spacing."""
+    import diffusers
+
+    sched = diffusers.EulerDiscreteScheduler(**SD_BETAS)
+    pipe = diffusers.StableDiffusionXLPipeline(vae=tiny_vae(), text_encoder=None, text_encoder_2=None, tokenizer=None,
+                                               tokenizer_2=None, unet=tiny_unet(True, seed), scheduler=sched)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def sd_pipeline(folder, seed: int = 0):
+    """SD 1.5's features: a cross-attention UNet, scaled-linear betas, leading spacing (DDIM)."""
+    import diffusers
+
+    sched = diffusers.DDIMScheduler(**SD_BETAS, clip_sample=False, set_alpha_to_one=False)
+    pipe = diffusers.StableDiffusionPipeline(vae=tiny_vae(), text_encoder=None, tokenizer=None,
+                                             unet=tiny_unet(False, seed), scheduler=sched, safety_checker=None,
+                                             feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def sdxl_prompts(path, n: int = 3, seed: int = 0):
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(seed)
+    save_file({"prompt_embeds": torch.randn(n, TOKENS, TEXT, generator=g),
+               "pooled_prompt_embeds": torch.randn(n, POOLED, generator=g)}, str(path))
+    return path
+
+
+def sd_prompts(path, n: int = 3, seed: int = 0):
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(seed)
+    save_file({"prompt_embeds": torch.randn(n, TOKENS, TEXT, generator=g),
+               "negative_prompt_embeds": torch.randn(n, TOKENS, TEXT, generator=g)}, str(path))
+    return path
+
+
+def tiny_plain_unet():
+    import diffusers
+
+    torch.manual_seed(0)
+    return _perturb(diffusers.UNet2DModel(sample_size=8, in_channels=2, out_channels=2, layers_per_block=1,
+                                          block_out_channels=(8, 16), down_block_types=("DownBlock2D",) * 2,
+                                          up_block_types=("UpBlock2D",) * 2, norm_num_groups=4))

@@ -1,0 +1,173 @@
+"""Pipeline sides on tiny random-init stand-ins of the published students' pipelines (nothing
+downloaded): dmdviz's Φ_K and G equal the pipeline's own ``output_type="latent"`` call on the
+same latents and generators; an untrained student reads ρ ≈ 1; bad inputs are one line."""
+
+import json
+
+import pytest
+import torch
+
+pytest.importorskip("transformers")  # every diffusers pipeline class imports it
+diffusers = pytest.importorskip("diffusers")
+
+from pipelines import sd_pipeline, sd_prompts, sdxl_pipeline, sdxl_prompts, tiny_unet  # noqa: E402
+
+from dmdviz import analysis  # noqa: E402
+from dmdviz.core import metrics, noise  # noqa: E402
+from dmdviz.errors import DmdvizError  # noqa: E402
+from dmdviz.models import pairfile  # noqa: E402
+from dmdviz.models import pipeline_adapter as pa  # noqa: E402
+
+DMD2_1STEP = {"call": {"guidance_scale": 0.0, "timesteps": [399]}, "scheduler": "LCMScheduler"}
+DMD2_4STEP = {"call": {"guidance_scale": 0.0, "timesteps": [999, 749, 499, 249]}, "scheduler": "LCMScheduler"}
+
+
+@pytest.fixture(scope="session")
+def sdxl(tmp_path_factory):
+    """A tiny SDXL pipeline, its prompts, and a DMD2-style student UNet state dict (other weights)."""
+    from safetensors.torch import save_file
+
+    root = tmp_path_factory.mktemp("sdxl")
+    sdxl_pipeline(root / "base")
+    save_file(tiny_unet(True, seed=7).state_dict(), str(root / "student_unet.safetensors"))
+    return root / "base", sdxl_prompts(root / "prompts.safetensors"), root / "student_unet.safetensors"
+
+
+@pytest.fixture(scope="session")
+def sd(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sd")
+    return sd_pipeline(root / "base"), sd_prompts(root / "prompts.safetensors")
+
+
+def _own(folder, z, y, prompts, steps, call, scheduler=None, state=None, lora=None, trailing=True):
+    """The pipeline's own call, set up as a model card does (diffusers only, no dmdviz)."""
+    from safetensors.torch import load_file
+
+    pipe = diffusers.DiffusionPipeline.from_pretrained(str(folder))
+    pipe.set_progress_bar_config(disable=True)
+    if state is not None:
+        pipe.unet.load_state_dict(load_file(str(state)))
+    if lora is not None:
+        pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
+        pipe.fuse_lora()
+    if scheduler is not None:
+        pipe.scheduler = getattr(diffusers, scheduler).from_config(pipe.scheduler.config)
+    elif trailing:
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, timestep_spacing="trailing")
+    embeds = {k: v[y] for k, v in load_file(str(prompts)).items()}
+    size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+    with torch.no_grad():
+        return pipe(latents=z.clone(), output_type="latent", generator=pa.generators(z), height=size, width=size,
+                    **steps, **call, **embeds).images
+
+
+def test_sdxl_teacher_with_cfg_and_dmd2_students_equal_the_pipelines_own_output(sdxl):
+    base, prompts, state = sdxl
+    teacher = pa.teacher(str(base), {"call": {"guidance_scale": 8.0}}, prompts)
+    one = pa.student(str(base), {**DMD2_1STEP, "unet": str(state)}, prompts)
+    four = pa.student(str(base), {**DMD2_4STEP, "unet": str(state)}, prompts)
+    assert teacher.shape == one.shape == (4, 8, 8) and teacher.n_classes == 3 and teacher.guidance == 8.0
+    assert "trailing spacing used" in teacher.notes[0] and one.guidance == 0.0
+    z, y = noise.seeded(0, 3, teacher.shape, teacher.n_classes)
+    with torch.no_grad():
+        phi, g1, g4 = teacher.phi(z, 4, y), one(z, y), four(z, y)
+    torch.testing.assert_close(phi, _own(base, z, y, prompts, {"num_inference_steps": 4}, {"guidance_scale": 8.0}),
+                               rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g1, _own(base, z, y, prompts, {}, DMD2_1STEP["call"], "LCMScheduler", state))
+    torch.testing.assert_close(g4, _own(base, z, y, prompts, {}, DMD2_4STEP["call"], "LCMScheduler", state))
+    unguided = _own(base, z, y, prompts, {"num_inference_steps": 4}, {"guidance_scale": 1.0})
+    assert (phi - unguided).abs().max() > 1e-3  # the guidance is really on
+    assert (g1 - _own(base, z, y, prompts, {}, DMD2_1STEP["call"], "LCMScheduler")).abs().max() > 1e-3  # its weights
+    # the 4-step LCM student injects noise between steps: it comes from the per-seed generators
+    pipe = four.side.pipe
+    with torch.no_grad():
+        other = pipe(latents=z.clone(), output_type="latent", generator=pa.generators(z, salt=1), height=8, width=8,
+                     **DMD2_4STEP["call"], **{k: v[y] for k, v in four.side.prompts.tensors.items()}).images
+    assert (g4 - other).abs().max() > 1e-3
+    torch.testing.assert_close(four(z, y), g4)  # and is a pure function of the seed
+    trajectory = teacher.phi(z[:1], 4, y[:1], trajectory=True)
+    assert trajectory.shape == (5, 1, 4, 8, 8) and torch.all(teacher.times(4).diff() > 0)
+
+
+def test_a_lora_student_is_loaded_and_fused_as_its_card_does(sdxl, tmp_path):
+    pytest.importorskip("peft")
+    from peft import LoraConfig
+    from peft.utils import get_peft_model_state_dict
+
+    base, prompts, _ = sdxl
+    unet = tiny_unet(True)
+    unet.add_adapter(LoraConfig(r=2, lora_alpha=2, target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+                                init_lora_weights=False))
+    diffusers.StableDiffusionXLPipeline.save_lora_weights(tmp_path, unet_lora_layers=get_peft_model_state_dict(unet),
+                                                          weight_name="lora.safetensors")
+    lora = {"ref": str(tmp_path), "weight_name": "lora.safetensors", "scale": 1.0}
+    student = pa.student(str(base), {**DMD2_1STEP, "lora": lora}, prompts)
+    z, y = noise.seeded(1, 2, student.shape, student.n_classes)
+    with torch.no_grad():
+        g = student(z, y)
+    want = _own(base, z, y, prompts, {}, DMD2_1STEP["call"], "LCMScheduler", lora=tmp_path / "lora.safetensors")
+    torch.testing.assert_close(g, want, rtol=1e-5, atol=1e-5)
+    assert (g - _own(base, z, y, prompts, {}, DMD2_1STEP["call"], "LCMScheduler")).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("family", ["sd", "sdxl"])
+def test_an_untrained_student_reads_copy_ratio_one_only_from_the_noisiest_start(family, sd, sdxl):
+    """The student is the teacher's own UNet at timestep 999 (LCM x̂0): its Φ_1 on a grid that
+    starts at the noisiest step. Leading spacing (the configs' own grid) starts elsewhere."""
+    base, prompts = (sd[0], sd[1]) if family == "sd" else sdxl[:2]
+    student = pa.student(str(base), {"call": {"guidance_scale": 3.0, "timesteps": [999]},
+                                     "scheduler": "LCMScheduler"}, prompts)
+    rho = {}
+    for grid in ("trailing", "own"):
+        teacher = pa.teacher(str(base), {"call": {"guidance_scale": 3.0}, "grid": grid}, prompts)
+        s = analysis.sample_pair(teacher, student, 24, 0, ks=(1, 8))
+        rho[grid] = metrics.copy_ratio(s.phi[1], s.phi[8], s.g)
+    assert abs(rho["trailing"] - 1) < 0.05, rho
+    assert abs(rho["own"] - 1) > 0.05, rho  # the defect the trailing grid removes
+
+
+def test_a_pair_file_with_pipeline_sides_opens_through_the_analysis_road(sdxl, tmp_path):
+    base, prompts, state = sdxl
+    (tmp_path / "prompts.safetensors").write_bytes(prompts.read_bytes())
+    (tmp_path / "unet.safetensors").write_bytes(state.read_bytes())
+    raw = {"teacher": {"ref": str(base), "adapter": "pipeline", "args": {"call": {"guidance_scale": 8.0}}},
+           "student": {"ref": str(base), "adapter": "pipeline", "args": {**DMD2_1STEP, "unet": "unet.safetensors"}},
+           "conditioning": {"prompts": "prompts.safetensors"}, "k": [2]}
+    (tmp_path / "pair.json").write_text(json.dumps(raw))
+    teacher, student = pairfile.build(pairfile.read(tmp_path / "pair.json"), open_checkpoint=None)
+    s = analysis.sample_pair(teacher, student, 4, 0, ks=(1, 2))
+    assert s.g.shape == (4, 4, 8, 8) and s.y is not None and teacher.identity != student.identity
+
+
+def _one_line(fn, match):
+    with pytest.raises(DmdvizError, match=match) as e:
+        fn()
+    assert "\n" not in str(e.value)
+
+
+def test_bad_students_are_one_line(sdxl, tmp_path):
+    base, prompts, state = sdxl
+    pickle = tmp_path / "dmd2_sdxl_1step_unet_fp16.bin"
+    torch.save({"w": torch.zeros(1)}, pickle)
+    _one_line(lambda: pa.student(str(base), {**DMD2_1STEP, "unet": str(pickle)}, prompts),
+              "never loaded.*python -m dmdviz convert dmd2_sdxl_1step_unet_fp16.bin")
+    from safetensors.torch import load_file, save_file
+
+    bad = {k.replace("conv_in", "conv_first"): v for k, v in load_file(str(state)).items()}
+    save_file(bad, str(tmp_path / "bad.safetensors"))
+    _one_line(lambda: pa.student(str(base), {**DMD2_1STEP, "unet": str(tmp_path / "bad.safetensors")}, prompts),
+              r"keys 2 missing \(conv_in.bias, conv_in.weight\); 2 unexpected \(conv_first")
+    _one_line(lambda: pa.student(str(base), {**DMD2_1STEP, "scheduler": "LCMSchedular"}, prompts),
+              "unknown scheduler class 'LCMSchedular'")
+    _one_line(lambda: pa.teacher(str(base), {"call": {"num_inference_steps": 4}}, prompts), "set by K")
+    _one_line(lambda: pa.student(str(base), {"call": {"latents": 1}}, prompts), "set by dmdviz")
+    _one_line(lambda: pa.student(str(base), DMD2_1STEP), "conditioning.prompts")
+    _one_line(lambda: pa.student(str(tmp_path), DMD2_1STEP), "no model_index.json")
+
+
+def test_prompts_given_to_an_unconditional_pipeline_are_one_line(tmp_path, sdxl):
+    from pipelines import tiny_plain_unet
+
+    diffusers.DDIMPipeline(unet=tiny_plain_unet(), scheduler=diffusers.DDIMScheduler()).save_pretrained(tmp_path / "p")
+    _one_line(lambda: pa.teacher(str(tmp_path / "p"), {}, sdxl[1]), "takes no prompt embeddings")
+    _one_line(lambda: pa.teacher(str(tmp_path / "p"), {}), "takes no latents")
