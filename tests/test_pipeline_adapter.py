@@ -120,8 +120,8 @@ def test_an_untrained_student_reads_copy_ratio_one_only_from_the_noisiest_start(
     rho = {}
     for grid in ("trailing", "own"):
         teacher = pa.teacher(str(base), {"call": {"guidance_scale": 3.0}, "grid": grid}, prompts)
-        s = analysis.sample_pair(teacher, student, 24, 0, ks=(1, 8))
-        rho[grid] = metrics.copy_ratio(s.phi[1], s.phi[8], s.g)
+        s = analysis.sample_pair(teacher, student, 12, 0, ks=(1, 4))
+        rho[grid] = metrics.copy_ratio(s.phi[1], s.phi[4], s.g)
     assert abs(rho["trailing"] - 1) < 0.05, rho
     assert abs(rho["own"] - 1) > 0.05, rho  # the defect the trailing grid removes
 
@@ -171,3 +171,38 @@ def test_prompts_given_to_an_unconditional_pipeline_are_one_line(tmp_path, sdxl)
     diffusers.DDIMPipeline(unet=tiny_plain_unet(), scheduler=diffusers.DDIMScheduler()).save_pretrained(tmp_path / "p")
     _one_line(lambda: pa.teacher(str(tmp_path / "p"), {}, sdxl[1]), "takes no prompt embeddings")
     _one_line(lambda: pa.teacher(str(tmp_path / "p"), {}), "takes no latents")
+
+
+def test_analyze_a_pipeline_pair_states_its_guidance_and_saves_its_samples(sdxl, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    from dmdviz.cli.main import main
+
+    base, prompts, state = sdxl
+    (tmp_path / "prompts.safetensors").write_bytes(prompts.read_bytes())
+    pickle = tmp_path / "unet.bin"
+    torch.save(load_file(str(state)), pickle)
+    assert main(["convert", str(pickle), str(tmp_path / "unet.safetensors")]) == 0
+    raw = {"teacher": {"ref": str(base), "adapter": "pipeline", "args": {"call": {"guidance_scale": 8.0}}},
+           "student": {"ref": str(base), "adapter": "pipeline", "args": {**DMD2_1STEP, "unet": "unet.safetensors"}},
+           "conditioning": {"prompts": "prompts.safetensors"}, "k": [2]}
+    (tmp_path / "pair.json").write_text(json.dumps(raw))
+    capsys.readouterr()
+    code = main(["analyze", "--pair", str(tmp_path / "pair.json"), "--n", "6", "--no-cache", "--threads", "1",
+                 "--save-samples", str(tmp_path / "s.safetensors")])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    summary = json.loads(out.out)
+    assert summary["guidance"] == {"teacher": 8.0, "student": 0.0}
+    assert any("trailing spacing used" in n for n in summary["notes"])
+    saved = load_file(str(tmp_path / "s.safetensors"))
+    assert saved["seeds"].tolist() == list(range(6)) and saved["z"].shape == (6, 4, 8, 8)
+    assert {"phi_1", "phi_2", "phi_8", "phi_32", "g", "y"} <= set(saved)
+    z, y = noise.seeded(0, 6, (4, 8, 8), 3)
+    torch.testing.assert_close(saved["z"], z)
+    assert torch.equal(saved["y"], y)
+    raw["student"]["args"]["unet"] = "unet.bin"
+    (tmp_path / "pair.json").write_text(json.dumps(raw))
+    assert main(["analyze", "--pair", str(tmp_path / "pair.json"), "--n", "6", "--no-cache"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: args.unet: unet.bin is a pickle") and "\n" not in err
