@@ -86,3 +86,51 @@ def tiny_plain_unet():
     return _perturb(diffusers.UNet2DModel(sample_size=8, in_channels=2, out_channels=2, layers_per_block=1,
                                           block_out_channels=(8, 16), down_block_types=("DownBlock2D",) * 2,
                                           up_block_types=("UpBlock2D",) * 2, norm_num_groups=4))
+
+
+def flux_pipeline(folder, dynamic: bool = True):
+    """FLUX.1's features: a packed-latent transformer, flow matching with dynamic shifting (dev)
+    or a fixed shift (schnell)."""
+    import diffusers
+
+    torch.manual_seed(0)
+    net = _perturb(diffusers.FluxTransformer2DModel(patch_size=1, in_channels=16, num_layers=1, num_single_layers=1,
+                                                    attention_head_dim=8, num_attention_heads=2, joint_attention_dim=TEXT,
+                                                    pooled_projection_dim=POOLED, axes_dims_rope=(2, 2, 4)))
+    sched = diffusers.FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=dynamic, shift=1.0, base_image_seq_len=16,
+                                                      max_image_seq_len=256)
+    pipe = diffusers.FluxPipeline(scheduler=sched, vae=tiny_vae(), text_encoder=None, tokenizer=None,
+                                  text_encoder_2=None, tokenizer_2=None, transformer=net)
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def pixart_pipeline(folder):
+    """PixArt-α's features: a DiT with learned sigma (out = 2 × in channels), T5-sized caption
+    projection, DPM-Solver++."""
+    import diffusers
+
+    torch.manual_seed(0)
+    net = _perturb(diffusers.PixArtTransformer2DModel(sample_size=8, num_layers=1, patch_size=2, attention_head_dim=8,
+                                                      num_attention_heads=2, in_channels=4, out_channels=8,
+                                                      cross_attention_dim=16, caption_channels=TEXT,
+                                                      norm_type="ada_norm_single", norm_num_groups=4))
+    pipe = diffusers.PixArtAlphaPipeline(tokenizer=None, text_encoder=None, vae=tiny_vae(), transformer=net,
+                                         scheduler=diffusers.DPMSolverMultistepScheduler())
+    pipe.save_pretrained(folder)
+    return folder
+
+
+def masked_prompts(path, n: int = 3, seed: int = 0, pooled: bool = False):
+    """T5-style conditioning: embeddings and attention masks, with the negative pair (CFG)."""
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.ones(n, TOKENS, dtype=torch.long)
+    mask[:, -1] = 0
+    out = {"prompt_embeds": torch.randn(n, TOKENS, TEXT, generator=g), "prompt_attention_mask": mask,
+           "negative_prompt_embeds": torch.randn(n, TOKENS, TEXT, generator=g), "negative_prompt_attention_mask": mask.clone()}
+    if pooled:
+        out = {"prompt_embeds": out["prompt_embeds"], "pooled_prompt_embeds": torch.randn(n, POOLED, generator=g)}
+    save_file(out, str(path))
+    return path

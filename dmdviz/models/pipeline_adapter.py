@@ -86,6 +86,7 @@ class _Prompts:
 
     def __init__(self, path: Path | None, pipe, params):
         self.tensors, self.n = {}, 0
+        self.clear_negative = "negative_prompt" in params
         if path is None:
             if "prompt_embeds" in params:
                 raise DmdvizError(f"the {type(pipe).__name__} is text-conditional: give the pair file's "
@@ -111,7 +112,10 @@ class _Prompts:
         if y is None:
             raise DmdvizError("a text-conditional pipeline needs a prompt index per sample")
         idx = y.cpu()
-        return {k: t[idx].to(device, dtype if t.is_floating_point() else t.dtype) for k, t in self.tensors.items()}
+        out = {k: t[idx].to(device, dtype if t.is_floating_point() else t.dtype) for k, t in self.tensors.items()}
+        if "negative_prompt_embeds" in out and self.clear_negative:
+            out["negative_prompt"] = None  # PixArt's default "" would clash with the given embeddings
+        return out
 
 
 class _Side:
