@@ -134,3 +134,42 @@ def masked_prompts(path, n: int = 3, seed: int = 0, pooled: bool = False):
         out = {"prompt_embeds": out["prompt_embeds"], "pooled_prompt_embeds": torch.randn(n, POOLED, generator=g)}
     save_file(out, str(path))
     return path
+
+
+def _sana_net(guidance: bool):
+    import diffusers
+
+    torch.manual_seed(0)
+    return _perturb(diffusers.SanaTransformer2DModel(
+        in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=8, num_layers=1,
+        num_cross_attention_heads=2, cross_attention_head_dim=8, cross_attention_dim=16, caption_channels=TEXT,
+        sample_size=16, guidance_embeds=guidance, qk_norm="rms_norm_across_heads"))
+
+
+def _dc_vae():
+    import diffusers
+
+    torch.manual_seed(1)
+    return diffusers.AutoencoderDC(in_channels=3, latent_channels=4, attention_head_dim=2,
+                                   encoder_block_types=("ResBlock", "EfficientViTBlock"),
+                                   decoder_block_types=("ResBlock", "EfficientViTBlock"),
+                                   encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8),
+                                   encoder_qkv_multiscales=((), (5,)), decoder_qkv_multiscales=((), (5,)),
+                                   encoder_layers_per_block=(1, 1), decoder_layers_per_block=(1, 1),
+                                   downsample_block_type="conv", upsample_block_type="interpolate",
+                                   decoder_norm_types="rms_norm", decoder_act_fns="silu", scaling_factor=0.41407)
+
+
+def sana_pipelines(folder):
+    """SANA's features (flow DPM-Solver++, CFG, DC-AE latents) as teacher, SANA-Sprint's (SCM
+    scheduler, trigflow, guidance embedding) as student: two pipelines on one latent space."""
+    import diffusers
+
+    teacher = diffusers.SanaPipeline(tokenizer=None, text_encoder=None, vae=_dc_vae(), transformer=_sana_net(False),
+                                     scheduler=diffusers.DPMSolverMultistepScheduler(
+                                         flow_shift=3.0, use_flow_sigmas=True, prediction_type="flow_prediction"))
+    teacher.save_pretrained(folder / "sana")
+    student = diffusers.SanaSprintPipeline(tokenizer=None, text_encoder=None, vae=_dc_vae(), transformer=_sana_net(True),
+                                           scheduler=diffusers.SCMScheduler())
+    student.save_pretrained(folder / "sprint")
+    return folder / "sana", folder / "sprint"

@@ -10,8 +10,8 @@ import torch
 pytest.importorskip("transformers")  # every diffusers pipeline class imports it
 diffusers = pytest.importorskip("diffusers")
 
-from pipelines import (flux_pipeline, masked_prompts, pixart_pipeline, sd_pipeline, sd_prompts,  # noqa: E402
-                       sdxl_pipeline, sdxl_prompts, tiny_unet)
+from pipelines import (flux_pipeline, masked_prompts, pixart_pipeline, sana_pipelines, sd_pipeline,  # noqa: E402
+                       sd_prompts, sdxl_pipeline, sdxl_prompts, tiny_unet)
 
 from dmdviz import analysis  # noqa: E402
 from dmdviz.core import metrics, noise  # noqa: E402
@@ -209,41 +209,49 @@ def test_analyze_a_pipeline_pair_states_its_guidance_and_saves_its_samples(sdxl,
     assert err.startswith("error: args.unet: unet.bin is a pickle") and "\n" not in err
 
 
-# (pipeline, conditioning, teacher call, student args): FLUX.1-dev-like teacher (dynamic shift)
-# with a schnell-like 1-step student; PixArt-α (DPM-Solver++, CFG) with a DMD-like student at
-# timestep 400
+# (teacher and student folders, conditioning, teacher call, student args): FLUX.1-dev-like
+# teacher (dynamic shift) with a schnell-like 1-step student; PixArt-α (DPM-Solver++, CFG) with
+# a DMD-like student at timestep 400; SANA (flow DPM-Solver++, CFG) with a 2-step SANA-Sprint
 STAND_INS = {
-    "flux": (flux_pipeline, dict(pooled=True), {"height": 16, "width": 16},
+    "flux": (lambda p: (flux_pipeline(p),) * 2, dict(pooled=True), {"height": 16, "width": 16},
              {"call": {"height": 16, "width": 16, "num_inference_steps": 1}}),
-    "pixart": (pixart_pipeline, {}, {"guidance_scale": 4.5},
+    "pixart": (lambda p: (pixart_pipeline(p),) * 2, {}, {"guidance_scale": 4.5},
                {"call": {"guidance_scale": 1.0, "timesteps": [400]}, "scheduler": "DDPMScheduler"}),
+    "sana-sprint": (sana_pipelines, {}, {"guidance_scale": 4.5},
+                    {"call": {"guidance_scale": 4.5, "num_inference_steps": 2}}),
 }
+
+
+def _own_call(root, z, y, prompts, call):
+    """The pipeline's own K = 3 call on z, latents packed and unpacked where it packs them."""
+    from safetensors.torch import load_file
+
+    index = json.loads((root / "model_index.json").read_text())
+    own = diffusers.DiffusionPipeline.from_pretrained(str(root), **{k: None for k in index if k.startswith("t")
+                                                                    and k not in ("transformer",)})
+    own.set_progress_bar_config(disable=True)
+    size = z.shape[-1] * own.vae_scale_factor
+    packed = hasattr(own, "_pack_latents")
+    latents = own._pack_latents(z, len(z), *z.shape[1:]) if packed else z
+    extra = {} if packed else {"use_resolution_binning": False, "height": size, "width": size, "negative_prompt": None}
+    embeds = {k: v[y] for k, v in load_file(str(prompts)).items()}
+    with torch.no_grad():
+        want = own(latents=latents.clone(), output_type="latent", generator=pa.generators(z), num_inference_steps=3,
+                   **call, **extra, **embeds).images
+    return own._unpack_latents(want, size, size, own.vae_scale_factor) if packed else want
 
 
 @pytest.mark.parametrize("name", list(STAND_INS))
 def test_transformer_pipelines_equal_their_own_output(name, tmp_path):
     make, prompt_kw, call, student_args = STAND_INS[name]
-    root, prompts = make(tmp_path / name), masked_prompts(tmp_path / "p.safetensors", **prompt_kw)
-    teacher, student = pa.teacher(str(root), {"call": call}, prompts), pa.student(str(root), student_args, prompts)
-    assert teacher.shape == student.shape == (4, 8, 8) and teacher.n_classes == 3 and not teacher.notes
+    (t_root, s_root), prompts = make(tmp_path / name), masked_prompts(tmp_path / "p.safetensors", **prompt_kw)
+    teacher, student = pa.teacher(str(t_root), {"call": call}, prompts), pa.student(str(s_root), student_args, prompts)
+    assert teacher.shape == student.shape and teacher.n_classes == student.n_classes == 3 and not teacher.notes
     z, y = noise.seeded(0, 2, teacher.shape, teacher.n_classes)
     with torch.no_grad():
         phi, g = teacher.phi(z, 3, y), student(z, y)
-    own = diffusers.DiffusionPipeline.from_pretrained(str(root), text_encoder=None, tokenizer=None,
-                                                      **({"text_encoder_2": None, "tokenizer_2": None}
-                                                         if name == "flux" else {}))
-    own.set_progress_bar_config(disable=True)
-    if name == "flux":
-        latents, extra = own._pack_latents(z, 2, 4, 8, 8), {}
-    else:
-        latents, extra = z, {"use_resolution_binning": False, "height": 16, "width": 16, "negative_prompt": None}
-    from safetensors.torch import load_file
-
-    embeds = {k: v[y] for k, v in load_file(str(prompts)).items()}
-    with torch.no_grad():
-        want = own(latents=latents.clone(), output_type="latent", generator=pa.generators(z), num_inference_steps=3,
-                   **call, **extra, **embeds).images
-    want = own._unpack_latents(want, 16, 16, own.vae_scale_factor) if name == "flux" else want
-    torch.testing.assert_close(phi, want, rtol=1e-5, atol=1e-5)
-    assert (phi - g).abs().max() > 1e-3 and teacher.times(3)[-1] == 1.0
-    assert teacher.phi(z[:1], 3, y[:1], trajectory=True).shape == (4, 1, 4, 8, 8)
+    torch.testing.assert_close(phi, _own_call(t_root, z, y, prompts, call), rtol=1e-5, atol=1e-5)
+    assert g.shape == phi.shape and (phi - g).abs().max() > 1e-3 and teacher.times(3)[-1] == 1.0
+    assert teacher.phi(z[:1], 3, y[:1], trajectory=True).shape == (4, 1, *teacher.shape)
+    assert torch.all(teacher.times(3).diff() > 0) and teacher.times(3)[0] < 0.1
+    assert not student.notes if name != "sana-sprint" else "negative_prompt_attention_mask" in student.notes[0]

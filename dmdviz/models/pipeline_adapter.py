@@ -85,7 +85,7 @@ class _Prompts:
     """The conditioning file: ``__call__`` argument name -> (P, ...) tensor."""
 
     def __init__(self, path: Path | None, pipe, params):
-        self.tensors, self.n = {}, 0
+        self.tensors, self.n, self.notes = {}, 0, []
         self.clear_negative = "negative_prompt" in params
         if path is None:
             if "prompt_embeds" in params:
@@ -97,10 +97,14 @@ class _Prompts:
         if Path(path).suffix != ".safetensors" or not Path(path).is_file():
             raise DmdvizError(f"prompt embeddings {path}: expected a .safetensors file")
         self.tensors = load_file(str(path))
-        unknown = sorted(set(self.tensors) - set(params))
+        # a guidance-free student (SANA-Sprint beside its SANA teacher) takes no negative embeddings
+        unused = sorted(k for k in self.tensors if k not in params and k.startswith("negative_"))
+        unknown = sorted(set(self.tensors) - set(params) - set(unused))
         if unknown or "prompt_embeds" not in self.tensors:
             raise DmdvizError(f"{Path(path).name}: tensors must be {type(pipe).__name__}.__call__ arguments with "
                               f"prompt_embeds among them (not: {', '.join(unknown) or 'none'})")
+        self.tensors = {k: v for k, v in self.tensors.items() if k not in unused}
+        self.notes = [f"{', '.join(unused)} unused: the {type(pipe).__name__} takes no negative prompt"] if unused else []
         sizes = {len(t) for t in self.tensors.values() if t.dim() > 0}
         if len(sizes) != 1 or any(t.dim() == 0 for t in self.tensors.values()):
             raise DmdvizError(f"{Path(path).name}: every tensor needs the same leading prompt dimension P")
@@ -139,6 +143,7 @@ class _Side:
         self.pipe, self.call, self.params = pipe, call, params
         self.prompts = _Prompts(prompts, pipe, params)
         self.layout = _Layout(pipe, call, params)
+        self.notes += self.prompts.notes
         default = params["guidance_scale"].default if "guidance_scale" in params else None
         self.guidance = call.get("guidance_scale", default)
         settings = json.dumps({k: args.get(k) for k in ("call", "scheduler", "grid", "dtype", "variant")},
@@ -246,17 +251,20 @@ class PipelineStudent:
 
 def _levels(s, k: int) -> list[tuple[float, float]]:
     """(dmdviz time t, scale with x_dmdviz = scale · x_model) of each of the K + 1 states of the
-    scheduler's last run: flow matching x = (1 - σ) x0 + σ ε; σ-space (Euler) x = x0 + σ ε; VP
-    x = √ᾱ x0 + √(1 - ᾱ) ε. Another family: uniform times, states unscaled (an approximation)."""
-    name = type(s).__name__
-    if name.startswith("FlowMatch") and len(s.sigmas) == k + 1:
-        return [(1.0 - float(v), 1.0) for v in s.sigmas.double()]
-    if hasattr(s, "sigmas") and hasattr(s, "alphas_cumprod") and len(s.sigmas) == k + 1:
-        return [(1.0 / (1.0 + float(v)), 1.0 / (1.0 + float(v))) for v in s.sigmas.double()]
+    scheduler's last run: flow matching x = (1 - σ) x0 + σ ε; σ-space (Euler: initial noise
+    scaled up) x = x0 + σ ε; VP (σ² = (1 - ᾱ) / ᾱ) x = √ᾱ x0 + √(1 - ᾱ) ε. Both give t = 1 / (1 + σ).
+    Another family: uniform times, states unscaled (a picture of the path, no more)."""
+    flow = type(s).__name__.startswith("FlowMatch") or s.config.get("use_flow_sigmas") \
+        or s.config.get("prediction_type") == "flow_prediction"
+    if hasattr(s, "sigmas") and len(s.sigmas) == k + 1:
+        sig = [float(v) for v in s.sigmas.double()]
+        if flow:
+            return [(1.0 - v, 1.0) for v in sig]
+        karras = float(getattr(s, "init_noise_sigma", 1.0)) > 1.5
+        return [(1 / (1 + v), 1 / (1 + v) if karras else (1 + v * v) ** 0.5 / (1 + v)) for v in sig]
     if hasattr(s, "alphas_cumprod") and len(s.timesteps) == k:
         abar = s.alphas_cumprod.double()
-        final = float(getattr(s, "final_alpha_cumprod", 1.0))
-        ab = [float(abar[int(t)]) for t in s.timesteps] + [final]
+        ab = [float(abar[int(t)]) for t in s.timesteps] + [float(getattr(s, "final_alpha_cumprod", 1.0))]
         return [(a ** 0.5 / (a ** 0.5 + (1 - a) ** 0.5), 1.0 / (a ** 0.5 + (1 - a) ** 0.5)) for a in ab]
     return [(i / k, 1.0) for i in range(k + 1)]
 

@@ -76,7 +76,8 @@ def open_pipeline(root: Path, args: dict, device) -> tuple[object, list[Path], l
         files.append(fuse_lora(pipe, args["lora"]))
     if args.get("scheduler") is not None:
         pipe.scheduler = scheduler(pipe, args["scheduler"])
-    notes = start_level(pipe, args.get("grid"))
+    given = set(args.get("call") or {}) & {"timesteps", "sigmas"}  # a card's own grid is run as given
+    notes = [] if given else start_level(pipe, args.get("grid"))
     pipe.to(device)
     return pipe, files, notes
 
