@@ -86,3 +86,19 @@ def test_an_sdxl_recipe_runs_on_the_tiny_stand_in(name, stand_in):
     assert teacher.guidance == raw["teacher"]["args"]["call"]["guidance_scale"] and student.guidance == 0.0
     s = analysis.sample_pair(teacher, student, 2, 0, ks=(1, 2))
     assert s.g.shape == s.phi[2].shape == (2, 4, 8, 8) and torch.isfinite(s.g).all()
+
+
+def test_the_web_app_opens_a_pipeline_side_only_from_the_hub(tmp_path):
+    """A visitor's pair file may name Hub repos and a scheduler class; never a server file."""
+    from dmdviz.errors import DmdvizError
+    from dmdviz.web.registry import _check_sides
+
+    raw = tomllib.loads((PUBLISHED / "dmd2-sdxl-4step-lora.toml").read_text())
+    _check_sides(pairfile.parse(raw, tmp_path), shipped=False)
+    raw["student"]["args"]["unet"] = "/srv/secret/unet.safetensors"
+    with pytest.raises(DmdvizError, match="opens no folder of the server"):
+        _check_sides(pairfile.parse(raw, tmp_path), shipped=False)
+    raw["student"]["args"].pop("unet")
+    raw["student"]["args"]["lora"]["ref"] = "../lora"
+    with pytest.raises(DmdvizError, match="opens no folder of the server"):
+        _check_sides(pairfile.parse(raw, tmp_path), shipped=False)

@@ -146,8 +146,7 @@ class _Side:
         self.notes += self.prompts.notes
         default = params["guidance_scale"].default if "guidance_scale" in params else None
         self.guidance = call.get("guidance_scale", default)
-        settings = json.dumps({k: args.get(k) for k in ("call", "scheduler", "grid", "dtype", "variant")},
-                              sort_keys=True, default=str)
+        settings = json.dumps(args, sort_keys=True, default=str)  # call, scheduler, LoRA scale, ...: all shape G
         digest = file_digest(*files, *([Path(prompts)] if prompts else []))
         tag = hashlib.sha256(settings.encode()).hexdigest()[:8]
         self.identity = f"pipeline:{ref}@{revision}#{digest}-{tag}"

@@ -348,7 +348,7 @@ def _check_sides(spec, shipped: bool) -> None:
     for side in (spec.teacher, spec.student, spec.vae):
         if side is None or side.adapter == "dmdviz":
             continue
-        for ref in (side.ref, side.args.get("scheduler") or ""):
+        for ref in _side_refs(side):
             if not ref or checkpoint.is_repo_id(ref):
                 continue
             inside = shipped and not Path(ref).is_absolute() and (spec.folder / ref).resolve().is_relative_to(
@@ -356,6 +356,15 @@ def _check_sides(spec, shipped: bool) -> None:
             if not inside:
                 raise DmdvizError(f"the pair file's {side.adapter} model {_shown(ref)} is not a Hub repo id: the web "
                                   "app opens no folder of the server")
+
+
+def _side_refs(side) -> list[str]:
+    """What a side opens: its model, and a diffusers side's scheduler folder or a pipeline
+    side's weight files (a pipeline side's scheduler is a class name, no reference)."""
+    if side.adapter != "pipeline":
+        return [side.ref, side.args.get("scheduler") or ""]
+    files = [side.args.get(key) for key in ("unet", "transformer", "lora")]
+    return [side.ref, *(str(f.get("ref") or "") if isinstance(f, dict) else str(f or "") for f in files)]
 
 
 def _unzip(path: Path, dest: Path, max_bytes: int, max_entries: int) -> None:
