@@ -168,6 +168,11 @@ def test_bad_students_are_one_line(sdxl, tmp_path):
     _one_line(lambda: pa.teacher(str(base), {"call": {"num_inference_steps": 4}}, prompts), "set by K")
     _one_line(lambda: pa.student(str(base), {"call": {"latents": 1}}, prompts), "set by dmdviz")
     _one_line(lambda: pa.student(str(base), DMD2_1STEP), "conditioning.prompts")
+    _one_line(lambda: pa.student(str(base), {"call": {"guidence_scale": 0.0}}, prompts), "guidence_scale are not")
+    save_file({"unet.foo.lora_A.weight": torch.ones(2, 8), "unet.foo.lora_B.weight": torch.ones(8, 2)},
+              str(tmp_path / "lora.safetensors"))
+    _one_line(lambda: pa.student(str(base), {**DMD2_1STEP, "lora": {"ref": str(tmp_path / "lora.safetensors")}},
+                                 prompts), "could not be fused")
     _one_line(lambda: pa.student(str(tmp_path), DMD2_1STEP), "no model_index.json")
 
 

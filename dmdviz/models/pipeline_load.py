@@ -171,9 +171,11 @@ def fuse_lora(pipe, spec) -> Path:
         raise DmdvizError("args.lora: loading a LoRA needs the peft package (pip install peft)") from None
     try:
         pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="student")
+        if not any("student" in names for part, names in pipe.get_list_adapters().items() if part in DENOISERS):
+            raise ValueError("it holds no weights for the pipeline's denoiser (text-encoder layers only?)")
         pipe.fuse_lora(lora_scale=float(scale), adapter_names=["student"])
         pipe.unload_lora_weights()  # the fused weights stay; the adapter layers go
-    except (ValueError, KeyError, RuntimeError, TypeError, OSError) as e:
+    except (ValueError, KeyError, RuntimeError, TypeError, OSError, AttributeError) as e:
         raise DmdvizError(f"args.lora: {path.name} could not be fused into the pipeline ({_first_line(e)})") from None
     return path
 
