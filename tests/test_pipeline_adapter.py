@@ -137,12 +137,17 @@ def test_a_pair_file_with_pipeline_sides_opens_through_the_analysis_road(sdxl, t
     (tmp_path / "prompts.safetensors").write_bytes(prompts.read_bytes())
     (tmp_path / "unet.safetensors").write_bytes(state.read_bytes())
     raw = {"teacher": {"ref": str(base), "adapter": "pipeline", "args": {"call": {"guidance_scale": 8.0}}},
-           "student": {"ref": str(base), "adapter": "pipeline", "args": {**DMD2_1STEP, "unet": "unet.safetensors"}},
+           "student": {"ref": str(base), "adapter": "pipeline",
+                       "args": {**DMD2_1STEP, "unet": "unet.safetensors", "batch": 3}},
            "conditioning": {"prompts": "prompts.safetensors"}, "k": [2]}
     (tmp_path / "pair.json").write_text(json.dumps(raw))
     teacher, student = pairfile.build(pairfile.read(tmp_path / "pair.json"), open_checkpoint=None)
     s = analysis.sample_pair(teacher, student, 4, 0, ks=(1, 2))
     assert s.g.shape == (4, 4, 8, 8) and s.y is not None and teacher.identity != student.identity
+    whole = pa.student(str(base), {**DMD2_1STEP, "unet": str(state)}, prompts)  # one call of 4, not 3 + 1
+    with torch.no_grad():
+        torch.testing.assert_close(s.g, whole(s.z, s.y), rtol=1e-5, atol=1e-5)
+    assert whole.identity == student.identity  # the batch size shapes no sample
 
 
 def _one_line(fn, match):

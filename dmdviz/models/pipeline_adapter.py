@@ -16,6 +16,7 @@ default), stated as ``guidance``. Conditioning is a safetensors file of ``__call
 arguments (``prompt_embeds``, ``pooled_prompt_embeds``, ``negative_*``, masks), each (P, ...):
 sample i takes prompt y_i (drawn from (seed, i) like a class label).
 
+``args.batch`` (default 16) caps the samples of one pipeline call (CFG doubles it).
 Per-class code lives in ``_Layout`` only: the latent shape, the pixel height / width, Flux's
 2×2 packing, and resolution binning switched off (the latents fix the size).
 """
@@ -35,7 +36,7 @@ from dmdviz.models import pipeline_load
 from dmdviz.models.diffusers_adapter import resolve
 from dmdviz.models.native import file_digest
 
-ARGS = ("call", "unet", "transformer", "lora", "scheduler", "dtype", "variant", "grid")
+ARGS = ("call", "unet", "transformer", "lora", "scheduler", "dtype", "variant", "grid", "batch")
 SET_HERE = ("latents", "output_type", "generator", "return_dict", "callback_on_step_end", "callback",
             "callback_steps", "callback_on_step_end_tensor_inputs", "num_images_per_prompt")
 TEACHER_GRID = ("num_inference_steps", "timesteps", "sigmas")
@@ -92,11 +93,15 @@ class _Prompts:
                 raise DmdvizError(f"the {type(pipe).__name__} is text-conditional: give the pair file's "
                                   "conditioning.prompts (prompt_embeds ... as safetensors)")
             return
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
         if Path(path).suffix != ".safetensors" or not Path(path).is_file():
             raise DmdvizError(f"prompt embeddings {path}: expected a .safetensors file")
-        self.tensors = load_file(str(path))
+        try:
+            self.tensors = load_file(str(path))
+        except (SafetensorError, OSError) as e:
+            raise DmdvizError(f"prompt embeddings {Path(path).name}: not readable ({pipeline_load._first_line(e)})") from None
         # a guidance-free student (SANA-Sprint beside its SANA teacher) takes no negative embeddings
         unused = sorted(k for k in self.tensors if k not in params and k.startswith("negative_"))
         unknown = sorted(set(self.tensors) - set(params) - set(unused))
@@ -141,12 +146,18 @@ class _Side:
         _check_call(call, params, role, root)
         pipe, files, self.notes = pipeline_load.open_pipeline(root, args, device)
         self.pipe, self.call, self.params = pipe, call, params
+        self.batch = args.get("batch", 16)
+        if not isinstance(self.batch, int) or not 1 <= self.batch <= 4096:
+            raise DmdvizError(f"args.batch must be an integer between 1 and 4096, got {self.batch!r}")
         self.prompts = _Prompts(prompts, pipe, params)
         self.layout = _Layout(pipe, call, params)
         self.notes += self.prompts.notes
         default = params["guidance_scale"].default if "guidance_scale" in params else None
         self.guidance = call.get("guidance_scale", default)
-        settings = json.dumps(args, sort_keys=True, default=str)  # call, scheduler, LoRA scale, ...: all shape G
+        # what shapes the samples beyond the files' bytes (in the digest): call, scheduler, LoRA scale, ...
+        shaping = {k: v for k, v in args.items() if k not in ("batch", "unet", "transformer", "lora")}
+        shaping["lora_scale"] = args["lora"].get("scale", 1.0) if isinstance(args.get("lora"), dict) else None
+        settings = json.dumps(shaping, sort_keys=True, default=str)
         digest = file_digest(*files, *([Path(prompts)] if prompts else []))
         tag = hashlib.sha256(settings.encode()).hexdigest()[:8]
         self.identity = f"pipeline:{ref}@{revision}#{digest}-{tag}"
@@ -160,7 +171,19 @@ class _Side:
         return self
 
     def run(self, z, y, steps: dict, record: list | None = None) -> torch.Tensor:
-        """The pipeline's output latents on z (B, *shape) -> (B, *shape), recording each step's latents."""
+        """The pipeline's output latents on z (B, *shape) -> (B, *shape), in calls of at most
+        ``args.batch`` samples (each sample's noise and generator are its own, so the split
+        changes nothing); ``record`` gets each step's latents (the step callback)."""
+        outs, steps_seen = [], []
+        for lo in range(0, len(z), self.batch):
+            seen = [] if record is not None else None
+            outs.append(self._call(z[lo:lo + self.batch], None if y is None else y[lo:lo + self.batch], steps, seen))
+            steps_seen.append(seen)
+        if record is not None:
+            record += [torch.cat(states) for states in zip(*steps_seen)]
+        return torch.cat(outs)
+
+    def _call(self, z, y, steps: dict, record: list | None) -> torch.Tensor:
         kw = {**self.call, **steps, **self.layout.fixed, **self.prompts(y, self.device, self.dtype)}
         if record is not None:
             if "callback_on_step_end" in self.params:
