@@ -173,3 +173,34 @@ def sana_pipelines(folder):
                                            scheduler=diffusers.SCMScheduler())
     student.save_pretrained(folder / "sprint")
     return folder / "sana", folder / "sprint"
+
+
+def tiny_clip(folder):
+    """A tiny CLIP text encoder and tokenizer built from configs and a hand-made vocabulary."""
+    import transformers
+
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for c in "abcdefghijklmnopqrstuvwxyz":
+        vocab[c], vocab[c + "</w>"] = len(vocab), len(vocab) + 1
+    merges = [("c", "a"), ("ca", "t</w>"), ("d", "o"), ("do", "g</w>")]
+    for m in merges:
+        vocab["".join(m)] = len(vocab)
+    tokenizer = transformers.CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=8)
+    torch.manual_seed(2)
+    encoder = transformers.CLIPTextModel(transformers.CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=TEXT, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        max_position_embeddings=8, projection_dim=POOLED)).eval()
+    return tokenizer, encoder
+
+
+def sd_pipeline_with_text(folder):
+    """The SD 1.5 stand-in with its tiny text encoder and tokenizer (for ``embed``)."""
+    import diffusers
+
+    tokenizer, encoder = tiny_clip(folder)
+    sched = diffusers.DDIMScheduler(**SD_BETAS, clip_sample=False, set_alpha_to_one=False)
+    pipe = diffusers.StableDiffusionPipeline(vae=tiny_vae(), text_encoder=encoder, tokenizer=tokenizer,
+                                             unet=tiny_unet(False), scheduler=sched, safety_checker=None,
+                                             feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(folder)
+    return folder

@@ -270,3 +270,27 @@ def test_transformer_pipelines_equal_their_own_output(name, tmp_path):
     assert teacher.phi(z[:1], 3, y[:1], trajectory=True).shape == (4, 1, *teacher.shape)
     assert torch.all(teacher.times(3).diff() > 0) and teacher.times(3)[0] < 0.1
     assert not student.notes if name != "sana-sprint" else "negative_prompt_attention_mask" in student.notes[0]
+
+
+def test_embed_computes_the_prompts_file_the_pipeline_would_compute_itself(tmp_path, capsys):
+    """``embed`` writes encode_prompt's outputs under their __call__ names: a guided teacher on
+    them equals the pipeline called with the prompt strings and its own empty negative prompt."""
+    from pipelines import sd_pipeline_with_text
+
+    from dmdviz.cli.main import main
+
+    root = sd_pipeline_with_text(tmp_path / "sd")
+    (tmp_path / "prompts.txt").write_text("a cat\n\nthe dog\na dog\n")
+    assert main(["embed", str(root), "--prompts", str(tmp_path / "prompts.txt"), "--out",
+                 str(tmp_path / "p.safetensors")]) == 0
+    assert "prompt_embeds [3, 8, 16], negative_prompt_embeds [3, 8, 16]" in capsys.readouterr().out
+    teacher = pa.teacher(str(root), {"call": {"guidance_scale": 7.5}}, tmp_path / "p.safetensors")
+    z, y = noise.noise(0, 3, teacher.shape), torch.arange(3)
+    own = diffusers.DiffusionPipeline.from_pretrained(str(root))
+    own.scheduler = type(own.scheduler).from_config(own.scheduler.config, timestep_spacing="trailing")
+    own.set_progress_bar_config(disable=True)
+    with torch.no_grad():
+        want = own(prompt=["a cat", "the dog", "a dog"], latents=z.clone(), num_inference_steps=2, guidance_scale=7.5,
+                   output_type="latent", height=16, width=16).images
+        torch.testing.assert_close(teacher.phi(z, 2, y), want, rtol=1e-5, atol=1e-5)
+    assert main(["embed", str(root), "--prompts", str(tmp_path / "none.txt"), "--out", "x.safetensors"]) == 2

@@ -249,6 +249,15 @@ def cmd_convert(args) -> None:
     print(f"{args.dst}: {out['tensors']} tensors, {out['bytes'] / 1e6:.1f} MB")
 
 
+def cmd_embed(args) -> None:
+    """A pipeline's prompt embeddings, computed once with its own encode_prompt (a pair's conditioning.prompts)."""
+    from dmdviz.models.embed import embed, read_prompts
+
+    shapes = embed(args.pipeline, read_prompts(args.prompts), args.out, args.negative, not args.no_negative,
+                   device=args.device or "cpu", dtype=args.dtype)
+    print(f"{args.out}: " + ", ".join(f"{name} {list(shape)}" for name, shape in shapes.items()))
+
+
 def cmd_list(args) -> None:
     from dmdviz.checkpoint import read_config, shipped_names
     from dmdviz.settings import shipped_root
@@ -315,7 +324,7 @@ def build_parser():
     """The parser of every subcommand (``cli.parser``), wired to the commands here."""
     return cli_parser.build_parser({"train-teacher": cmd_train_teacher, "distill": cmd_distill, "analyze": cmd_analyze,
                                     "list": cmd_list, "reproduce": cmd_reproduce, "sweep": cmd_sweep, "push": cmd_push,
-                                    "convert": cmd_convert})
+                                    "convert": cmd_convert, "embed": cmd_embed})
 
 
 def main(argv=None) -> int:

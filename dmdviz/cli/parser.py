@@ -204,4 +204,13 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     p.add_argument("src", help="IN.bin")
     p.add_argument("dst", help="OUT.safetensors")
     p.set_defaults(func=commands["convert"])
+    p = sub.add_parser("embed", help="prompt embeddings of a diffusers pipeline, for a pair's conditioning.prompts")
+    p.add_argument("pipeline", help="pipeline folder or Hub id (model_index.json)")
+    p.add_argument("--prompts", required=True, help="text file, one prompt a line")
+    p.add_argument("--out", required=True, help="OUT.safetensors")
+    p.add_argument("--negative", help="the negative prompt for guidance (default: the pipeline's own convention)")
+    p.add_argument("--no-negative", action="store_true", help="no negative embeddings (a guidance-free pair)")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--device", help="cpu, cuda, cuda:N (default cpu)")
+    p.set_defaults(func=commands["embed"])
     return ap
