@@ -187,6 +187,9 @@ def test_prompts_given_to_an_unconditional_pipeline_are_one_line(tmp_path, sdxl)
     diffusers.DDIMPipeline(unet=tiny_plain_unet(), scheduler=diffusers.DDIMScheduler()).save_pretrained(tmp_path / "p")
     _one_line(lambda: pa.teacher(str(tmp_path / "p"), {}, sdxl[1]), "takes no prompt embeddings")
     _one_line(lambda: pa.teacher(str(tmp_path / "p"), {}), "takes no latents")
+    from dmdviz.models import diffusers_adapter  # the model-level adapter says the same of an unconditional UNet
+
+    _one_line(lambda: diffusers_adapter.teacher(str(tmp_path / "p"), {}, sdxl[1]), "takes no prompt embeddings")
 
 
 def test_analyze_a_pipeline_pair_states_its_guidance_and_saves_its_samples(sdxl, tmp_path, capsys):
@@ -199,6 +202,11 @@ def test_analyze_a_pipeline_pair_states_its_guidance_and_saves_its_samples(sdxl,
     pickle = tmp_path / "unet.bin"
     torch.save(load_file(str(state)), pickle)
     assert main(["convert", str(pickle), str(tmp_path / "unet.safetensors")]) == 0
+    (tmp_path / "junk.bin").write_bytes(b"\x80\x04not a state dict")
+    assert main(["convert", str(tmp_path / "junk.bin"), str(tmp_path / "junk.safetensors")]) == 2
+    torch.save({"step": 3}, tmp_path / "meta.pt")
+    assert main(["convert", str(tmp_path / "meta.pt"), str(tmp_path / "meta.safetensors")]) == 2
+    assert "not a state dict" in capsys.readouterr().err
     raw = {"teacher": {"ref": str(base), "adapter": "pipeline", "args": {"call": {"guidance_scale": 8.0}}},
            "student": {"ref": str(base), "adapter": "pipeline", "args": {**DMD2_1STEP, "unet": "unet.safetensors"}},
            "conditioning": {"prompts": "prompts.safetensors"}, "k": [2]}
