@@ -56,6 +56,10 @@ def open_pipeline(root: Path, args: dict, device) -> tuple[object, list[Path], l
     """(pipeline, the weight files it was built from, notes) for a pipeline folder (module doc)."""
     cls = pipeline_class(root)
     dtype = _dtype(args.get("dtype"))
+    # every named file and class is checked before the (large) pipeline is read
+    states = {name: weights_file(args[name], f"args.{name}") for name in DENOISERS if args.get(name) is not None}
+    lora = lora_spec(args["lora"]) if args.get("lora") is not None else None
+    sched = scheduler_class(args["scheduler"]) if args.get("scheduler") is not None else None
     skip = {name: None for name in _read_json(root / "model_index.json") if name.startswith(SKIPPED)}
     from diffusers.utils import logging as dlogging
 
@@ -69,13 +73,11 @@ def open_pipeline(root: Path, args: dict, device) -> tuple[object, list[Path], l
     pipe.set_progress_bar_config(disable=True)
     files = [p for name in sorted(_read_json(root / "model_index.json")) if not name.startswith(("_", *SKIPPED))
              for p in sorted((root / name).glob("*")) if _loaded(p, args.get("variant"))]
-    for name in DENOISERS:
-        if args.get(name) is not None:
-            files.append(load_state_dict(pipe, name, weights_file(args[name], f"args.{name}"), dtype))
-    if args.get("lora") is not None:
-        files.append(fuse_lora(pipe, args["lora"]))
-    if args.get("scheduler") is not None:
-        pipe.scheduler = scheduler(pipe, args["scheduler"])
+    files += [load_state_dict(pipe, name, path, dtype) for name, path in states.items()]
+    if lora is not None:
+        files.append(fuse_lora(pipe, *lora))
+    if sched is not None:
+        pipe.scheduler = sched.from_config(pipe.scheduler.config)
     given = set(args.get("call") or {}) & {"timesteps", "sigmas"}  # a card's own grid is run as given
     notes = [] if given else start_level(pipe, args.get("grid"))
     pipe.to(device)
@@ -155,14 +157,18 @@ def load_state_dict(pipe, name: str, path: Path, dtype: torch.dtype) -> Path:
     return path
 
 
-def fuse_lora(pipe, spec) -> Path:
-    """Load ``spec = {"ref", "weight_name", "scale"}`` as a LoRA and fuse it into the weights."""
+def lora_spec(spec) -> tuple[Path, float]:
+    """(file, scale) of ``args.lora = {"ref", "weight_name", "scale"}``."""
     if not isinstance(spec, dict) or set(spec) - {"ref", "weight_name", "scale"}:
         raise DmdvizError("args.lora: expected {\"ref\": folder, Hub id or file, \"weight_name\": file, \"scale\": 1.0}")
     scale = spec.get("scale", 1.0)
     if not isinstance(scale, (int, float)):
         raise DmdvizError(f"args.lora: scale must be a number, got {scale!r}")
-    path = weights_file(spec if spec.get("weight_name") else spec.get("ref"), "args.lora")
+    return weights_file(spec if spec.get("weight_name") else spec.get("ref"), "args.lora"), float(scale)
+
+
+def fuse_lora(pipe, path: Path, scale: float) -> Path:
+    """Load the LoRA file ``path`` and fuse it into the pipeline's weights at ``scale``."""
     if not hasattr(pipe, "load_lora_weights"):
         raise DmdvizError(f"args.lora: the {type(pipe).__name__} takes no LoRA")
     try:
@@ -173,22 +179,22 @@ def fuse_lora(pipe, spec) -> Path:
         pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name="student")
         if not any("student" in names for part, names in pipe.get_list_adapters().items() if part in DENOISERS):
             raise ValueError("it holds no weights for the pipeline's denoiser (text-encoder layers only?)")
-        pipe.fuse_lora(lora_scale=float(scale), adapter_names=["student"])
+        pipe.fuse_lora(lora_scale=scale, adapter_names=["student"])
         pipe.unload_lora_weights()  # the fused weights stay; the adapter layers go
     except (ValueError, KeyError, RuntimeError, TypeError, OSError, AttributeError) as e:
         raise DmdvizError(f"args.lora: {path.name} could not be fused into the pipeline ({_first_line(e)})") from None
     return path
 
 
-def scheduler(pipe, name):
-    """A scheduler of class ``name`` built from the pipeline's own scheduler config."""
+def scheduler_class(name):
+    """The diffusers scheduler class called ``name`` (built from the pipeline's own config)."""
     import diffusers
 
     cls = getattr(diffusers, str(name), None)
     if not (isinstance(cls, type) and issubclass(cls, diffusers.SchedulerMixin)):
         raise DmdvizError(f"args.scheduler: unknown scheduler class {name!r} (a diffusers scheduler class name, "
                           "e.g. LCMScheduler)")
-    return cls.from_config(pipe.scheduler.config)
+    return cls
 
 
 def start_level(pipe, grid) -> list[str]:
