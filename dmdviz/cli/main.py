@@ -219,6 +219,9 @@ def cmd_analyze(args) -> None:
                 return
         st = study(teacher, student, n=args.n, k=k, seed=args.seed, data_dir=args.data_dir, series=series,
                    compare=other, ks=ks, service=service)
+        _pipeline_facts(st.summary, teacher, student)
+        if args.save_samples:
+            _save_samples(st.pair.s, args.save_samples, st.summary)
         text = json.dumps(st.summary, indent=2)
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -228,6 +231,52 @@ def cmd_analyze(args) -> None:
 
             print(f"report written to {write_report(st, args.html)}", file=sys.stderr)
         print(text)
+
+
+def _pipeline_facts(summary: dict, teacher, student) -> None:
+    """A pipeline side's guidance (the scale its call runs with) and its notes, in the summary."""
+    sides = {role: getattr(m, "inner", m) for role, m in (("teacher", teacher), ("student", student))}
+    guidance = {role: m.guidance for role, m in sides.items() if hasattr(m, "guidance")}
+    if guidance:
+        summary["guidance"] = guidance
+    for role, m in sides.items():
+        summary["notes"] += [f"{role}: {note}" for note in getattr(m, "notes", ()) if f"{role}: {note}" not in
+                             summary["notes"]]
+
+
+def _save_samples(s, path: str, summary: dict) -> None:
+    """``--save-samples``: the seeds, z, each Φ_K, G and the conditioning index as safetensors."""
+    from safetensors.torch import save_file
+
+    if not path.endswith(".safetensors"):
+        raise DmdvizError(f"--save-samples {path}: the file must end in .safetensors")
+    tensors = {"seeds": s.seeds, "z": s.z, "g": s.g, **{f"phi_{k}": v for k, v in s.phi.items()}}
+    if s.y is not None:
+        tensors["y"] = s.y
+    if "teacher_z" in s.extra:
+        tensors["teacher_z"] = s.extra["teacher_z"]
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    meta = {"seed": str(s.seed), "teacher": str(summary["teacher"]), "student": str(summary["student"]),
+            "k": str(summary["k"])}
+    save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata=meta)
+    print(f"samples written to {path}", file=sys.stderr)
+
+
+def cmd_convert(args) -> None:
+    """A pickled state dict as safetensors, read with ``torch.load(weights_only=True)`` (no code runs)."""
+    from dmdviz.models.pipeline_load import convert
+
+    out = convert(args.src, args.dst)
+    print(f"{args.dst}: {out['tensors']} tensors, {out['bytes'] / 1e6:.1f} MB")
+
+
+def cmd_embed(args) -> None:
+    """A pipeline's prompt embeddings, computed once with its own encode_prompt (a pair's conditioning.prompts)."""
+    from dmdviz.models.embed import embed, read_prompts
+
+    shapes = embed(args.pipeline, read_prompts(args.prompts), args.out, args.negative, not args.no_negative,
+                   device=args.device or "cpu", dtype=args.dtype)
+    print(f"{args.out}: " + ", ".join(f"{name} {list(shape)}" for name, shape in shapes.items()))
 
 
 def cmd_list(args) -> None:
@@ -295,7 +344,8 @@ def cmd_push(args) -> None:
 def build_parser():
     """The parser of every subcommand (``cli.parser``), wired to the commands here."""
     return cli_parser.build_parser({"train-teacher": cmd_train_teacher, "distill": cmd_distill, "analyze": cmd_analyze,
-                                    "list": cmd_list, "reproduce": cmd_reproduce, "sweep": cmd_sweep, "push": cmd_push})
+                                    "list": cmd_list, "reproduce": cmd_reproduce, "sweep": cmd_sweep, "push": cmd_push,
+                                    "convert": cmd_convert, "embed": cmd_embed})
 
 
 def main(argv=None) -> int:

@@ -142,6 +142,8 @@ def _add_analyze(sub, commands: dict) -> None:
     p.add_argument("--compare", help="a second student of the same teacher, drawn on the same seeds (JSON 'compare', "
                    "and side-by-side figures in --html)")
     _device_opts(p, "bf16 autocast (about 1e-2 relative error)")
+    p.add_argument("--save-samples", metavar="FILE.safetensors",
+                   help="write the seeds, z, each Φ_K, G and the conditioning index y here")
     p.add_argument("--cache-dir", help="sample cache folder (default $DMDVIZ_CACHE_DIR or ~/.cache/dmdviz/samples)")
     p.add_argument("--no-cache", action="store_true", help="sample without reading or writing the cache")
     p.set_defaults(func=commands["analyze"])
@@ -199,4 +201,18 @@ def build_parser(commands: dict) -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.add_argument("repo_id")
     p.set_defaults(func=commands["push"])
+    p = sub.add_parser("convert", help="a pickled state dict (.bin / .pt) as safetensors, read with "
+                       "torch.load(weights_only=True)")
+    p.add_argument("src", help="IN.bin")
+    p.add_argument("dst", help="OUT.safetensors")
+    p.set_defaults(func=commands["convert"])
+    p = sub.add_parser("embed", help="prompt embeddings of a diffusers pipeline, for a pair's conditioning.prompts")
+    p.add_argument("pipeline", help="pipeline folder or Hub id (model_index.json)")
+    p.add_argument("--prompts", required=True, help="text file, one prompt a line")
+    p.add_argument("--out", required=True, help="OUT.safetensors")
+    p.add_argument("--negative", help="the negative prompt for guidance (default: the pipeline's own convention)")
+    p.add_argument("--no-negative", action="store_true", help="no negative embeddings (a guidance-free pair)")
+    p.add_argument("--dtype", choices=["float32", "float16", "bfloat16"])
+    p.add_argument("--device", help="cpu, cuda, cuda:N (default cpu)")
+    p.set_defaults(func=commands["embed"])
     return ap

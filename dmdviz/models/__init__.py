@@ -9,6 +9,9 @@ core/ and the base modules.
     native    -- dmdviz checkpoints as protocol objects
     params    -- diffusers flow-match, VP ε / v, EDM teachers in dmdviz's convention
     diffusers_adapter -- teachers, one-step students and VAE decoders from diffusers folders / Hub repos
+    pipeline_adapter -- whole diffusers pipelines run by their own __call__ (guidance, published students)
+    pipeline_load -- opening a pipeline as a model card does: state dicts, LoRA, scheduler, start level
+    embed     -- prompt embeddings computed once with a pipeline's own encode_prompt
     decoded   -- a latent pair seen through its VAE (distances in pixels)
     pairfile  -- pair files (JSON / TOML): which teacher, student, conditioning, K, space
     budget    -- what a diffusers model and its samples cost, from configs and headers, before any work

@@ -118,6 +118,8 @@ class _Loaded:
                 raise DmdvizError(f"{folder}: its config has no sample_size; give the sample `shape` [C, H, W] in args")
             shape = (config["in_channels"], *(size if isinstance(size, (list, tuple)) else (size, size)))
         self.shape = tuple(int(v) for v in shape)
+        if prompts and kind == "UNet2DModel":
+            raise DmdvizError(f"{folder}: a UNet2DModel takes no prompt embeddings: drop conditioning.prompts")
         self.embeds, self.pooled = _prompts(prompts) if prompts else (None, None)
         classes = int(config.get("num_class_embeds") or 0)
         if kind != "UNet2DModel" and self.embeds is None:

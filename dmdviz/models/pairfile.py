@@ -9,7 +9,9 @@
 
 Adapters: ``dmdviz`` (a dmdviz checkpoint: folder, shipped name or Hub id), ``diffusers``
 (``models.diffusers_adapter``; args: subfolder, scheduler, dtype, and the student's
-timestep), and ``entrypoint`` (``package.module:function``, called with the args, returning
+timestep), ``pipeline`` (a whole diffusers pipeline run by its own ``__call__``:
+``models.pipeline_adapter``; args: call, unet / transformer, lora, scheduler, grid, dtype,
+variant), and ``entrypoint`` (``package.module:function``, called with the args, returning
 a protocol object). The entry point runs the named Python code, so it exists for the
 command line and the library only: ``build(..., allow_code=False)`` (the web app) refuses it.
 
@@ -31,7 +33,7 @@ from pathlib import Path
 from dmdviz.errors import DmdvizError
 from dmdviz.models.protocol import Student, Teacher, check_pair
 
-ADAPTERS = ("dmdviz", "diffusers", "entrypoint")
+ADAPTERS = ("dmdviz", "diffusers", "pipeline", "entrypoint")
 SPACES = ("model", "pixels")
 MAX_BYTES = 64 * 1024
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
@@ -160,7 +162,25 @@ def _build(spec: PairSpec, side: Side, role: str, device, open_checkpoint):
         if args.get("scheduler"):
             args["scheduler"] = _local(spec, args["scheduler"])
         return make(_local(spec, side.ref), args, spec.prompts, device)
+    if side.adapter == "pipeline":
+        from dmdviz.models import pipeline_adapter
+
+        make = pipeline_adapter.teacher if role == "teacher" else pipeline_adapter.student
+        return make(_local(spec, side.ref), _local_files(spec, side.args), spec.prompts, device)
     return _entry_point(side, role)
+
+
+def _local_files(spec: PairSpec, args: dict) -> dict:
+    """A pipeline side's args with its weight files (``unet``, ``transformer``, ``lora``) found
+    beside the pair file where they are there."""
+    out = dict(args)
+    for key in ("unet", "transformer", "lora"):
+        value = out.get(key)
+        if isinstance(value, str):
+            out[key] = _local(spec, value)
+        elif isinstance(value, dict) and isinstance(value.get("ref"), str):
+            out[key] = {**value, "ref": _local(spec, value["ref"])}
+    return out
 
 
 def _entry_point(side: Side, role: str):

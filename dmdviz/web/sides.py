@@ -48,7 +48,7 @@ def check(spec, shipped: bool, limits: Limits) -> None:
         side = getattr(spec, role)
         if side is None or side.adapter == "dmdviz":
             continue
-        for what, ref in (("model", side.ref), ("scheduler", side.args.get("scheduler"))):
+        for what, ref in refs(side):
             if ref is None or (isinstance(ref, str) and (checkpoint.is_repo_id(ref) or shipped_folder(spec, ref, shipped))):
                 continue
             raise DmdvizError(f"the pair file's {role} {what} {shown(str(ref))} {NOT_AVAILABLE}")
@@ -58,6 +58,22 @@ def check(spec, shipped: bool, limits: Limits) -> None:
             raise DmdvizError(f"the pair file's {role} subfolder {shown(str(sub))} {NOT_AVAILABLE}")
         if side.args.get("shape") is not None:
             budget.sample_shape(side.args["shape"], f"the pair file's {role} args.shape", limits)
+
+
+def refs(side) -> list[tuple[str, object]]:
+    """(what, reference) of everything a side opens: a diffusers side's model and scheduler
+    folder; a pipeline side's pipeline and its students' weight files (``args.unet``,
+    ``args.transformer``: ``{"ref": Hub id, "weight_name": file}``; ``args.lora`` likewise),
+    its scheduler being a class name, no reference. A weight file given as a bare path is
+    named by itself, so only a shipped pair file's folder passes."""
+    if side.adapter != "pipeline":
+        return [("model", side.ref), ("scheduler", side.args.get("scheduler"))]
+    out = [("pipeline", side.ref)]
+    for key in ("unet", "transformer", "lora"):
+        value = side.args.get(key)
+        if value is not None:
+            out.append((f"args.{key}", value.get("ref") if isinstance(value, dict) else value))
+    return out
 
 
 def shipped_folder(spec, ref: str, shipped: bool) -> bool:
