@@ -35,6 +35,8 @@ from pathlib import Path
 import pytest
 from served_app import TINY_RUN, finished_run, free_port
 
+from dmdviz.errors import DmdvizError
+
 RSS_BOUND_MB = 200
 VIEW = (60, 0, 8, 0)
 SESSION_QUEUE, QUEUE_SIZE = 2, 6
@@ -376,6 +378,27 @@ def test_a_diffusers_side_is_a_hub_id_and_nothing_else(client, refusal, side, wh
     line = refusal(_pairfile(client, tmp_path, "side", side))
     # the same words whatever the server holds at that path (no oracle), and no absolute path echoed
     assert line == f"the pair file's teacher {what} {shown} {SIDE_REFUSED}", line
+
+
+@pytest.mark.parametrize("args, what", [
+    ({"unet": "/etc/passwd.safetensors"}, "args.unet"),
+    ({"unet": {"ref": "../..", "weight_name": "unet.safetensors"}}, "args.unet"),
+    ({"transformer": "runs/x/model.safetensors"}, "args.transformer"),
+    ({"lora": {"ref": "/srv/lora", "weight_name": "l.safetensors", "scale": 1.0}}, "args.lora"),
+])
+def test_a_pipeline_sides_weight_files_are_hub_files_and_nothing_else(args, what, tmp_path):
+    from dmdviz.limits import Limits
+    from dmdviz.models import pairfile
+    from dmdviz.web import sides
+
+    student = {"adapter": "pipeline", "ref": "org/student", "args": {"scheduler": "LCMScheduler", **args}}
+    spec = pairfile.parse({"teacher": {"adapter": "pipeline", "ref": "org/teacher"}, "student": student}, tmp_path)
+    with pytest.raises(DmdvizError, match=f"the pair file's student {what} .* is not available"):
+        sides.check(spec, False, Limits.from_env())
+    ok = {"adapter": "pipeline", "ref": "org/student",
+          "args": {"scheduler": "LCMScheduler", "unet": {"ref": "org/dmd2", "weight_name": "unet.safetensors"}}}
+    sides.check(pairfile.parse({"teacher": {"adapter": "pipeline", "ref": "org/teacher"}, "student": ok}, tmp_path),
+                False, Limits.from_env())  # Hub files and a scheduler class name pass
 
 
 def test_a_hub_id_that_names_a_server_folder_is_looked_up_on_the_hub_only(client, refusal, hub_cache, tmp_path):
