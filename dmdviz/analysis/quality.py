@@ -15,6 +15,8 @@ set resampled, the training statistics fixed) for the target Φ_K and G.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
@@ -29,11 +31,14 @@ PCA_DIM = 50
 def shipped_classifier(dataset_name: str) -> Classifier | None:
     """The classifier trained here on ``dataset_name`` (``mnist``, ``digits``), None when none ships."""
     path = settings.shipped_root() / "classifiers" / f"{dataset_name}.safetensors"
-    if not path.is_file():
-        return None
+    return _read_classifier(str(path)) if path.is_file() else None
+
+
+@lru_cache(maxsize=4)
+def _read_classifier(path: str) -> Classifier:
     from safetensors import safe_open
 
-    with safe_open(str(path), "pt") as f:
+    with safe_open(path, "pt") as f:
         return from_state({k: f.get_tensor(k) for k in f.keys()}, f.metadata())
 
 

@@ -66,9 +66,7 @@ class Study:
     @cached_property
     def classifier(self):
         """The classifier trained here on the teacher's image set, None for other sets."""
-        ckpt = checkpoint_of(self.teacher)
-        net = quality.shipped_classifier(ckpt.data.name) if ckpt and len(self.pair.s.shape) == 3 else None
-        return net if net is not None and net.dim == math.prod(self.pair.s.shape) else None
+        return classifier_for(self.teacher, self.pair.s.shape)
 
     @cached_property
     def summary(self) -> dict:
@@ -78,10 +76,7 @@ class Study:
         margin, margin_ci = self.pair.margin
         out = {"teacher": self.teacher_name, "student": self.student_name, "dataset": ckpt.data.name if ckpt else None,
                "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing, **margin,
-               "intervals": {**self.pair.intervals, **margin_ci}, "scale_curve": dict(self.pair.scale_curve)}
-        cells = natural_cells(ckpt.data if ckpt else None, self.classifier)
-        if cells is not None and cells.count > 0:
-            out["scale_curve"]["natural"] = self.pair.natural_curve(cells)
+               "intervals": {**self.pair.intervals, **margin_ci}, "scale_curve": scale_curve(self.pair, self.teacher)}
         if self.dataset is not None:
             data = self.pair.data_summary(self.dataset.train, self.dataset.heldout, self.dataset.support)
             out["intervals"] = {**out["intervals"], **data.pop("intervals")}
@@ -97,6 +92,26 @@ class Study:
                              for e in self.lengths]
         out["notes"] = list(self.notes)
         return out
+
+
+def classifier_for(teacher, shape: tuple[int, ...]):
+    """The classifier trained here on the teacher's image set (``quality.shipped_classifier``),
+    None for other sets or another image size."""
+    ckpt = checkpoint_of(teacher)
+    net = quality.shipped_classifier(ckpt.data.name) if ckpt and len(shape) == 3 else None
+    return net if net is not None and net.dim == math.prod(shape) else None
+
+
+def scale_curve(pa: PairAnalysis, teacher) -> dict:
+    """``pa.scale_curve`` plus, as ``natural``, the reading on the teacher's data set's own
+    cells when it has them (chessboard squares, predicted digit class): what
+    ``plots.copying_at_every_scale`` draws."""
+    ckpt = checkpoint_of(teacher)
+    out = dict(pa.scale_curve)
+    cells = natural_cells(ckpt.data if ckpt else None, classifier_for(teacher, pa.s.shape))
+    if cells is not None:
+        out["natural"] = pa.natural_curve(cells)
+    return out
 
 
 def natural_cells(cfg: DataConfig | None, classifier=None) -> scales.Cells | None:
