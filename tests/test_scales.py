@@ -139,5 +139,5 @@ def test_the_scale_figure_draws_the_curve_its_band_chance_and_the_natural_cells(
     fig = plots.copying_at_every_scale(curve)
     names = [t.name for t in fig.data]
     assert names[:5] == ["G: 95 % interval", "G", "chance (G)", "start Φ_1", "chance (Φ_1)"]
-    assert len(names) == 8 and fig.layout.xaxis.type == "log" and fig.layout.height == 420
+    assert len(names) == 8 and fig.layout.xaxis.type == "log" and fig.layout.height == 460
     assert list(fig.data[1].y) == pytest.approx([0.9, 0.8, 0.1])

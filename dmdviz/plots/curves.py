@@ -119,7 +119,7 @@ def copying_meters(records: dict[str, list[dict]], metrics: tuple[str, ...] = ("
     return fig.update_layout(legend=dict(orientation="h", x=0, y=-0.15, bgcolor="rgba(0,0,0,0)"), margin=dict(b=110))
 
 
-def copying_at_every_scale(curve: dict, title: str = "Copying at every scale", height: int = 420) -> go.Figure:
+def copying_at_every_scale(curve: dict, title: str = "Copying at every scale", height: int = 460) -> go.Figure:
     """Agreement of G's and Φ_1's cell with their target's against the number of cells k
     (log axis), G's 95 % interval as a band, chance from the marginals dashed; a data set's
     own cells (``curve["natural"]``, optional) as markers at their k. ``curve``: the columns
@@ -147,7 +147,8 @@ def copying_at_every_scale(curve: dict, title: str = "Copying at every scale", h
                                      marker=dict(color=color, symbol=symbol, size=11)))
     fig.update_xaxes(title="cells k (k-means on the targets; k = N: NN agreement)", type="log")
     fig.update_yaxes(title="same cell as its own target", range=[0, 1.02])
-    return finish(fig, title, height)
+    fig = finish(fig, title, height)
+    return fig.update_layout(legend=dict(orientation="h", x=0, y=-0.25, bgcolor="rgba(0,0,0,0)"), margin=dict(b=120))
 
 
 # --------------------------------------------------------------------------- drill-down
