@@ -141,3 +141,11 @@ def test_the_scale_figure_draws_the_curve_its_band_chance_and_the_natural_cells(
     assert names[:5] == ["G: 95 % interval", "G", "chance (G)", "start Φ_1", "chance (Φ_1)"]
     assert len(names) == 8 and fig.layout.xaxis.type == "log" and fig.layout.height == 460
     assert list(fig.data[1].y) == pytest.approx([0.9, 0.8, 0.1])
+
+
+def test_top_axes_match_the_exact_eigenvectors():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(400, 30, generator=gen) * torch.linspace(3, 0.1, 30)
+    cov = x.T @ x
+    fast, exact = metrics.top_axes(cov, 5, extra=10), torch.linalg.eigh(cov).eigenvectors[:, -5:].flip(1)
+    assert torch.linalg.svdvals(fast.T @ exact).min() > 1 - 1e-5

@@ -219,6 +219,20 @@ def margins(cost) -> np.ndarray:
 # --------------------------------------------------------------------------- quality in a feature space
 
 
+def top_axes(cov: torch.Tensor, k: int, extra: int = 50, iters: int = 12, seed: int = 0) -> torch.Tensor:
+    """The ``k`` leading eigenvectors of a symmetric PSD (D, D) matrix, (D, k), by seeded
+    subspace iteration on k + ``extra`` vectors and a Rayleigh-Ritz step: matrix products
+    and small factorisations only (a full eigendecomposition of a 784² matrix took 0.3-19 s
+    on a loaded 2-core machine, this 0.3-1 s; on MNIST its axes match the exact ones to a
+    cosine of 1 - 4e-7)."""
+    m = min(k + extra, cov.shape[0])
+    q = torch.randn(cov.shape[0], m, generator=torch.Generator().manual_seed(seed), dtype=cov.dtype)
+    for _ in range(iters):
+        q = torch.linalg.qr(cov @ q).Q
+    vecs = torch.linalg.eigh(q.T @ cov @ q).eigenvectors
+    return (q @ vecs)[:, -k:].flip(1)
+
+
 def mean_cov(x) -> tuple[np.ndarray, np.ndarray]:
     """(mean (D,), covariance (D, D)) of the rows of x, float64 numpy (unbiased covariance)."""
     x = x.reshape(len(x), -1) if isinstance(x, np.ndarray) else _flat(x).numpy()
