@@ -177,6 +177,7 @@ def test_study_summary_series_and_report(pair, snapshot_student, tiny_pair, tmp_
     curve = m["scale_curve"]
     assert curve["k"][-1] == 200 and curve["agreement"][-1] == m["nn_agreement"] and "Copying at every scale" in titles
     assert curve["natural"]["k"] == 16 and m["intervals"]["margin"][0] <= m["margin"] <= m["intervals"]["margin"][1]
+    assert m["cells_agreement"] == curve["natural"]["agreement"] and "cells_agreement_init" in m["intervals"]
     html = render_html(st, figs)
     assert html.count('class="plotly-graph-div"') == len(figs) and html.count("plotly.js v") == 1
 

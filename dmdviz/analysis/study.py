@@ -77,6 +77,12 @@ class Study:
         out = {"teacher": self.teacher_name, "student": self.student_name, "dataset": ckpt.data.name if ckpt else None,
                "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing, **margin,
                "intervals": {**self.pair.intervals, **margin_ci}, "scale_curve": scale_curve(self.pair, self.teacher)}
+        natural = out["scale_curve"].get("natural")
+        if natural:  # the data set's own cells as scalars too, so rescored configs and spreads keep them
+            for key in ("agreement", "agreement_init", "chance"):
+                out[f"cells_{key}"] = natural[key]
+                if f"{key}_ci" in natural:
+                    out["intervals"][f"cells_{key}"] = natural[f"{key}_ci"]
         if self.dataset is not None:
             data = self.pair.data_summary(self.dataset.train, self.dataset.heldout, self.dataset.support)
             out["intervals"] = {**out["intervals"], **data.pop("intervals")}
