@@ -17,6 +17,7 @@ from torch.nn import functional as F
 from dmdviz import data
 from dmdviz.config import DataConfig
 from dmdviz.core.classifier import Classifier
+from dmdviz.errors import DmdvizError
 
 STEPS, BATCH, LR, NOISE = 3000, 128, 2e-3, 0.1
 
@@ -48,8 +49,14 @@ def train_classifier(dataset: data.Dataset, steps: int = STEPS, seed: int = 0,
 
 
 def main(argv=None) -> None:
-    name, out = (argv or sys.argv[1:])[:2]
-    dataset = data.get_dataset(DataConfig(name, n_classes=10))
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2 or args[0] not in ("mnist", "digits"):
+        sys.exit("usage: python -m dmdviz.training.classifier mnist|digits OUT.safetensors")
+    name, out = args
+    try:
+        dataset = data.get_dataset(DataConfig(name, n_classes=10))
+    except DmdvizError as e:
+        sys.exit(f"error: {e}")
     net, accuracy = train_classifier(dataset)
     from safetensors.torch import save_file
 
