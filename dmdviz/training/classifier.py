@@ -48,15 +48,20 @@ def train_classifier(dataset: data.Dataset, steps: int = STEPS, seed: int = 0,
     return net, accuracy
 
 
+def _refuse(line: str) -> None:
+    print(line, file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv=None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] not in ("mnist", "digits"):
-        sys.exit("usage: python -m dmdviz.training.classifier mnist|digits OUT.safetensors")
+        _refuse("usage: python -m dmdviz.training.classifier mnist|digits OUT.safetensors")
     name, out = args
     try:
         dataset = data.get_dataset(DataConfig(name, n_classes=10))
     except DmdvizError as e:
-        sys.exit(f"error: {e}")
+        _refuse(f"error: {e}")
     net, accuracy = train_classifier(dataset)
     from safetensors.torch import save_file
 
