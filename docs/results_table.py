@@ -5,7 +5,8 @@
 
 Each value comes from ``config.json``'s ``metrics`` with its 95 % interval over seeds
 (``[–]``: a figure recorded before its interval existed, on a run whose weights were not
-kept, so it cannot be measured again). A row
+kept, so it cannot be measured again), and beside the intervals over seeds the spread over
+training seeds (sd of A_OT and ρ) where the family's ``spread.json`` has the student. A row
 whose student is not shipped (the relabelling control, the long and freedom-test runs) is read from
 ``docs/unshipped/`` (their config.json: training record and metrics, no weights).
 """
@@ -37,6 +38,18 @@ def ci(m, key, d=3):
     return f"{m[key]:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
 
 
+def seed_sd(name) -> str:
+    """The training-seed spread of the row's student, from its family's spread.json: the sd
+    of A_OT / ρ over the seeds, "–" where no spread was run."""
+    fam, student = name.split("/")
+    path = Path("checkpoints") / fam / "spread.json"
+    stats = json.loads(path.read_text())["students"].get(student) if path.exists() else None
+    if not stats:
+        return "–"
+    seeds = len(stats["ot_agreement"]["values"])
+    return f"{stats['ot_agreement']['sd']:.3f} / {stats['copy_ratio']['sd']:.3f} ({seeds} seeds)"
+
+
 def row(name, dim):
     fam = name.split("/")[0]
     path = Path("checkpoints") / name / "config.json"
@@ -51,7 +64,7 @@ def row(name, dim):
             f"{ci(m, 'nn_agreement')} ({m['nn_agreement_init']:.3f}) | {ci(m, 'copy_ratio', 2)} ({m['copy_ratio_chance']:.2f}) | "
             f"{ci(m, 'diag_contrast')} ({m['diag_contrast_init']:.3f}) | {ci(m, 'resolution', 2)} ({m.get('resolution_init', float('nan')):.2f}) | "
             f"{ci(m, 'boundary_corr', 2)} | {ci(m, 'memorization_median', 2)} | "
-            f"{ci(m, 'swd_phi_8')} / {ci(m, 'swd_g')} ({m['swd_floor']:.3f}) | {sup} |")
+            f"{ci(m, 'swd_phi_8')} / {ci(m, 'swd_g')} ({m['swd_floor']:.3f}) | {sup} | {seed_sd(name)} |")
 
 
 SPREAD_KEYS = [("ot_agreement", 3), ("nn_agreement", 3), ("copy_ratio", 3), ("swd_g", 3), ("support_g_on_support", 2)]
@@ -82,7 +95,7 @@ if "--spread" in sys.argv[1:]:
 
 print("| student | D | A_OT [95 %] (Φ_1) | NN agreement [95 %] (Φ_1) | ρ [95 %] (chance) | diag contrast [95 %] (Φ_1) "
       "| resolution [95 %] (Φ_1) | boundary corr [95 %] | teacher memorization r, median [95 %] "
-      "| sliced W₂ Φ_8 / G [95 %] (floor) | on-support Φ_8 / G [95 %] |")
-print("|---|---|---|---|---|---|---|---|---|---|---|")
+      "| sliced W₂ Φ_8 / G [95 %] (floor) | on-support Φ_8 / G [95 %] | training-seed sd: A_OT / ρ |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for name, dim in ROWS:
     print(row(name, dim))

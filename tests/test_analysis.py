@@ -173,7 +173,11 @@ def test_study_summary_series_and_report(pair, snapshot_student, tiny_pair, tmp_
     assert [c["teacher_step"] for c in st.curves] == [100, 300] and len(st.curves[1]["steps"]) > 0
     figs = figures(st)
     titles = [name for name, _ in figs]
-    assert len(titles) == 10 and any("Fig 11" in n for n in titles) and any("Fig 12" in n for n in titles)
+    assert len(titles) == 11 and any("Fig 11" in n for n in titles) and any("Fig 12" in n for n in titles)
+    curve = m["scale_curve"]
+    assert curve["k"][-1] == 200 and curve["agreement"][-1] == m["nn_agreement"] and "Copying at every scale" in titles
+    assert curve["natural"]["k"] == 16 and m["intervals"]["margin"][0] <= m["margin"] <= m["intervals"]["margin"][1]
+    assert m["cells_agreement"] == curve["natural"]["agreement"] and "cells_agreement_init" in m["intervals"]
     html = render_html(st, figs)
     assert html.count('class="plotly-graph-div"') == len(figs) and html.count("plotly.js v") == 1
 
@@ -203,6 +207,9 @@ def test_mnist_study_uses_the_real_training_set(mnist_pair, mnist_dir):
     assert st.dataset.train.shape[1:] == (1, 28, 28)
     assert st.summary["ot_agreement_init"] == 1.0 and st.summary["copy_ratio"] == pytest.approx(1.0)
     assert 1.0 <= st.summary["memorization_median"] < 3.0
+    m = st.summary  # the image quality measures, each with its interval for the target and G
+    assert {"fd_pca_g", "fd_clf_g", "class_kl_g", "fd_pca_floor"} <= set(m) and "fd_clf_phi_8" in m["intervals"]
+    assert m["scale_curve"]["natural"]["name"] == "predicted digit class" and len(m["class_shares"]["data"]) == 10
     titles = [n for n, _ in figures(st)]
     assert titles[0].startswith("Fig 1/8") and not any("Fig 2/7" in n for n in titles)
 

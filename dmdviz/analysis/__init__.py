@@ -8,7 +8,10 @@ arrays out.
     pairing   -- PairAnalysis: cached costs / OT / distances, every metric, figure arrays
     bootstrap -- intervals over seeds (resampled seeds, the assignment re-solved)
     series    -- (teacher snapshot, student) pairs: DM-loss curves, copying vs teacher length
-    study     -- study(): the full analysis of a pair; analyze(): its JSON summary
+    study     -- study(): the full analysis of a pair; analyze(): its JSON summary;
+                 scale_curve(): the copying-at-every-scale curve with the data set's own cells
+    scales    -- agreement of G's cell with its target's at k = 2 .. N cells, the margin
+    quality   -- Fréchet distances in PCA-50 and classifier features, class histograms
     compare   -- two students of one teacher in one frame (same seeds, same PCA basis)
     freedom   -- the extra-noise student's use of its second input
 
@@ -31,7 +34,17 @@ from dmdviz.analysis.samples import (
 )
 from dmdviz.analysis.series import dm_loss_curve, dm_loss_curves, teacher_length_series, teacher_step, variant
 from dmdviz.analysis.service import Analyses
-from dmdviz.analysis.study import Study, analyze, checkpoint_of, load_dataset, name, study
+from dmdviz.analysis.study import (
+    Study,
+    analyze,
+    checkpoint_of,
+    classifier_for,
+    load_dataset,
+    name,
+    natural_cells,
+    scale_curve,
+    study,
+)
 
 __all__ = [
     "BOUNDARY_SUBSET",
@@ -46,15 +59,18 @@ __all__ = [
     "check_shared",
     "check_sibling",
     "checkpoint_of",
+    "classifier_for",
     "compare_metrics",
     "compare_pca",
     "dm_loss_curve",
     "dm_loss_curves",
     "load_dataset",
     "name",
+    "natural_cells",
     "sample",
     "sample_ks",
     "sample_pair",
+    "scale_curve",
     "seed_trajectory",
     "study",
     "teacher_length_series",

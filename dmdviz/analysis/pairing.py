@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from dmdviz.analysis import bootstrap
+from dmdviz.analysis import bootstrap, quality, scales
 from dmdviz.analysis.samples import Samples
 from dmdviz.core import metrics
 from dmdviz.errors import DmdvizError
@@ -102,11 +102,34 @@ class PairAnalysis:
         return out
 
     @cached_property
+    def spread(self) -> np.ndarray:
+        """||Φ_K(z_i) - Φ_K(z_j)||, (N, N) float64: the targets' own spacing."""
+        flat = self.phi_k.reshape(self.s.n, -1).double()
+        return torch.cdist(flat, flat).numpy()
+
+    @cached_property
     def intervals(self) -> dict:
         """Bootstrap intervals over seeds of A_OT, NN agreement, ρ and diagonal contrast
         (``bootstrap.intervals``: 200 resamples, 95 %, a fixed RNG seed)."""
-        spread = torch.cdist(self.phi_k.reshape(self.s.n, -1).double(), self.phi_k.reshape(self.s.n, -1).double())
-        return bootstrap.intervals(self.cost.numpy(), spread.numpy(), *self.distances)
+        return bootstrap.intervals(self.cost.numpy(), self.spread, *self.distances)
+
+    @cached_property
+    def margin(self) -> tuple[dict, dict]:
+        """(values, intervals) of ``margin`` and ``margin_init`` (``scales.margin``): the
+        median nearest wrong target distance over own target distance, G and Φ_1."""
+        return scales.margin(self.cost.numpy(), self.cost_init.numpy())
+
+    @cached_property
+    def scale_curve(self) -> dict:
+        """Agreement of G's and Φ_1's cell with Φ_K's own at k = 2 .. N cells, with chance
+        and intervals (``scales.scale_curve``; its fine end is ``nn_agreement``)."""
+        return scales.scale_curve(self.spread, self.cost.numpy(), self.cost_init.numpy(), self.distances[1])
+
+    def natural_curve(self, cells: scales.Cells) -> dict:
+        """The same reading on a data set's own cells (``scales.chessboard_cells``,
+        ``scales.class_cells``)."""
+        return self._cached(("natural", cells.name), lambda: scales.natural_curve(cells, self.phi_k, self.s.g,
+                                                                                  self.phi_1))
 
     # ---------------------------------------------------------------- figure arrays (SPEC §5)
 
@@ -198,6 +221,15 @@ class PairAnalysis:
                     if intervals and key == "on_support":
                         ci[f"support_{name}_{key}"] = bootstrap.share_interval(float(v), len(x))
         return out, ci
+
+    def feature_quality(self, train: torch.Tensor, heldout: torch.Tensor, classifier=None) -> tuple[dict, dict]:
+        """(values, intervals) of ``quality.feature_quality`` for Φ_1, Φ_K and G (image sets):
+        Fréchet distances in PCA-50 of ``train`` and in ``classifier``'s features, the class
+        histogram; intervals for Φ_K and G."""
+        sets = {"phi_1": self.phi_1, f"phi_{self.k}": self.phi_k, "g": self.s.g}
+        return self._cached(("feature_quality", train.data_ptr(), tuple(train.shape), id(classifier)),
+                            lambda: quality.feature_quality(sets, train, heldout, classifier,
+                                                            with_ci={f"phi_{self.k}", "g"}), train, classifier)
 
     def data_summary(self, train: torch.Tensor, heldout: torch.Tensor, support=None) -> dict:
         """Memorization, boundary and quality summaries (SPEC §4) as plain floats, with the

@@ -104,5 +104,6 @@ def teacher_length_series(pairs: list[tuple[Checkpoint, Checkpoint]], n: int = 5
         for student, teacher in kept or group:
             pa = service.analysis(open_pair(teacher, student), n, seed, k)
             images = pa.images(m_images) if len(pa.s.shape) == 3 else None
-            out.append({"teacher_step": step, "student": student.ref, "metrics": pa.pairing, "images": images})
+            out.append({"teacher_step": step, "student": student.ref, "metrics": {**pa.pairing, **pa.margin[0]},
+                        "images": images})
     return sorted(out, key=lambda e: e["teacher_step"])

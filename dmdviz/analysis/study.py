@@ -16,6 +16,7 @@ from functools import cached_property
 import torch
 
 from dmdviz import __version__, data
+from dmdviz.analysis import quality, scales
 from dmdviz.analysis.pairing import PairAnalysis
 from dmdviz.analysis.samples import Trajectory
 from dmdviz.analysis.series import dm_loss_curves, teacher_length_series
@@ -63,17 +64,34 @@ class Study:
         return read_metrics(ckpt.path) if ckpt else []
 
     @cached_property
+    def classifier(self):
+        """The classifier trained here on the teacher's image set, None for other sets."""
+        return classifier_for(self.teacher, self.pair.s.shape)
+
+    @cached_property
     def summary(self) -> dict:
         """Every SPEC §4 metric as plain JSON values (computed once)."""
         s, k = self.pair.s, self.pair.k
         ckpt = checkpoint_of(self.teacher)
-        out = {"dmdviz_version": __version__, "teacher": self.teacher_name, "student": self.student_name, "dataset": ckpt.data.name if ckpt else None,
-               "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing,
-               "intervals": self.pair.intervals}
+        margin, margin_ci = self.pair.margin
+        out = {"dmdviz_version": __version__, "teacher": self.teacher_name, "student": self.student_name,
+               "dataset": ckpt.data.name if ckpt else None,
+               "dim": math.prod(s.shape), "n": s.n, "k": k, "seed": s.seed, **self.pair.pairing, **margin,
+               "intervals": {**self.pair.intervals, **margin_ci}, "scale_curve": scale_curve(self.pair, self.teacher)}
+        natural = out["scale_curve"].get("natural")
+        if natural:  # the data set's own cells as scalars too, so rescored configs and spreads keep them
+            for key in ("agreement", "agreement_init", "chance"):
+                out[f"cells_{key}"] = natural[key]
+                if f"{key}_ci" in natural:
+                    out["intervals"][f"cells_{key}"] = natural[f"{key}_ci"]
         if self.dataset is not None:
             data = self.pair.data_summary(self.dataset.train, self.dataset.heldout, self.dataset.support)
             out["intervals"] = {**out["intervals"], **data.pop("intervals")}
             out.update(data)
+            if len(s.shape) == 3:  # images: Fréchet distances and the class histogram
+                values, ci = self.pair.feature_quality(self.dataset.train, self.dataset.heldout, self.classifier)
+                out["intervals"] = {**out["intervals"], **ci}
+                out.update(values)
         if self.other is not None:
             out["compare"] = {"student": name(self.other_student), **self.other.pairing}
         if self.lengths:
@@ -81,6 +99,34 @@ class Study:
                              for e in self.lengths]
         out["notes"] = list(self.notes)
         return out
+
+
+def classifier_for(teacher, shape: tuple[int, ...]):
+    """The classifier trained here on the teacher's image set (``quality.shipped_classifier``),
+    None for other sets or another image size."""
+    ckpt = checkpoint_of(teacher)
+    net = quality.shipped_classifier(ckpt.data.name) if ckpt and len(shape) == 3 else None
+    return net if net is not None and net.dim == math.prod(shape) else None
+
+
+def scale_curve(pa: PairAnalysis, teacher) -> dict:
+    """``pa.scale_curve`` plus, as ``natural``, the reading on the teacher's data set's own
+    cells when it has them (chessboard squares, predicted digit class): what
+    ``plots.copying_at_every_scale`` draws."""
+    ckpt = checkpoint_of(teacher)
+    out = dict(pa.scale_curve)
+    cells = natural_cells(ckpt.data if ckpt else None, classifier_for(teacher, pa.s.shape))
+    if cells is not None:
+        out["natural"] = pa.natural_curve(cells)
+    return out
+
+
+def natural_cells(cfg: DataConfig | None, classifier=None) -> scales.Cells | None:
+    """A data set's own cells: the chessboard's squares, else the classes ``classifier``
+    predicts (None: k-means cells only)."""
+    if cfg is not None and cfg.name == "chessboard":
+        return scales.chessboard_cells(cfg)
+    return scales.class_cells(classifier) if classifier is not None else None
 
 
 def checkpoint_of(model) -> Checkpoint | None:

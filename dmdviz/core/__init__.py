@@ -5,6 +5,7 @@
     nets     -- the MLP and UNet velocity networks and the one-step Student
     dmd      -- the DMD losses (each returning ``(loss, logs)``) and the critic
     metrics  -- pairing metrics on sample sets: costs, OT agreement, ratios, W₂
+    classifier -- the small class predictor whose features the image quality measures use
 
 Rule: imports only ``dmdviz.errors`` and ``dmdviz.config`` from dmdviz.
 """

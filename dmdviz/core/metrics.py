@@ -159,3 +159,114 @@ def pca_fit(x, k: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
 
 def pca_project(x, mu, comps) -> torch.Tensor:
     return (_flat(x) - mu) @ comps
+
+
+# --------------------------------------------------------------------------- pairing at every scale
+
+
+def ward_tree(spread) -> np.ndarray:
+    """Ward's hierarchical clustering (the k-means criterion, merged greedily) of N points
+    from their (N, N) pairwise distances: scipy's linkage matrix (N - 1, 4). Deterministic;
+    one tree serves every number of cells (``tree_cells``)."""
+    from scipy.cluster.hierarchy import linkage
+    from scipy.spatial.distance import squareform
+
+    d = np.array(spread, dtype=np.float64)
+    np.fill_diagonal(d, 0.0)
+    return linkage(squareform(d, checks=False), method="ward")
+
+
+def tree_cells(tree: np.ndarray, k: int) -> np.ndarray:
+    """The cell 0 .. k'-1 of each of the tree's N points when it is cut into k cells
+    (k' <= k when merges tie; k >= N: every point its own cell), (N,) int64."""
+    from scipy.cluster.hierarchy import fcluster
+
+    n = len(tree) + 1
+    if k >= n:
+        return np.arange(n)
+    return fcluster(tree, k, criterion="maxclust").astype(np.int64) - 1
+
+
+def cell_agreement(target_cells, other_cells, n_cells: int) -> tuple[float, float]:
+    """(agreement, chance): the share of seeds whose two samples fall in the same cell, and
+    the share two independent draws from the marginals would give, Σ_c p_c q_c (p, q the
+    cells' shares of each set)."""
+    a, b = np.asarray(target_cells), np.asarray(other_cells)
+    p = np.bincount(a, minlength=n_cells) / len(a)
+    q = np.bincount(b, minlength=n_cells) / len(b)
+    return float(np.mean(a == b)), float(p @ q)
+
+
+def cell_spacing(spread, cells) -> float:
+    """Median over points of the distance to the nearest point of another cell (at one cell
+    per point: the nearest-neighbour spacing of ``resolution``); inf with a single cell."""
+    d = np.asarray(spread, dtype=np.float64)
+    c = np.asarray(cells)
+    return float(np.median(np.where(c[:, None] == c[None, :], np.inf, d).min(axis=1)))
+
+
+def margins(cost) -> np.ndarray:
+    """Per student sample j: (nearest wrong target distance) / (own target distance),
+    min_{i≠j} sqrt(C_ij) / sqrt(C_jj), (N,) float64 from C_ij = ||Φ_K(z_i) - G(z_j)||².
+    Above 1 the nearest target is its own; the larger, the deeper inside its own cell."""
+    c = np.asarray(cost, dtype=np.float64)
+    own = np.sqrt(np.diagonal(c))
+    off = c.copy()
+    np.fill_diagonal(off, np.inf)
+    return np.sqrt(off.min(axis=0)) / np.maximum(own, 1e-12)
+
+
+# --------------------------------------------------------------------------- quality in a feature space
+
+
+def top_axes(cov: torch.Tensor, k: int, extra: int = 50, iters: int = 12, seed: int = 0) -> torch.Tensor:
+    """The ``k`` leading eigenvectors of a symmetric PSD (D, D) matrix, (D, k), by seeded
+    subspace iteration on k + ``extra`` vectors and a Rayleigh-Ritz step: matrix products
+    and small factorisations only (a full eigendecomposition of a 784² matrix took 0.3-19 s
+    on a loaded 2-core machine, this 0.3-1 s; on MNIST its axes match the exact ones to a
+    cosine of 1 - 4e-7)."""
+    m = min(k + extra, cov.shape[0])
+    if 2 * m >= cov.shape[0]:  # small: the exact decomposition costs no more
+        return torch.linalg.eigh(cov).eigenvectors[:, -k:].flip(1)
+    q = torch.randn(cov.shape[0], m, generator=torch.Generator().manual_seed(seed), dtype=cov.dtype)
+    for _ in range(iters):
+        q = torch.linalg.qr(cov @ q).Q
+    vecs = torch.linalg.eigh(q.T @ cov @ q).eigenvectors
+    return (q @ vecs)[:, -k:].flip(1)
+
+
+def mean_cov(x) -> tuple[np.ndarray, np.ndarray]:
+    """(mean (D,), covariance (D, D)) of the rows of x, float64 numpy (unbiased covariance)."""
+    x = x.reshape(len(x), -1) if isinstance(x, np.ndarray) else _flat(x).numpy()
+    mu = x.mean(0)
+    xc = x - mu
+    return mu, xc.T @ xc / max(len(x) - 1, 1)
+
+
+def psd_sqrt(s: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a symmetric positive semi-definite matrix."""
+    vals, vecs = np.linalg.eigh(s)
+    return (vecs * np.sqrt(np.clip(vals, 0, None))) @ vecs.T
+
+
+def frechet_from_stats(mu_a, cov_a, mu_b, cov_b, root_b: np.ndarray | None = None) -> float:
+    """||μ_a - μ_b||² + tr(Σ_a + Σ_b - 2 (Σ_b^{1/2} Σ_a Σ_b^{1/2})^{1/2}): the Fréchet (W₂²)
+    distance between two Gaussians; the cross term from the eigenvalues of a symmetric
+    matrix, so it stays real. ``root_b``: Σ_b^{1/2} when already known (a fixed reference)."""
+    root = psd_sqrt(cov_b) if root_b is None else root_b
+    cross = np.sqrt(np.clip(np.linalg.eigvalsh(root @ cov_a @ root), 0, None)).sum()
+    return float(np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * cross)
+
+
+def frechet_distance(a, b) -> float:
+    """The Fréchet distance between Gaussians fitted to the rows of ``a`` and of ``b``
+    (FID's formula, in whatever feature space the rows are)."""
+    return frechet_from_stats(*mean_cov(a), *mean_cov(b))
+
+
+def class_kl(labels, reference_shares) -> float:
+    """KL(q || p) of the class shares q of ``labels`` from the reference shares p (> 0)."""
+    p = np.maximum(np.asarray(reference_shares, dtype=np.float64), 1e-12)
+    q = np.bincount(np.asarray(labels), minlength=len(p)) / len(labels)
+    nz = q > 0
+    return float(np.sum(q[nz] * np.log(q[nz] / p[nz])))

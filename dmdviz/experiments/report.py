@@ -45,6 +45,7 @@ def figures(st: Study) -> list[tuple[str, go.Figure]]:
     out.append(("Fig 3: cost matrix and OT assignment", plots.cost_heatmap(cost, sigma, seeds[: len(cost)])))
     d_init, d_student = pa.distances
     out.append(("Fig 10: d_init vs d_student", plots.distance_scatter(d_init, d_student, seeds)))
+    out.append(("Copying at every scale", plots.copying_at_every_scale(st.summary["scale_curve"])))
     if st.other is not None:
         names = (f"{st.student_name} (A)", f"{st.other_student.ref} (B)")
         out.append(("Compare: PCA triplets of both students", plots.compare_pca(compare_pca(pa, st.other, names), seeds)))
@@ -91,11 +92,34 @@ def _metrics_table(summary: dict) -> str:
     """One row per metric; those with a bootstrap interval read ``value [low, high]``."""
     rows, ci = [], summary.get("intervals", {})
     for key, v in summary.items():
-        if key in ("notes", "series", "compare", "intervals"):
+        if key in ("notes", "series", "compare", "intervals", "scale_curve", "class_shares"):
             continue
         text = (with_interval(v, ci[key]) if key in ci else f"{v:.4g}") if isinstance(v, float) else html.escape(str(v))
         rows.append(f"<tr><td>{html.escape(key)}</td><td>{text}</td></tr>")
     return "<table class='metrics'><tr><th>metric</th><th>value</th></tr>" + "".join(rows) + "</table>"
+
+
+def _scale_table(curve: dict) -> str:
+    """One row per number of cells: G's agreement with its interval, chance, Φ_1's."""
+    columns = ("k", "agreement", "agreement_ci", "chance", "agreement_init", "agreement_init_ci", "resolution")
+    rows = [(f"{k}", with_interval(a, ci), f"{c:.3f}", with_interval(a1, ci1), f"{r:.2f}")
+            for k, a, ci, c, a1, ci1, r in zip(*(curve[key] for key in columns))]
+    nat = curve.get("natural")
+    if nat:
+        rows.append((f"{nat['k']} ({html.escape(nat['name'])})", with_interval(nat["agreement"], nat["agreement_ci"]),
+                     f"{nat['chance']:.3f}", with_interval(nat["agreement_init"], nat["agreement_init_ci"]), ""))
+    head = "<tr><th>cells k</th><th>G: same cell</th><th>chance</th><th>Φ_1: same cell</th><th>resolution</th></tr>"
+    body = "".join("<tr>" + "".join(f"<td>{v}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table class='metrics'>{head}{body}</table>"
+
+
+def _class_table(shares: dict) -> str:
+    """The predicted class shares of the data and of each sample set, one row each."""
+    classes = len(shares["data"])
+    head = "<tr><th>set</th>" + "".join(f"<th>{c}</th>" for c in range(classes)) + "</tr>"
+    body = "".join(f"<tr><td>{html.escape(name)}</td>" + "".join(f"<td>{v:.3f}</td>" for v in row) + "</tr>"
+                   for name, row in shares.items())
+    return f"<table class='metrics'>{head}{body}</table>"
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:auto;padding:1em;color:#222}
@@ -118,7 +142,15 @@ def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None) -> s
     parts += ["<h2>Metrics (SPEC §4)</h2>",
               f"<p>Brackets: {ci['level']:.0%} bootstrap interval over seeds ({ci['resamples']} resamples of the "
               f"{summary['n']} seeds, the assignment re-solved on each; RNG seed {ci['rng_seed']}).</p>",
-              _metrics_table(summary)]
+              _metrics_table(summary),
+              "<h2>Copying at every scale</h2>",
+              "<p>Share of seeds whose G(z) (and start Φ_1(z)) falls in the cell of its own target Φ_K(z) when the "
+              "targets are cut into k cells (Ward's k-means clustering; k = N is NN agreement), against chance from "
+              "the cells' shares; resolution = median ‖G − Φ_K‖ / cell spacing.</p>",
+              _scale_table(summary["scale_curve"])]
+    if summary.get("class_shares"):
+        parts += ["<h3>Predicted class shares (the classifier trained here)</h3>",
+                  _class_table(summary["class_shares"])]
     if summary.get("compare"):
         b = summary["compare"]
         rows = "".join(f"<tr><td>{html.escape(key)}</td><td>{summary[key]:.4g}</td><td>{b[key]:.4g}</td></tr>"

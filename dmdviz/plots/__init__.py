@@ -10,28 +10,64 @@ Rule: no torch, no gradio, no files; imports nothing of dmdviz outside this pack
 Other layers use the builders exported here.
 """
 
-from dmdviz.plots.curves import copying_meters, copying_vs_teacher_length, dm_loss_curves, smooth, training_curves
+from dmdviz.plots.curves import (
+    copying_at_every_scale,
+    copying_meters,
+    copying_vs_teacher_length,
+    dm_loss_curves,
+    smooth,
+    training_curves,
+)
 from dmdviz.plots.figures import (
-                                  boundary_scatter,
-                                  compare_distances,
-                                  compare_pca,
-                                  cost_heatmap,
-                                  distance_scatter,
-                                  downsample,
-                                  image_grid,
-                                  low_dim_panels,
-                                  memorization_histogram,
-                                  pair_lines,
-                                  pca_triplets,
-                                  trajectory_plot,
+    boundary_scatter,
+    compare_distances,
+    compare_pca,
+    cost_heatmap,
+    distance_scatter,
+    downsample,
+    image_grid,
+    low_dim_panels,
+    memorization_histogram,
+    pair_lines,
+    pca_triplets,
+    trajectory_plot,
 )
 from dmdviz.plots.png import png_data_uri
 from dmdviz.plots.static import WIDTH, decode, figure_svg, nice_ticks, scale_colors
 from dmdviz.plots.style import COLORS, GRID_COLUMNS, GRID_WIDTH, LINE_COLORS, MAX_CURVE_POINTS, MAX_SIDE, SVG_MAX_POINTS
 from dmdviz.plots.sweep import sweep_figure
 
-__all__ = ["COLORS", "GRID_COLUMNS", "GRID_WIDTH", "LINE_COLORS", "MAX_CURVE_POINTS", "MAX_SIDE", "SVG_MAX_POINTS", "WIDTH", "boundary_scatter",
-           "compare_distances", "compare_pca", "copying_meters", "copying_vs_teacher_length", "cost_heatmap", "decode",
-           "distance_scatter", "dm_loss_curves", "downsample", "figure_svg", "image_grid", "low_dim_panels",
-           "memorization_histogram", "nice_ticks", "pair_lines", "pca_triplets", "png_data_uri", "scale_colors",
-           "smooth", "sweep_figure", "training_curves", "trajectory_plot"]
+__all__ = [
+    "COLORS",
+    "GRID_COLUMNS",
+    "GRID_WIDTH",
+    "LINE_COLORS",
+    "MAX_CURVE_POINTS",
+    "MAX_SIDE",
+    "SVG_MAX_POINTS",
+    "WIDTH",
+    "boundary_scatter",
+    "compare_distances",
+    "compare_pca",
+    "copying_at_every_scale",
+    "copying_meters",
+    "copying_vs_teacher_length",
+    "cost_heatmap",
+    "decode",
+    "distance_scatter",
+    "dm_loss_curves",
+    "downsample",
+    "figure_svg",
+    "image_grid",
+    "low_dim_panels",
+    "memorization_histogram",
+    "nice_ticks",
+    "pair_lines",
+    "pca_triplets",
+    "png_data_uri",
+    "scale_colors",
+    "smooth",
+    "sweep_figure",
+    "training_curves",
+    "trajectory_plot",
+]

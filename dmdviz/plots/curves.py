@@ -6,6 +6,7 @@ API (every figure sets ``layout.height``):
     copying_vs_teacher_length(steps (S,), {metric: (S,)})           fig 11
     training_curves(records: [metrics.jsonl dicts])                 live training view
     copying_meters({student: [metrics.jsonl dicts]})                pairing metrics over distillation
+    copying_at_every_scale(scale_curve dict)                        agreement over k cells, with chance
 
 Long series are smoothed (``smooth``) and thinned to ``plots.MAX_CURVE_POINTS`` points.
 """
@@ -116,6 +117,38 @@ def copying_meters(records: dict[str, list[dict]], metrics: tuple[str, ...] = ("
     fig.update_xaxes(title="iteration (step 0 at 1)", row=len(metrics), col=1)
     fig = finish(fig, title, height)
     return fig.update_layout(legend=dict(orientation="h", x=0, y=-0.15, bgcolor="rgba(0,0,0,0)"), margin=dict(b=110))
+
+
+def copying_at_every_scale(curve: dict, title: str = "Copying at every scale", height: int = 460) -> go.Figure:
+    """Agreement of G's and Φ_1's cell with their target's against the number of cells k
+    (log axis), G's 95 % interval as a band, chance from the marginals dashed; a data set's
+    own cells (``curve["natural"]``, optional) as markers at their k. ``curve``: the columns
+    ``k``, ``agreement``, ``agreement_ci`` ([low, high] per k), ``chance``,
+    ``agreement_init``, ``chance_init`` (``analysis.scales.scale_curve``)."""
+    k = f32(curve["k"])
+    low, high = (f32([ci[i] for ci in curve["agreement_ci"]]) for i in (0, 1))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=np.concatenate([k, k[::-1]]), y=np.concatenate([high, low[::-1]]), fill="toself",
+                             fillcolor="rgba(214,39,40,0.15)", line=dict(width=0), hoverinfo="skip",
+                             name="G: 95 % interval"))
+    grey = COLORS["Φ_1"]
+    lines = (("G", "agreement", COLORS["G"], "solid"), ("chance (G)", "chance", COLORS["G"], "dash"),
+             ("start Φ_1", "agreement_init", grey, "solid"), ("chance (Φ_1)", "chance_init", grey, "dash"))
+    for name, key, color, dash in lines:
+        fig.add_trace(go.Scatter(x=k, y=f32(curve[key]), mode="lines+markers", name=name,
+                                 line=dict(color=color, dash=dash), marker=dict(size=5)))
+    natural = curve.get("natural")
+    if natural:
+        for name, key, color, symbol in (("G", "agreement", COLORS["G"], "diamond"),
+                                         ("Φ_1", "agreement_init", grey, "diamond"),
+                                         ("chance", "chance", COLORS["z"], "x")):
+            fig.add_trace(go.Scatter(x=f32([natural["k"]]), y=f32([natural[key]]), mode="markers",
+                                     name=f"{natural['name']}: {name}",
+                                     marker=dict(color=color, symbol=symbol, size=11)))
+    fig.update_xaxes(title="cells k (k-means on the targets; k = N: NN agreement)", type="log")
+    fig.update_yaxes(title="same cell as its own target", range=[0, 1.02])
+    fig = finish(fig, title, height)
+    return fig.update_layout(legend=dict(orientation="h", x=0, y=-0.25, bgcolor="rgba(0,0,0,0)"), margin=dict(b=120))
 
 
 # --------------------------------------------------------------------------- drill-down

@@ -5,6 +5,7 @@
     steps    -- what both loops share (schedule, EMA, an agreed stop)
     state    -- the resumable state of a run (optimisers, RNG, step) in safetensors
     runtime  -- device, bf16 autocast and torchrun data parallelism
+    classifier -- the class predictor of the quality measures (python -m dmdviz.training.classifier)
 
 Rule: imports core/, data/, checkpoint/ and the base modules; never analysis/,
 experiments/, cli/ or web/. Progress leaves through callbacks, never through a UI.
