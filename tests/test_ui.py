@@ -65,14 +65,17 @@ def test_pair_by_dropdown_reference_and_upload(client, served, tiny_pair, tmp_pa
     with zipfile.ZipFile(archive, "w") as zf:  # the run's student: it records the run's teacher
         for name in ("config.json", "model.safetensors"):
             zf.write(served[2] / "runs" / "tiny" / "student" / name, f"student/{name}")
-    out = client.predict([handle_file(str(archive))], "", *VIEW.values(), api_name="/upload")
-    _explore_ok(out, 120)
+    *out, emptied, box = client.predict([handle_file(str(archive))], "", *VIEW.values(), api_name="/upload")
+    _explore_ok([*out, box], 120)
+    assert emptied is None  # the upload box is emptied: the next upload is not added to these files
     assert "`runs/tiny/teacher` → `your upload`" in out[0]
     pair = [handle_file(str(tiny_pair[1] / n)) for n in ("config.json", "model.safetensors")]
     # this student records a teacher folder of the machine it was trained on: name the teacher
-    assert "recorded teacher cannot be opened here" in refusal(client.predict(pair, "", *VIEW.values(),
-                                                                              api_name="/upload"))
-    _explore_ok(client.predict(pair, teacher, *VIEW.values(), api_name="/upload"), 120)
+    refused = client.predict(pair, "", *VIEW.values(), api_name="/upload")
+    assert "recorded teacher cannot be opened here" in refusal(refused)
+    assert refused[-2] == {"__type__": "update", "value": None}  # the refused files are dropped from the box
+    *out, _emptied, box = client.predict(pair, teacher, *VIEW.values(), api_name="/upload")
+    _explore_ok([*out, box], 120)
 
 
 def _metric_column(table, col: int) -> dict:
@@ -125,7 +128,12 @@ def test_diagnostics_without_and_with_a_family(client, served):
         assert time.monotonic() < deadline, (served[2] / "runs" / run / "log.txt").read_text()[-1500:]
         time.sleep(0.3)
     mem, boundary, length, dm, info, _ = client.predict("runs", 120, 0, 8, api_name="/diagnose")
-    assert all(_is_plot(p) for p in (mem, boundary, length, dm)) and info == "All four diagnostics drawn."
+    assert all(_is_plot(p) for p in (mem, boundary, length, dm))
+    # every view names what it shows: the Explore pair, or the family
+    assert "the Explore pair `runs/tiny/teacher` → `runs/tiny/student`" in info and "family `runs` (2 students" in info
+    titles = [json.loads(p["plot"])["layout"]["title"]["text"] for p in (mem, boundary, length, dm)]
+    assert "runs/tiny/teacher" in titles[0] and "runs/tiny/teacher → runs/tiny/student" in titles[1]
+    assert all("family runs" in t for t in titles[2:])
 
 
 def _status(client, run, until, timeout=120):

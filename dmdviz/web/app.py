@@ -190,7 +190,9 @@ class App:
         return (pair, *self._explore(pair, models, n, seed, k, index, progress))
 
     def upload(self, files, teacher, n, seed, k, index, session: str = "", progress=None):
-        return self.select(self.reg.import_upload(files, session), teacher, n, seed, k, index, session, progress)
+        """The uploaded student opened; the upload box emptied (its last output), so the next
+        upload is not added to these files (a refused upload empties it too: ``reset``)."""
+        return (*self.select(self.reg.import_upload(files, session), teacher, n, seed, k, index, session, progress), None)
 
     def select_pairfile(self, choice, n, seed, k, index, session: str = "", progress=None):
         """A pair file (shipped, this session's upload, or a Hub repo id) opened in Explore."""
@@ -215,31 +217,40 @@ class App:
     # ------------------------------------------------------------------ Diagnostics
 
     def diagnose(self, pair: dict, family: str, n, seed, k, session: str = "", progress=None):
+        """The four diagnostics, each titled with the models it shows: memorization and boundary
+        of the Explore pair, the teacher-length series and DM-loss curves of ``family``."""
         models = self.reg.models(pair, session)
-        teacher = models.given[0]
+        teacher, student = (redact(analysis.name(m)) for m in models.given)
         _step(progress, 0.05, "sampling the pair")
         pa = self.reg.analysis_of(models, n, seed, k)
         _step(progress, 0.3, "memorization and boundary analysis")
-        dataset, note = self.reg.memo(("dataset", analysis.name(teacher)), lambda: analysis.load_dataset(teacher))
-        notes = [note] if note else []
+        dataset, note = self.reg.memo(("dataset", teacher), lambda: analysis.load_dataset(models.given[0]))
+        notes = [f"Memorization and boundary: the Explore pair `{teacher}` → `{student}`"]
+        notes += [note] if note else []
         mem = boundary = None
         if dataset is not None:
-            mem = plots.memorization_histogram(pa.memorization(dataset.train))
-            boundary = plots.boundary_scatter(*pa.boundary(dataset.train), pa.seeds)
+            mem = plots.memorization_histogram(pa.memorization(dataset.train),
+                                               title=f"Memorization of {teacher}'s samples Φ_{pa.k}")
+            boundary = plots.boundary_scatter(*pa.boundary(dataset.train), pa.seeds,
+                                              title=f"Boundary: {teacher} → {student}")
         curves = lengths = None
         if family:
             _step(progress, 0.6, f"the teacher-length series of {family}")
-            pairs = [self.reg.pair(ref, "", session).given for ref in family_students(family)]
-            curves = plots.dm_loss_curves(analysis.dm_loss_curves(pairs))
+            refs = family_students(family)
+            pairs = [self.reg.pair(ref, "", session).given for ref in refs]
+            curves = plots.dm_loss_curves(analysis.dm_loss_curves(pairs), title=f"DM loss over distillation · family {family}")
             series = self.reg.memo(("lengths", family, min(int(n), 500), int(seed), int(k)),
                                    lambda: analysis.teacher_length_series(pairs, min(int(n), 500), int(k), int(seed),
                                                                           service=self.reg.analyses))
             keys = ("ot_agreement", "ot_agreement_init", "copy_ratio", "copy_ratio_chance")
             lengths = plots.copying_vs_teacher_length(np.array([e["teacher_step"] for e in series]),
-                                                      {key: np.array([e["metrics"][key] for e in series]) for key in keys})
+                                                      {key: np.array([e["metrics"][key] for e in series]) for key in keys},
+                                                      title=f"Copying vs teacher training length · family {family}")
+            notes.append(f"teacher length and DM loss: family `{family}` ({len(refs)} students, "
+                         f"{len({e['teacher_step'] for e in series})} teacher snapshots)")
         else:
             notes.append("choose a family for the DM-loss curves and the teacher-length series")
-        return mem, boundary, lengths, curves, " · ".join(notes) or "All four diagnostics drawn."
+        return mem, boundary, lengths, curves, " · ".join(notes)
 
     # ------------------------------------------------------------------ Train
 
@@ -306,7 +317,9 @@ def _explore_tab(app: App, gate: Gate, pair: gr.State, demo: gr.Blocks, first: d
     drill = [c.seed_plot, c.traj_plot, c.seed_md]
     shown = [c.info, c.samples_plot, c.pca_plot, c.heat_plot, c.scatter_plot, c.table, *drill]
     picked = [pair, *shown]
-    run = dict(session=True, progress=True)
+    # "always_last": a Draw clicked while a redraw runs (one started by leaving the N box) is
+    # queued and drawn after it, not dropped (Gradio's default, "once", ignores it)
+    run = dict(session=True, progress=True, trigger_mode="always_last")
     wire(gate, demo.load, app.init, view, [c.pair_dd, *picked], c.pair_msg, c.info, api_name="init", **run)
     wire(gate, [c.draw.click, c.seed.submit, c.k.submit, c.n.release], app.explore, [pair, *view], shown, c.view_msg,
          c.info, api_name="explore", **run)
@@ -321,8 +334,8 @@ def _explore_tab(app: App, gate: Gate, pair: gr.State, demo: gr.Blocks, first: d
          api_name="choose_pair", **run)
     wire(gate, [c.load_btn.click, c.ref_box.submit], app.select, [c.ref_box, c.teacher_box, *view], picked, c.pair_msg,
          c.info, api_name="load_ref", **run)
-    wire(gate, c.upload.upload, app.upload, [c.upload, c.teacher_box, *view], picked, c.pair_msg, c.info,
-         api_name="upload", **run)
+    wire(gate, c.upload.upload, app.upload, [c.upload, c.teacher_box, *view], [*picked, c.upload], c.pair_msg, c.info,
+         api_name="upload", reset=(c.upload,), **run)
     wire(gate, c.pairfile_dd.input, app.select_pairfile, [c.pairfile_dd, *view], picked, c.pair_msg, c.info,
          api_name="choose_pairfile", **run)
     wire(gate, c.pairfile_up.upload, app.upload_pairfile, [c.pairfile_up, *view], picked, c.pair_msg, c.info,

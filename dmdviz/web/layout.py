@@ -17,6 +17,7 @@ from dmdviz.web.catalog import families, pair_choices, shipped_pair_files
 from dmdviz.web.messages import error_box
 
 DEFAULT_N = 500  # seeds drawn on page load (capped by the limits)
+DEFAULT_FAMILY = "mnist"  # the teacher snapshots the README's copying-vs-length result comes from
 
 
 def explore_pickers() -> SimpleNamespace:
@@ -30,15 +31,15 @@ def explore_pickers() -> SimpleNamespace:
         c.load_btn = gr.Button("Load", scale=1)
         c.teacher_box = gr.Textbox(label="Teacher (optional)", placeholder="default: the one the student records",
                                    scale=2)
-        c.upload = gr.File(label="Upload (zip, or config.json + model.safetensors)", file_count="multiple",
-                           file_types=[".zip", ".json", ".safetensors"], scale=2, elem_id="upload")
     c.pair_msg = error_box("pair-error")
-    with gr.Row():
+    with gr.Row():  # the uploads get a third of the width each, so their file names stay readable
+        c.upload = gr.File(label="Upload a student (zip, or config.json + model.safetensors)", file_count="multiple",
+                           file_types=[".zip", ".json", ".safetensors"], scale=1, min_width=300, elem_id="upload")
         c.pairfile_dd = gr.Dropdown(label="Or a pair file (dmdviz or diffusers models): shipped, or a Hub "
                                     "repo id holding pair.json", choices=shipped_pair_files(),
-                                    allow_custom_value=True, scale=3, elem_id="pairfile")
+                                    allow_custom_value=True, scale=1, min_width=300, elem_id="pairfile")
         c.pairfile_up = gr.File(label="Upload a pair file (.json / .toml; no entry points)",
-                                file_types=[".json", ".toml"], scale=3, elem_id="pairfile-upload")
+                                file_types=[".json", ".toml"], scale=1, min_width=300, elem_id="pairfile-upload")
     return c
 
 def plot(label: str, elem_id: str, first: dict[str, str]) -> gr.Plot:
@@ -99,16 +100,19 @@ def drill_box(c, first: dict[str, str]) -> None:
 
 def diagnostics_tab() -> tuple:
     with gr.Row():
-        family = gr.Dropdown(label="Family of students (teacher snapshots)", choices=families(), scale=3)
+        names = families()
+        family = gr.Dropdown(label="Family of students (teacher snapshots) for the teacher-length and DM-loss plots",
+                             choices=names, value=DEFAULT_FAMILY if DEFAULT_FAMILY in names else None, scale=3,
+                             elem_id="family")
         diag_btn = gr.Button("Run diagnostics", variant="primary", scale=1)
     diag_msg = error_box("diag-error")
-    diag_info = gr.Markdown()
+    diag_info = gr.Markdown(elem_id="diag-info")
     with gr.Row():
-        mem_plot = gr.Plot(label="Memorization ratio of the teacher", elem_id="memorization-plot")
-        boundary_plot = gr.Plot(label="Boundary analysis", elem_id="boundary-plot")
+        mem_plot = gr.Plot(label="Memorization ratio of the Explore pair's teacher", elem_id="memorization-plot")
+        boundary_plot = gr.Plot(label="Boundary analysis of the Explore pair", elem_id="boundary-plot")
     with gr.Row():
-        length_plot = gr.Plot(label="Copying vs teacher training length", elem_id="length-plot")
-        dm_plot = gr.Plot(label="DM loss over distillation", elem_id="dm-plot")
+        length_plot = gr.Plot(label="Copying vs teacher training length (the family)", elem_id="length-plot")
+        dm_plot = gr.Plot(label="DM loss over distillation (the family)", elem_id="dm-plot")
     return family, diag_btn, [mem_plot, boundary_plot, length_plot, dm_plot, diag_info], diag_msg, diag_info
 
 def train_controls(lim: Limits) -> SimpleNamespace:
