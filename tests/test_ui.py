@@ -92,7 +92,8 @@ def test_compare_two_students_of_one_teacher_on_shared_seeds(client, served, tin
     a, b, diff = (_metric_column(table, c) for c in (1, 2, 3))
     # A is the pair drawn in Explore, whose table reads "value [low, high]" for the bootstrapped metrics
     shown = {name: value for name, value, _, _ in explored[5]["data"]}
-    assert shown.keys() == a.keys() and all(float(str(shown[m]).split()[0]) == pytest.approx(a[m], abs=6e-4) for m in a)
+    assert shown.keys() == a.keys()  # three significant figures shown
+    assert all(float(str(shown[m]).split()[0]) == pytest.approx(a[m], rel=6e-3, abs=6e-4) for m in a)
     assert "[" in shown["A_OT (ot_agreement)"] and "[" not in str(shown["ρ at chance (copy_ratio_chance)"])
     assert all(diff[m] == pytest.approx(b[m] - a[m], abs=2e-4) for m in a)
     assert "A_OT (ot_agreement)" in a and a != b

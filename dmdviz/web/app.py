@@ -21,7 +21,6 @@ import gradio as gr
 import numpy as np
 
 from dmdviz import analysis, plots, settings
-from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.errors import DmdvizError
 from dmdviz.experiments import jobs
 from dmdviz.web import layout as ui_layout
@@ -31,7 +30,7 @@ from dmdviz.web.messages import hide, redact
 from dmdviz.web.page import first_paints
 from dmdviz.web.registry import YOUR_UPLOAD, Registry
 from dmdviz.web.sweep import sweep_tab
-from dmdviz.web.text import ABOUT, METRICS
+from dmdviz.web.text import ABOUT, METRICS, metrics_rows, seed_table
 
 DEFAULT_PAIR = "chessboard4d/student"
 
@@ -44,25 +43,6 @@ def default_pair() -> str:
 def _step(progress, fraction: float, what: str) -> None:
     if progress is not None:
         progress(fraction, desc=what)
-
-
-def _seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> str:
-    """Markdown: each view's distance to the target Φ_K(z), and its first coordinates (vectors)."""
-    lines = [f"**Seed {index}**", "",
-             "| view | ‖· − Φ_%d(z)‖ |%s" % (k, " first coordinates |" if show_coords else ""),
-             "|---|---|%s" % ("---|" if show_coords else "")]
-    for name, v in views.items():
-        coords = " " + ", ".join(f"{c:.3f}" for c in v.flatten()[:4].tolist()) + " |" if show_coords else ""
-        lines.append(f"| {name} | {float((v - target).norm()):.4f} |{coords}")
-    return "\n".join(lines)
-
-
-def _metrics_rows(metrics: dict, intervals: dict) -> list[list]:
-    """[metric, student value (with its bootstrap interval where it has one), start Φ_1, meaning]."""
-    return [[f"{label} ({key})", with_interval(metrics[key], intervals.get(key)),
-             round(metrics[f"{key}_init"], 4) if f"{key}_init" in metrics else "", meaning]
-            for key, (label, meaning) in METRICS.items() if key in metrics]
-
 
 
 class App:
@@ -98,7 +78,7 @@ class App:
         _step(progress, 0.5, "exact optimal assignments and bootstrap intervals")
         m = pa.pairing
         _step(progress, 0.85, "figures")
-        figures = self.reg.view(pa, "explore", lambda: self._explore_figures(pa))
+        figures = self.reg.view(pa, "explore", lambda: self._explore_figures(pa, models))
         ckpt = analysis.checkpoint_of(teacher)
         data_name = ckpt.data.name if ckpt else "own model"
         info = (f"{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
@@ -108,17 +88,21 @@ class App:
         return (info, *figures, *self._seed_detail(models, pa, index))
 
     @staticmethod
-    def _explore_figures(pa) -> tuple:
-        """(samples, PCA, cost heatmap, distances, metrics rows) of an analysis: built and
-        serialised once per cached analysis (``Registry.view``)."""
+    def _explore_figures(pa, models) -> tuple:
+        """(samples, PCA, cost heatmap, distances, metrics rows) of an analysis, each figure's
+        title naming its pair: built and serialised once per cached analysis (``Registry.view``)."""
+        shown = "<br>" + " → ".join(redact(analysis.name(m)) for m in models.given)
         if len(pa.s.shape) == 3:
-            samples = plots.image_grid(pa.images(30), pa.seeds[:30])
+            samples = plots.image_grid(pa.images(30), pa.seeds[:30], title="Samples per seed" + shown, per_band=15,
+                                       width=1100)  # the full width
         else:
-            samples = plots.low_dim_panels(pa.panels(), pa.seeds)
+            samples = plots.low_dim_panels(pa.panels(), pa.seeds, title="Noise-data pairing" + shown)
         block, sigma = pa.cost_block(100)
-        figures = (samples, plots.pca_triplets(pa.pca(), pa.seeds), plots.cost_heatmap(block, sigma, pa.seeds[:len(block)]),
-                   plots.distance_scatter(*pa.distances, pa.seeds))
-        return (*map(serialised, figures), _metrics_rows(pa.pairing, pa.intervals))
+        figures = (samples, plots.pca_triplets(pa.pca(), pa.seeds, title="PCA of (Φ_K, Φ_1, G), fitted on Φ_K" + shown),
+                   plots.cost_heatmap(block, sigma, pa.seeds[:len(block)],
+                                      title="Cost C_ij = ||Φ_K(z_i) − G(z_j)||², OT assignment σ" + shown),
+                   plots.distance_scatter(*pa.distances, pa.seeds, title="d_init vs d_student" + shown))
+        return (*map(serialised, figures), metrics_rows(pa.pairing, pa.intervals))
 
     def seed_detail(self, pair: dict, n, seed, k, index, session: str = ""):
         models = self.reg.models(pair, session)
@@ -148,7 +132,7 @@ class App:
         else:
             view_fig = None  # the table below lists the coordinates
             path = plots.trajectory_plot(t.states.numpy(), t.phi_1.numpy(), t.g.numpy(), i, pa.panels()[f"Φ_{pa.k}"])
-        return serialised(view_fig), serialised(path), _seed_table(i, views, pa.phi_k[i], pa.k, show_coords=not images)
+        return serialised(view_fig), serialised(path), seed_table(i, views, pa.phi_k[i], pa.k, show_coords=not images)
 
     def compare(self, pair: dict, other: str, n, seed, k, session: str = "", progress=None):
         """A second student of the pair's teacher beside the first: same seeds, one PCA basis,
@@ -230,22 +214,22 @@ class App:
         mem = boundary = None
         if dataset is not None:
             mem = plots.memorization_histogram(pa.memorization(dataset.train),
-                                               title=f"Memorization of {teacher}'s samples Φ_{pa.k}")
+                                               title=f"Memorization ratio of Φ_{pa.k}<br>teacher {teacher}")
             boundary = plots.boundary_scatter(*pa.boundary(dataset.train), pa.seeds,
-                                              title=f"Boundary: {teacher} → {student}")
+                                              title=f"Boundary analysis<br>{teacher} → {student}")
         curves = lengths = None
         if family:
             _step(progress, 0.6, f"the teacher-length series of {family}")
             refs = family_students(family)
             pairs = [self.reg.pair(ref, "", session).given for ref in refs]
-            curves = plots.dm_loss_curves(analysis.dm_loss_curves(pairs), title=f"DM loss over distillation · family {family}")
+            curves = plots.dm_loss_curves(analysis.dm_loss_curves(pairs), title=f"DM loss over distillation<br>family {family}")
             series = self.reg.memo(("lengths", family, min(int(n), 500), int(seed), int(k)),
                                    lambda: analysis.teacher_length_series(pairs, min(int(n), 500), int(k), int(seed),
                                                                           service=self.reg.analyses))
             keys = ("ot_agreement", "ot_agreement_init", "copy_ratio", "copy_ratio_chance")
             lengths = plots.copying_vs_teacher_length(np.array([e["teacher_step"] for e in series]),
                                                       {key: np.array([e["metrics"][key] for e in series]) for key in keys},
-                                                      title=f"Copying vs teacher training length · family {family}")
+                                                      title=f"Copying vs teacher training length<br>family {family}")
             notes.append(f"teacher length and DM loss: family `{family}` ({len(refs)} students, "
                          f"{len({e['teacher_step'] for e in series})} teacher snapshots)")
         else:

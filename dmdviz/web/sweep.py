@@ -144,7 +144,7 @@ def sweep_tab(gate: Gate) -> None:
         show_btn = gr.Button("Show", scale=1)
     show_msg = error_box("sweep-show-error")
     info = gr.Markdown(first[2], elem_id="sweep-info")
-    plot = gr.Plot(first[0], label="Copying vs dimension", elem_id="sweep-plot")
+    plot = gr.Plot(first[0], show_label=False, label="Copying vs dimension", elem_id="sweep-plot")
     poll_msg = error_box("sweep-poll-error")
     with gr.Accordion("Results table (mean ± std over seeds)", open=False):
         table = gr.Markdown(first[1], elem_id="sweep-table")

@@ -1,5 +1,5 @@
-"""The app's prose: the About tab, the one-line meaning of each metric, and the page script
-(no gradio here)."""
+"""The app's prose: the About tab, the one-line meaning of each metric, the metrics and seed
+tables, and the page script (no gradio here)."""
 
 METRICS = {
     "ot_agreement": ("A_OT", "share of seeds the optimal assignment of C pairs with themselves: high = copying, "
@@ -15,6 +15,34 @@ METRICS = {
     "copy_ratio_chance": ("ρ at chance", "ρ with the student's samples paired to the wrong seeds: compare ρ "
                           "with this, not only with 1"),
 }
+
+
+def seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> str:
+    """Markdown: each view's distance to the target Φ_K(z), and its first coordinates (vectors)."""
+    lines = [f"**Seed {index}**", "",
+             "| view | ‖· − Φ_%d(z)‖ |%s" % (k, " first coordinates |" if show_coords else ""),
+             "|---|---|%s" % ("---|" if show_coords else "")]
+    for name, v in views.items():
+        coords = " " + ", ".join(f"{c:.3f}" for c in v.flatten()[:4].tolist()) + " |" if show_coords else ""
+        lines.append(f"| {name} | {float((v - target).norm()):.4f} |{coords}")
+    return "\n".join(lines)
+
+
+def _sig(value: float) -> str:
+    """Three significant figures: 0.0532, 0.933, 20.7."""
+    return f"{value:.3g}"
+
+
+def metrics_rows(metrics: dict, intervals: dict) -> list[list]:
+    """[metric, student value (with its bootstrap interval where it has one), start Φ_1, meaning],
+    every number to three significant figures."""
+    def shown(key):
+        interval = intervals.get(key)
+        return _sig(metrics[key]) + (f" [{_sig(interval[0])}, {_sig(interval[1])}]" if interval is not None else "")
+
+    return [[f"{label} ({key})", shown(key), _sig(metrics[f"{key}_init"]) if f"{key}_init" in metrics else "", meaning]
+            for key, (label, meaning) in METRICS.items() if key in metrics]
+
 
 ABOUT = """
 ## What the paper claims
