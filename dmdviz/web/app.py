@@ -24,6 +24,7 @@ from dmdviz import analysis, plots, settings
 from dmdviz.errors import DmdvizError
 from dmdviz.experiments import jobs
 from dmdviz.web import layout as ui_layout
+from dmdviz.web.api import wire_api
 from dmdviz.web.catalog import family_students, pair_choices, siblings
 from dmdviz.web.common import OWN, POLL, VIEWS, Gate, serialised, wire
 from dmdviz.web.messages import hide, redact
@@ -383,8 +384,10 @@ def build_demo(registry: Registry | None = None, warm: bool = False) -> gr.Block
                 sweep_tab(gate)
             with gr.Tab("About", id="about"):
                 gr.Markdown(ABOUT)
+        wire_api(app.reg)
         wire(gate, [diag_btn.click, diag_tab.select], app.diagnose, [pair, family, explore.n, explore.seed, explore.k],
-             diag_out, diag_msg, diag_info, api_name="diagnose", session=True, progress=True)
+             diag_out, diag_msg, diag_info, api_name="diagnose", session=True, progress=True,
+             trigger_mode="always_last")
 
         def session_closed(request: gr.Request):
             app.reg.forget_session(request.session_hash or "")

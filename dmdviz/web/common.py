@@ -106,5 +106,7 @@ def wire(gate: Gate, triggers, fn, inputs: list, outputs: list, msg, status=None
     callback, ins, outs = guarded(fn, inputs, outputs, msg, status, session=session, progress=progress,
                                   gate=gate if counted else None, reset=reset)
     triggers = triggers if isinstance(triggers, list) else [triggers]
+    # the page's events: callable by name, but not documented nor MCP tools (their inputs and
+    # outputs are the page's components); programs call ``web.api``'s endpoints
     gr.on(triggers, callback, ins, outs, api_name=api_name, validator=gate.validator if counted else None,
-          trigger_mode=trigger_mode, **group)
+          trigger_mode=trigger_mode, api_visibility="undocumented", **group)
