@@ -1,4 +1,4 @@
-"""Plot builders: numpy arrays in, ``plotly.graph_objects.Figure`` out (SPEC §5). No torch here.
+"""Plot builders: numpy arrays in, ``plotly.graph_objects.Figure`` out. No torch here.
 
 API (N seeds, M image columns, K Euler steps; every figure sets ``layout.height``):
 

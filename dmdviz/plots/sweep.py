@@ -1,4 +1,4 @@
-"""Plot builder of the dimension sweep (SPEC §7): a summary dict in, ``go.Figure`` out. No torch.
+"""Plot builder of the dimension sweep: a summary dict in, ``go.Figure`` out. No torch.
 
     sweep_figure(summary)   metric vs D (log2 axis), mean ± std over seeds, one line per variant
 

@@ -1,4 +1,4 @@
-"""The Sweep tab: copying against the dimension D, and the geometric-freedom variants (SPEC §7).
+"""The Sweep tab: copying against the dimension D, and the geometric-freedom variants.
 
 ``sweep_tab(gate)`` builds its components inside the caller's ``gr.Tab`` and wires its events
 (api names ``sweep_show``, ``sweep_start``, ``sweep_stop``, ``sweep_poll``) through

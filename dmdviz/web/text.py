@@ -62,8 +62,9 @@ Time convention everywhere: t = 0 is noise, t = 1 is data, x_t = (1 - t) z + t x
 
 ## How to read each plot
 
-**Samples (panels or grid).** Low-dim sets: four panels z, Φ_8(z), Φ_1(z), G(z), one colour
-per seed; if colours keep their place from Φ_8 to G the student copies, if they are
+**Samples (panels or grid).** Low-dim sets: four panels z, Φ_8(z), Φ_1(z), G(z) on one
+shared scale (Φ_1, the one-step mean, is the small cloud at the centre), coloured by the
+angle of z; if colours keep their place from Φ_8 to G the student copies, if they are
 reshuffled it remaps. Images: one column per seed, rows Φ_1, Φ_8, Φ_32, G.
 
 **PCA triplets.** Φ_8, Φ_1 and G of every seed projected on the two leading principal
@@ -76,7 +77,8 @@ pairing (A_OT high). Scattered markers: it remapped.
 **d_init vs d_student.** One point per seed: how far Φ_1 was from the target Φ_K (x) and how
 far G is (y). Points below the diagonal moved towards their own target (copying).
 
-**Metrics table.** Every pairing metric for G and, as the baseline, for Φ_1 (SPEC §4).
+**Metrics table.** Every pairing metric for G and, as the baseline, for Φ_1, to three
+significant figures, with its 95 % bootstrap interval over seeds and its meaning.
 
 **Compare two students.** A second student B of the same teacher (say GAN on vs off, or a
 random initialisation) on the very same seeds: samples side by side, both students' PCA
@@ -92,7 +94,12 @@ student's single jump.
 and n_2 the nearest training points: r near 1 is not memorised; r > 3 would be.
 
 **Boundary analysis.** D(z), the mean distance of Φ_K(z) to the training set, against
-δ(z) = d_student - d_init: points below zero were pulled towards their own target.
+ρ(z) = d_student / d_init: points below the line ρ = 1 were pulled towards their own target.
+
+**Which model each Diagnostics plot shows.** The memorization histogram and the boundary
+analysis are of the pair open in Explore (their subtitles name it); the teacher-length series
+and the DM-loss curves are of the family chosen in the tab (the MNIST teacher snapshots by
+default). The status line above the plots says both.
 
 **Teacher-length series.** Copying metrics of students distilled from teachers trained for
 more and more iterations: the paper finds more copying for longer-trained teachers.
