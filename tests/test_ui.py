@@ -11,7 +11,7 @@ from served_app import TINY_RUN, finished_run
 ENDPOINTS = {"/sweep_show", "/sweep_start", "/sweep_stop", "/sweep_poll", "/init", "/explore", "/seed_detail",
              "/compare", "/siblings", "/choose_pair", "/load_ref", "/upload", "/choose_pairfile", "/upload_pairfile",
              "/diagnose",
-             "/train_start", "/train_status", "/train_cancel", "/train_resume", "/runs", "/train_push"}
+             "/train_start", "/train_status", "/train_cancel", "/train_resume", "/runs", "/train_push", "/preset_steps"}
 UNLOAD = "/session_closed"  # the page-unload event (deletes the closing session's uploads): not in the API
 PROGRAMS = {"/pairs", "/metrics", "/seed_views", "/pair_file_metrics"}  # web.api: the documented API (test_api.py)
 VIEW = dict(n=120, seed=0, k=8, index=3)
@@ -286,3 +286,12 @@ def test_one_explore_click_resolves_its_pair_once(client, monkeypatch):
     _explore_ok(client.predict(121, 0, 8, 0, api_name="/explore"), 121)
     # the pair opened at page load is kept with its models: found once, checked never again
     assert len(pairs) == 1 and len(checks) == 0
+
+def test_a_preset_sets_its_own_step_counts(client):
+    from dmdviz.config import PRESETS
+    from dmdviz.limits import Limits
+
+    teacher, student, ratio, box, _status = client.predict("moons", api_name="/preset_steps")
+    moons, cap = PRESETS["moons"], Limits.from_env().max_steps  # the server's limits: this process's settings
+    assert (teacher, student, ratio) == (min(moons.teacher.steps, cap), min(moons.distill.steps, cap), 2)
+    assert box["visible"] is False

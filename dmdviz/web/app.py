@@ -21,6 +21,7 @@ import gradio as gr
 import numpy as np
 
 from dmdviz import analysis, plots, settings
+from dmdviz.config import get_preset
 from dmdviz.errors import DmdvizError
 from dmdviz.experiments import jobs
 from dmdviz.web import layout as ui_layout
@@ -31,7 +32,8 @@ from dmdviz.web.messages import hide, redact
 from dmdviz.web.page import first_paints
 from dmdviz.web.registry import YOUR_UPLOAD, Registry
 from dmdviz.web.sweep import sweep_tab
-from dmdviz.web.text import ABOUT, METRICS, metrics_rows, seed_table
+from dmdviz.web.text import ABOUT, METRICS, seed_table
+from dmdviz.web.views import compare_samples, explore_figures
 
 DEFAULT_PAIR = "chessboard4d/student"
 
@@ -69,17 +71,20 @@ class App:
         return {"pairfile": choice, "label": label if not choice.startswith("upload:") else f"{label} ({YOUR_UPLOAD})"}, models
 
     def explore(self, pair: dict, n, seed, k, index, session: str = "", progress=None):
-        return self._explore(pair, self.reg.models(pair, session), n, seed, k, index, progress)
-
-    def _explore(self, pair: dict, models, n, seed, k, index, progress=None):
         t0 = time.perf_counter()
+        return self._explore(pair, self.reg.models(pair, session), n, seed, k, index, progress, t0)
+
+    def _explore(self, pair: dict, models, n, seed, k, index, progress=None, t0: float | None = None):
+        """The view of an opened pair; its info line's time runs from ``t0`` (the click: the
+        pair's loading included), else from now."""
+        t0 = time.perf_counter() if t0 is None else t0
         teacher = models.given[0]
         _step(progress, 0.05, f"sampling Φ_1, Φ_{int(k)} and G on {int(n)} seeds")
         pa = self.reg.analysis_of(models, n, seed, k)
         _step(progress, 0.5, "exact optimal assignments and bootstrap intervals")
         m = pa.pairing
         _step(progress, 0.85, "figures")
-        figures = self.reg.view(pa, "explore", lambda: self._explore_figures(pa, models))
+        figures = self.reg.view(pa, "explore", lambda: explore_figures(pa, models))
         ckpt = analysis.checkpoint_of(teacher)
         data_name = ckpt.data.name if ckpt else "own model"
         info = (f"{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
@@ -87,23 +92,6 @@ class App:
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
                 f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")
         return (info, *figures, *self._seed_detail(models, pa, index))
-
-    @staticmethod
-    def _explore_figures(pa, models) -> tuple:
-        """(samples, PCA, cost heatmap, distances, metrics rows) of an analysis, each figure's
-        title naming its pair: built and serialised once per cached analysis (``Registry.view``)."""
-        shown = "<br>" + " → ".join(redact(analysis.name(m)) for m in models.given)
-        if len(pa.s.shape) == 3:
-            samples = plots.image_grid(pa.images(30), pa.seeds[:30], title="Samples per seed" + shown, per_band=15,
-                                       width=1100)  # the full width
-        else:
-            samples = plots.low_dim_panels(pa.panels(), pa.seeds, title="Noise-data pairing" + shown)
-        block, sigma = pa.cost_block(100)
-        figures = (samples, plots.pca_triplets(pa.pca(), pa.seeds, title="PCA of (Φ_K, Φ_1, G), fitted on Φ_K" + shown),
-                   plots.cost_heatmap(block, sigma, pa.seeds[:len(block)],
-                                      title="Cost C_ij = ||Φ_K(z_i) − G(z_j)||², OT assignment σ" + shown),
-                   plots.distance_scatter(*pa.distances, pa.seeds, title="d_init vs d_student" + shown))
-        return (*map(serialised, figures), metrics_rows(pa.pairing, pa.intervals))
 
     def seed_detail(self, pair: dict, n, seed, k, index, session: str = ""):
         models = self.reg.models(pair, session)
@@ -159,7 +147,7 @@ class App:
                 f"ρ {a['copy_ratio']:.3f} vs {b['copy_ratio']:.3f}")
         d_init, d_a = pa.distances
         scatter = plots.compare_distances(d_init, {names[0]: d_a, names[1]: pb.distances[1]}, pa.seeds)
-        return info, _compare_samples(pa, pb, names), plots.compare_pca(analysis.compare_pca(pa, pb, names), pa.seeds), \
+        return info, compare_samples(pa, pb, names), plots.compare_pca(analysis.compare_pca(pa, pb, names), pa.seeds), \
             scatter, rows
 
     def siblings(self, pair: dict, session: str = ""):
@@ -171,8 +159,9 @@ class App:
         return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
     def select(self, ref, teacher, n, seed, k, index, session: str = "", progress=None):
+        t0 = time.perf_counter()
         pair, models = self._pair(ref, teacher, session)
-        return (pair, *self._explore(pair, models, n, seed, k, index, progress))
+        return (pair, *self._explore(pair, models, n, seed, k, index, progress, t0))
 
     def upload(self, files, teacher, n, seed, k, index, session: str = "", progress=None):
         """The uploaded student opened; the upload box emptied (its last output), so the next
@@ -181,8 +170,9 @@ class App:
 
     def select_pairfile(self, choice, n, seed, k, index, session: str = "", progress=None):
         """A pair file (shipped, this session's upload, or a Hub repo id) opened in Explore."""
+        t0 = time.perf_counter()
         pair, models = self._pairfile(str(choice or "").strip(), session)
-        return (pair, *self._explore(pair, models, n, seed, k, index, progress))
+        return (pair, *self._explore(pair, models, n, seed, k, index, progress, t0))
 
     def upload_pairfile(self, file, n, seed, k, index, session: str = "", progress=None):
         return self.select_pairfile(self.reg.import_pairfile(file, session), n, seed, k, index, session, progress)
@@ -257,6 +247,12 @@ class App:
         return (bar, plots.training_curves(p.teacher, metrics=(), title="Teacher (flow matching)", height=420),
                 plots.training_curves(p.student, title="Student (DMD)", height=420), p.state, pairs)
 
+    def preset_steps(self, preset):
+        """A preset's own recipe: its teacher steps, student iterations and critic ratio (within the limits)."""
+        p = get_preset(preset)
+        cap = self.reg.limits.max_steps
+        return min(p.teacher.steps, cap), min(p.distill.steps, cap), p.distill.ratio
+
     def train_cancel(self, run):
         jobs.cancel(run)
         return f"Cancel requested for `{run}`: it stops at its next step and can be resumed."
@@ -271,24 +267,6 @@ class App:
 
     def runs(self):
         return gr.update(choices=jobs.list_runs())
-
-
-def _compare_samples(pa, pb, names):
-    """The samples of both students on the same seeds: image rows, or shared-axis panels."""
-    if len(pa.s.shape) == 3:
-        ia = pa.images(30)
-        rows = {"Φ_1": ia["Φ_1"], f"Φ_{pa.k}": ia[f"Φ_{pa.k}"], f"G · {names[0]}": ia["G"],
-                f"G · {names[1]}": pb.images(30)["G"]}
-        return plots.image_grid(rows, pa.seeds[:30], title="Samples per seed, both students", per_band=15,
-                                width=1100)  # a full-width panel
-    panels = pa.panels()
-    panels = {"z": panels["z"], f"Φ_{pa.k}": panels[f"Φ_{pa.k}"], f"G · {names[0]}": panels["G"],
-              f"G · {names[1]}": pb.panels()["G"]}
-    return plots.low_dim_panels(panels, pa.seeds, title="Both students on the same seeds", shared=True)
-
-
-
-
 
 
 def _explore_tab(app: App, gate: Gate, pair: gr.State, demo: gr.Blocks, first: dict[str, str]):
@@ -337,6 +315,8 @@ def _train_tab(app: App, gate: Gate, pair_dd: gr.Dropdown) -> None:
          c.train_msg, api_name="train_start", group=OWN)
     wire(gate, c.timer.tick, app.train_status, [c.run_dd, c.job_state],
          [c.progress, c.loss_plot, c.copy_plot, c.job_state, pair_dd], c.job_msg, api_name="train_status", group=POLL)
+    wire(gate, c.preset.input, app.preset_steps, [c.preset], [c.teacher_steps, c.student_steps, c.ratio], c.start_msg,
+         c.train_msg, api_name="preset_steps", group=VIEWS)
     wire(gate, c.cancel_btn.click, app.train_cancel, [c.run_dd], [c.train_msg], c.run_msg, c.train_msg,
          api_name="train_cancel", group=OWN)
     wire(gate, c.resume_btn.click, app.train_resume, [c.run_dd], [c.train_msg], c.run_msg, c.train_msg,
