@@ -33,15 +33,19 @@ def _sig(value: float) -> str:
     return f"{value:.3g}"
 
 
-def metrics_rows(metrics: dict, intervals: dict) -> list[list]:
+def metrics_rows(metrics: dict, intervals: dict, start_known: bool = True) -> list[list]:
     """[metric, student value (with its bootstrap interval where it has one), start Φ_1, meaning],
-    every number to three significant figures."""
+    every number to three significant figures. ``start_known``: False for a student that did
+    not start from the teacher (a random initialisation), whose start column reads "n/a"."""
     def shown(key):
         interval = intervals.get(key)
         return _sig(metrics[key]) + (f" [{_sig(interval[0])}, {_sig(interval[1])}]" if interval is not None else "")
 
-    return [[f"{label} ({key})", shown(key), _sig(metrics[f"{key}_init"]) if f"{key}_init" in metrics else "", meaning]
-            for key, (label, meaning) in METRICS.items() if key in metrics]
+    def start(key):
+        return "" if f"{key}_init" not in metrics else _sig(metrics[f"{key}_init"]) if start_known else "n/a"
+
+    return [[f"{label} ({key})", shown(key), start(key), meaning] for key, (label, meaning) in METRICS.items()
+            if key in metrics]
 
 
 ABOUT = """

@@ -23,7 +23,9 @@ def explore_figures(pa, models) -> tuple:
                plots.cost_heatmap(block, sigma, pa.seeds[:len(block)],
                                   title="Cost C_ij = ||Φ_K(z_i) − G(z_j)||², OT assignment σ" + shown),
                plots.distance_scatter(*pa.distances, pa.seeds, title="d_init vs d_student" + shown))
-    return (*map(serialised, figures), metrics_rows(pa.pairing, pa.intervals))
+    ckpt = analysis.checkpoint_of(models.given[1])
+    from_teacher = ckpt is None or (ckpt.config.get("student") or {}).get("init", "teacher") != "random"
+    return (*map(serialised, figures), metrics_rows(pa.pairing, pa.intervals, start_known=from_teacher))
 
 
 def compare_samples(pa, pb, names):
