@@ -146,8 +146,12 @@ class App:
                 f"seed {pa.s.seed}, K = {pa.k} · A_OT {a['ot_agreement']:.3f} vs {b['ot_agreement']:.3f} · "
                 f"ρ {a['copy_ratio']:.3f} vs {b['copy_ratio']:.3f}")
         d_init, d_a = pa.distances
-        scatter = plots.compare_distances(d_init, {names[0]: d_a, names[1]: pb.distances[1]}, pa.seeds)
-        return info, compare_samples(pa, pb, names), plots.compare_pca(analysis.compare_pca(pa, pb, names), pa.seeds), \
+        shown = f"<br>{redact(a_name)} (A) vs {redact(b_name)} (B), teacher {redact(teacher.ref)}"
+        scatter = plots.compare_distances(d_init, {names[0]: d_a, names[1]: pb.distances[1]}, pa.seeds,
+                                          title="d_init vs d_student, both students" + shown)
+        pca = plots.compare_pca(analysis.compare_pca(pa, pb, names), pa.seeds,
+                                title="Two students of one teacher, on the PCA axes of Φ_K" + shown)
+        return info, compare_samples(pa, pb, names, shown), pca, \
             scatter, rows
 
     def siblings(self, pair: dict, session: str = ""):

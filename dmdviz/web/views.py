@@ -28,15 +28,16 @@ def explore_figures(pa, models) -> tuple:
     return (*map(serialised, figures), metrics_rows(pa.pairing, pa.intervals, start_known=from_teacher))
 
 
-def compare_samples(pa, pb, names):
-    """The samples of both students on the same seeds: image rows, or shared-axis panels."""
+def compare_samples(pa, pb, names, shown: str = ""):
+    """The samples of both students on the same seeds: image rows, or shared-axis panels;
+    ``shown``: the title's second line (the models)."""
     if len(pa.s.shape) == 3:
         ia = pa.images(30)
         rows = {"Φ_1": ia["Φ_1"], f"Φ_{pa.k}": ia[f"Φ_{pa.k}"], f"G · {names[0]}": ia["G"],
                 f"G · {names[1]}": pb.images(30)["G"]}
-        return plots.image_grid(rows, pa.seeds[:30], title="Samples per seed, both students", per_band=15,
+        return plots.image_grid(rows, pa.seeds[:30], title="Samples per seed, both students" + shown, per_band=15,
                                 width=1100)  # a full-width panel
     panels = pa.panels()
     panels = {"z": panels["z"], f"Φ_{pa.k}": panels[f"Φ_{pa.k}"], f"G · {names[0]}": panels["G"],
               f"G · {names[1]}": pb.panels()["G"]}
-    return plots.low_dim_panels(panels, pa.seeds, title="Both students on the same seeds", shared=True)
+    return plots.low_dim_panels(panels, pa.seeds, title="Both students on the same seeds" + shown, shared=True)
