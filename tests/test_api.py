@@ -71,3 +71,12 @@ def test_the_mcp_server_lists_the_read_only_tools_with_descriptions(served):
         assert tool["description"].strip()
         assert all(p.get("description") for p in tool["inputSchema"]["properties"].values()), tool
     assert set(tools["metrics"]["inputSchema"]["properties"]) == {"student", "teacher", "n", "seed", "k"}
+
+
+def test_the_mcp_server_is_off_unless_asked(monkeypatch):
+    from dmdviz.web.page import launch_kwargs
+
+    monkeypatch.delenv("DMDVIZ_MCP", raising=False)
+    assert "mcp_server" not in launch_kwargs()
+    monkeypatch.setenv("DMDVIZ_MCP", "1")
+    assert launch_kwargs()["mcp_server"] is True
