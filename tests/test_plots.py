@@ -5,6 +5,7 @@ import plotly.graph_objects as go
 import pytest
 
 from dmdviz import plots
+from dmdviz.plots.style import GRID_COLUMNS, GRID_WIDTH, MIN_IMAGE_PX
 
 N = 2000
 RNG = np.random.default_rng(0)
@@ -162,10 +163,11 @@ def test_compare_distances_one_cloud_per_student_over_the_same_d_init():
     assert fig.data[0].y[-1] == pytest.approx(2 * d_init.max(), rel=1e-6)  # the diagonal spans every cloud
 
 
-def test_low_dim_panels_can_share_one_range():
-    fig = plots.low_dim_panels({"z": _xy(20), "G · a": _xy(20), "G · b": _xy(20)}, np.arange(20), shared=True)
-    assert fig.layout.xaxis3.matches == "x" and fig.layout.yaxis3.matches == "y"
-    assert plots.low_dim_panels({"z": _xy(20), "G": _xy(20)}, np.arange(20)).layout.xaxis2.matches is None
+def test_low_dim_panels_share_one_range_unless_asked_not_to():
+    fig = plots.low_dim_panels({"z": _xy(20), "G · a": _xy(20), "G · b": _xy(20)}, np.arange(20))
+    assert fig.layout.xaxis3.matches == "x" and fig.layout.yaxis3.matches == "y"  # one scale per row, as in the paper
+    assert fig.layout.xaxis2.title.text and fig.layout.yaxis.title.text  # axis titles
+    assert plots.low_dim_panels({"z": _xy(20), "G": _xy(20)}, np.arange(20), shared=False).layout.xaxis2.matches is None
 
 
 def _png_pixels(uri: str) -> np.ndarray:
@@ -204,8 +206,8 @@ def test_image_grid_wraps_many_seeds_into_bands_of_readable_images():
     fig = plots.image_grid(imgs, np.arange(30))
     cols = len({x for x in fig.data[1].x})
     bands = 30 // cols
-    assert cols == plots.GRID_COLUMNS and list(fig.layout.yaxis.ticktext) == list(imgs) * bands
-    px_per_image = (plots.GRID_WIDTH - 90) / (cols * 30) * 28  # at the width the height was made for
+    assert cols == GRID_COLUMNS and list(fig.layout.yaxis.ticktext) == list(imgs) * bands
+    px_per_image = (GRID_WIDTH - 90) / (cols * 30) * 28  # at the width the height was made for
     assert px_per_image >= 40 and _png_pixels(fig.data[0].source).shape[1] == cols * 30 - 2
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.height > 700
 
@@ -295,6 +297,10 @@ def test_trajectory_plot_vector_and_image():
     path = fig.data[0]
     np.testing.assert_array_equal(path.x, states[:, 0])
     assert {"z", "Φ_8", "Φ_1", "G"} <= {tr.name for tr in fig.data}
+    x_range, y_range = fig.layout.xaxis.range, fig.layout.yaxis.range  # framed on the drawn points
+    assert x_range[0] < 0 < 9 < x_range[1] < 10 and y_range[0] < 0 < 9 < y_range[1] < 10
     img = plots.trajectory_plot(np.zeros((9, 28, 28)), np.zeros((28, 28)), np.zeros((28, 28)), 4)
     assert img.data[0].type == "image" and list(img.data[2].text)[-2:] == ["Φ_1", "G"]
+    # eight Euler steps shown as five states (t = 0, 1/4, .., 1), then Φ_1 and G: seven large images
+    assert list(img.data[2].text) == ["t = 0", "t = 0.25", "t = 0.5", "t = 0.75", "t = 1", "Φ_1", "G"]
     assert len(set(img.data[1].y)) == 1  # the path stays on one row

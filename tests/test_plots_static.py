@@ -65,6 +65,16 @@ def test_equal_scale_axes_widen_the_narrow_range():
     assert (a[0] + b[0]) / 2 == 350.0
 
 
+def test_matched_axes_share_one_range_and_the_subtitle_is_drawn():
+    panels = {"z": np.array([[0.0, 0.0], [1.0, 1.0]]), "G": np.array([[0.0, 0.0], [10.0, 10.0]])}
+    fig = _json(plots.low_dim_panels(panels, np.arange(2), title="Pairing<br>a → b"))
+    svg = figure_svg(fig)
+    z0, z1, g0, g1 = sorted(x for path in _dot_paths(svg) for x, _ in path)  # panel z left of panel G
+    # one scale for both panels: z's (1, 1) a tenth of the way to G's (10, 10) from the shared origin
+    assert (z1 - z0) == pytest.approx((g1 - g0) / 10, rel=1e-2)  # to the 0.1 px the SVG keeps
+    assert ">Pairing</text>" in svg and ">a → b</text>" in svg
+
+
 def test_lines_break_at_nan_and_keep_their_dash():
     x, y = plots.pair_lines(np.array([[0, 0], [1, 1]]), np.array([[1, 0], [2, 1]]))
     fig = go.Figure(go.Scatter(x=x, y=y, mode="lines", line=dict(color="white", dash="dot")))

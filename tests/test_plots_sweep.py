@@ -29,3 +29,10 @@ def test_sweep_figure_draws_each_variant_with_error_bars_on_a_log_axis():
     assert {"Φ_1 (start)", "chance"} <= {t.name for t in fig.data}
     assert fig.layout.height and [s.y0 for s in fig.layout.shapes] == [0.001, 1.0]  # A_OT chance, ρ = 1
     assert sum(t.showlegend is not False for t in fig.data if t.name == "plain") == 1
+
+
+def test_a_mis_scored_variant_is_drawn_faint_and_named_so():
+    fig = sweep_figure(SUMMARY, metrics=("ot_agreement",), mis_scored=("wide",))
+    wide = next(t for t in fig.data if t.legendgroup == "wide")
+    assert wide.name == "wide (mis-scored)" and wide.line.dash == "dot" and wide.opacity < 1
+    assert next(t for t in fig.data if t.legendgroup == "plain").name == "plain"

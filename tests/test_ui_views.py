@@ -67,3 +67,13 @@ def test_a_warm_demo_has_drawn_the_default_pair_before_any_visitor(tiny_pair, mo
     calls = _counting(monkeypatch)
     page_load = App(registry).init(60, 0, 8, 0)
     assert calls == [] and "60 seeds" in page_load[2]
+
+
+def test_metrics_rows_read_three_figures_and_na_for_a_start_that_is_not_phi_1():
+    from dmdviz.web.text import metrics_rows
+
+    metrics = {"ot_agreement": 0.93364, "ot_agreement_init": 0.13201, "copy_ratio": 20.6849}
+    rows = metrics_rows(metrics, {"ot_agreement": (0.91234, 0.95)})
+    assert rows[0][:3] == ["A_OT (ot_agreement)", "0.934 [0.912, 0.95]", "0.132"]
+    assert rows[1][:3] == ["ρ (copy_ratio)", "20.7", ""]
+    assert metrics_rows(metrics, {}, start_known=False)[0][2] == "n/a"  # a random-init student's start is not Φ_1

@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dmdviz.plots.style import COLORS, LINE_COLORS, MAX_CURVE_POINTS, f32, finish
+from dmdviz.plots.style import COLORS, MAX_CURVE_POINTS, f32, finish, line_color
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -39,15 +39,17 @@ def _thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_CURVE_POINTS) -> t
 
 
 def dm_loss_curves(curves: list[dict], window: int = 25, title: str = "DM loss over distillation",
-                   height: int = 420) -> go.Figure:
-    """One smoothed curve per student: entries ``{"label", "steps" (M,), "dm_loss" (M,)}`` (fig 4)."""
+                   height: int = 600) -> go.Figure:
+    """One smoothed curve per student: entries ``{"label", "steps" (M,), "dm_loss" (M,)}`` (fig 4).
+    The iteration axis is logarithmic (step 0 drawn at 1): a 10,000-iteration run beside
+    1,000-iteration ones would otherwise squeeze them into a tenth of the axis."""
     fig = go.Figure()
     for i, c in enumerate(curves):
-        x, y = _thin(np.asarray(c["steps"]), smooth(c["dm_loss"], window))
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=c["label"], line=dict(color=LINE_COLORS[i % 8])))
-    fig.update_xaxes(title="distillation iteration")
+        x, y = _thin(np.maximum(np.asarray(c["steps"]), 1), smooth(c["dm_loss"], window))
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=c["label"], line=dict(color=line_color(i))))
+    fig.update_xaxes(title="distillation iteration (log; step 0 at 1)", type="log", dtick=1)
     fig.update_yaxes(title=f"DM loss (moving average of {window})")
-    return finish(fig, title, height)
+    return finish(fig, title, height, legend="below")
 
 
 def copying_vs_teacher_length(steps: np.ndarray, series: dict[str, np.ndarray],
@@ -59,11 +61,11 @@ def copying_vs_teacher_length(steps: np.ndarray, series: dict[str, np.ndarray],
     for name, values in series.items():
         base = name.removesuffix("_init")
         fig.add_trace(go.Scatter(x=f32(steps), y=f32(values), mode="lines+markers", name=name,
-                                 line=dict(color=LINE_COLORS[bases.index(base) % 8],
+                                 line=dict(color=line_color(bases.index(base)),
                                            dash="dash" if name.endswith("_init") else "solid")),
                       1, 2 if "ratio" in name else 1)
     ticks = np.unique(np.asarray(steps))  # label the snapshots themselves, not log-axis minor digits
-    fig.update_xaxes(title="teacher training iterations", type="log", tickvals=ticks.tolist(),
+    fig.update_xaxes(title="teacher iterations", type="log", tickvals=ticks.tolist(),
                      ticktext=[f"{int(s):,}" for s in ticks], minor=dict(showgrid=False))
     fig = finish(fig, title, height)
     return fig.update_layout(legend=dict(orientation="h", x=0, y=-0.3, bgcolor="rgba(0,0,0,0)"),
@@ -92,7 +94,7 @@ def training_curves(records: list[dict], metrics: tuple[str, ...] = ("ot_agreeme
         x, y = _thin(np.array([r["step"] for r in loss]), smooth([r[loss_key] for r in loss], window))
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=loss_key, line=dict(color=COLORS["teacher"])), 1, 1)
     for key, probe in probes.items():
-        color = LINE_COLORS[(metrics.index(key) + 1) % 8]
+        color = line_color(metrics.index(key) + 1)
         fig.add_trace(go.Scatter(x=f32([r["step"] for r in probe]), y=f32([r[key] for r in probe]),
                                  mode="lines+markers", name=key, line=dict(color=color)), len(panels), 1)
     fig.update_xaxes(title="iteration", row=len(panels), col=1)
@@ -107,7 +109,7 @@ def copying_meters(records: dict[str, list[dict]], metrics: tuple[str, ...] = ("
     the iteration on a log axis from 1 (step 0 drawn at 1) so short and long runs share it."""
     fig = make_subplots(len(metrics), 1, shared_xaxes=True, vertical_spacing=0.07, subplot_titles=list(metrics))
     for i, (name, recs) in enumerate(records.items()):
-        color = LINE_COLORS[i % len(LINE_COLORS)]
+        color = line_color(i)
         for row, key in enumerate(metrics, 1):
             probe = [r for r in recs if key in r]
             fig.add_trace(go.Scatter(x=f32([max(r["step"], 1) for r in probe]), y=f32([r[key] for r in probe]),

@@ -1,4 +1,4 @@
-"""Plot builders: numpy arrays in, ``plotly.graph_objects.Figure`` out (SPEC §5). No torch here.
+"""Plot builders: numpy arrays in, ``plotly.graph_objects.Figure`` out. No torch here.
 
 API (N seeds, M image columns, K Euler steps; every figure sets ``layout.height``):
 
@@ -76,14 +76,15 @@ def _points(xy: np.ndarray, seeds: np.ndarray, name: str, marker: dict, **kw) ->
 
 
 def low_dim_panels(panels: dict[str, np.ndarray], seeds: np.ndarray, title: str = "Noise-data pairing",
-                   height: int = 380, shared: bool = False) -> go.Figure:
+                   height: int = 420, shared: bool = True) -> go.Figure:
     """One panel per set (z, Φ_K, Φ_1, G), points (N, 2) (fig 2 / 7).
 
     Each seed keeps one colour in every panel. With a "z" panel the colour is the angle of
     z (a cyclic scale), so the pairing is visible: a copying student puts each hue where
     Φ_K put it, a remapping one scrambles them. Seed indices are i.i.d., so colouring by
     index would show no structure; it is the fallback without a "z" panel. ``shared``: one
-    x and one y range for every panel (comparisons).
+    x and one y range for every panel, as in the paper's figure (Φ_1, the one-step mean,
+    then reads as the small cloud it is).
     """
     names = list(panels)
     if "z" in panels:
@@ -93,10 +94,12 @@ def low_dim_panels(panels: dict[str, np.ndarray], seeds: np.ndarray, title: str 
                                    colorbar=dict(title="angle of z", thickness=12) if last else None)
     else:
         marker = lambda last: _seed_marker(seeds, 3, showscale=last)
-    fig = make_subplots(1, len(names), subplot_titles=names, horizontal_spacing=0.04,
+    fig = make_subplots(1, len(names), subplot_titles=names, horizontal_spacing=0.035,
                         shared_xaxes="all" if shared else False, shared_yaxes="all" if shared else False)
     for col, name in enumerate(names, start=1):
         fig.add_trace(_points(panels[name], seeds, name, marker(col == len(names)), showlegend=False), 1, col)
+    fig.update_xaxes(title="x₁ (first coordinate)", nticks=5)
+    fig.update_yaxes(title="x₂", nticks=6, col=1)
     return finish(fig, title, height)
 
 
@@ -217,7 +220,7 @@ def downsample(c: np.ndarray, max_side: int = MAX_SIDE) -> tuple[np.ndarray, int
 
 
 def cost_heatmap(cost: np.ndarray, sigma: np.ndarray, seeds: np.ndarray | None = None,
-                 title: str = "Cost C_ij = ||Φ_K(z_i) − G(z_j)||² with the OT assignment",
+                 title: str = "Cost C_ij = ||Φ_K(z_i) − G(z_j)||² and the OT assignment σ",
                  height: int = 560) -> go.Figure:
     """Heatmap of C (x: teacher i, y: student j; block-averaged to <= 256²) with the exact OT
     assignment (i, σ(i)) overlaid; points on the diagonal are seeds kept by the student (fig 3)."""
@@ -232,9 +235,9 @@ def cost_heatmap(cost: np.ndarray, sigma: np.ndarray, seeds: np.ndarray | None =
     fig.add_trace(_scatter(n, x=f32(np.arange(n)), y=f32(sigma), mode="markers", name="OT assignment σ",
                            marker=dict(color=COLORS["G"], size=4, symbol="x"), customdata=seeds.astype(np.int32),
                            hovertemplate="seed %{customdata} → σ = %{y:.0f}<extra></extra>"))
-    fig.update_xaxes(title="teacher sample i", range=[-0.5, n - 0.5])
-    fig.update_yaxes(title="student sample j", range=[-0.5, n - 0.5], scaleanchor="x")
-    return finish(fig, title, height)
+    fig.update_xaxes(title="teacher sample i", range=[-0.5, n - 0.5], constrain="domain")
+    fig.update_yaxes(title="student sample j", range=[-0.5, n - 0.5], scaleanchor="x", constrain="domain")
+    return finish(fig, title, height, legend="top")
 
 
 # --------------------------------------------------------------------------- fig 10 / 5 / 12
@@ -247,7 +250,7 @@ def _scatter_with_line(x, y, seeds, line_x, line_y, line_name, xtitle, ytitle, t
                              line=dict(color=COLORS["G"], dash="dash")))
     fig.update_xaxes(title=xtitle)
     fig.update_yaxes(title=ytitle)
-    return finish(fig, title, height)
+    return finish(fig, title, height, legend="top")
 
 
 def distance_scatter(d_init: np.ndarray, d_student: np.ndarray, seeds: np.ndarray,
@@ -299,11 +302,12 @@ def trajectory_plot(states: np.ndarray, phi_1: np.ndarray, g: np.ndarray, index:
     states = np.asarray(states)
     k = len(states) - 1
     title = title or f"Seed {index}: teacher path Φ_{k} and student jump"
-    if states.ndim == 3:
-        imgs = np.concatenate([states, np.asarray(phi_1)[None], np.asarray(g)[None]])
-        labels = [f"t={i / k:.2f}" for i in range(k + 1)] + ["Φ_1", "G"]
+    if states.ndim == 3:  # five states t = 0, 1/4, .., 1 at most, so each image stays large
+        steps = np.unique(np.round(np.linspace(0, k, min(k, 4) + 1)).astype(int))
+        imgs = np.concatenate([states[steps], np.asarray(phi_1)[None], np.asarray(g)[None]])
+        labels = [f"t = {i / k:.2g}" for i in steps] + ["Φ_1", "G"]
         return image_grid({f"seed {index}": imgs}, np.arange(len(imgs)), "column", title, col_labels=labels,
-                          per_band=len(imgs))  # one row, as far as the width allows
+                          per_band=len(imgs))  # one row
     fig = go.Figure()
     if background is not None:
         fig.add_trace(_scatter(len(background), x=f32(background[:, 0]), y=f32(background[:, 1]), mode="markers",
@@ -319,5 +323,13 @@ def trajectory_plot(states: np.ndarray, phi_1: np.ndarray, g: np.ndarray, index:
     lx, ly = pair_lines(np.asarray(states[-1:, :2]), np.asarray(g)[None, :2])
     fig.add_trace(go.Scatter(x=lx, y=ly, mode="lines", name="Φ_K – G", line=dict(color=COLORS["G"], dash="dot"),
                              hoverinfo="skip"))
-    fig.update_yaxes(scaleanchor="x")
+    # framed on the data (the path, its ends and the cloud); equal scales shrink the plot
+    # area ("domain") instead of widening a range past the data
+    shown = np.concatenate([states[:, :2], np.asarray(phi_1)[None, :2], np.asarray(g)[None, :2],
+                            *([np.asarray(background)[:, :2]] if background is not None else [])])
+    lo, hi = np.nanmin(shown, 0), np.nanmax(shown, 0)
+    pad = 0.06 * np.maximum(hi - lo, 1e-6)
+    fig.update_xaxes(range=[float(lo[0] - pad[0]), float(hi[0] + pad[0])], constrain="domain", title="x₁")
+    fig.update_yaxes(range=[float(lo[1] - pad[1]), float(hi[1] + pad[1])], scaleanchor="x", constrain="domain",
+                     title="x₂")
     return finish(fig, title, height)

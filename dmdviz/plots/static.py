@@ -6,8 +6,8 @@ the page shows this drawing of the same figure meanwhile and swaps it for the in
 plot once that has drawn (``web.text.FIRST_PAINT_CSS``). It draws what dmdviz's figures use
 and nothing more: scatter traces (markers in their colours or colour scale, lines with NaN
 breaks, text labels), a heatmap as one RGB PNG with its colour bar, ``go.Image`` sources,
-subplot domains, equal-scale axes (``scaleanchor``), ticks, titles, annotations and the
-legend. No hover, zoom or click: those wait for Plotly.
+subplot domains, shared and equal-scale axes (``matches``, ``scaleanchor``), ticks, titles and
+subtitles, annotations and the legend. No hover, zoom or click: those wait for Plotly.
 """
 
 from __future__ import annotations
@@ -142,6 +142,13 @@ def _equal_scale(axes: dict[str, _Axis]) -> None:
             mid, half = (axis.range[0] + axis.range[1]) / 2, per_px * axis.length / 2
             half = half if axis.range[1] >= axis.range[0] else -half  # a range given high to low stays so
             axis.range = [mid - half, mid + half]
+
+
+def _shared(axes: dict[str, _Axis]) -> None:  # ``matches``: a group of axes shows the union of its ranges
+    for name, ax in axes.items():
+        group = [a for n, a in axes.items() if (a.spec.get("matches") or n) == (ax.spec.get("matches") or name)]
+        lo, hi = min(min(a.range) for a in group), max(max(a.range) for a in group)
+        ax.range = [hi, lo] if ax.range[0] > ax.range[1] else [lo, hi]
 
 
 def _dots(xs, ys, size: float, color: str, opacity: float, cross: bool) -> str:
@@ -371,17 +378,17 @@ def figure_svg(figure: dict) -> str:
     traces, layout = figure.get("data") or [], figure.get("layout") or {}
     template = (layout.get("template") or {}).get("layout") or {}
     frame = _layout_frame(layout, heatmap=any(tr.get("type") == "heatmap" for tr in traces))
-    height = frame[0]
-    axes = _axes(layout, frame)
+    height, axes = frame[0], _axes(layout, frame)
     drawn = _collect(traces, axes)
     for axis in axes.values():
         axis.fit()
+    _shared(axes)
     _equal_scale(axes)
     grid = (template.get("xaxis") or {}).get("gridcolor", "#EBF0F8")
     pairs = list(dict.fromkeys((ax, ay) for _, ax, ay, *_ in drawn))
     marks = "".join(_axis_marks(ax, ay, grid) + _axis_marks(ay, ax, grid) for ax, ay in pairs)
     parts = [_draw(*d, layout) for d in drawn]
-    title = html.escape(_text_of(layout.get("title")))
+    title, sub = (html.escape(_text_of(t)) for t in (layout.get("title"), (layout.get("title") or {}).get("subtitle")))
     bg = template.get("paper_bgcolor", "white")
     font = (template.get("font") or {}).get("color", "#2a3f5f")
     return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" width="100%" '
@@ -389,4 +396,5 @@ def figure_svg(figure: dict) -> str:
             f'<rect width="{WIDTH}" height="{height:.0f}" fill="{bg}"/>{marks}'
             f'{"".join(p for p, _ in parts)}{"".join(b for _, b in parts)}{_annotations(layout, frame)}'
             f'{_legend(traces, layout, frame)}'
-            f'<text x="{0.05 * WIDTH:.1f}" y="{min(30.0, frame[3] / 2 + 6):.1f}" font-size="17">{title}</text></svg>')
+            f'<text x="{WIDTH / 2}" y="28" font-size="15" text-anchor="middle">{title}</text>'
+            f'<text x="{WIDTH / 2}" y="50" font-size="12" text-anchor="middle">{sub}</text></svg>')

@@ -1,4 +1,4 @@
-"""Plot builder of the dimension sweep (SPEC §7): a summary dict in, ``go.Figure`` out. No torch.
+"""Plot builder of the dimension sweep: a summary dict in, ``go.Figure`` out. No torch.
 
     sweep_figure(summary)   metric vs D (log2 axis), mean ± std over seeds, one line per variant
 
@@ -36,8 +36,9 @@ def _baseline(summary: dict, name: str) -> np.ndarray | None:
 
 
 def sweep_figure(summary: dict, metrics: tuple[str, ...] = tuple(PANELS), title: str = "Copying vs dimension D",
-                 height: int = 440) -> go.Figure:
+                 height: int = 440, mis_scored: tuple[str, ...] = ()) -> go.Figure:
     """One panel per metric against D (log2 axis): mean ± std per variant (error bars).
+    Variants in ``mis_scored`` are drawn faint and dotted, named "<variant> (mis-scored)".
 
     References in grey: the student's start Φ_1 (``*_init``, dotted; the same for every
     variant as it does not depend on the student), A_OT's chance level 1/n and ρ's chance
@@ -51,9 +52,11 @@ def sweep_figure(summary: dict, metrics: tuple[str, ...] = tuple(PANELS), title:
             if stats is None:
                 continue
             n = np.asarray(stats["n"])
+            bad = variant in mis_scored
             fig.add_trace(go.Scatter(
-                x=dims, y=f32(stats["mean"]), mode="lines+markers", name=variant, legendgroup=variant,
-                showlegend=col == 1, line=dict(color=_color(variant, i)),
+                x=dims, y=f32(stats["mean"]), mode="lines+markers", name=variant + " (mis-scored)" * bad,
+                legendgroup=variant, showlegend=col == 1, opacity=0.45 if bad else 1.0,
+                line=dict(color=_color(variant, i), dash="dot" if bad else "solid"),
                 error_y=dict(type="data", array=f32(stats["std"]), visible=True, thickness=1.2, width=4),
                 customdata=n.astype(np.int32),
                 hovertemplate=f"{variant}<br>D = %{{x}}<br>{metric} = %{{y:.3f}} ± %{{error_y.array:.3f}}"

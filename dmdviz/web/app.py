@@ -21,17 +21,19 @@ import gradio as gr
 import numpy as np
 
 from dmdviz import analysis, plots, settings
-from dmdviz.analysis.bootstrap import with_interval
+from dmdviz.config import get_preset
 from dmdviz.errors import DmdvizError
 from dmdviz.experiments import jobs
 from dmdviz.web import layout as ui_layout
+from dmdviz.web.api import wire_api
 from dmdviz.web.catalog import family_students, pair_choices, siblings
 from dmdviz.web.common import OWN, POLL, VIEWS, Gate, serialised, wire
 from dmdviz.web.messages import hide, redact
 from dmdviz.web.page import first_paints
 from dmdviz.web.registry import YOUR_UPLOAD, Registry
 from dmdviz.web.sweep import sweep_tab
-from dmdviz.web.text import ABOUT, METRICS
+from dmdviz.web.text import ABOUT, METRICS, seed_table
+from dmdviz.web.views import compare_samples, explore_figures
 
 DEFAULT_PAIR = "chessboard4d/student"
 
@@ -44,25 +46,6 @@ def default_pair() -> str:
 def _step(progress, fraction: float, what: str) -> None:
     if progress is not None:
         progress(fraction, desc=what)
-
-
-def _seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> str:
-    """Markdown: each view's distance to the target Φ_K(z), and its first coordinates (vectors)."""
-    lines = [f"**Seed {index}**", "",
-             "| view | ‖· − Φ_%d(z)‖ |%s" % (k, " first coordinates |" if show_coords else ""),
-             "|---|---|%s" % ("---|" if show_coords else "")]
-    for name, v in views.items():
-        coords = " " + ", ".join(f"{c:.3f}" for c in v.flatten()[:4].tolist()) + " |" if show_coords else ""
-        lines.append(f"| {name} | {float((v - target).norm()):.4f} |{coords}")
-    return "\n".join(lines)
-
-
-def _metrics_rows(metrics: dict, intervals: dict) -> list[list]:
-    """[metric, student value (with its bootstrap interval where it has one), start Φ_1, meaning]."""
-    return [[f"{label} ({key})", with_interval(metrics[key], intervals.get(key)),
-             round(metrics[f"{key}_init"], 4) if f"{key}_init" in metrics else "", meaning]
-            for key, (label, meaning) in METRICS.items() if key in metrics]
-
 
 
 class App:
@@ -88,17 +71,20 @@ class App:
         return {"pairfile": choice, "label": label if not choice.startswith("upload:") else f"{label} ({YOUR_UPLOAD})"}, models
 
     def explore(self, pair: dict, n, seed, k, index, session: str = "", progress=None):
-        return self._explore(pair, self.reg.models(pair, session), n, seed, k, index, progress)
-
-    def _explore(self, pair: dict, models, n, seed, k, index, progress=None):
         t0 = time.perf_counter()
+        return self._explore(pair, self.reg.models(pair, session), n, seed, k, index, progress, t0)
+
+    def _explore(self, pair: dict, models, n, seed, k, index, progress=None, t0: float | None = None):
+        """The view of an opened pair; its info line's time runs from ``t0`` (the click: the
+        pair's loading included), else from now."""
+        t0 = time.perf_counter() if t0 is None else t0
         teacher = models.given[0]
         _step(progress, 0.05, f"sampling Φ_1, Φ_{int(k)} and G on {int(n)} seeds")
         pa = self.reg.analysis_of(models, n, seed, k)
         _step(progress, 0.5, "exact optimal assignments and bootstrap intervals")
         m = pa.pairing
         _step(progress, 0.85, "figures")
-        figures = self.reg.view(pa, "explore", lambda: self._explore_figures(pa))
+        figures = self.reg.view(pa, "explore", lambda: explore_figures(pa, models))
         ckpt = analysis.checkpoint_of(teacher)
         data_name = ckpt.data.name if ckpt else "own model"
         info = (f"{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
@@ -106,19 +92,6 @@ class App:
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
                 f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")
         return (info, *figures, *self._seed_detail(models, pa, index))
-
-    @staticmethod
-    def _explore_figures(pa) -> tuple:
-        """(samples, PCA, cost heatmap, distances, metrics rows) of an analysis: built and
-        serialised once per cached analysis (``Registry.view``)."""
-        if len(pa.s.shape) == 3:
-            samples = plots.image_grid(pa.images(30), pa.seeds[:30])
-        else:
-            samples = plots.low_dim_panels(pa.panels(), pa.seeds)
-        block, sigma = pa.cost_block(100)
-        figures = (samples, plots.pca_triplets(pa.pca(), pa.seeds), plots.cost_heatmap(block, sigma, pa.seeds[:len(block)]),
-                   plots.distance_scatter(*pa.distances, pa.seeds))
-        return (*map(serialised, figures), _metrics_rows(pa.pairing, pa.intervals))
 
     def seed_detail(self, pair: dict, n, seed, k, index, session: str = ""):
         models = self.reg.models(pair, session)
@@ -148,7 +121,7 @@ class App:
         else:
             view_fig = None  # the table below lists the coordinates
             path = plots.trajectory_plot(t.states.numpy(), t.phi_1.numpy(), t.g.numpy(), i, pa.panels()[f"Φ_{pa.k}"])
-        return serialised(view_fig), serialised(path), _seed_table(i, views, pa.phi_k[i], pa.k, show_coords=not images)
+        return serialised(view_fig), serialised(path), seed_table(i, views, pa.phi_k[i], pa.k, show_coords=not images)
 
     def compare(self, pair: dict, other: str, n, seed, k, session: str = "", progress=None):
         """A second student of the pair's teacher beside the first: same seeds, one PCA basis,
@@ -173,8 +146,12 @@ class App:
                 f"seed {pa.s.seed}, K = {pa.k} · A_OT {a['ot_agreement']:.3f} vs {b['ot_agreement']:.3f} · "
                 f"ρ {a['copy_ratio']:.3f} vs {b['copy_ratio']:.3f}")
         d_init, d_a = pa.distances
-        scatter = plots.compare_distances(d_init, {names[0]: d_a, names[1]: pb.distances[1]}, pa.seeds)
-        return info, _compare_samples(pa, pb, names), plots.compare_pca(analysis.compare_pca(pa, pb, names), pa.seeds), \
+        shown = f"<br>{redact(a_name)} (A) vs {redact(b_name)} (B), teacher {redact(teacher.ref)}"
+        scatter = plots.compare_distances(d_init, {names[0]: d_a, names[1]: pb.distances[1]}, pa.seeds,
+                                          title="d_init vs d_student, both students" + shown)
+        pca = plots.compare_pca(analysis.compare_pca(pa, pb, names), pa.seeds,
+                                title="Two students of one teacher, on the PCA axes of Φ_K" + shown)
+        return info, compare_samples(pa, pb, names, shown), pca, \
             scatter, rows
 
     def siblings(self, pair: dict, session: str = ""):
@@ -186,16 +163,20 @@ class App:
         return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
     def select(self, ref, teacher, n, seed, k, index, session: str = "", progress=None):
+        t0 = time.perf_counter()
         pair, models = self._pair(ref, teacher, session)
-        return (pair, *self._explore(pair, models, n, seed, k, index, progress))
+        return (pair, *self._explore(pair, models, n, seed, k, index, progress, t0))
 
     def upload(self, files, teacher, n, seed, k, index, session: str = "", progress=None):
-        return self.select(self.reg.import_upload(files, session), teacher, n, seed, k, index, session, progress)
+        """The uploaded student opened; the upload box emptied (its last output), so the next
+        upload is not added to these files (a refused upload empties it too: ``reset``)."""
+        return (*self.select(self.reg.import_upload(files, session), teacher, n, seed, k, index, session, progress), None)
 
     def select_pairfile(self, choice, n, seed, k, index, session: str = "", progress=None):
         """A pair file (shipped, this session's upload, or a Hub repo id) opened in Explore."""
+        t0 = time.perf_counter()
         pair, models = self._pairfile(str(choice or "").strip(), session)
-        return (pair, *self._explore(pair, models, n, seed, k, index, progress))
+        return (pair, *self._explore(pair, models, n, seed, k, index, progress, t0))
 
     def upload_pairfile(self, file, n, seed, k, index, session: str = "", progress=None):
         return self.select_pairfile(self.reg.import_pairfile(file, session), n, seed, k, index, session, progress)
@@ -215,31 +196,40 @@ class App:
     # ------------------------------------------------------------------ Diagnostics
 
     def diagnose(self, pair: dict, family: str, n, seed, k, session: str = "", progress=None):
+        """The four diagnostics, each titled with the models it shows: memorization and boundary
+        of the Explore pair, the teacher-length series and DM-loss curves of ``family``."""
         models = self.reg.models(pair, session)
-        teacher = models.given[0]
+        teacher, student = (redact(analysis.name(m)) for m in models.given)
         _step(progress, 0.05, "sampling the pair")
         pa = self.reg.analysis_of(models, n, seed, k)
         _step(progress, 0.3, "memorization and boundary analysis")
-        dataset, note = self.reg.memo(("dataset", analysis.name(teacher)), lambda: analysis.load_dataset(teacher))
-        notes = [note] if note else []
+        dataset, note = self.reg.memo(("dataset", teacher), lambda: analysis.load_dataset(models.given[0]))
+        notes = [f"Memorization and boundary: the Explore pair `{teacher}` → `{student}`"]
+        notes += [note] if note else []
         mem = boundary = None
         if dataset is not None:
-            mem = plots.memorization_histogram(pa.memorization(dataset.train))
-            boundary = plots.boundary_scatter(*pa.boundary(dataset.train), pa.seeds)
+            mem = plots.memorization_histogram(pa.memorization(dataset.train),
+                                               title=f"Memorization ratio of Φ_{pa.k}<br>teacher {teacher}")
+            boundary = plots.boundary_scatter(*pa.boundary(dataset.train), pa.seeds,
+                                              title=f"Boundary analysis<br>{teacher} → {student}")
         curves = lengths = None
         if family:
             _step(progress, 0.6, f"the teacher-length series of {family}")
-            pairs = [self.reg.pair(ref, "", session).given for ref in family_students(family)]
-            curves = plots.dm_loss_curves(analysis.dm_loss_curves(pairs))
+            refs = family_students(family)
+            pairs = [self.reg.pair(ref, "", session).given for ref in refs]
+            curves = plots.dm_loss_curves(analysis.dm_loss_curves(pairs), title=f"DM loss over distillation<br>family {family}")
             series = self.reg.memo(("lengths", family, min(int(n), 500), int(seed), int(k)),
                                    lambda: analysis.teacher_length_series(pairs, min(int(n), 500), int(k), int(seed),
                                                                           service=self.reg.analyses))
             keys = ("ot_agreement", "ot_agreement_init", "copy_ratio", "copy_ratio_chance")
             lengths = plots.copying_vs_teacher_length(np.array([e["teacher_step"] for e in series]),
-                                                      {key: np.array([e["metrics"][key] for e in series]) for key in keys})
+                                                      {key: np.array([e["metrics"][key] for e in series]) for key in keys},
+                                                      title=f"Copying vs teacher training length<br>family {family}")
+            notes.append(f"teacher length and DM loss: family `{family}` ({len(refs)} students, "
+                         f"{len({e['teacher_step'] for e in series})} teacher snapshots)")
         else:
             notes.append("choose a family for the DM-loss curves and the teacher-length series")
-        return mem, boundary, lengths, curves, " · ".join(notes) or "All four diagnostics drawn."
+        return mem, boundary, lengths, curves, " · ".join(notes)
 
     # ------------------------------------------------------------------ Train
 
@@ -261,6 +251,12 @@ class App:
         return (bar, plots.training_curves(p.teacher, metrics=(), title="Teacher (flow matching)", height=420),
                 plots.training_curves(p.student, title="Student (DMD)", height=420), p.state, pairs)
 
+    def preset_steps(self, preset):
+        """A preset's own recipe: its teacher steps, student iterations and critic ratio (within the limits)."""
+        p = get_preset(preset)
+        cap = self.reg.limits.max_steps
+        return min(p.teacher.steps, cap), min(p.distill.steps, cap), p.distill.ratio
+
     def train_cancel(self, run, session: str = ""):
         jobs.cancel(run, owner=session if self.reg.limits.public else None)
         return f"Cancel requested for `{run}`: it stops at its next step and can be resumed."
@@ -277,24 +273,6 @@ class App:
         return gr.update(choices=jobs.list_runs())
 
 
-def _compare_samples(pa, pb, names):
-    """The samples of both students on the same seeds: image rows, or shared-axis panels."""
-    if len(pa.s.shape) == 3:
-        ia = pa.images(30)
-        rows = {"Φ_1": ia["Φ_1"], f"Φ_{pa.k}": ia[f"Φ_{pa.k}"], f"G · {names[0]}": ia["G"],
-                f"G · {names[1]}": pb.images(30)["G"]}
-        return plots.image_grid(rows, pa.seeds[:30], title="Samples per seed, both students", per_band=15,
-                                width=1100)  # a full-width panel
-    panels = pa.panels()
-    panels = {"z": panels["z"], f"Φ_{pa.k}": panels[f"Φ_{pa.k}"], f"G · {names[0]}": panels["G"],
-              f"G · {names[1]}": pb.panels()["G"]}
-    return plots.low_dim_panels(panels, pa.seeds, title="Both students on the same seeds", shared=True)
-
-
-
-
-
-
 def _explore_tab(app: App, gate: Gate, pair: gr.State, demo: gr.Blocks, first: dict[str, str]):
     """The Explore tab and its events; returns its components (Diagnostics reads N, seed, K).
     ``first``: static first paints of the default view's plots, by plot id."""
@@ -306,7 +284,9 @@ def _explore_tab(app: App, gate: Gate, pair: gr.State, demo: gr.Blocks, first: d
     drill = [c.seed_plot, c.traj_plot, c.seed_md]
     shown = [c.info, c.samples_plot, c.pca_plot, c.heat_plot, c.scatter_plot, c.table, *drill]
     picked = [pair, *shown]
-    run = dict(session=True, progress=True)
+    # "always_last": a Draw clicked while a redraw runs (one started by leaving the N box) is
+    # queued and drawn after it, not dropped (Gradio's default, "once", ignores it)
+    run = dict(session=True, progress=True, trigger_mode="always_last")
     wire(gate, demo.load, app.init, view, [c.pair_dd, *picked], c.pair_msg, c.info, api_name="init", **run)
     wire(gate, [c.draw.click, c.seed.submit, c.k.submit, c.n.release], app.explore, [pair, *view], shown, c.view_msg,
          c.info, api_name="explore", **run)
@@ -321,8 +301,8 @@ def _explore_tab(app: App, gate: Gate, pair: gr.State, demo: gr.Blocks, first: d
          api_name="choose_pair", **run)
     wire(gate, [c.load_btn.click, c.ref_box.submit], app.select, [c.ref_box, c.teacher_box, *view], picked, c.pair_msg,
          c.info, api_name="load_ref", **run)
-    wire(gate, c.upload.upload, app.upload, [c.upload, c.teacher_box, *view], picked, c.pair_msg, c.info,
-         api_name="upload", **run)
+    wire(gate, c.upload.upload, app.upload, [c.upload, c.teacher_box, *view], [*picked, c.upload], c.pair_msg, c.info,
+         api_name="upload", reset=(c.upload,), **run)
     wire(gate, c.pairfile_dd.input, app.select_pairfile, [c.pairfile_dd, *view], picked, c.pair_msg, c.info,
          api_name="choose_pairfile", **run)
     wire(gate, c.pairfile_up.upload, app.upload_pairfile, [c.pairfile_up, *view], picked, c.pair_msg, c.info,
@@ -339,6 +319,8 @@ def _train_tab(app: App, gate: Gate, pair_dd: gr.Dropdown) -> None:
          c.train_msg, api_name="train_start", group=OWN, session=True)
     wire(gate, c.timer.tick, app.train_status, [c.run_dd, c.job_state],
          [c.progress, c.loss_plot, c.copy_plot, c.job_state, pair_dd], c.job_msg, api_name="train_status", group=POLL)
+    wire(gate, c.preset.input, app.preset_steps, [c.preset], [c.teacher_steps, c.student_steps, c.ratio], c.start_msg,
+         c.train_msg, api_name="preset_steps", group=VIEWS)
     wire(gate, c.cancel_btn.click, app.train_cancel, [c.run_dd], [c.train_msg], c.run_msg, c.train_msg,
          api_name="train_cancel", group=OWN, session=True)
     wire(gate, c.resume_btn.click, app.train_resume, [c.run_dd], [c.train_msg], c.run_msg, c.train_msg,
@@ -386,8 +368,10 @@ def build_demo(registry: Registry | None = None, warm: bool = False) -> gr.Block
                 sweep_tab(gate)
             with gr.Tab("About", id="about"):
                 gr.Markdown(ABOUT)
+        wire_api(app.reg)
         wire(gate, [diag_btn.click, diag_tab.select], app.diagnose, [pair, family, explore.n, explore.seed, explore.k],
-             diag_out, diag_msg, diag_info, api_name="diagnose", session=True, progress=True)
+             diag_out, diag_msg, diag_info, api_name="diagnose", session=True, progress=True,
+             trigger_mode="always_last")
 
         def session_closed(request: gr.Request):
             app.reg.forget_session(request.session_hash or "")

@@ -17,6 +17,7 @@ from dmdviz.web.catalog import families, pair_choices, shipped_pair_files
 from dmdviz.web.messages import error_box
 
 DEFAULT_N = 500  # seeds drawn on page load (capped by the limits)
+DEFAULT_FAMILY = "mnist"  # the teacher snapshots the README's copying-vs-length result comes from
 
 
 def explore_pickers() -> SimpleNamespace:
@@ -30,25 +31,25 @@ def explore_pickers() -> SimpleNamespace:
         c.load_btn = gr.Button("Load", scale=1)
         c.teacher_box = gr.Textbox(label="Teacher (optional)", placeholder="default: the one the student records",
                                    scale=2)
-        c.upload = gr.File(label="Upload (zip, or config.json + model.safetensors)", file_count="multiple",
-                           file_types=[".zip", ".json", ".safetensors"], scale=2, elem_id="upload")
     c.pair_msg = error_box("pair-error")
-    with gr.Row():
+    with gr.Row():  # the uploads get a third of the width each, so their file names stay readable
+        c.upload = gr.File(label="Upload a student (zip, or config.json + model.safetensors)", file_count="multiple",
+                           file_types=[".zip", ".json", ".safetensors"], scale=1, min_width=300, elem_id="upload")
         c.pairfile_dd = gr.Dropdown(label="Or a pair file (dmdviz or diffusers models): shipped, or a Hub "
                                     "repo id holding pair.json", choices=shipped_pair_files(),
-                                    allow_custom_value=True, scale=3, elem_id="pairfile")
+                                    allow_custom_value=True, scale=1, min_width=300, elem_id="pairfile")
         c.pairfile_up = gr.File(label="Upload a pair file (.json / .toml; no entry points)",
-                                file_types=[".json", ".toml"], scale=3, elem_id="pairfile-upload")
+                                file_types=[".json", ".toml"], scale=1, min_width=300, elem_id="pairfile-upload")
     return c
 
-def plot(label: str, elem_id: str, first: dict[str, str]) -> gr.Plot:
+def plot(label: str, elem_id: str, first: dict[str, str], min_width: int = 160) -> gr.Plot:
     """A ``gr.Plot``; with a static SVG of its first figure in ``first[elem_id]`` (``build_demo``
     with ``warm``), a slot that shows that drawing until Plotly has drawn (``FIRST_PAINT_CSS``)."""
     if not first.get(elem_id):
-        return gr.Plot(label=label, elem_id=elem_id)
-    with gr.Column(elem_classes=["first-paint"]):
+        return gr.Plot(show_label=False, label=label, elem_id=elem_id, min_width=min_width)
+    with gr.Column(elem_classes=["first-paint"], min_width=min_width):
         gr.HTML(first[elem_id], js_on_load=None, elem_classes=["first-paint-svg"], elem_id=f"{elem_id}-first")
-        return gr.Plot(label=label, elem_id=elem_id, elem_classes=["first-paint-plot"])
+        return gr.Plot(show_label=False, label=label, elem_id=elem_id, elem_classes=["first-paint-plot"])
 
 
 def explore_views(c, lim: Limits, first: dict[str, str]) -> None:
@@ -61,14 +62,14 @@ def explore_views(c, lim: Limits, first: dict[str, str]) -> None:
         c.draw = gr.Button("Draw", variant="primary")
     c.view_msg = error_box("view-error")
     c.info = gr.Markdown(elem_id="explore-info")
-    with gr.Row():
-        c.samples_plot = plot("Samples", "samples-plot", first)
-        c.pca_plot = plot("PCA triplets", "pca-plot", first)
-    with gr.Row():
-        c.heat_plot = plot("Cost heatmap with OT assignment", "heatmap-plot", first)
-        c.scatter_plot = plot("d_init vs d_student", "scatter-plot", first)
+    c.samples_plot = plot("Samples", "samples-plot", first)  # the paper's fig. 2: the full width
+    with gr.Row():  # three abreast at 1400 px, wrapped at 1000 px (min_width)
+        c.pca_plot = plot("PCA triplets", "pca-plot", first, min_width=380)
+        c.heat_plot = plot("Cost heatmap with OT assignment", "heatmap-plot", first, min_width=380)
+        c.scatter_plot = plot("d_init vs d_student", "scatter-plot", first, min_width=380)
     c.table = gr.Dataframe(headers=["metric", "student G [95 % bootstrap interval over seeds]", "start Φ_1", "meaning"],
-                           label="Pairing metrics", interactive=False, wrap=True)
+                           label="Pairing metrics", interactive=False, wrap=True, elem_id="metrics-table",
+                           column_widths=["19%", "21%", "11%", "49%"], max_height=1200)
 
 def compare_box(c) -> None:
     with gr.Accordion("Compare with a second student of the same teacher", open=False, elem_id="compare"):
@@ -78,10 +79,10 @@ def compare_box(c) -> None:
             c.compare_btn = gr.Button("Compare", scale=1)
         c.compare_msg = error_box("compare-error")
         c.compare_info = gr.Markdown(elem_id="compare-info")
-        c.compare_samples = gr.Plot(label="Samples of A and B", elem_id="compare-samples-plot")
+        c.compare_samples = gr.Plot(show_label=False, label="Samples of A and B", elem_id="compare-samples-plot")
         with gr.Row():
-            c.compare_pca = gr.Plot(label="PCA triplets of A and B, one basis", elem_id="compare-pca-plot")
-            c.compare_scatter = gr.Plot(label="d_init vs d_student of A and B", elem_id="compare-scatter-plot")
+            c.compare_pca = gr.Plot(show_label=False, label="PCA triplets of A and B, one basis", elem_id="compare-pca-plot")
+            c.compare_scatter = gr.Plot(show_label=False, label="d_init vs d_student of A and B", elem_id="compare-scatter-plot")
         c.compare_table = gr.Dataframe(headers=["metric", "student A", "student B", "B − A", "start Φ_1"],
                                        label="Pairing metrics of A and B", interactive=False, wrap=True)
 
@@ -92,23 +93,27 @@ def drill_box(c, first: dict[str, str]) -> None:
                             scale=1, elem_id="seed-index")
         c.show_seed = gr.Button("Show seed", scale=1, elem_id="show-seed")
     c.seed_msg = error_box("seed-error")
-    with gr.Row():
-        c.seed_plot = gr.Plot(label="z, Φ_1, Φ_8, Φ_32, G (image data)", elem_id="seed-plot")
-        c.traj_plot = plot("Euler trajectory", "trajectory-plot", first)
+    with gr.Row():  # side by side at 1400 px, one above the other at 1000 px; the trajectory alone for vectors
+        c.seed_plot = gr.Plot(show_label=False, label="z, Φ_1, Φ_8, Φ_32, G (image data)", elem_id="seed-plot",
+                              min_width=520)
+        c.traj_plot = plot("Euler trajectory", "trajectory-plot", first, min_width=520)
     c.seed_md = gr.Markdown(elem_id="seed-table")
 
 def diagnostics_tab() -> tuple:
     with gr.Row():
-        family = gr.Dropdown(label="Family of students (teacher snapshots)", choices=families(), scale=3)
+        names = families()
+        family = gr.Dropdown(label="Family of students (teacher snapshots) for the teacher-length and DM-loss plots",
+                             choices=names, value=DEFAULT_FAMILY if DEFAULT_FAMILY in names else None, scale=3,
+                             elem_id="family")
         diag_btn = gr.Button("Run diagnostics", variant="primary", scale=1)
     diag_msg = error_box("diag-error")
-    diag_info = gr.Markdown()
+    diag_info = gr.Markdown(elem_id="diag-info")
     with gr.Row():
-        mem_plot = gr.Plot(label="Memorization ratio of the teacher", elem_id="memorization-plot")
-        boundary_plot = gr.Plot(label="Boundary analysis", elem_id="boundary-plot")
+        mem_plot = gr.Plot(show_label=False, label="Memorization ratio of the Explore pair's teacher", elem_id="memorization-plot")
+        boundary_plot = gr.Plot(show_label=False, label="Boundary analysis of the Explore pair", elem_id="boundary-plot")
     with gr.Row():
-        length_plot = gr.Plot(label="Copying vs teacher training length", elem_id="length-plot")
-        dm_plot = gr.Plot(label="DM loss over distillation", elem_id="dm-plot")
+        length_plot = gr.Plot(show_label=False, label="Copying vs teacher training length (the family)", elem_id="length-plot")
+        dm_plot = gr.Plot(show_label=False, label="DM loss over distillation (the family)", elem_id="dm-plot")
     return family, diag_btn, [mem_plot, boundary_plot, length_plot, dm_plot, diag_info], diag_msg, diag_info
 
 def train_controls(lim: Limits) -> SimpleNamespace:
@@ -136,8 +141,8 @@ def train_controls(lim: Limits) -> SimpleNamespace:
     c.progress = gr.HTML(elem_id="job-progress")
     c.job_msg = error_box("job-error")
     with gr.Row():
-        c.loss_plot = gr.Plot(label="Teacher: flow-matching loss", elem_id="loss-plot")
-        c.copy_plot = gr.Plot(label="Student: DM loss and copying meter (probe seeds)", elem_id="copy-plot")
+        c.loss_plot = gr.Plot(show_label=False, label="Teacher: flow-matching loss", elem_id="loss-plot")
+        c.copy_plot = gr.Plot(show_label=False, label="Student: DM loss and copying meter (probe seeds)", elem_id="copy-plot")
     with gr.Accordion("Push the finished run to the Hugging Face Hub", open=False):
         with gr.Row():
             c.repo = gr.Textbox(label="Student repo id (the teacher goes to <id>-teacher)")

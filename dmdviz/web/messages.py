@@ -71,9 +71,11 @@ def _last_good(status: gr.Markdown) -> gr.State:
 
 
 def guarded(fn, inputs: list, outputs: list, msg: gr.HTML, status: gr.Markdown | None = None, *,
-            session: bool = False, progress: bool = False, gate=None):
+            session: bool = False, progress: bool = False, gate=None, reset: tuple = ()):
     """(callback, inputs, outputs) for ``gr.on`` / ``x.click``: ``fn``'s outputs, then ``msg``,
-    then ``status`` when it is not one of ``fn``'s outputs already. Wire it inside the Blocks."""
+    then ``status`` when it is not one of ``fn``'s outputs already. Wire it inside the Blocks.
+    A failure leaves every output as it was but those in ``reset``, which are emptied (an
+    upload box must not keep the file it refused)."""
     outputs = list(outputs)
     at = next((i for i, o in enumerate(outputs) if o is status), None)
     memory = [_last_good(status)] if status is not None else []
@@ -90,7 +92,8 @@ def guarded(fn, inputs: list, outputs: list, msg: gr.HTML, status: gr.Markdown |
                 log.exception("%s failed", fn.__name__)
             line = message(e)
             warned = f"**{WARN}{line}** (everything below keeps its last good value)" + (f"\n\n{last}" if last else "")
-            kept = [warned if i == at else gr.update() for i in range(len(outputs))]
+            kept = [warned if i == at else gr.update(value=None) if any(o is r for r in reset) else gr.update()
+                    for i, o in enumerate(outputs)]
             return (*kept, _shown(line), *([last] if memory else []), *([warned] if extra else []))
         finally:
             if gate is not None:

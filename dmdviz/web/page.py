@@ -5,6 +5,7 @@ the CSS, the page script) and the static first paints of the default view.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import gradio as gr
@@ -34,10 +35,12 @@ def _preload_plotly() -> str:
 def launch_kwargs(limits: Limits | None = None) -> dict:
     """``demo.launch`` settings: bounded uploads, no extra readable paths, and the page script
     that turns a click on a seed's point into its drill-down. It reads the limits only: the
-    one registry of the process is ``build_demo``'s."""
+    one registry of the process is ``build_demo``'s. ``DMDVIZ_MCP=1`` also serves the API's
+    read-only endpoints (``web.api``) as MCP tools at ``/gradio_api/mcp/`` (needs ``gradio[mcp]``)."""
     limits = limits or Limits.from_env()
+    mcp = {"mcp_server": True} if os.environ.get("DMDVIZ_MCP") == "1" else {}
     return {"max_file_size": f"{limits.max_upload_mb}mb", "allowed_paths": [], "footer_links": ["api"],
-            "js": PICK_SEED_JS, "head": _preload_plotly(), "css": FIRST_PAINT_CSS}
+            "js": PICK_SEED_JS, "head": _preload_plotly(), "css": FIRST_PAINT_CSS, **mcp}
 
 
 FIRST_PAINT_PLOTS = ("samples-plot", "pca-plot", "heatmap-plot", "scatter-plot", None, None, "trajectory-plot")

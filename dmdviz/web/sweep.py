@@ -1,4 +1,4 @@
-"""The Sweep tab: copying against the dimension D, and the geometric-freedom variants (SPEC §7).
+"""The Sweep tab: copying against the dimension D, and the geometric-freedom variants.
 
 ``sweep_tab(gate)`` builds its components inside the caller's ``gr.Tab`` and wires its events
 (api names ``sweep_show``, ``sweep_start``, ``sweep_stop``, ``sweep_poll``) through
@@ -25,6 +25,10 @@ from dmdviz.web.common import OWN, POLL, VIEWS, Gate, wire
 from dmdviz.web.messages import error_box
 
 DEFAULT = "sweep-default"
+# shipped sweeps whose rows of a variant were scored wrongly and not rerun (their cards say so):
+# the chessboard sweep's rotation rows compare G(z) with Φ_K(z), not with Φ_K(R z), the teacher
+# on the noise the rotated student sees, so they read chance by construction
+MIS_SCORED = {"sweep-default": ("rotation",)}
 MAX_DIMS, MAX_SWEEP_SEEDS = 9, 3
 # the table adds the start Φ_1 and the student's sample quality (chessboard) to the plotted metrics
 TABLE = ("ot_agreement", "ot_agreement_init", "nn_agreement", "copy_ratio", "copy_ratio_chance", "support_g_on_support")
@@ -72,8 +76,14 @@ def show(name: str):
         onset = sweep.copy_onset(s)
         parts.append(f"the plain student keeps the teacher's pairing (A_OT ≥ 0.5) from **D = {onset}** on" if onset
                      else "the plain student does not keep the teacher's pairing (A_OT < 0.5) at the largest D")
-    fig = plots.sweep_figure(s, title=f"Copying vs dimension: {name}")
-    return fig, sweep.results_table(s, TABLE), " · ".join(parts)
+    bad = MIS_SCORED.get(name, ()) if name in shipped_sweeps() else ()
+    parts += [f"**{v} rows mis-scored** (against Φ_K(z), not Φ_K(R z); not rerun, see the sweep's card): "
+              "drawn faint, marked in the table" for v in bad if v in s["variants"]]
+    fig = plots.sweep_figure(s, title=f"Copying vs dimension: {name}", mis_scored=bad)
+    table = sweep.results_table(s, TABLE)
+    for v in bad:
+        table = table.replace(f"\n| {v} |", f"\n| {v} (mis-scored) |")
+    return fig, table, " · ".join(parts)
 
 
 def _ints(text: str, what: str, low: int, high: int, most: int) -> tuple[int, ...]:
@@ -135,8 +145,9 @@ def sweep_tab(gate: Gate) -> None:
         first = (None, "", f"Sweep `{choices[0]}` cannot be shown: {e}")
     gr.Markdown("Does copying set in as the data's ambient dimension D grows, and does more geometric freedom "
                 "(a randomly initialised or wider student) undo it? The noise-rotated student is the relabelling "
-                "control: it is scored against the teacher on the rotated noise it sees, Φ_K(R z), and should read "
-                "like the plain one. Each point is a teacher and a "
+                "control: scored against the teacher on the rotated noise it sees, Φ_K(R z), it reads like the "
+                "plain one; rows scored against Φ_K(z) instead read chance by construction and are marked "
+                "mis-scored (the shipped chessboard sweep's). Each point is a teacher and a "
                 "student per (D, seed) under one budget; error bars are the std over seeds. "
                 "Run `python -m dmdviz sweep --help` for the same from the command line.")
     with gr.Row():
@@ -144,7 +155,7 @@ def sweep_tab(gate: Gate) -> None:
         show_btn = gr.Button("Show", scale=1)
     show_msg = error_box("sweep-show-error")
     info = gr.Markdown(first[2], elem_id="sweep-info")
-    plot = gr.Plot(first[0], label="Copying vs dimension", elem_id="sweep-plot")
+    plot = gr.Plot(first[0], show_label=False, label="Copying vs dimension", elem_id="sweep-plot")
     poll_msg = error_box("sweep-poll-error")
     with gr.Accordion("Results table (mean ± std over seeds)", open=False):
         table = gr.Markdown(first[1], elem_id="sweep-table")

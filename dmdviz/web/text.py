@@ -1,5 +1,5 @@
-"""The app's prose: the About tab, the one-line meaning of each metric, and the page script
-(no gradio here)."""
+"""The app's prose: the About tab, the one-line meaning of each metric, the metrics and seed
+tables, and the page script (no gradio here)."""
 
 METRICS = {
     "ot_agreement": ("A_OT", "share of seeds the optimal assignment of C pairs with themselves: high = copying, "
@@ -15,6 +15,38 @@ METRICS = {
     "copy_ratio_chance": ("ρ at chance", "ρ with the student's samples paired to the wrong seeds: compare ρ "
                           "with this, not only with 1"),
 }
+
+
+def seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> str:
+    """Markdown: each view's distance to the target Φ_K(z), and its first coordinates (vectors)."""
+    lines = [f"**Seed {index}**", "",
+             "| view | ‖· − Φ_%d(z)‖ |%s" % (k, " first coordinates |" if show_coords else ""),
+             "|---|---|%s" % ("---|" if show_coords else "")]
+    for name, v in views.items():
+        coords = " " + ", ".join(f"{c:.3f}" for c in v.flatten()[:4].tolist()) + " |" if show_coords else ""
+        lines.append(f"| {name} | {float((v - target).norm()):.4f} |{coords}")
+    return "\n".join(lines)
+
+
+def _sig(value: float) -> str:
+    """Three significant figures: 0.0532, 0.933, 20.7."""
+    return f"{value:.3g}"
+
+
+def metrics_rows(metrics: dict, intervals: dict, start_known: bool = True) -> list[list]:
+    """[metric, student value (with its bootstrap interval where it has one), start Φ_1, meaning],
+    every number to three significant figures. ``start_known``: False for a student that did
+    not start from the teacher (a random initialisation), whose start column reads "n/a"."""
+    def shown(key):
+        interval = intervals.get(key)
+        return _sig(metrics[key]) + (f" [{_sig(interval[0])}, {_sig(interval[1])}]" if interval is not None else "")
+
+    def start(key):
+        return "" if f"{key}_init" not in metrics else _sig(metrics[f"{key}_init"]) if start_known else "n/a"
+
+    return [[f"{label} ({key})", shown(key), start(key), meaning] for key, (label, meaning) in METRICS.items()
+            if key in metrics]
+
 
 ABOUT = """
 ## What the paper claims
@@ -34,8 +66,9 @@ Time convention everywhere: t = 0 is noise, t = 1 is data, x_t = (1 - t) z + t x
 
 ## How to read each plot
 
-**Samples (panels or grid).** Low-dim sets: four panels z, Φ_8(z), Φ_1(z), G(z), one colour
-per seed; if colours keep their place from Φ_8 to G the student copies, if they are
+**Samples (panels or grid).** Low-dim sets: four panels z, Φ_8(z), Φ_1(z), G(z) on one
+shared scale (Φ_1, the one-step mean, is the small cloud at the centre), coloured by the
+angle of z; if colours keep their place from Φ_8 to G the student copies, if they are
 reshuffled it remaps. Images: one column per seed, rows Φ_1, Φ_8, Φ_32, G.
 
 **PCA triplets.** Φ_8, Φ_1 and G of every seed projected on the two leading principal
@@ -48,7 +81,8 @@ pairing (A_OT high). Scattered markers: it remapped.
 **d_init vs d_student.** One point per seed: how far Φ_1 was from the target Φ_K (x) and how
 far G is (y). Points below the diagonal moved towards their own target (copying).
 
-**Metrics table.** Every pairing metric for G and, as the baseline, for Φ_1 (SPEC §4).
+**Metrics table.** Every pairing metric for G and, as the baseline, for Φ_1, to three
+significant figures, with its 95 % bootstrap interval over seeds and its meaning.
 
 **Compare two students.** A second student B of the same teacher (say GAN on vs off, or a
 random initialisation) on the very same seeds: samples side by side, both students' PCA
@@ -64,7 +98,12 @@ student's single jump.
 and n_2 the nearest training points: r near 1 is not memorised; r > 3 would be.
 
 **Boundary analysis.** D(z), the mean distance of Φ_K(z) to the training set, against
-δ(z) = d_student - d_init: points below zero were pulled towards their own target.
+ρ(z) = d_student / d_init: points below the line ρ = 1 were pulled towards their own target.
+
+**Which model each Diagnostics plot shows.** The memorization histogram and the boundary
+analysis are of the pair open in Explore (their subtitles name it); the teacher-length series
+and the DM-loss curves are of the family chosen in the tab (the MNIST teacher snapshots by
+default). The status line above the plots says both.
 
 **Teacher-length series.** Copying metrics of students distilled from teachers trained for
 more and more iterations: the paper finds more copying for longer-trained teachers.

@@ -1,0 +1,106 @@
+"""What a researcher sees, in real Chromium: a Draw clicked during a redraw is drawn, an upload
+after a refused one works, Diagnostics names the models of every plot, and at 1000 px no
+legend sits on a plot's data area and no metrics cell is cut off.
+
+One page and one server for the module (the tests run in file order on it)."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+DEFAULT_PAIR = "chessboard4d/student"
+SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints"
+LONG = 120_000  # ms: a cold server samples and solves OT before the first plots
+SERVED_ENV = {"DMDVIZ_MAX_SEEDS": "600"}  # a redraw long enough to click during it
+
+
+@pytest.fixture(scope="module")
+def page(browser, served):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1000, "height": 1000})
+    p = context.new_page()
+    p.goto(served[1])
+    expect(p.locator("#explore-info")).to_contain_text("chessboard4d/student", timeout=LONG)
+    yield p
+    context.close()
+
+
+def test_a_draw_clicked_while_leaving_the_n_box_redraws_is_drawn(page):
+    """Leaving the N box starts a redraw; a Draw clicked while it runs used to be dropped
+    (Gradio's default trigger mode), leaving K = 8 on screen while the box read 32."""
+    from playwright.sync_api import expect
+
+    n_box = page.get_by_label("number input for Seeds N")
+    n_box.fill("450")
+    n_box.press("Tab")  # the slider's release: a redraw at N = 450, K = 8 starts
+    expect(page.locator("#explore-info .meta-text, #explore-info .meta-text-center").first).to_be_visible()
+    k = page.get_by_label(re.compile("^K "))
+    k.fill("32")
+    page.get_by_role("button", name="Draw").click()  # while that redraw runs
+    expect(page.locator("#explore-info")).to_contain_text("K = 32", timeout=LONG)
+    expect(page.locator("#explore-info")).to_contain_text("450 seeds")
+
+
+def test_an_upload_after_a_refused_one_works(page, tmp_path):
+    from playwright.sync_api import expect
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not a safetensors file")
+    page.locator("#upload input[type=file]").set_input_files(str(bad))
+    expect(page.locator("#pair-error")).to_be_visible(timeout=LONG)
+    good = [str(SHIPPED / "chessboard4d" / "student" / name) for name in ("config.json", "model.safetensors")]
+    page.locator("#upload input[type=file]").set_input_files(good)
+    expect(page.locator("#explore-info")).to_contain_text("your upload", timeout=LONG)
+    expect(page.locator("#pair-error")).to_be_hidden()
+
+
+# Every plot on the page whose legend box meets its data area: [plot id, legend box, area box].
+LEGEND_ON_DATA = """() => {
+  const meets = (a, b) => a.left < b.right - 1 && b.left < a.right - 1 && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const out = [];
+  document.querySelectorAll(".js-plotly-plot").forEach((gd) => {
+    const legend = gd.querySelector(".legend .bg");
+    if (!legend || !legend.getBoundingClientRect().width) return;
+    gd.querySelectorAll(".draglayer .nsewdrag").forEach((area) => {
+      const a = legend.getBoundingClientRect(), b = area.getBoundingClientRect();
+      if (meets(a, b)) out.push([gd.closest("[id]").id, [a.left, a.top, a.right, a.bottom], [b.left, b.top, b.right, b.bottom]]);
+    });
+  });
+  return out;
+}"""
+
+# Text of the metrics table cut off: an element holding text that hides what overflows it.
+CLIPPED_CELLS = """() => Array.from(document.querySelectorAll("#metrics-table td, #metrics-table td *"))
+  .filter((el) => el.innerText && el.innerText.trim())
+  .filter((el) => {
+    const st = getComputedStyle(el);
+    return (st.overflowX !== "visible" && el.scrollWidth > el.clientWidth + 1)
+      || (st.overflowY !== "visible" && el.scrollHeight > el.clientHeight + 1);
+  })
+  .map((el) => el.innerText)"""
+
+
+def test_diagnostics_name_their_models_and_no_legend_or_cell_is_hidden(page):
+    from playwright.sync_api import expect
+
+    n_box = page.get_by_label("number input for Seeds N")
+    n_box.fill("60")  # a small family series
+    n_box.press("Tab")
+    expect(page.locator("#explore-info")).to_contain_text("60 seeds", timeout=LONG)
+    page.locator("#metrics-table").scroll_into_view_if_needed()
+    assert page.evaluate(CLIPPED_CELLS) == []
+    page.get_by_role("tab", name="Diagnostics").click()
+    expect(page.get_by_label(re.compile("^Family of students"))).to_have_value("mnist")
+    info = page.locator("#diag-info")
+    pair = re.compile("the Explore pair chessboard4d/teacher → (chessboard4d/student|your upload)")  # the last opened
+    expect(info).to_contain_text(pair, timeout=LONG)
+    expect(info).to_contain_text("family mnist (9 students, 4 teacher snapshots)")
+    for plot, words in (("#memorization-plot", "teacher chessboard4d/teacher"), ("#dm-plot", "family mnist"),
+                        ("#length-plot", "family mnist")):
+        expect(page.locator(f"{plot} .gtitle, {plot} .gtitle-subtitle").filter(has_text=words)).to_have_count(1)
+    assert page.evaluate(LEGEND_ON_DATA) == []
+    page.get_by_role("tab", name="Explore").click()
+    page.wait_for_timeout(500)
+    assert page.evaluate(LEGEND_ON_DATA) == []
