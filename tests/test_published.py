@@ -91,14 +91,16 @@ def test_an_sdxl_recipe_runs_on_the_tiny_stand_in(name, stand_in):
 def test_the_web_app_opens_a_pipeline_side_only_from_the_hub(tmp_path):
     """A visitor's pair file may name Hub repos and a scheduler class; never a server file."""
     from dmdviz.errors import DmdvizError
-    from dmdviz.web.registry import _check_sides
+    from dmdviz.limits import Limits
+    from dmdviz.web import sides
 
+    limits = Limits.from_env()
     raw = tomllib.loads((PUBLISHED / "dmd2-sdxl-4step-lora.toml").read_text())
-    _check_sides(pairfile.parse(raw, tmp_path), shipped=False)
+    sides.check(pairfile.parse(raw, tmp_path), False, limits)
     raw["student"]["args"]["unet"] = "/srv/secret/unet.safetensors"
-    with pytest.raises(DmdvizError, match="opens no folder of the server"):
-        _check_sides(pairfile.parse(raw, tmp_path), shipped=False)
+    with pytest.raises(DmdvizError, match="args.unet a folder path is not available"):
+        sides.check(pairfile.parse(raw, tmp_path), False, limits)
     raw["student"]["args"].pop("unet")
     raw["student"]["args"]["lora"]["ref"] = "../lora"
-    with pytest.raises(DmdvizError, match="opens no folder of the server"):
-        _check_sides(pairfile.parse(raw, tmp_path), shipped=False)
+    with pytest.raises(DmdvizError, match="args.lora '../lora' is not available"):
+        sides.check(pairfile.parse(raw, tmp_path), False, limits)
