@@ -46,7 +46,7 @@ def test_metrics_and_a_seed_by_name_as_plain_json(client):
 
 @pytest.mark.parametrize("call, needle", [
     (dict(student="nobody/nothing@main", api_name="/metrics"), "nobody/nothing"),
-    (dict(student=TINY_RUN, n=1, api_name="/metrics"), "number of seeds must be between 2"),
+    (dict(student=TINY_RUN, n=1, api_name="/metrics"), "number of seeds must be between 5"),
     (dict(student=TINY_RUN, index=99, n=60, api_name="/seed_views"), "seed index must be between 0 and 59"),
     (dict(pair_file="pairs/none.toml", api_name="/pair_file_metrics"), "none.toml"),
 ])

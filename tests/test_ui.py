@@ -11,7 +11,8 @@ from served_app import TINY_RUN, finished_run
 ENDPOINTS = {"/sweep_show", "/sweep_start", "/sweep_stop", "/sweep_poll", "/init", "/explore", "/seed_detail",
              "/compare", "/siblings", "/choose_pair", "/load_ref", "/upload", "/choose_pairfile", "/upload_pairfile",
              "/diagnose",
-             "/train_start", "/train_status", "/train_cancel", "/train_resume", "/runs", "/train_push", "/preset_steps"}
+             "/train_start", "/train_status", "/train_cancel", "/train_resume", "/runs", "/train_push", "/preset_steps",
+             "/scales"}
 UNLOAD = "/session_closed"  # the page-unload event (deletes the closing session's uploads): not in the API
 PROGRAMS = {"/pairs", "/metrics", "/seed_views", "/pair_file_metrics"}  # web.api: the documented API (test_api.py)
 VIEW = dict(n=120, seed=0, k=8, index=3)
@@ -95,7 +96,7 @@ def test_compare_two_students_of_one_teacher_on_shared_seeds(client, served, tin
     a, b, diff = (_metric_column(table, c) for c in (1, 2, 3))
     # A is the pair drawn in Explore, whose table reads "value [low, high]" for the bootstrapped metrics
     shown = {name: value for name, value, _, _ in explored[5]["data"]}
-    assert shown.keys() == a.keys()  # three significant figures shown
+    assert shown.keys() - {"margin (margin)"} == a.keys()  # three significant figures shown
     assert all(float(str(shown[m]).split()[0]) == pytest.approx(a[m], rel=6e-3, abs=6e-4) for m in a)
     assert "[" in shown["A_OT (ot_agreement)"] and "[" not in str(shown["ρ at chance (copy_ratio_chance)"])
     assert all(diff[m] == pytest.approx(b[m] - a[m], abs=2e-4) for m in a)
@@ -295,3 +296,10 @@ def test_a_preset_sets_its_own_step_counts(client):
     moons, cap = PRESETS["moons"], Limits.from_env().max_steps  # the server's limits: this process's settings
     assert (teacher, student, ratio) == (min(moons.teacher.steps, cap), min(moons.distill.steps, cap), 2)
     assert box["visible"] is False
+
+
+def test_the_scale_curve_follows_the_drawn_view_with_the_margin_in_the_table(client):
+    table = client.predict(*VIEW.values(), api_name="/init")[6]
+    assert any(row[0] == "margin (margin)" and "[" in row[1] for row in table["data"])
+    fig, _ = client.predict(VIEW["n"], VIEW["seed"], VIEW["k"], api_name="/scales")  # the plot, the message box
+    assert _is_plot(fig) and "Copying at every scale" in json.loads(fig["plot"])["layout"]["title"]["text"]

@@ -33,7 +33,7 @@ from dmdviz.web.page import first_paints
 from dmdviz.web.registry import YOUR_UPLOAD, Registry
 from dmdviz.web.sweep import sweep_tab
 from dmdviz.web.text import ABOUT, METRICS, seed_table
-from dmdviz.web.views import compare_samples, explore_figures
+from dmdviz.web.views import compare_samples, explore_figures, scale_figure
 
 DEFAULT_PAIR = "chessboard4d/student"
 
@@ -92,6 +92,12 @@ class App:
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
                 f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")
         return (info, *figures, *self._seed_detail(models, pa, index))
+
+    def scales(self, pair: dict, n, seed, k, session: str = ""):
+        """Agreement of G's cell with its target's at every number of cells k (the drawn analysis, cached)."""
+        models = self.reg.models(pair, session)
+        pa = self.reg.analysis_of(models, n, seed, k)
+        return self.reg.view(pa, "scales", lambda: scale_figure(pa, models))
 
     def seed_detail(self, pair: dict, n, seed, k, index, session: str = ""):
         models = self.reg.models(pair, session)
@@ -290,6 +296,8 @@ def _explore_tab(app: App, gate: Gate, pair: gr.State, demo: gr.Blocks, first: d
     wire(gate, demo.load, app.init, view, [c.pair_dd, *picked], c.pair_msg, c.info, api_name="init", **run)
     wire(gate, [c.draw.click, c.seed.submit, c.k.submit, c.n.release], app.explore, [pair, *view], shown, c.view_msg,
          c.info, api_name="explore", **run)
+    wire(gate, c.info.change, app.scales, [pair, c.n, c.seed, c.k], [c.scale_plot], c.view_msg, api_name="scales",
+         session=True, trigger_mode="always_last")  # after every view: its analysis is cached, so only the curve is computed
     wire(gate, [c.show_seed.click, c.index.submit], app.seed_detail, [pair, *view], drill, c.seed_msg, c.info,
          api_name="seed_detail", session=True)
     wire(gate, [c.compare_btn.click, c.other.input], app.compare, [pair, c.other, c.n, c.seed, c.k],

@@ -70,6 +70,7 @@ def explore_views(c, lim: Limits, first: dict[str, str]) -> None:
     c.table = gr.Dataframe(headers=["metric", "student G [95 % bootstrap interval over seeds]", "start Φ_1", "meaning"],
                            label="Pairing metrics", interactive=False, wrap=True, elem_id="metrics-table",
                            column_widths=["19%", "21%", "11%", "49%"], max_height=1200)
+    c.scale_plot = gr.Plot(show_label=False, label="Copying at every scale", elem_id="scale-plot")
 
 def compare_box(c) -> None:
     with gr.Accordion("Compare with a second student of the same teacher", open=False, elem_id="compare"):

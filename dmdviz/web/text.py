@@ -14,6 +14,9 @@ METRICS = {
                    "student that copies (typical of 2-D/4-D sets)"),
     "copy_ratio_chance": ("ρ at chance", "ρ with the student's samples paired to the wrong seeds: compare ρ "
                           "with this, not only with 1"),
+    "margin": ("margin", "median over seeds of (distance from G(z) to the nearest other seed's target) / (distance "
+               "to its own target): above 1 = each sample is nearer its own target than any other; it keeps "
+               "separating students where A_OT saturates at 1"),
 }
 
 

@@ -25,7 +25,17 @@ def explore_figures(pa, models) -> tuple:
                plots.distance_scatter(*pa.distances, pa.seeds, title="d_init vs d_student" + shown))
     ckpt = analysis.checkpoint_of(models.given[1])
     from_teacher = ckpt is None or (ckpt.config.get("student") or {}).get("init", "teacher") != "random"
-    return (*map(serialised, figures), metrics_rows(pa.pairing, pa.intervals, start_known=from_teacher))
+    margin, margin_ci = pa.margin
+    rows = metrics_rows({**pa.pairing, **margin}, {**pa.intervals, **margin_ci}, start_known=from_teacher)
+    return (*map(serialised, figures), rows)
+
+
+def scale_figure(pa, models):
+    """The copying-at-every-scale curve of an analysis (with the data set's own cells for a
+    dmdviz teacher), titled with its pair."""
+    shown = "<br>" + " → ".join(redact(analysis.name(m)) for m in models.given)
+    curve = analysis.scale_curve(pa, models.given[0])
+    return serialised(plots.copying_at_every_scale(curve, title="Copying at every scale" + shown))
 
 
 def compare_samples(pa, pb, names, shown: str = ""):
