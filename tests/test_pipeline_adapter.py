@@ -10,8 +10,17 @@ import torch
 pytest.importorskip("transformers")  # every diffusers pipeline class imports it
 diffusers = pytest.importorskip("diffusers")
 
-from pipelines import (flux_pipeline, masked_prompts, pixart_pipeline, sana_pipelines, sd_pipeline,  # noqa: E402
-                       sd_prompts, sdxl_pipeline, sdxl_prompts, tiny_unet)
+from pipelines import (  # noqa: E402
+    flux_pipeline,
+    masked_prompts,
+    pixart_pipeline,
+    sana_pipelines,
+    sd_pipeline,
+    sd_prompts,
+    sdxl_pipeline,
+    sdxl_prompts,
+    tiny_unet,
+)
 
 from dmdviz import analysis  # noqa: E402
 from dmdviz.core import metrics, noise  # noqa: E402

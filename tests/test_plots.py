@@ -5,7 +5,7 @@ import plotly.graph_objects as go
 import pytest
 
 from dmdviz import plots
-from dmdviz.plots.style import GRID_COLUMNS, GRID_WIDTH, MIN_IMAGE_PX
+from dmdviz.plots.style import GRID_COLUMNS, GRID_WIDTH
 
 N = 2000
 RNG = np.random.default_rng(0)
