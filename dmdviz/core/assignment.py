@@ -1,0 +1,76 @@
+"""Exact optimal assignments with their dual potentials, and warm-started re-solves.
+
+An assignment problem min_σ Σ_i C_iσ(i) is unchanged when a constant is subtracted from a
+row or a column: every permutation loses the same Σ u_i + Σ v_j. Potentials (u, v) are
+therefore free to choose, and only the solver's speed depends on them. The optimal dual
+potentials of the full N x N problem (u_i + v_j <= C_ij, with equality on the optimal σ)
+make every edge of σ cost 0 and every other edge >= 0: a bootstrap resample, the transport
+between the seeds it drew weighted by their counts, is a sub-problem on which those reduced
+costs already hold most of the answer (``transport_diagonal``: about a third faster than
+the cold solve on the shipped chessboard pair, the same plan).
+
+The full problem is solved by POT's network simplex (``ot.emd``, which returns the duals):
+on the 4-D chessboard costs about 3x faster than scipy's ``linear_sum_assignment`` (4.3 s
+against 12.2 s at N = 2,000 on a loaded 2-core machine), whose shortest augmenting paths
+grow long among many near-equal costs. A basic optimal plan of a uniform transport is a
+permutation matrix; when rounding leaves it otherwise, scipy's solver answers instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_ITER = 10_000_000  # ot.emd's default (100,000) stops early at N = 2,000 with only a warning
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """σ (N,) with teacher i going to student σ(i); ``u``, ``v`` (N,) dual potentials with
+    u_i + v_j <= C_ij (up to rounding) and equality on σ, or None when unknown."""
+
+    sigma: np.ndarray
+    u: np.ndarray | None = None
+    v: np.ndarray | None = None
+
+    def reduced(self, rows: np.ndarray, cols: np.ndarray, cost: np.ndarray) -> np.ndarray:
+        """C_ij - u_i - v_j on ``rows`` x ``cols`` (``cost`` already restricted to them)."""
+        if self.u is None:
+            return cost
+        return cost - self.u[rows, None] - self.v[None, cols]
+
+
+def _lsa(cost: np.ndarray) -> np.ndarray:
+    from scipy.optimize import linear_sum_assignment  # lazy: importing scipy.optimize costs 0.7 s
+
+    rows, cols = linear_sum_assignment(cost)
+    sigma = np.empty(len(rows), dtype=np.int64)
+    sigma[rows] = cols
+    return sigma
+
+
+def exact(cost) -> Assignment:
+    """The exact optimal permutation of a square ``cost`` (N, N) and its dual potentials."""
+    import ot  # lazy: importing POT costs ~4 s on a loaded machine
+
+    cost = np.ascontiguousarray(cost, dtype=np.float64)
+    n = len(cost)
+    if n == 0:
+        return Assignment(np.zeros(0, dtype=np.int64))
+    mass = np.full(n, 1.0 / n)
+    plan, log = ot.emd(mass, mass, cost, numItermax=MAX_ITER, log=True)
+    kept = plan > 0.5 / n
+    if log.get("warning") is None and (kept.sum(axis=1) == 1).all() and (kept.sum(axis=0) == 1).all():
+        return Assignment(kept.argmax(axis=1).astype(np.int64), log["u"], log["v"])
+    return Assignment(_lsa(cost))
+
+
+def transport_diagonal(cost_sub: np.ndarray, counts: np.ndarray) -> float:
+    """Mass an optimal transport keeps on the diagonal: the seeds ``counts`` (S,) on both
+    sides, ``cost_sub`` (S, S) between them (reduced or not: the optimum is the same)."""
+    import ot
+
+    mass = counts.astype(np.float64)
+    plan = ot.emd(mass, mass, np.ascontiguousarray(cost_sub, dtype=np.float64), numItermax=MAX_ITER)
+    return float(np.trace(plan))
