@@ -20,6 +20,7 @@ import os
 from dataclasses import dataclass
 
 MAX_SEEDS = 20_000  # seeds (sample indices) of one analysis
+MAX_POINT_SEEDS = 100_000  # seeds of the point metrics alone (analysis.large: bounded memory)
 MAX_K = 1024  # Euler steps of one teacher target Φ_K
 MAX_STEPS = 10**7  # iterations of one training run
 
