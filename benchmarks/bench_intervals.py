@@ -17,6 +17,7 @@ interval (now) and the bias-shifted bootstrap percentile interval of its median 
 Timings on a shared machine are upper bounds: the load average is recorded beside them.
 
     python -m benchmarks.bench_intervals [--n 2000] [--sets 8] [--repeats 2] [--pairs chessboard4d,mnist]
+    python -m benchmarks.bench_intervals --large 20000   # A_OT's large-N approximation against exact
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dmdviz.analysis import Analyses, bootstrap
+from dmdviz.analysis import Analyses, bootstrap, large
 from dmdviz.analysis.cache import SampleCache
 from dmdviz.checkpoint import load_checkpoint
 from dmdviz.core import assignment, metrics
@@ -114,6 +115,24 @@ def run(n: int = 2000, sets: int = 8, repeats: int = 2, pairs=tuple(PAIRS), cach
     return out
 
 
+def large_n(n: int = 20_000, name: str = "chessboard4d", cache=None) -> dict:
+    """The large-N A_OT approximation (``analysis.large``: exact within slabs) against the
+    exact assignment of all ``n`` seeds, slabs of n/2 and n/4, with the seconds of each."""
+    service = Analyses(cache or SampleCache.from_env())
+    pa = service.analysis(open_pair(*(load_checkpoint(ref) for ref in PAIRS[name])), n, 0, 8)
+    out = {"pair": name, "n": n, "load_before": _loadavg(), "rows": []}
+    for size in (n, n // 2, n // 4):
+        t0 = time.perf_counter()
+        a_ot, method = large.ot_agreement(pa.phi_k, pa.s.g, size)
+        out["rows"].append({"slab": size, "ot_agreement": a_ot, "seconds": round(time.perf_counter() - t0, 1),
+                            "method": method})
+    exact = out["rows"][0]["ot_agreement"]
+    for row in out["rows"]:
+        row["error"] = round(row["ot_agreement"] - exact, 5)
+    out["load_after"] = _loadavg()
+    return out
+
+
 def markdown(res: dict) -> str:
     rows = []
     for name, r in res["pairs"].items():
@@ -131,8 +150,15 @@ def main() -> None:
     ap.add_argument("--sets", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--pairs", default=",".join(PAIRS))
+    ap.add_argument("--large", type=int, help="instead: the large-N A_OT approximation against exact at this N")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.large:
+        res = large_n(args.large)
+        print(json.dumps(res, indent=2))
+        if args.json:
+            Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
+        return
     res = run(args.n, args.sets, args.repeats, tuple(args.pairs.split(",")))
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")

@@ -16,8 +16,11 @@ shift on resamples (mlp-manifold: A_OT 0.264 on the seeds, 0.40-0.49 on resample
 their spread matches that over fresh seed sets (sd 0.023 on resamples, 0.022 over eight
 fresh sets of 1,000 seeds). The interval is thus the percentile interval of ``resamples``
 draws shifted by the bootstrap's bias (the resamples' mean minus the value on the seeds),
-clipped to the metric's range; for ρ and the diagonal contrast the shift is ~0. A fixed
-RNG seed makes the same pair give the same interval.
+clipped to the metric's range; for the diagonal contrast the shift is ~0. A fixed
+RNG seed makes the same pair give the same interval. Given the full assignment's dual
+potentials (``warm``), each resample's transport is solved on the reduced costs: the same
+optimum, sooner (``core.assignment``). ρ, a median of i.i.d. per-seed ratios, takes the
+order-statistic interval of a median (``median_interval``) rather than the bootstrap's.
 
 The data summaries get intervals of the same kind (``statistic_interval``: resample the
 seeds, recompute the statistic, the bias-shifted percentile interval): ``boundary_corr``,
