@@ -21,9 +21,18 @@ def problem():
     return x.numpy(), cost
 
 
-def test_the_exact_assignment_is_optimal_and_its_duals_certify_it(problem):
-    _, cost = problem
+@pytest.mark.parametrize("copying", [False, True])
+def test_the_exact_assignment_is_optimal_and_its_duals_certify_it(problem, copying):
+    """Both roads: the network simplex (a 4-D pair with many near-equal costs) and shortest
+    augmenting paths with Bellman-Ford duals (a pair whose rows are nearest their own)."""
+    x, cost = problem
+    if copying:
+        cost = metrics.cost_matrix(x, x + 0.01 * np.random.default_rng(4).normal(size=x.shape)).numpy()
+        assert np.mean(cost.argmin(axis=1) == np.arange(N)) >= 0.5
+    else:
+        assert np.mean(cost.argmin(axis=1) == np.arange(N)) < 0.5
     a = assignment.exact(cost)
+    assert a.u is not None
     rows, cols = linear_sum_assignment(cost)
     assert np.array_equal(np.sort(a.sigma), np.arange(N))
     assert cost[np.arange(N), a.sigma].sum() == pytest.approx(cost[rows, cols].sum(), rel=1e-12)
@@ -31,8 +40,11 @@ def test_the_exact_assignment_is_optimal_and_its_duals_certify_it(problem):
     assert reduced.min() > -1e-9 and np.abs(reduced[np.arange(N), a.sigma]).max() < 1e-9
 
 
-def test_the_warm_bootstrap_equals_the_reference_on_the_same_resamples(problem):
+@pytest.mark.parametrize("noise", [None, 0.05])
+def test_the_warm_bootstrap_equals_the_reference_on_the_same_resamples(problem, noise):
     x, cost = problem
+    if noise:  # a copying pair: the duals from shortest augmenting paths
+        cost = metrics.cost_matrix(x, x + noise * np.random.default_rng(5).normal(size=x.shape)).numpy()
     spread = np.linalg.norm(x[:, None] - x[None], axis=-1)
     d_student = np.sqrt(np.diag(cost))
     d_init = d_student + np.random.default_rng(1).random(N)

@@ -9,7 +9,8 @@ between the seeds it drew weighted by their counts, is a sub-problem on which th
 costs already hold most of the answer (``transport_diagonal``: about a third faster than
 the cold solve on the shipped chessboard pair, the same plan).
 
-The full problem is solved by POT's network simplex (``ot.emd``, which returns the duals):
+Unless the pair copies (``exact``), the full problem is solved by POT's network simplex
+(``ot.emd``, which returns the duals):
 on the 4-D chessboard costs about 3x faster than scipy's ``linear_sum_assignment`` (4.3 s
 against 12.2 s at N = 2,000 on a loaded 2-core machine), whose shortest augmenting paths
 grow long among many near-equal costs. A basic optimal plan of a uniform transport is a
@@ -50,14 +51,36 @@ def _lsa(cost: np.ndarray) -> np.ndarray:
     return sigma
 
 
+def _duals(cost: np.ndarray, sigma: np.ndarray, rounds: int = 32):
+    """Potentials (u, v) that certify the optimal ``sigma`` (v_j - v_σ(i) <= C_ij - C_iσ(i):
+    shortest paths by Bellman-Ford, one dense pass a round), or (None, None) when ``rounds``
+    do not settle them (a slow certificate is no warm start worth having)."""
+    n = len(cost)
+    kept = cost[np.arange(n), sigma]
+    v = np.zeros(n)
+    for _ in range(rounds):
+        settled = np.minimum(v, (cost + (v[sigma] - kept)[:, None]).min(axis=0))
+        if np.array_equal(settled, v):
+            return kept - v[sigma], v
+        v = settled
+    return None, None
+
+
 def exact(cost) -> Assignment:
-    """The exact optimal permutation of a square ``cost`` (N, N) and its dual potentials."""
+    """The exact optimal permutation of a square ``cost`` (N, N) and its dual potentials.
+
+    A copying pair (most teacher samples nearest their own student sample) is an easy problem
+    for scipy's shortest augmenting paths (0.2 s at N = 2,000 on MNIST, against 1.6 s for the
+    network simplex), its duals found in a few rounds; otherwise the network simplex."""
     import ot  # lazy: importing POT costs ~4 s on a loaded machine
 
     cost = np.ascontiguousarray(cost, dtype=np.float64)
     n = len(cost)
     if n == 0:
         return Assignment(np.zeros(0, dtype=np.int64))
+    if np.mean(cost.argmin(axis=1) == np.arange(n)) >= 0.5:
+        sigma = _lsa(cost)
+        return Assignment(sigma, *_duals(cost, sigma))
     mass = np.full(n, 1.0 / n)
     plan, log = ot.emd(mass, mass, cost, numItermax=MAX_ITER, log=True)
     kept = plan > 0.5 / n
