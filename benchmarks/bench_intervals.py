@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -109,6 +110,7 @@ def run(n: int = 2000, sets: int = 8, repeats: int = 2, pairs=tuple(PAIRS), cach
         pa = service.analysis(pair, n, 0, 8)
         pa.cost, pa.cost_init, pa.distances  # noqa: B018 - the shared inputs, outside the timed paths
         res = timing(pa, repeats)
+        print(f"{name}: {res}", file=sys.stderr, flush=True)  # the timings before the longer coverage run
         res["coverage"] = coverage(service, pair, n, sets, pa) if sets else {}
         out["pairs"][name] = res
     out["load_after"] = _loadavg()
