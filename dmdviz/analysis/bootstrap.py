@@ -113,7 +113,7 @@ def intervals(cost, spread, d_init, d_student, resamples: int = RESAMPLES, level
     n = len(cost)
     point = resampled_metrics(cost, spread, d_init, d_student, np.arange(n))
     draws = [np.sort(rng.integers(0, n, n)) for _ in range(resamples)]
-    measure = lambda idx: resampled_metrics(cost, spread, d_init, d_student, idx, warm)  # noqa: E731
+    measure = lambda idx: resampled_metrics(cost, spread, d_init, d_student, idx, warm)
     workers = workers or torch.get_num_threads()
     if workers > 1:
         with ThreadPoolExecutor(workers) as pool:

@@ -91,6 +91,6 @@ def summary(service, teacher, student, n: int, seed: int, k: int, ks=()) -> dict
     pa = service.analysis(open_pair(teacher, student), n, seed, k, ks)
     out = {"teacher": name(teacher), "student": name(student), "n": n, "k": k, "seed": seed,
            **point_metrics(pa.phi_1, pa.phi_k, pa.s.g)}
-    out["notes"] = [f"N above {MAX_SEEDS:,}: point metrics only (no intervals, figures or training-set metrics); "
-                    f"A_OT {out['ot_method']}"]
+    out["notes"] = [(f"N above {MAX_SEEDS:,}: point metrics only (no intervals, figures or training-set metrics); "
+                     f"A_OT {out['ot_method']}")]
     return out

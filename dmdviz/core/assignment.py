@@ -43,7 +43,8 @@ class Assignment:
 
 
 def _lsa(cost: np.ndarray) -> np.ndarray:
-    from scipy.optimize import linear_sum_assignment  # lazy: importing scipy.optimize costs 0.7 s
+    # lazy: importing scipy.optimize costs 0.7 s
+    from scipy.optimize import linear_sum_assignment
 
     rows, cols = linear_sum_assignment(cost)
     sigma = np.empty(len(rows), dtype=np.int64)
