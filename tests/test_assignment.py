@@ -60,6 +60,17 @@ def test_the_warm_bootstrap_equals_the_reference_on_the_same_resamples(problem, 
     assert bootstrap.intervals(*args, resamples=10, warm=warm) == bootstrap.intervals(*args, resamples=10)
 
 
+def test_a_resample_that_the_full_assignment_carries_needs_no_solve():
+    """σ = (0 1)(2)(3 4 5): seeds {0, 1, 3, 4, 5} with equal counts along each cycle are carried
+    (their diagonal mass is the fixed points' counts); a cycle cut or uneven counts are not."""
+    sigma = np.array([1, 0, 2, 4, 5, 3])
+    assert assignment.carried_diagonal(sigma, np.array([0, 1, 2]), np.array([2, 2, 3])) == 3.0
+    assert assignment.carried_diagonal(sigma, np.array([0, 1, 3, 4, 5]), np.array([1, 1, 2, 2, 2])) == 0.0
+    assert assignment.carried_diagonal(sigma, np.array([0, 1, 3, 4]), np.ones(4, int)) is None  # 3 -> 4 -> 5 cut
+    assert assignment.carried_diagonal(sigma, np.array([0, 1, 2]), np.array([1, 2, 1])) is None  # 0 and 1 uneven
+    assert assignment.carried_diagonal(np.arange(4), np.array([0, 3]), np.array([3, 1])) == 4.0  # the identity
+
+
 def test_the_median_interval_is_the_binomial_order_statistics():
     """n = 10 at 95 %: P(B <= 1) = 11/1024 <= 0.025 < P(B <= 2) = 56/1024, so the ranks 2 and 9
     (coverage 1 - 2 * 11/1024 = 97.9 %, the textbook table)."""

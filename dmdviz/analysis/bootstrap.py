@@ -88,7 +88,9 @@ def resampled_metrics(cost: np.ndarray, spread: np.ndarray, d_init: np.ndarray, 
     seeds, counts = np.unique(idx, return_counts=True)
     sub = np.ascontiguousarray(cost[np.ix_(seeds, seeds)])
     # warm: the full problem's duals reduce the costs (the same optimum, found faster)
-    kept = assignment.transport_diagonal(sub if warm is None else warm.reduced(seeds, seeds, sub), counts)
+    kept = None if warm is None else assignment.carried_diagonal(warm.sigma, seeds, counts)
+    if kept is None:
+        kept = assignment.transport_diagonal(sub if warm is None else warm.reduced(seeds, seeds, sub), counts)
     nearest = seeds[sub.argmin(axis=0)] == seeds  # each student seed's nearest target is its own
     spacing = spread[np.ix_(seeds, seeds)].copy()
     np.fill_diagonal(spacing, np.inf)

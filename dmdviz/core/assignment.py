@@ -90,6 +90,20 @@ def exact(cost) -> Assignment:
     return Assignment(_lsa(cost))
 
 
+def carried_diagonal(sigma: np.ndarray, seeds: np.ndarray, counts: np.ndarray) -> float | None:
+    """The diagonal mass of a resample's optimal transport without solving it, when the full
+    problem's optimal ``sigma`` carries it: if σ maps the distinct ``seeds`` (sorted) onto
+    themselves with ``counts`` equal along σ, sending each seed's count along σ is feasible,
+    and it uses only edges of σ, on which some optimal dual potentials of the full problem
+    are tight while they stay feasible on every other edge: it is optimal (complementary
+    slackness). None otherwise. A copying pair (σ the identity) never needs a re-solve."""
+    to = sigma[seeds]
+    pos = np.minimum(np.searchsorted(seeds, to), len(seeds) - 1)
+    if not (np.array_equal(seeds[pos], to) and np.array_equal(counts[pos], counts)):
+        return None
+    return float(counts[to == seeds].sum())
+
+
 def transport_diagonal(cost_sub: np.ndarray, counts: np.ndarray) -> float:
     """Mass an optimal transport keeps on the diagonal: the seeds ``counts`` (S,) on both
     sides, ``cost_sub`` (S, S) between them (reduced or not: the optimum is the same)."""
