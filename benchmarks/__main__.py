@@ -117,6 +117,12 @@ def _scaling(threads: int, quick: bool) -> dict:
     return bench_scaling.run(ns=(50, 100, 200) if quick else (500, 1000, 2000, 5000), threads=threads)
 
 
+def _intervals(quick: bool) -> dict:
+    from benchmarks import bench_intervals
+
+    return bench_intervals.run(n=200 if quick else 2000, sets=2 if quick else 8, repeats=1 if quick else 2)
+
+
 def _met(ok: bool | None) -> str:
     return "–" if ok is None else ("yes" if ok else "**no**")
 
@@ -174,6 +180,13 @@ def goals(res: dict) -> str:
                  "(≤ 2 s)" if "paints_ms" in a else "≤ 2 s",
                  f"loads {', '.join(f'{x / 1000:.2f}' for x in a['loads_ms'])} s" if "loads_ms" in a else a["skipped"],
                  max(a["loads_ms"]) <= 2000 if "loads_ms" in a else None))
+    iv = res.get("intervals", {})
+    for name, r in iv.get("pairs", {}).items():
+        rows.append((f"issue 26: intervals, {name}, N = {iv['n']} (point solves + bootstrap)", f"{min(r['new_s']):.1f} s",
+                     "≤ 8 s", (f"before {min(r['old_s']):.1f} s, same process; same intervals {r['same_intervals']}; "
+                               f"load {r['load']}"), min(r["new_s"]) <= 8))
+    if "skipped" in iv:
+        rows.append(("issue 26: intervals at N = 2,000", "skipped", "≤ 8 s", iv["skipped"], None))
     sc = res.get("scaling", {"skipped": "not run"})
     if "fits" in sc:
         big = max(r["dim"] for r in sc["rows"])
@@ -269,6 +282,7 @@ def main() -> None:
     res["load"] = _guarded("bench_load", lambda: _load(args.quick))
     res["app"] = _guarded("bench_app", lambda: _first_paint(args.quick))
     res["scaling"] = _guarded("bench_scaling", lambda: _scaling(threads, args.quick))
+    res["intervals"] = _guarded("bench_intervals", lambda: _intervals(args.quick))
     res["machine"] = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": _cpu_name(),
                       "cores": os.cpu_count(), "threads": threads, "amx": torch.cpu._is_amx_tile_supported(),
                       "torch": torch.__version__, "load_before": load_before, "load_after": _loadavg()}

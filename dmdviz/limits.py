@@ -23,6 +23,7 @@ MAX_SEEDS = 20_000  # seeds (sample indices) of one analysis
 # the fewest seeds of one analysis: below 5, some of the bootstrap's 200 resamples draw one seed N times,
 # and a pairing of one seed has no cross-seed costs (at N = 2, 3, 4: 107, 24 and 3 of them)
 MIN_SEEDS = 5
+MAX_POINT_SEEDS = 100_000  # seeds of the point metrics alone (analysis.large: bounded memory)
 MAX_K = 1024  # Euler steps of one teacher target Φ_K
 MAX_STEPS = 10**7  # iterations of one training run
 MAX_SAMPLE_VALUES = 2**24  # numbers in one sample (C × H × W) of any model, command line included

@@ -15,7 +15,7 @@ import torch
 
 from dmdviz.analysis import bootstrap, quality, scales
 from dmdviz.analysis.samples import Samples
-from dmdviz.core import metrics
+from dmdviz.core import assignment, metrics
 from dmdviz.errors import DmdvizError
 
 BOUNDARY_SUBSET = 2000  # training points D(z) averages over (a fixed seeded subset when larger)
@@ -77,13 +77,18 @@ class PairAnalysis:
         return metrics.cost_matrix(self.phi_k, self.phi_1)
 
     @cached_property
+    def exact(self) -> assignment.Assignment:
+        """The exact assignment of ``cost`` with its dual potentials (they warm the bootstrap's re-solves)."""
+        return assignment.exact(self.cost.numpy())
+
+    @property
     def assignment(self) -> np.ndarray:
         """Exact OT permutation σ of ``cost`` (N,): teacher sample i goes to student sample σ(i)."""
-        return metrics.ot_assignment(self.cost)
+        return self.exact.sigma
 
     @cached_property
     def assignment_init(self) -> np.ndarray:
-        return metrics.ot_assignment(self.cost_init)
+        return assignment.exact(self.cost_init.numpy()).sigma
 
     @cached_property
     def distances(self) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +116,7 @@ class PairAnalysis:
     def intervals(self) -> dict:
         """Bootstrap intervals over seeds of A_OT, NN agreement, ρ and diagonal contrast
         (``bootstrap.intervals``: 200 resamples, 95 %, a fixed RNG seed)."""
-        return bootstrap.intervals(self.cost.numpy(), self.spread, *self.distances)
+        return bootstrap.intervals(self.cost.numpy(), self.spread, *self.distances, warm=self.exact)
 
     @cached_property
     def margin(self) -> tuple[dict, dict]:

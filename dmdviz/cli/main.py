@@ -197,11 +197,15 @@ def _second_student(teacher, ref: str):
 def cmd_analyze(args) -> None:
     """Under torchrun every rank samples its share of the cache blocks; rank 0 then reads
     them all and computes the metrics (the same bytes as one process: analysis.cache)."""
-    from dmdviz.analysis import Analyses, study
+    from dmdviz.analysis import Analyses, large, study
     from dmdviz.analysis.cache import SampleCache
     from dmdviz.checkpoint import load_checkpoint
+    from dmdviz.limits import MAX_SEEDS
     from dmdviz.models import open_pair
 
+    if args.n > MAX_SEEDS and (args.html or args.compare or args.series):
+        raise DmdvizError(f"above {MAX_SEEDS:,} seeds analyze gives the point metrics alone: drop --html, "
+                          "--compare and --series")
     with _runtime(args) as rt:
         teacher, student, ks = _analysis_pair(args, rt.device)
         k = args.k or (ks[0] if ks else 8)
@@ -217,20 +221,26 @@ def cmd_analyze(args) -> None:
             rt.barrier()
             if not rt.is_main:
                 return
+        if args.n > MAX_SEEDS:
+            return _write_json(args, large.summary(service, teacher, student, args.n, args.seed, k, ks))
         st = study(teacher, student, n=args.n, k=k, seed=args.seed, data_dir=args.data_dir, series=series,
                    compare=other, ks=ks, service=service)
         _pipeline_facts(st.summary, teacher, student)
         if args.save_samples:
             _save_samples(st.pair.s, args.save_samples, st.summary)
-        text = json.dumps(st.summary, indent=2)
-        if args.json:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(text + "\n")
         if args.html:
             from dmdviz.experiments.report import write_report
 
             print(f"report written to {write_report(st, args.html)}", file=sys.stderr)
-        print(text)
+        _write_json(args, st.summary)
+
+
+def _write_json(args, summary: dict) -> None:
+    text = json.dumps(summary, indent=2)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(text + "\n")
+    print(text)
 
 
 def _pipeline_facts(summary: dict, teacher, student) -> None:

@@ -12,7 +12,7 @@ import math
 
 from dmdviz import __version__
 from dmdviz.errors import DmdvizError
-from dmdviz.limits import MAX_K, MAX_SEEDS, MAX_STEPS, MIN_SEEDS
+from dmdviz.limits import MAX_K, MAX_POINT_SEEDS, MAX_SEEDS, MAX_STEPS, MIN_SEEDS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,6 +64,7 @@ def _real(lo: float, hi: float, open_lo: bool = False):
 STEPS, BATCH, SEED, THREADS = _int(1, MAX_STEPS), _int(1, 2**16), _int(0, 2**31 - 1), _int(1, 1024)
 K, RATIO, LR, WEIGHT = _int(1, MAX_K), _int(1, 100), _real(0, 1, open_lo=True), _real(0, 1000)
 SEEDS = _int(MIN_SEEDS, MAX_SEEDS)
+POINT_SEEDS = _int(MIN_SEEDS, MAX_POINT_SEEDS)  # analyze: above MAX_SEEDS, the point metrics alone
 
 
 def _run_opts(p) -> None:
@@ -132,7 +133,8 @@ def _add_analyze(sub, commands: dict) -> None:
     p.add_argument("--teacher", help="dmdviz teacher: folder, shipped name or org/name[@rev]")
     p.add_argument("--student", help="dmdviz student: folder, shipped name or org/name[@rev]")
     # --num-seeds: torchrun's own parser refuses "--n" as an ambiguous prefix of its options
-    p.add_argument("--n", "--num-seeds", dest="n", type=SEEDS, default=1000, help="seeds (sample indices)")
+    p.add_argument("--n", "--num-seeds", dest="n", type=POINT_SEEDS, default=1000,
+                   help=f"seeds (sample indices); above {MAX_SEEDS:,} (to {MAX_POINT_SEEDS:,}) the point metrics alone")
     p.add_argument("--k", type=K, help="Euler steps of the target Φ_K (default: the pair file's first K, else 8)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--data-dir", help="MNIST IDX folder for training-set metrics (skipped with a note if absent)")
