@@ -1,4 +1,4 @@
-"""Full analysis of an MNIST-size pair at N = 2000 seeds (SPEC §4, §5), timed per stage.
+"""Full analysis of an MNIST-size pair at N = 2000 seeds (spec §4, §5), timed per stage.
 
 A random-weight teacher and student (the ``mnist-mlp`` preset's MLP, 3x256 at the time of writing, or the
 ``mnist`` preset's 16/32/32 UNet) are written to a temp dir and loaded like any

@@ -14,7 +14,7 @@ from dmdviz.errors import DmdvizError
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which data set and how it is shaped (SPEC §6).
+    """Which data set and how it is shaped (spec §6).
 
     ``dim`` is the ambient dimension of vector data sets (chessboard, moons, mlp-manifold);
     image sets ignore it. ``embed`` is ``first`` (the 2-D set in the first two coordinates)
@@ -57,9 +57,9 @@ class NetConfig:
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """Flow-matching teacher training (SPEC §1).
+    """Flow-matching teacher training (spec §1).
 
-    ``time_sampling``: ``uniform`` is SPEC §1's t ~ U(0, 1); ``logit-normal`` draws
+    ``time_sampling``: ``uniform`` is spec §1's t ~ U(0, 1); ``logit-normal`` draws
     t = sigmoid(n), n ~ N(0, 1), for four samples in five and t ~ U(0, 1) for the fifth
     (``flow.sample_time``), which spends more of the budget on mid-path times, where the
     velocity field is hardest, while still covering both ends. ``ema`` is the decay of the
@@ -84,9 +84,9 @@ GAN_WEIGHT_G, GAN_WEIGHT_D = 3e-3, 1e-2
 
 @dataclass(frozen=True)
 class DistillConfig:
-    """DMD distillation (SPEC §3) and its copying meter (SPEC §4).
+    """DMD distillation (spec §3) and its copying meter (spec §4).
 
-    The GAN term (SPEC §3.3) weighs the generator's loss by ``gan_weight_g`` and the
+    The GAN term (spec §3.3) weighs the generator's loss by ``gan_weight_g`` and the
     discriminator's by ``gan_weight_d``. ``gan_weight`` is the single λ of configs written
     before the split: it applies to both when neither separate weight is set.
     """

@@ -1,4 +1,4 @@
-"""Analysis package (SPEC §4, §5): shared seeds, cached pairing, closed forms, series, report."""
+"""Analysis package (spec §4, §5): shared seeds, cached pairing, closed forms, series, report."""
 
 import itertools
 import json

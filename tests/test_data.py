@@ -1,4 +1,4 @@
-"""Data sets (SPEC §6): real MNIST from its IDX folder, offline digits, planar sets in R^D."""
+"""Data sets (spec §6): real MNIST from its IDX folder, offline digits, planar sets in R^D."""
 
 from dataclasses import replace
 

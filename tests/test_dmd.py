@@ -1,4 +1,4 @@
-"""DMD pieces (SPEC §3): G = Φ_1 at step 0, a zero gradient when critic = teacher."""
+"""DMD pieces (spec §3): G = Φ_1 at step 0, a zero gradient when critic = teacher."""
 
 import copy
 

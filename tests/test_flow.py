@@ -1,4 +1,4 @@
-"""Flow matching and the Euler sampler against closed forms (SPEC §1)."""
+"""Flow matching and the Euler sampler against closed forms (spec §1)."""
 
 import torch
 
@@ -70,7 +70,7 @@ def test_fm_loss_vanishes_for_the_exact_field():
 
 def test_uniform_time_sampling_is_spec_uniform_and_logit_normal_keeps_a_uniform_fifth():
     a, b = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
-    assert torch.equal(flow.sample_time(1000, a), torch.rand(1000, generator=b))  # SPEC §1, same stream as before
+    assert torch.equal(flow.sample_time(1000, a), torch.rand(1000, generator=b))  # spec §1, same stream as before
     t = flow.sample_time(50_000, torch.Generator().manual_seed(0), "logit-normal")
     assert ((t > 0) & (t < 1)).all()
     logits = torch.logit(t[torch.arange(len(t)) % 5 != 4])

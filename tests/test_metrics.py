@@ -1,4 +1,4 @@
-"""Pairing metrics against closed forms and brute force (SPEC §4)."""
+"""Pairing metrics against closed forms and brute force (spec §4)."""
 
 import itertools
 

@@ -1,4 +1,4 @@
-"""Shared noise is a pure function of (seed, i, shape) (SPEC §2)."""
+"""Shared noise is a pure function of (seed, i, shape) (spec §2)."""
 
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""Plot builders (SPEC §5): expected traces, NaNs only as pair separators, size budgets."""
+"""Plot builders (spec §5): expected traces, NaNs only as pair separators, size budgets."""
 
 import numpy as np
 import plotly.graph_objects as go

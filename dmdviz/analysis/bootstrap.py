@@ -1,4 +1,4 @@
-"""Bootstrap intervals over seeds for the pairing metrics (SPEC §4).
+"""Bootstrap intervals over seeds for the pairing metrics (spec §4).
 
 One resample draws N seed indices with replacement and recomputes every metric on the
 resampled pairs, re-solving the exact assignment. A seed drawn twice gives two teacher

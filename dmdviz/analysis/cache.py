@@ -8,7 +8,7 @@ m <= BLOCK, one safetensors file per block, under a folder named by the hash of 
      matmul precision and, on CUDA, whether TF32 was on)
 
 so a repeat analysis or a redraw reads from disk, a larger N reuses every block the smaller
-one wrote (noise is a pure function of (seed, i), SPEC §2), and an interrupted analysis
+one wrote (noise is a pure function of (seed, i), spec §2), and an interrupted analysis
 resumes at the first missing block. Files are written atomically (temp file + rename);
 each records its key, range and a SHA-256 of its data, and a file that fails any check
 (torn, truncated, foreign) is recomputed. The cache is bounded: past ``max_bytes`` the

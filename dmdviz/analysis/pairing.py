@@ -1,4 +1,4 @@
-"""Every SPEC §4 metric of one pair, and the arrays behind each SPEC §5 figure.
+"""Every spec §4 metric of one pair, and the arrays behind each spec §5 figure.
 
 ``PairAnalysis`` wraps one ``Samples`` object; the cost matrices, the exact OT assignments
 and the distances are computed once and cached, so every figure and metric reads the same
@@ -19,7 +19,7 @@ from dmdviz.core import assignment, metrics
 from dmdviz.errors import DmdvizError
 
 BOUNDARY_SUBSET = 2000  # training points D(z) averages over (a fixed seeded subset when larger)
-MEMORIZED = 3.0  # r > 3 (NN1/NN2 < 1/3) is the usual "memorised" mark (SPEC §4)
+MEMORIZED = 3.0  # r > 3 (NN1/NN2 < 1/3) is the usual "memorised" mark (spec §4)
 
 
 def train_subset(train: torch.Tensor, m: int = BOUNDARY_SUBSET, seed: int = 0) -> torch.Tensor:
@@ -34,7 +34,7 @@ def _np32(x: torch.Tensor) -> np.ndarray:
 
 
 class PairAnalysis:
-    """Analysis of G against the teacher target Φ_K on shared seeds (SPEC §4).
+    """Analysis of G against the teacher target Φ_K on shared seeds (spec §4).
 
     ``samples.phi`` must hold Φ_1 (the student's start, baseline ``*_init``) and Φ_K.
     """
@@ -136,12 +136,12 @@ class PairAnalysis:
         return self._cached(("natural", cells.name), lambda: scales.natural_curve(cells, self.phi_k, self.s.g,
                                                                                   self.phi_1))
 
-    # ---------------------------------------------------------------- figure arrays (SPEC §5)
+    # ---------------------------------------------------------------- figure arrays (spec §5)
 
     def panels(self, dims: tuple[int, int] = (0, 1)) -> dict[str, np.ndarray]:
         """Fig 2/7: z, Φ_K, Φ_1, G in two coordinates, each (N, 2) float32.
 
-        The 2-D sets live in the first two coordinates by default (SPEC §6), so those are
+        The 2-D sets live in the first two coordinates by default (spec §6), so those are
         the coordinates shown; pass ``dims`` for another pair of axes.
         """
         sets = {"z": self.s.z, f"Φ_{self.k}": self.phi_k, "Φ_1": self.phi_1, "G": self.s.g}
@@ -189,7 +189,7 @@ class PairAnalysis:
                             lambda: metrics.memorization_ratio(self.phi_k, train).numpy(), train)
 
     def boundary(self, train: torch.Tensor, subset: int = BOUNDARY_SUBSET) -> tuple[np.ndarray, np.ndarray]:
-        """Fig 5: (D, ρ_i), each (N,) float64 (SPEC §4).
+        """Fig 5: (D, ρ_i), each (N,) float64 (spec §4).
 
         D(z) = mean ||Φ_K(z) - x|| over ``train_subset(train, subset)`` (a fixed seeded
         subset of 2000 points by default, so MNIST-size sets stay fast);
@@ -203,7 +203,7 @@ class PairAnalysis:
         return d, d_student / np.maximum(d_init, 1e-12)
 
     def quality(self, heldout: torch.Tensor, support=None, intervals: bool = True, ks=None) -> tuple[dict, dict]:
-        """(values, intervals): the sample quality of every Φ_K and of G (SPEC §4) as plain
+        """(values, intervals): the sample quality of every Φ_K and of G (spec §4) as plain
         floats, ``swd_<set>`` the sliced Wasserstein distance to held-out data and
         ``support_<set>_<key>`` for each key of the data set's ``support(x)`` when it has one
         (chessboard: ``on_support``); and, unless ``intervals`` is False (then empty), the
@@ -237,7 +237,7 @@ class PairAnalysis:
                                                             with_ci={f"phi_{self.k}", "g"}), train, classifier)
 
     def data_summary(self, train: torch.Tensor, heldout: torch.Tensor, support=None) -> dict:
-        """Memorization, boundary and quality summaries (SPEC §4) as plain floats, with the
+        """Memorization, boundary and quality summaries (spec §4) as plain floats, with the
         bootstrap intervals over seeds of the medians, the correlation and the quality
         figures under ``intervals``."""
         r = self.memorization(train)

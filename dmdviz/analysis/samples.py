@@ -1,4 +1,4 @@
-"""Samples of a teacher/student pair on shared seeds (SPEC §2, §4).
+"""Samples of a teacher/student pair on shared seeds (spec §2, §4).
 
 ``sample`` evaluates Φ_K for every K asked and G on the same noises z_i, once; every
 metric and figure reads from that one ``Samples`` object (never resample per figure).

@@ -1,4 +1,4 @@
-"""A family of students distilled from snapshots of one teacher (SPEC §5, fig 4 and 11).
+"""A family of students distilled from snapshots of one teacher (spec §5, fig 4 and 11).
 
 Each student folder is a run folder: its ``metrics.jsonl`` holds the DM loss of every
 generator iteration. A series is a list of (teacher, student) checkpoints: the caller opens
@@ -23,7 +23,7 @@ def teacher_step(teacher: Checkpoint) -> int:
 
 
 def variant(student: Checkpoint) -> str:
-    """What sets a student apart from the plain recipe (SPEC §3), "" when nothing does:
+    """What sets a student apart from the plain recipe (spec §3), "" when nothing does:
     a GAN or regression term, a random init, a wider/deeper network or rotated noise."""
     train = student.spec.train
     parts = []

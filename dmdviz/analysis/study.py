@@ -1,4 +1,4 @@
-"""The full analysis of one pair (and optionally a series of students): SPEC §4 and §5.
+"""The full analysis of one pair (and optionally a series of students): spec §4 and §5.
 
 ``study`` samples once through the one road (``service.Analyses``: Φ_1, Φ_8, Φ_32, Φ_K and
 G on shared seeds), loads the training set when it can, and returns a ``Study`` from which
@@ -70,7 +70,7 @@ class Study:
 
     @cached_property
     def summary(self) -> dict:
-        """Every SPEC §4 metric as plain JSON values (computed once)."""
+        """Every spec §4 metric as plain JSON values (computed once)."""
         s, k = self.pair.s, self.pair.k
         ckpt = checkpoint_of(self.teacher)
         margin, margin_ci = self.pair.margin
@@ -157,7 +157,7 @@ def study(teacher, student, n: int = 1000, k: int = 8, seed: int = 0, *,
           data_dir=None, series: list[tuple[Checkpoint, Checkpoint]] = (), series_n: int = 500, device=None,
           bf16: bool = False, threads: int | None = None, compare: Checkpoint | None = None,
           ks: tuple[int, ...] = (), cache=None, service: Analyses | None = None) -> Study:
-    """Sample the pair once on seeds 0 .. n-1 and prepare every analysis (SPEC §4, §5).
+    """Sample the pair once on seeds 0 .. n-1 and prepare every analysis (spec §4, §5).
 
     ``teacher`` / ``student``: dmdviz checkpoints or any ``models`` protocol objects (the
     training-set metrics, series and comparison need dmdviz checkpoints). ``ks``: more K
@@ -185,5 +185,5 @@ def study(teacher, student, n: int = 1000, k: int = 8, seed: int = 0, *,
 
 def analyze(teacher, student, n: int = 1000, k: int = 8, seed: int = 0,
             **kwargs) -> dict:
-    """The JSON summary of ``study(...)``: identity of the pair plus every SPEC §4 metric."""
+    """The JSON summary of ``study(...)``: identity of the pair plus every spec §4 metric."""
     return study(teacher, student, n, k, seed, **kwargs).summary

@@ -138,8 +138,8 @@ def _add_analyze(sub, commands: dict) -> None:
     p.add_argument("--k", type=K, help="Euler steps of the target Φ_K (default: the pair file's first K, else 8)")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--data-dir", help="MNIST IDX folder for training-set metrics (skipped with a note if absent)")
-    p.add_argument("--json", help="write every metric (SPEC §4) here")
-    p.add_argument("--html", help="write a self-contained HTML report with every figure (SPEC §5) here")
+    p.add_argument("--json", help="write every metric (docs/spec.md §4) here")
+    p.add_argument("--html", help="write a self-contained HTML report with every figure (docs/spec.md §5) here")
     p.add_argument("--series", help="comma-separated students of teacher snapshots (DM-loss and teacher-length figures)")
     p.add_argument("--compare", help="a second student of the same teacher, drawn on the same seeds (JSON 'compare', "
                    "and side-by-side figures in --html)")

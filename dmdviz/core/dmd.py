@@ -1,4 +1,4 @@
-"""DMD distillation pieces (SPEC §3): the one-step student and the losses.
+"""DMD distillation pieces (spec §3): the one-step student and the losses.
 
 Every loss returns ``(loss, logs)``; logs hold detached scalars for ``metrics.jsonl``.
 """
@@ -122,7 +122,7 @@ def _uniform_t(n, t_min, t_max, like, generator):
 
 
 def dm_loss(x, teacher, critic, y, t_min, t_max, generator):
-    """Distribution-matching loss (SPEC §3.2). x = G(z) with gradients, (B, *shape).
+    """Distribution-matching loss (spec §3.2). x = G(z) with gradients, (B, *shape).
 
     g = (x̂_fake - x̂_real) / (w + 1e-6), w = mean_dims |x - x̂_real|;
     L = 0.5 mean (x - stopgrad(x - g))², so dL/dx = g / numel.
@@ -145,7 +145,7 @@ def dm_loss(x, teacher, critic, y, t_min, t_max, generator):
 
 
 def critic_loss(critic, x_fake, y, generator):
-    """Flow matching of the fake velocity v_ψ on student samples (SPEC §3.1)."""
+    """Flow matching of the fake velocity v_ψ on student samples (spec §3.1)."""
     x_fake = x_fake.detach()
     z = torch.randn(x_fake.shape, generator=generator, device=x_fake.device, dtype=x_fake.dtype)
     t = torch.rand(len(x_fake), generator=generator, device=x_fake.device, dtype=x_fake.dtype)
@@ -171,7 +171,7 @@ def _noised(x, generator):
 
 
 def gan_d_loss(disc, critic, real, y_real, fake, y_fake, generator):
-    """softplus(-D(real_t)) + softplus(D(fake_t)) (SPEC §3.3)."""
+    """softplus(-D(real_t)) + softplus(D(fake_t)) (spec §3.3)."""
     rt, tr = _noised(real, generator)
     ft, tf = _noised(fake.detach(), generator)
     loss = F.softplus(-disc(critic, rt, tr, y_real)).mean() + F.softplus(disc(critic, ft, tf, y_fake)).mean()

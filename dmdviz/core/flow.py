@@ -1,4 +1,4 @@
-"""Flow matching under one time convention (SPEC §1): t = 0 is noise, t = 1 is data.
+"""Flow matching under one time convention (spec §1): t = 0 is noise, t = 1 is data.
 
     x_t = (1 - t) z + t x,   u = x - z,   x̂(x_t, t) = x_t + (1 - t) v(x_t, t)
     Φ_K(z): x_{k+1} = x_k + v(x_k, k/K) / K,  x_0 = z,  so Φ_1(z) = x̂(z, 0).
@@ -34,7 +34,7 @@ TIME_SAMPLING = ("uniform", "logit-normal")
 
 
 def sample_time(n: int, generator: torch.Generator, kind: str = "uniform", device=None) -> torch.Tensor:
-    """Training times t (n,) in (0, 1). ``uniform``: t ~ U(0, 1) (SPEC §1). ``logit-normal``:
+    """Training times t (n,) in (0, 1). ``uniform``: t ~ U(0, 1) (spec §1). ``logit-normal``:
     t = sigmoid(N(0, 1)) for each sample but one in five (every index ≡ 4 mod 5), which
     keeps t ~ U(0, 1) so the ends of the path are still trained (the SD3 recipe's mix)."""
     u = torch.rand(n, generator=generator, device=device)
@@ -62,7 +62,7 @@ def euler(velocity, z, k: int, y=None, trajectory: bool = False, times: torch.Te
     """Φ_K(z): K Euler steps x_{k+1} = x_k + (t_{k+1} - t_k) v(x_k, t_k) from x_0 = z.
 
     ``velocity(x, t, y)`` is in dmdviz's convention; ``times`` (K + 1,) is the grid, uniform
-    t_k = k / K by default (SPEC §1); another teacher's own grid makes this its DDIM / flow-
+    t_k = k / K by default (spec §1); another teacher's own grid makes this its DDIM / flow-
     match Euler sampler (docs/parameterisations.md). A pure function of its noise z.
     Returns x_K (B, *shape), or the trajectory (K + 1, B, *shape) when ``trajectory``.
     """

@@ -1,4 +1,4 @@
-"""Pairing and sample metrics (SPEC §4) on arrays: no models here.
+"""Pairing and sample metrics (spec §4) on arrays: no models here.
 
 Inputs are tensors (N, ...) that are flattened to (N, D). Teacher samples ``phi_k`` and
 student samples ``g`` must come from the same seeds, row i from noise z_i.
@@ -56,7 +56,7 @@ def distances(phi_1, phi_k, g) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def copy_ratio(phi_1, phi_k, g) -> float:
-    """ρ = median_i d_student / d_init (SPEC §4): well below 1 copies, >= 1 remaps."""
+    """ρ = median_i d_student / d_init (spec §4): well below 1 copies, >= 1 remaps."""
     d_init, d_student = distances(phi_1, phi_k, g)
     return float((d_student / d_init.clamp_min(1e-12)).median())
 
@@ -120,7 +120,7 @@ def memorization_ratio(samples, train) -> torch.Tensor:
 
 
 def mean_distance(samples, train, chunk: int = 512) -> torch.Tensor:
-    """D(z) = mean_{x in train} ||s - x|| per sample (SPEC §4 boundary analysis)."""
+    """D(z) = mean_{x in train} ||s - x|| per sample (spec §4 boundary analysis)."""
     s, tr = _flat(samples).float(), _flat(train).float()
     return torch.cat([torch.cdist(s[i : i + chunk], tr).mean(1) for i in range(0, len(s), chunk)]).double()
 

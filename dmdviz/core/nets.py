@@ -2,7 +2,7 @@
 
 Shapes: ``x`` (B, *shape), ``t`` (B,) in [0, 1], ``y`` (B,) long or None -> (B, *shape).
 ``features(x, t, y)`` returns the last hidden representation (B, F), on which the optional
-DMD2-style discriminator head sits (SPEC §3.3).
+DMD2-style discriminator head sits (spec §3.3).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Shared noise: z_i = f(seed, i, shape) (SPEC §2).
+"""Shared noise: z_i = f(seed, i, shape) (spec §2).
 
 Every sample index has its own generator (the idea of edm's StackedRandomGenerator), so
 asking for N = 100 or N = 2000 gives the same first 100 noises, in any chunking, on any

@@ -1,4 +1,4 @@
-"""Data sets (SPEC §6): ``get_dataset(DataConfig) -> Dataset``.
+"""Data sets (spec §6): ``get_dataset(DataConfig) -> Dataset``.
 
 Every data set answers ``sample(n, generator) -> (x, y)`` (``y`` is None when it is
 unconditional), has a finite ``train`` reference set (the real images, or a fixed seeded

@@ -1,4 +1,4 @@
-"""The ``Dataset`` every data set is (SPEC §6): a sampler, a finite train set, a held-out set."""
+"""The ``Dataset`` every data set is (spec §6): a sampler, a finite train set, a held-out set."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Image data sets (SPEC §6): scikit-learn's digits, MNIST (IDX files) and ``imagefolder``.
+"""Image data sets (spec §6): scikit-learn's digits, MNIST (IDX files) and ``imagefolder``.
 
 Finite image sets keep 10 % of their images (a seeded split) as the held-out set. Images
 are scaled to [-1, 1] and kept as C x H x W. ``imagefolder`` (the generic loader behind

@@ -1,4 +1,4 @@
-"""Synthetic data sets (SPEC §6): the paper's 2-D sets embedded in R^D, and mlp-manifold.
+"""Synthetic data sets (spec §6): the paper's 2-D sets embedded in R^D, and mlp-manifold.
 
 2-D sets live in [-2, 2]^2 (unit-ish variance, matched to N(0, I) noise) and are embedded
 in R^D by the first two coordinates (``embed="first"``) or by a seeded random orthonormal

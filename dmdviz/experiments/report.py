@@ -1,4 +1,4 @@
-"""One self-contained HTML report of a pair: every SPEC §5 figure, the metrics, both configs.
+"""One self-contained HTML report of a pair: every spec §5 figure, the metrics, both configs.
 
 ``figures(study)`` is the list of (title, Figure) the app can also show; ``write_report``
 embeds plotly.js inline once (the first figure), so the file opens offline.
@@ -139,11 +139,11 @@ def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None) -> s
              f" N = {summary['n']} shared seeds (seed {summary['seed']}), target Φ_{summary['k']}.</p>"]
     parts += [f"<p class='note'>{html.escape(n)}</p>" for n in summary["notes"]]
     ci = summary["intervals"]
-    parts += ["<h2>Metrics (SPEC §4)</h2>",
+    parts += ["<h2>Metrics</h2>",
               f"<p>Brackets: {ci['level']:.0%} bootstrap interval over seeds ({ci['resamples']} resamples of the "
               f"{summary['n']} seeds, the assignment re-solved on each; RNG seed {ci['rng_seed']}).</p>",
               _metrics_table(summary),
-              "<h2>Copying at every scale</h2>",
+              "<h2>Agreement at every number of cells</h2>",
               "<p>Share of seeds whose G(z) (and start Φ_1(z)) falls in the cell of its own target Φ_K(z) when the "
               "targets are cut into k cells (Ward's k-means clustering; k = N is NN agreement), against chance from "
               "the cells' shares; resolution = median ‖G − Φ_K‖ / cell spacing.</p>",
@@ -159,7 +159,7 @@ def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None) -> s
                   "<table class='metrics'><tr><th>metric</th><th>A (this student)</th><th>B</th></tr>" + rows + "</table>"]
     if summary.get("series"):
         parts += ["<h2>Series</h2>", f"<pre>{html.escape(json.dumps(summary['series'], indent=1))}</pre>"]
-    parts.append("<h2>Figures (SPEC §5)</h2>")
+    parts.append("<h2>Figures</h2>")
     for i, (title, fig) in enumerate(figs):
         body = fig.to_html(full_html=False, include_plotlyjs=(i == 0),
                            config={"displaylogo": False, "responsive": True})

@@ -1,8 +1,8 @@
-"""The dimension sweep and the geometric-freedom experiments (SPEC §7, the paper's open test).
+"""The dimension sweep and the geometric-freedom experiments (spec §7, the paper's open test).
 
 A 2-D data set (the chessboard, or the mlp-manifold set) is embedded in R^D for a list of
 D; per (D, seed) one teacher is trained, and per variant one student is distilled from it,
-all under the same budget. Each student's pairing metrics (SPEC §4, with the Φ_1 baseline
+all under the same budget. Each student's pairing metrics (spec §4, with the Φ_1 baseline
 ``*_init`` and the chance levels) on ``n`` shared seeds make one line of ``results.jsonl``.
 
 Variants (``VARIANTS``), each a set of ``DistillConfig`` overrides:
@@ -191,7 +191,7 @@ def _open(folder: Path, cfg: SweepConfig) -> None:
 
 
 def _pair_metrics(teacher, student, cfg: SweepConfig, dataset, device) -> dict:
-    """SPEC §4 pairing metrics on seeds 0 .. n-1, plus sample quality of Φ_1, Φ_K and G."""
+    """spec §4 pairing metrics on seeds 0 .. n-1, plus sample quality of Φ_1, Φ_K and G."""
     from dmdviz.analysis import Analyses
     from dmdviz.models import open_pair
 
@@ -294,7 +294,7 @@ def summarize(folder) -> dict:
 def copy_onset(summary: dict, variant: str = "plain", threshold: float = 0.5) -> int | None:
     """The smallest D from which the variant copies at every larger D of the sweep.
 
-    Copying here is the SPEC §4 reading "the teacher's pairing is kept": mean A_OT ≥
+    Copying here is the spec §4 reading "the teacher's pairing is kept": mean A_OT ≥
     ``threshold`` (chance is 1/n). None when the largest D does not copy.
     """
     m = summary["metrics"].get("ot_agreement", {}).get(variant)

@@ -1,7 +1,7 @@
 """dmdviz's own checkpoints as protocol objects: the native adapter.
 
 A teacher checkpoint's net is already a velocity in dmdviz's convention, and its Φ_K is
-``flow.euler`` on the uniform grid t_k = k / K (SPEC §1). A student checkpoint's model is
+``flow.euler`` on the uniform grid t_k = k / K (spec §1). A student checkpoint's model is
 G. Identity: the checkpoint reference, its revision and the SHA-256 of the weights in use
 (hashed once per loaded model), so a folder whose weights were replaced under the same path
 is a new model to the cache, and a model loaded before the replacement keeps its own key.
@@ -81,7 +81,7 @@ class NativeTeacher(_Native):
 
 
 class NativeStudent(_Native):
-    """A dmdviz DMD student: G(z[, y]) = z + v_φ(z, 0[, y]) (SPEC §3)."""
+    """A dmdviz DMD student: G(z[, y]) = z + v_φ(z, 0[, y]) (spec §3)."""
 
     def __init__(self, ckpt):
         super().__init__(ckpt, "student")

@@ -15,7 +15,7 @@ variant), and ``entrypoint`` (``package.module:function``, called with the args,
 a protocol object). The entry point runs the named Python code, so it exists for the
 command line and the library only: ``build(..., allow_code=False)`` (the web app) refuses it.
 
-Class labels need no entry: a class-conditional pair draws y_i from (seed, i) (SPEC §2).
+Class labels need no entry: a class-conditional pair draws y_i from (seed, i) (spec §2).
 Prompt embeddings (``prompt_embeds`` (P, L, D), optional ``pooled_prompt_embeds``) make
 each prompt a label, y_i uniform over the P prompts; the file lies beside the pair file.
 """

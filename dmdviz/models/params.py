@@ -4,7 +4,7 @@ Every model here is trained on an interpolant ``x = a x0 + b ε`` with its own (
 noise level: diffusers flow matching (a, b) = (1 - σ, σ); a variance-preserving DDPM
 (√ᾱ, √(1 - ᾱ)); EDM (1, σ). Dividing by a + b gives dmdviz's interpolant exactly:
 
-    x_dmdviz = x / (a + b) = t x0 + (1 - t) ε,   t = a / (a + b)        (SPEC §1)
+    x_dmdviz = x / (a + b) = t x0 + (1 - t) ε,   t = a / (a + b)        (spec §1)
 
 and the dmdviz velocity is v = x̂0 - ε̂, whatever the network predicts (ε, v, x0 or the
 flow-match velocity ε - x0). Euler in these coordinates on the teacher's own grid of

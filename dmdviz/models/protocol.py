@@ -1,4 +1,4 @@
-"""What the analysis needs of a pair: the model protocol (SPEC §1, §2).
+"""What the analysis needs of a pair: the model protocol (spec §1, §2).
 
 A **teacher** is a deterministic K-step map Φ_K from noise z to a sample, plus its velocity
 in dmdviz's convention (t = 0 noise, t = 1 data, ``x_t = (1 - t) z + t x``). A **student**

@@ -1,4 +1,4 @@
-"""A trainer's run folder: its resumable state and its metrics log (SPEC §1, §3 runs).
+"""A trainer's run folder: its resumable state and its metrics log (spec §1, §3 runs).
 
 ``state.safetensors`` holds everything a killed run needs to go on exactly where it saved:
 weights, optimiser moments, random generators (one stream per rank) and the step, in ONE

@@ -28,7 +28,7 @@ from dmdviz.training.steps import OnStep, ShouldStop, stop_agreed
 
 
 def probe_set(teacher: checkpoint.Checkpoint, student: dmd.Student, cfg: DistillConfig, device) -> dict:
-    """Fixed probe seeds for the copying meter: z, y, Φ_1(z'), Φ_K(z') (SPEC §3, §4), with
+    """Fixed probe seeds for the copying meter: z, y, Φ_1(z'), Φ_K(z') (spec §3, §4), with
     z' = ``student.target_noise(z)`` the noise of its targets (R z when its rotation relabels)."""
     z, y = noise.seeded(cfg.probe_seed, cfg.probe_n, teacher.net.shape, teacher.n_classes)
     z, y = z.to(device), None if y is None else y.to(device)
@@ -141,7 +141,7 @@ def _distill_setup(teacher: checkpoint.Checkpoint, cfg: DistillConfig, out: Path
 
 def _regression_pairs(t_model, student: dmd.Student, cfg: DistillConfig, net_cfg: NetConfig, n_classes: int,
                       rt: Runtime) -> tuple:
-    """SPEC §3.4's fixed reference pairs (z_ref, y_ref, Φ_K(z_ref)), on the student's target noise."""
+    """spec §3.4's fixed reference pairs (z_ref, y_ref, Φ_K(z_ref)), on the student's target noise."""
     z_r, y_r = noise.seeded(cfg.probe_seed + 1, cfg.regression_pairs, net_cfg.shape, n_classes)
     z_r, y_r = z_r.to(rt.device), None if y_r is None else y_r.to(rt.device)
     with torch.no_grad():
@@ -149,7 +149,7 @@ def _regression_pairs(t_model, student: dmd.Student, cfg: DistillConfig, net_cfg
 
 
 def _critic_update(r: _DistillRun):
-    """SPEC §3 step 1 (and the discriminator's half of step 3): x = stopgrad(G(z)); the
+    """spec §3 step 1 (and the discriminator's half of step 3): x = stopgrad(G(z)); the
     critic's flow-matching loss on x. Returns (logs, y): the generator update reuses y."""
     cfg, rt, logs = r.cfg, r.rt, {}
     z, y = r.draw()
@@ -172,7 +172,7 @@ def _critic_update(r: _DistillRun):
 
 
 def _generator_update(r: _DistillRun, y) -> dict:
-    """SPEC §3 steps 2-4: x = G(z); the DM loss against θ and ψ, plus the optional GAN and
+    """spec §3 steps 2-4: x = G(z); the DM loss against θ and ψ, plus the optional GAN and
     regression terms; one optimiser step on G with the critic frozen."""
     cfg, rt, logs = r.cfg, r.rt, {}
     r.critic.requires_grad_(False)
@@ -202,7 +202,7 @@ def _generator_update(r: _DistillRun, y) -> dict:
 
 
 def _distill_step(r: _DistillRun, step: int) -> dict:
-    """One DMD iteration (SPEC §3): the critic every iteration, G every ``ratio``-th."""
+    """One DMD iteration (spec §3): the critic every iteration, G every ``ratio``-th."""
     logs, y = _critic_update(r)
     rec = {"step": step, **logs}
     if step % r.cfg.ratio == 0:
@@ -213,7 +213,7 @@ def _distill_step(r: _DistillRun, step: int) -> dict:
 def distill(teacher: checkpoint.Checkpoint, cfg: DistillConfig, out, *, data_dir=None, rt: Runtime | None = None,
             on_step: OnStep = None, should_stop: ShouldStop = None, resume: bool = False,
             state_every: int = 250) -> Path:
-    """DMD (SPEC §3): critic every iteration, generator every ``cfg.ratio`` iterations.
+    """DMD (spec §3): critic every iteration, generator every ``cfg.ratio`` iterations.
 
     Logs every iteration to ``metrics.jsonl`` (dm terms on generator iterations) and the
     pairing metrics of the probe set every ``cfg.probe_every`` iterations and at step 0.

@@ -76,7 +76,7 @@ def _teacher_setup(data_cfg, net_cfg, cfg, out: Path, data_dir, rt: Runtime, res
 
 
 def _teacher_step(r: _TeacherRun, step: int) -> torch.Tensor:
-    """One flow-matching iteration (SPEC §1): x ~ data, z ~ N(0, I), t ~ cfg.time_sampling (uniform by default), then the
+    """One flow-matching iteration (spec §1): x ~ data, z ~ N(0, I), t ~ cfg.time_sampling (uniform by default), then the
     EMA update; returns the batch's fm_loss."""
     cfg, rt = r.cfg, r.rt
     for group in r.opt.param_groups:
@@ -98,7 +98,7 @@ def _teacher_step(r: _TeacherRun, step: int) -> torch.Tensor:
 def train_teacher(data_cfg: DataConfig, net_cfg: NetConfig, cfg: TeacherConfig, out, *, data_dir=None,
                   rt: Runtime | None = None, on_step: OnStep = None, should_stop: ShouldStop = None,
                   resume: bool = False, state_every: int = 500) -> Path:
-    """Flow-matching teacher (SPEC §1) with an EMA copy saved as the checkpoint.
+    """Flow-matching teacher (spec §1) with an EMA copy saved as the checkpoint.
 
     Snapshots at ``cfg.snapshots`` go to ``out/snapshots/step-NNNNNN`` (each a full
     checkpoint folder). Returns ``out``.

@@ -1,4 +1,4 @@
-"""The HTML report opens offline in real Chromium and renders every figure (SPEC §5)."""
+"""The HTML report opens offline in real Chromium and renders every figure (spec §5)."""
 
 from playwright.sync_api import expect
 
