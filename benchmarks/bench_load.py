@@ -34,7 +34,6 @@ from pathlib import Path
 
 from benchmarks.bench_app import ROOT, free_port, wait_http
 from dmdviz import analysis
-from dmdviz.analysis.bootstrap import with_interval
 from dmdviz.limits import Limits
 from dmdviz.web.registry import Registry
 from dmdviz.web.text import METRICS
@@ -43,11 +42,12 @@ TIMEOUT_S = 300  # any one request; the whole run stays bounded by sessions x th
 
 
 def _library_metrics(reg: Registry, student_ref: str, n: int, seed: int, k: int) -> dict:
-    """The pairing metrics the app's table must show, from the library directly (as shown: 3
-    decimals); the pair is resolved as the app resolves it (a shipped name or a finished run)."""
+    """The pairing metrics the app's table must show, from the library directly (as shown: three
+    significant figures); the pair is resolved as the app resolves it (a shipped name or a finished run)."""
     teacher, student = reg.pair(student_ref).given
     pa = analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, analysis.sample_ks(k)), k)
-    return {key: with_interval(pa.pairing[key]) for key in METRICS if key in pa.pairing}
+    values = {**pa.pairing, **pa.margin[0]}
+    return {key: f"{values[key]:.3g}" for key in METRICS if key in values}
 
 
 def _table_metrics(table: dict) -> dict:
