@@ -43,7 +43,8 @@ def _as_error(fn):
 def _answer(pa, models) -> dict:
     """A pair's analysis as plain JSON: who, on which seeds, every metric with its interval."""
     teacher, student = (redact(analysis.name(m)) for m in models.given)
-    m, intervals = pa.pairing, pa.intervals
+    margin, margin_ci = pa.margin
+    m, intervals = {**pa.pairing, **margin}, {**pa.intervals, **margin_ci}
     return {"teacher": teacher, "student": student, "n": pa.s.n, "seed": pa.s.seed, "k": pa.k,
             "metrics": {key: float(m[key]) for key in METRICS if key in m},
             "start_phi_1": {key: float(m[f"{key}_init"]) for key in METRICS if f"{key}_init" in m},
