@@ -99,8 +99,10 @@ class PairAnalysis:
     @cached_property
     def pairing(self) -> dict:
         """Every pairing metric of ``metrics.pairing_metrics``, OT from the cached assignments."""
+        spread = self.spread.copy()
+        np.fill_diagonal(spread, np.inf)  # each target's nearest other target: from the spacing already held
         out = metrics.pairing_metrics(self.phi_1, self.phi_k, self.s.g, with_ot=False,
-                                      costs=(self.cost, self.cost_init))
+                                      costs=(self.cost, self.cost_init), spacing=spread.min(axis=1))
         out["ot_agreement"] = metrics.ot_agreement(self.cost, self.assignment)
         out["ot_agreement_init"] = metrics.ot_agreement(self.cost_init, self.assignment_init)
         out["ot_agreement_chance"] = 1.0 / self.s.n

@@ -76,7 +76,7 @@ def resolution(d_student, spacing) -> float:
     return float(torch.as_tensor(d_student).median() / torch.as_tensor(spacing).median().clamp_min(1e-12))
 
 
-def pairing_metrics(phi_1, phi_k, g, with_ot: bool = True, costs=None) -> dict:
+def pairing_metrics(phi_1, phi_k, g, with_ot: bool = True, costs=None, spacing=None) -> dict:
     """Every pairing metric for the student and, as ``*_init``, for its start Φ_1.
 
     ``copy_ratio_chance`` is ρ with the student's samples paired to the wrong seeds (G
@@ -86,10 +86,11 @@ def pairing_metrics(phi_1, phi_k, g, with_ot: bool = True, costs=None) -> dict:
     ``resolution`` (and ``resolution_init`` for Φ_1) says whether A_OT can register copying
     at all on these seeds (``resolution``).
     ``costs`` = (C, C_init), when given, are the already computed ``cost_matrix(phi_k, g)``
-    and ``cost_matrix(phi_k, phi_1)`` (an analysis that caches them skips recomputing).
+    and ``cost_matrix(phi_k, phi_1)`` (an analysis that caches them skips recomputing);
+    ``spacing``, likewise, ``nn_spacing(phi_k)``.
     """
     d_init, d_student = distances(phi_1, phi_k, g)
-    spacing = nn_spacing(phi_k)
+    spacing = nn_spacing(phi_k) if spacing is None else torch.as_tensor(spacing)
     out = {"copy_ratio": copy_ratio(phi_1, phi_k, g),
            "copy_ratio_chance": copy_ratio(phi_1, phi_k, torch.roll(torch.as_tensor(g), 1, dims=0)),
            "resolution": resolution(d_student, spacing), "resolution_init": resolution(d_init, spacing)}
