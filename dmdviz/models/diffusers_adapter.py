@@ -73,7 +73,7 @@ def _check_weights(folder: Path) -> list[Path]:
     return files
 
 
-def _read_json(path: Path) -> dict:
+def read_json_file(path: Path) -> dict:
     try:
         cfg = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -89,7 +89,7 @@ def _scheduler_config(root: Path, scheduler: str | None) -> tuple[dict, Path]:
     if not path.is_file():
         raise DmdvizError(f"no scheduler config at {path}: give the pair's `scheduler` (a folder with "
                           "scheduler_config.json)")
-    return _read_json(path), path
+    return read_json_file(path), path
 
 
 class _Loaded:
@@ -97,7 +97,7 @@ class _Loaded:
 
     def __init__(self, folder: Path, dtype: torch.dtype, device, prompts: Path | None, shape=None):
         files = _check_weights(folder)
-        config = _read_json(folder / "config.json")
+        config = read_json_file(folder / "config.json")
         kind = config.get("_class_name")
         if kind not in NETS:
             raise DmdvizError(f"{folder}: model class {kind!r} is not supported (supported: {', '.join(NETS)})")
@@ -238,7 +238,7 @@ def _vp_schedule(s):
                     lambda tau: params.vp_level(float(abar[int(tau)]), int(tau)))
 
 
-def _dtype(name: str | None) -> torch.dtype:
+def dtype_named(name: str | None) -> torch.dtype:
     table = {None: torch.float32, "float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
     if name not in table:
         raise DmdvizError(f"dtype {name!r}: use float32, float16 or bfloat16")
@@ -253,7 +253,7 @@ def _load(ref: str, args: dict, prompts: Path | None, device):
     if unknown:
         raise DmdvizError(f"diffusers adapter: unknown args {', '.join(unknown)} (known: {', '.join(ARGS)})")
     root, revision = resolve(ref)
-    net = _Loaded(_model_folder(root, args.get("subfolder")), _dtype(args.get("dtype")), device, prompts,
+    net = _Loaded(_model_folder(root, args.get("subfolder")), dtype_named(args.get("dtype")), device, prompts,
                   args.get("shape"))
     sched, sched_path = _scheduler_config(root, args.get("scheduler"))
     extra = [sched_path] + ([Path(prompts)] if prompts else [])
@@ -273,13 +273,13 @@ class Decoder:
         root, revision = resolve(ref)
         folder = root / args.get("subfolder", "vae")
         folder = folder if (folder / "config.json").is_file() else root
-        files, config = _check_weights(folder), _read_json(folder / "config.json")
+        files, config = _check_weights(folder), read_json_file(folder / "config.json")
         if config.get("_class_name") != "AutoencoderKL":
             raise DmdvizError(f"{folder}: vae class {config.get('_class_name')!r} is not supported (AutoencoderKL)")
         budget.check_diffusers(folder, files)
         import diffusers
 
-        dtype = _dtype(args.get("dtype"))
+        dtype = dtype_named(args.get("dtype"))
         try:
             self.module = diffusers.AutoencoderKL.from_pretrained(str(folder), use_safetensors=True, torch_dtype=dtype)
         except (OSError, ValueError, RuntimeError) as e:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dmdviz.errors import DmdvizError
 from dmdviz.models import pipeline_load
-from dmdviz.models.diffusers_adapter import _dtype, _read_json, resolve
+from dmdviz.models.diffusers_adapter import dtype_named, read_json_file, resolve
 
 SDXL = ("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds", "negative_pooled_prompt_embeds")
 MASKED = ("prompt_embeds", "prompt_attention_mask", "negative_prompt_embeds", "negative_prompt_attention_mask")
@@ -58,9 +58,9 @@ def embed(ref: str, prompts: list[str], out, negative: str | None = None, guidan
     names = OUTPUTS.get(cls.__name__)
     if names is None:
         raise DmdvizError(f"embed knows the encode_prompt of {', '.join(OUTPUTS)}, not of {cls.__name__}")
-    skip = {k: None for k in _read_json(root / "model_index.json") if k in ("unet", "transformer", "vae")}
+    skip = {k: None for k in read_json_file(root / "model_index.json") if k in ("unet", "transformer", "vae")}
     try:
-        pipe = cls.from_pretrained(str(root), use_safetensors=True, dtype=_dtype(dtype), **skip).to(device)
+        pipe = cls.from_pretrained(str(root), use_safetensors=True, dtype=dtype_named(dtype), **skip).to(device)
     except (OSError, ValueError, RuntimeError, TypeError, AttributeError) as e:
         raise DmdvizError(f"{root}: could not load the {cls.__name__}'s text encoders "
                           f"({pipeline_load._first_line(e)})") from None

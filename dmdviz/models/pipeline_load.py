@@ -28,7 +28,7 @@ import torch
 
 from dmdviz.checkpoint import PICKLE_SUFFIXES, fetch_files
 from dmdviz.errors import DmdvizError
-from dmdviz.models.diffusers_adapter import _dtype, _read_json
+from dmdviz.models.diffusers_adapter import dtype_named, read_json_file
 
 SKIPPED = ("text_encoder", "tokenizer", "image_encoder", "feature_extractor", "safety_checker")
 DENOISERS = ("unet", "transformer")
@@ -55,7 +55,7 @@ def pipeline_class(root: Path):
         raise DmdvizError(f"{root} has no model_index.json: not a diffusers pipeline folder")
     import diffusers
 
-    name = _read_json(index).get("_class_name")
+    name = read_json_file(index).get("_class_name")
     cls = getattr(diffusers, str(name), None)
     if not (isinstance(cls, type) and issubclass(cls, diffusers.DiffusionPipeline)):
         raise DmdvizError(f"{root}: pipeline class {name!r} is not a diffusers pipeline")
@@ -65,12 +65,12 @@ def pipeline_class(root: Path):
 def open_pipeline(root: Path, args: dict, device) -> tuple[object, list[Path], list[str]]:
     """(pipeline, the weight files it was built from, notes) for a pipeline folder (module doc)."""
     cls = pipeline_class(root)
-    dtype = _dtype(args.get("dtype"))
+    dtype = dtype_named(args.get("dtype"))
     # every named file and class is checked before the (large) pipeline is read
     states = {name: weights_file(args[name], f"args.{name}") for name in DENOISERS if args.get(name) is not None}
     lora = lora_spec(args["lora"]) if args.get("lora") is not None else None
     sched = scheduler_class(args["scheduler"]) if args.get("scheduler") is not None else None
-    skip = {name: None for name in _read_json(root / "model_index.json") if name.startswith(SKIPPED)}
+    skip = {name: None for name in read_json_file(root / "model_index.json") if name.startswith(SKIPPED)}
     from diffusers.utils import logging as dlogging
 
     dlogging.disable_progress_bar()
@@ -81,7 +81,7 @@ def open_pipeline(root: Path, args: dict, device) -> tuple[object, list[Path], l
     finally:
         dlogging.enable_progress_bar()
     pipe.set_progress_bar_config(disable=True)
-    files = [p for name in sorted(_read_json(root / "model_index.json")) if not name.startswith(("_", *SKIPPED))
+    files = [p for name in sorted(read_json_file(root / "model_index.json")) if not name.startswith(("_", *SKIPPED))
              for p in sorted((root / name).glob("*")) if _loaded(p, args.get("variant"))]
     files += [load_state_dict(pipe, name, path, dtype) for name, path in states.items()]
     if lora is not None:
