@@ -94,9 +94,9 @@ def natural_curve(cells: Cells, phi_k, g, phi_1) -> dict:
 def chessboard_cells(cfg: DataConfig) -> Cells:
     """The chessboard's cells × cells squares of [-2, 2]² in its plane (off-board points go
     to the nearest edge square)."""
-    from dmdviz.data.synthetic import _frame
+    from dmdviz.data.synthetic import plane_frame
 
-    frame, size = _frame(cfg), 4.0 / cfg.cells
+    frame, size = plane_frame(cfg), 4.0 / cfg.cells
 
     def of(x: torch.Tensor) -> torch.Tensor:
         p = x.reshape(len(x), -1).float() @ frame

@@ -83,7 +83,7 @@ def _rings(n: int, g: torch.Generator) -> torch.Tensor:
     )
 
 
-def _frame(cfg: DataConfig) -> torch.Tensor:
+def plane_frame(cfg: DataConfig) -> torch.Tensor:
     """(D, 2) orthonormal columns: the first two axes, or a seeded random frame."""
     if cfg.dim < 2:
         raise DmdvizError(f"dim must be >= 2 for {cfg.name}, got {cfg.dim}")
@@ -97,7 +97,7 @@ def _frame(cfg: DataConfig) -> torch.Tensor:
 
 
 def _planar(cfg: DataConfig, draw2d, support2d) -> Dataset:
-    q = _frame(cfg)
+    q = plane_frame(cfg)
 
     def sampler(n, g):
         return draw2d(n, g) @ q.T, None
