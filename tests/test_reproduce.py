@@ -1,8 +1,19 @@
 """``reproduce``: a family trained outside checkpoints/ keeps its lineage by shipped names."""
 
+import pytest
+
 from dmdviz import checkpoint
 from dmdviz.experiments import reproduce as rp
 from dmdviz.training.runtime import Runtime
+
+
+@pytest.fixture(autouse=True)
+def small_scoring(monkeypatch):
+    """Score the tiny families on 100 seeds: the bootstrap on 1,000 (tens of seconds on 4-D
+    costs) is not what these tests check, and every path (reproduce, rescore, spread) reads
+    the same patched function."""
+    measure = rp.key_metrics
+    monkeypatch.setattr(rp, "key_metrics", lambda teacher, student, data_dir=None: measure(teacher, student, data_dir, n=100))
 
 
 def test_a_family_trained_elsewhere_records_its_teachers_by_shipped_name(tmp_path, monkeypatch):
@@ -28,8 +39,6 @@ def test_a_family_trained_elsewhere_records_its_teachers_by_shipped_name(tmp_pat
 
 
 def test_only_redistils_named_students_from_the_existing_teachers(tmp_path, monkeypatch):
-    import pytest
-
     from dmdviz.errors import DmdvizError
 
     family = rp.Family("chessboard4d", {"teacher": 20},
@@ -87,8 +96,6 @@ def test_spread_over_student_seeds_keeps_the_shipped_teacher(tmp_path, monkeypat
                                                                                           "batch": 64}),
                                                   rp.StudentSpec("other", "teacher", {"steps": 2, "batch": 64})))
     monkeypatch.setitem(rp.FAMILIES, "tiny", family)
-    measure = rp.key_metrics  # on 100 seeds: the bootstrap on 1,000 is not what this test checks
-    monkeypatch.setattr(rp, "key_metrics", lambda teacher, student, data_dir=None: measure(teacher, student, data_dir, n=100))
     kw = dict(out_root=tmp_path / "out", rt=Runtime.create("cpu"), log=lambda *_: None)
     rp.reproduce("tiny", runs_root=tmp_path / "runs", **kw)
     summary = rp.spread("tiny", (0, 1), runs_root=tmp_path / "seeds", only=("student",), **kw)
