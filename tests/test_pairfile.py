@@ -96,7 +96,8 @@ def test_the_web_app_never_builds_an_entry_point(tiny_pair, tmp_path):
 
 
 def test_torchrun_two_cpu_ranks_equal_one_process_bit_for_bit(tiny_pair, tmp_path):
-    args = ("analyze", "--teacher", tiny_pair[0], "--student", tiny_pair[1], "--num-seeds", 700, "--device", "cpu")
+    # 300 seeds: two cache blocks of 256, one a rank
+    args = ("analyze", "--teacher", tiny_pair[0], "--student", tiny_pair[1], "--num-seeds", 300, "--device", "cpu")
     one = _metrics(run(*args, cache=tmp_path / "one"))
     torchrun = ("-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m")
     two = run(*args, cache=tmp_path / "two", launcher=torchrun)
