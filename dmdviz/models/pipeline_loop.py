@@ -49,6 +49,7 @@ def n_classes(pipe) -> int:
     return int(pipe.transformer.config.num_embeds_ada_norm or 0) if type(pipe).__name__ == "DiTPipeline" else 0
 
 
+@torch.no_grad()  # as the pipelines' own __call__
 def run(pipe, z: torch.Tensor, y, call: dict, generators: list, record: list | None = None) -> torch.Tensor:
     """The pipeline's loop from z (B, C, h, w) (module doc); ``record`` gets each step's x."""
     net = getattr(pipe, "transformer", None) or pipe.unet
