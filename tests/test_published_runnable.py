@@ -31,6 +31,8 @@ def test_the_runnable_pair_is_small_and_its_teacher_is_the_model_level_ddim():
         for k in (1, 8):
             assert torch.allclose(teacher.phi(z, k), model_level.phi(z, k), atol=1e-4)
         assert torch.allclose(teacher.times(8), model_level.times(8), atol=1e-6)
+        # the drill-down: the pipeline's own states (read in dmdviz's loop) in dmdviz coordinates
+        assert torch.allclose(teacher.phi(z, 8, trajectory=True), model_level.phi(z, 8, trajectory=True), atol=1e-4)
         g = student(z)
     assert torch.isfinite(g).all() and not torch.allclose(g, teacher.phi(z, 1), atol=1e-2)  # trained away from θ
 
