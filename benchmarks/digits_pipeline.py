@@ -177,7 +177,7 @@ def main(argv=None) -> dict:
         to_half(path)
     info = {"teacher_steps": a.teacher_steps, "dmd_steps": a.dmd_steps, "batch": a.batch, "seed": a.seed,
             "threads": a.threads, "adapter_check": diff, "wall_s": round(time.time() - t0, 1),
-            "cpu_s": round(time.process_time(), 1)}
+            "cpu_s": round(time.process_time(), 1), "weights": "float16"}
     (a.out / "train.json").write_text(json.dumps(info, indent=1) + "\n")
     log(f"done: {info}")
     return info
