@@ -195,7 +195,10 @@ def test_prompts_given_to_an_unconditional_pipeline_are_one_line(tmp_path, sdxl)
 
     diffusers.DDIMPipeline(unet=tiny_plain_unet(), scheduler=diffusers.DDIMScheduler()).save_pretrained(tmp_path / "p")
     _one_line(lambda: pa.teacher(str(tmp_path / "p"), {}, sdxl[1]), "takes no prompt embeddings")
-    _one_line(lambda: pa.teacher(str(tmp_path / "p"), {}), "takes no latents")
+    assert pa.teacher(str(tmp_path / "p"), {}).shape == (2, 8, 8)  # run by dmdviz's loop (models.pipeline_loop)
+    diffusers.ScoreSdeVePipeline(unet=tiny_plain_unet(), scheduler=diffusers.ScoreSdeVeScheduler()).save_pretrained(
+        tmp_path / "sde")
+    _one_line(lambda: pa.teacher(str(tmp_path / "sde"), {}), "takes no latents")
     from dmdviz.models import diffusers_adapter  # the model-level adapter says the same of an unconditional UNet
 
     _one_line(lambda: diffusers_adapter.teacher(str(tmp_path / "p"), {}, sdxl[1]), "takes no prompt embeddings")

@@ -34,8 +34,9 @@ def shipped_names() -> list[str]:
 
 
 def _visible(parts) -> bool:
-    """No hidden part (``.cache``, ``.git``): such folders are never shipped names."""
-    return not any(part.startswith(".") for part in parts)
+    """No hidden part (``.cache``, ``.git``), nothing under ``pairs/`` (pair files and the
+    diffusers folders they name): such folders are never shipped names."""
+    return not any(part.startswith(".") for part in parts) and tuple(parts[:1]) != ("pairs",)
 
 
 def is_shipped(ref: str) -> bool:

@@ -139,7 +139,9 @@ class _Loaded:
             kw["class_labels"] = y
         if self.kind == "SD3Transformer2DModel":
             return self.module(hidden_states=x, timestep=timestep, return_dict=False, **kw)[0]
-        return self.module(x, timestep, return_dict=False, **kw)[0]
+        out = self.module(x, timestep, return_dict=False, **kw)[0]
+        # learned sigma (out_channels = 2 × in, IDDPM / DiT): the deterministic sampler reads ε̂ only
+        return out[:, :x.shape[1]] if out.shape[1] == 2 * x.shape[1] else out
 
 
 def _prompts(path: Path) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -17,8 +17,10 @@ arguments (``prompt_embeds``, ``pooled_prompt_embeds``, ``negative_*``, masks), 
 sample i takes prompt y_i (drawn from (seed, i) like a class label).
 
 ``args.batch`` (default 16) caps the samples of one pipeline call (CFG doubles it).
-Per-class code lives in ``_Layout`` only: the latent shape, the pixel height / width, Flux's
-2×2 packing, and resolution binning switched off (the latents fix the size).
+Per-class code lives in ``_Layout``: the latent shape, the pixel height / width, Flux's
+2×2 packing, and resolution binning switched off (the latents fix the size). Pipelines whose
+``__call__`` takes no latents (``DiTPipeline`` with its class labels, ``DDIMPipeline``,
+``DDPMPipeline``) run their own loop from z in ``models.pipeline_loop``.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 import torch
 
 from dmdviz.errors import DmdvizError
-from dmdviz.models import pipeline_load
+from dmdviz.models import pipeline_load, pipeline_loop
 from dmdviz.models.diffusers_adapter import resolve
 from dmdviz.models.native import file_digest
 
@@ -143,7 +145,7 @@ class _Side:
         params = inspect.signature(cls.__call__).parameters
         if prompts is not None and "prompt_embeds" not in params:
             raise DmdvizError(f"the {cls.__name__} takes no prompt embeddings: drop conditioning.prompts")
-        _check_call(call, params, role, root)
+        _check_call(call, params, role, root, cls.__name__ in pipeline_loop.LOOPED)
         pipe, files, self.notes = pipeline_load.open_pipeline(root, args, device)
         self.pipe, self.call, self.params = pipe, call, params
         self.batch = args.get("batch", 16)
@@ -161,7 +163,7 @@ class _Side:
         digest = file_digest(*files, *([Path(prompts)] if prompts else []))
         tag = hashlib.sha256(settings.encode()).hexdigest()[:8]
         self.identity = f"pipeline:{ref}@{revision}#{digest}-{tag}"
-        self.shape, self.n_classes = self.layout.shape, self.prompts.n
+        self.shape, self.n_classes = self.layout.shape, self.prompts.n or pipeline_loop.n_classes(pipe)
         den = getattr(pipe, "unet", None) or pipe.transformer
         self.dtype, self.device = next(den.parameters()).dtype, torch.device(device)
 
@@ -194,6 +196,8 @@ class _Side:
             elif "callback" in self.params:
                 kw.update(callback=lambda _i, _t, latents: record.append(latents), callback_steps=1)
         try:
+            if pipeline_loop.looped(self.pipe):
+                return pipeline_loop.run(self.pipe, z.to(self.device, self.dtype), y, kw, generators(z), record)
             out = self.pipe(latents=self.layout.pack(z.to(self.device, self.dtype)), output_type="latent",
                             generator=generators(z), return_dict=False, **kw)[0]
         except (TypeError, ValueError, AttributeError, RuntimeError, IndexError) as e:
@@ -201,9 +205,11 @@ class _Side:
         return self.layout.unpack(out)
 
 
-def _check_call(call: dict, params, role: str, root: Path) -> None:
-    if "latents" not in params:
-        raise DmdvizError(f"{root}: its pipeline's __call__ takes no latents, so it cannot share dmdviz's noise")
+def _check_call(call: dict, params, role: str, root: Path, looped: bool) -> None:
+    if "latents" not in params and not looped:
+        raise DmdvizError(f"{root}: its pipeline's __call__ takes no latents, so it cannot share dmdviz's noise "
+                          f"(those run by dmdviz's loop: {', '.join(pipeline_loop.LOOPED)})")
+    pipeline_loop.check_call(call)
     bad = sorted(set(call) & set(SET_HERE))
     unknown = sorted(set(call) - set(params))
     if bad or unknown:

@@ -13,7 +13,7 @@ import gradio as gr
 from dmdviz.config import PRESETS
 from dmdviz.experiments import jobs
 from dmdviz.limits import MIN_SEEDS, Limits
-from dmdviz.web.catalog import families, pair_choices, shipped_pair_files
+from dmdviz.web.catalog import families, pair_choices, published, shipped_pair_files
 from dmdviz.web.messages import error_box
 
 DEFAULT_N = 500  # seeds drawn on page load (capped by the limits)
@@ -36,7 +36,7 @@ def explore_pickers() -> SimpleNamespace:
         c.upload = gr.File(label="Upload a student (zip, or config.json + model.safetensors)", file_count="multiple",
                            file_types=[".zip", ".json", ".safetensors"], scale=1, min_width=300, elem_id="upload")
         c.pairfile_dd = gr.Dropdown(label="Or a pair file (dmdviz or diffusers models): shipped, or a Hub "
-                                    "repo id holding pair.json", choices=shipped_pair_files(),
+                                    "repo id holding pair.json", choices=shipped_pair_files(), info=published()[1] or None,
                                     allow_custom_value=True, scale=1, min_width=300, elem_id="pairfile")
         c.pairfile_up = gr.File(label="Upload a pair file (.json / .toml; no entry points)",
                                 file_types=[".json", ".toml"], scale=1, min_width=300, elem_id="pairfile-upload")
