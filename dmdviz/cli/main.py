@@ -58,6 +58,30 @@ def _bar(total: int, every: int):
     return on_step
 
 
+def _scalars(args, rt):
+    """``--tensorboard DIR``: rank 0's ``ScalarLog`` (a context manager), else an empty context."""
+    from contextlib import nullcontext
+
+    from dmdviz.training.runtime import ScalarLog
+
+    return ScalarLog(args.tensorboard) if args.tensorboard and rt.is_main else nullcontext()
+
+
+def _steps(rt, log, role: str, total: int, every: int):
+    """Rank 0's step callback: the progress (``_progress``), and the scalars when ``log`` is one."""
+    if not rt.is_main:
+        return None
+    show = _progress(total, every)
+    if log is None:
+        return show
+
+    def on_step(step, rec):
+        show(step, rec)
+        log.write(role, step, rec)
+
+    return on_step
+
+
 def _given(args, *names) -> dict:
     """The options among ``names`` that were given on the command line."""
     return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
@@ -77,18 +101,17 @@ def cmd_train_teacher(args) -> None:
     data, net, t = p.data, p.net, p.teacher
     if any(s >= t.steps for s in t.snapshots):
         raise DmdvizError(f"snapshots must come before the last step ({t.steps}), got {','.join(map(str, t.snapshots))}")
-    with _runtime(args) as rt:
+    with _runtime(args) as rt, _scalars(args, rt) as log:
         t0 = time.perf_counter()
-        out = train_teacher(data, net, t, args.out, data_dir=args.data_dir, rt=rt,
-                            on_step=_progress(t.steps, t.log_every * max(1, t.steps // 10 // t.log_every)) if rt.is_main else None,
-                            resume=args.resume)
+        out = train_teacher(data, net, t, args.out, data_dir=args.data_dir, rt=rt, resume=args.resume,
+                            on_step=_steps(rt, log, "teacher", t.steps, t.log_every * max(1, t.steps // 10 // t.log_every)))
         if rt.is_main:
             print(f"teacher written to {out} in {time.perf_counter() - t0:.1f}s")
         if args.student:
-            _distill_preset(p, args, rt)
+            _distill_preset(p, args, rt, log)
 
 
-def _distill_preset(p, args, rt) -> None:
+def _distill_preset(p, args, rt, log) -> None:
     """``train-teacher --student``: the preset's student of the teacher just written."""
     from dmdviz.checkpoint import load_checkpoint
     from dmdviz.training import distill
@@ -97,14 +120,14 @@ def _distill_preset(p, args, rt) -> None:
     teacher = load_checkpoint(args.out, device=rt.device)
     t0 = time.perf_counter()
     out = distill(teacher, cfg, args.student, data_dir=args.data_dir, rt=rt, resume=args.resume,
-                  on_step=_progress(cfg.steps, max(1, cfg.steps // 10)) if rt.is_main else None)
+                  on_step=_steps(rt, log, "student", cfg.steps, max(1, cfg.steps // 10)))
     if rt.is_main:
         print(f"student written to {out} in {time.perf_counter() - t0:.1f}s")
 
 
 def cmd_distill(args) -> None:
-    with _runtime(args) as rt:
-        _distill_with(args, rt)
+    with _runtime(args) as rt, _scalars(args, rt) as log:
+        _distill_with(args, rt, log)
 
 
 def _gan_weights(args) -> dict:
@@ -121,7 +144,7 @@ def _gan_weights(args) -> dict:
             "gan_weight_d": GAN_WEIGHT_D if args.gan_weight_d is None else args.gan_weight_d}
 
 
-def _distill_with(args, rt) -> None:
+def _distill_with(args, rt, log) -> None:
     from dmdviz.checkpoint import load_checkpoint
     from dmdviz.training import distill
 
@@ -138,7 +161,7 @@ def _distill_with(args, rt) -> None:
         cfg = replace(cfg, extra_noise=True, extra_noise_scale=args.extra_noise)
     t0 = time.perf_counter()
     out = distill(teacher, cfg, args.out, data_dir=args.data_dir, rt=rt, resume=args.resume,
-                  on_step=_progress(cfg.steps, max(1, cfg.steps // 10)) if rt.is_main else None)
+                  on_step=_steps(rt, log, "student", cfg.steps, max(1, cfg.steps // 10)))
     if rt.is_main:
         print(f"student written to {out} in {time.perf_counter() - t0:.1f}s")
 

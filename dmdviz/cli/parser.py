@@ -75,6 +75,8 @@ def _run_opts(p) -> None:
     p.add_argument("--data-dir", help="MNIST IDX folder (else $DMDVIZ_DATA_DIR or the Hub)")
     _device_opts(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--tensorboard", metavar="DIR", help="also log the scalars for TensorBoard into DIR "
+                   "(teacher/... and student/... tags; needs the tensorboard package)")
 
 
 def _device_opts(p, bf16_help: str = "bf16 autocast") -> None:
