@@ -17,6 +17,7 @@ import html
 import math
 
 import numpy as np
+from plotly.colors import make_colorscale, sequential
 
 from dmdviz.plots.png import png_data_uri
 
@@ -24,7 +25,7 @@ WIDTH = 700  # viewBox width; the SVG scales to its box (``width="100%"``)
 FONT = "Open Sans, verdana, arial, sans-serif"
 _SYMBOLS_CROSS = {"x", "cross"}
 _BUCKETS = 24  # colour-scale steps: one <path> a step and trace
-_VIRIDIS = [[0, "#440154"], [0.5, "#21918c"], [1, "#fde725"]]  # Plotly's default, where a figure names none
+_VIRIDIS = make_colorscale(sequential.Viridis)  # Plotly's default scale, where a figure names none
 
 
 def decode(value) -> np.ndarray:
