@@ -65,6 +65,14 @@ def pushed_record() -> Path:
     return Path(os.environ.get("DMDVIZ_PUSHED") or Path.home() / ".cache" / "dmdviz" / "pushed.json")
 
 
+def hub_login() -> bool:
+    """Whether the app can log its visitors in with Hugging Face: on a Space (``SYSTEM=spaces``,
+    Gradio's own test) whose README says ``hf_oauth: true``, which sets ``OAUTH_CLIENT_ID``.
+    Only then does the app push (with the visitor's own login); elsewhere Gradio would mock
+    the login with this machine's token, so a token is given on the command line only."""
+    return bool(os.environ.get("SYSTEM") == "spaces" and os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
+
+
 def app_device() -> str:
     """The web app's device: ``$DMDVIZ_DEVICE``, default ``cpu`` (``auto`` takes CUDA or MPS
     when present; the command line picks its own with ``--device``)."""

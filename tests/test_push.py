@@ -15,6 +15,7 @@ from huggingface_hub import HfApi, ModelCard
 
 from dmdviz import settings
 from dmdviz.cli.main import main
+from dmdviz.errors import DmdvizError
 
 
 @pytest.fixture
@@ -77,3 +78,46 @@ def test_a_student_of_an_unpushed_or_changed_teacher_goes_up_as_it_is(hub, tmp_p
     assert main(["push", str(student), "me/s2"]) == 0
     assert hub["me/s2"]["config.json"] == (student / "config.json").read_bytes()
     assert _card(hub["me/s2"]).data.base_model is None
+
+
+def _components(demo, kind) -> list:
+    return [b for b in demo.blocks.values() if isinstance(b, kind)]
+
+
+def test_on_a_space_the_app_pushes_with_the_visitors_login_and_elsewhere_not_at_all(monkeypatch, tmp_path):
+    """No token box anywhere: a Space with HF OAuth gets a login button and a push event whose
+    callback Gradio hands the visitor's ``gr.OAuthToken``; elsewhere the app does not push."""
+    import gradio as gr
+    import gradio.oauth
+    from gradio.utils import oauth_token_requirement
+
+    from dmdviz.experiments import jobs
+    from dmdviz.web.app import App, _train_tab
+    from dmdviz.web.common import Gate
+
+    def train_tab():  # the tab that holds the push, on its own (the whole app is seconds more)
+        with gr.Blocks() as demo:
+            _train_tab(App(), Gate(4, 8), gr.Dropdown())
+        return demo
+
+    monkeypatch.setenv("DMDVIZ_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    here = train_tab()
+    assert not _components(here, gr.LoginButton) and "train_push" not in {f.api_name for f in here.fns.values()}
+    for key, value in {"SYSTEM": "spaces", "SPACE_ID": "me/dmdviz", "OAUTH_CLIENT_ID": "client"}.items():
+        monkeypatch.setenv(key, value)
+    for key in ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL"):  # read at import
+        monkeypatch.setattr(gradio.oauth, key, "https://example.invalid" if key == "OPENID_PROVIDER_URL" else "x")
+    space = train_tab()
+    assert len(_components(space, gr.LoginButton)) == 1
+    assert not [t for demo in (here, space) for t in _components(demo, gr.Textbox) if t.type == "password"]
+    push = next(f for f in space.fns.values() if f.api_name == "train_push")
+    assert oauth_token_requirement(push.fn) == "optional"  # filled from the session, None when logged out
+
+    sent = []
+    monkeypatch.setattr(jobs, "push_run", lambda run, repo, token: sent.append((run, repo, token)) or ("t-url", "s-url"))
+    login = gr.OAuthToken(token="hf_visitor", scope="write-repos manage-repos", expires_at=0)
+    assert App().train_push("cb", "me/cb", login) == "Pushed: teacher t-url, student s-url"
+    assert sent == [("cb", "me/cb", "hf_visitor")]
+    with pytest.raises(DmdvizError, match="log in with Hugging Face"):
+        App().train_push("cb", "me/cb", None)
