@@ -31,10 +31,12 @@ def _bars(tr: dict) -> dict:
     """A vertical bar trace as one scatter trace of closed rectangles (NaN between bars)."""
     x, y = decode(tr["x"]).astype(float), decode(tr["y"]).astype(float)
     width = tr.get("width")
-    half = (np.full(len(x), float(width)) if isinstance(width, (int, float)) else
-            decode(width).astype(float) if width is not None else np.full(len(x), np.min(np.diff(x)) if len(x) > 1 else 1.0)) / 2
-    xs = np.stack([x - half, x - half, x + half, x + half, x - half, np.full(len(x), np.nan)], axis=1).reshape(-1)
-    ys = np.stack([np.zeros_like(y), y, y, np.zeros_like(y), np.zeros_like(y), np.full(len(y), np.nan)], axis=1).reshape(-1)
+    if width is None:  # Plotly's default: the bars touch
+        width = float(np.min(np.diff(x))) if len(x) > 1 else 1.0
+    half = np.broadcast_to(decode(width) if isinstance(width, (list, dict)) else float(width), x.shape) / 2
+    zero, gap = np.zeros_like(y), np.full_like(y, np.nan)
+    xs = np.stack([x - half, x - half, x + half, x + half, x - half, gap], axis=1).reshape(-1)
+    ys = np.stack([zero, y, y, zero, zero, gap], axis=1).reshape(-1)
     color = (tr.get("marker") or {}).get("color", "#1f77b4")
     color = color if isinstance(color, str) else "#1f77b4"
     return {"type": "scatter", "mode": "lines", "x": xs.tolist(), "y": ys.tolist(), "fill": "toself",
