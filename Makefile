@@ -40,5 +40,5 @@ clean:
 	rm -rf $(VENV) .pytest_cache
 
 figures: $(VENV)/.dev
-	$(BIN)/pip install -q kaleido==1.5.0
+	$(BIN)/pip install -q kaleido==1.5.2
 	BROWSER_PATH=$${BROWSER_PATH:-/usr/bin/chromium} PYTHONPATH=. $(BIN)/python docs/make_figures.py $(FAMILIES)

@@ -10,6 +10,7 @@ everything else that reads a ``DMDVIZ_*`` path is here.
                         storage, else ``./runs``; sweeps in ``runs/sweeps``)
     DMDVIZ_CACHE_DIR    the sample cache (default ``/data/cache/samples`` on a Space with
                         persistent storage, else ``~/.cache/dmdviz/samples``)
+    DMDVIZ_PUSHED       which weights ``push`` uploaded where (default ``~/.cache/dmdviz/pushed.json``)
     DMDVIZ_DEVICE       where the web app computes (default ``cpu``; ``auto``, ``cuda``,
                         ``cuda:N``, ``mps``)
 """
@@ -55,6 +56,21 @@ def sample_cache_dir() -> Path:
         return Path(given)
     storage = space_storage()
     return storage / "cache" / "samples" if storage else Path.home() / ".cache" / "dmdviz" / "samples"
+
+
+def pushed_record() -> Path:
+    """The record of pushed teachers (their weights' SHA-256 -> Hub repo and commit), so a
+    student pushed later names its teacher's repo: ``$DMDVIZ_PUSHED``, else
+    ``~/.cache/dmdviz/pushed.json``."""
+    return Path(os.environ.get("DMDVIZ_PUSHED") or Path.home() / ".cache" / "dmdviz" / "pushed.json")
+
+
+def hub_login() -> bool:
+    """Whether the app can log its visitors in with Hugging Face: on a Space (``SYSTEM=spaces``,
+    Gradio's own test) whose README says ``hf_oauth: true``, which sets ``OAUTH_CLIENT_ID``.
+    Only then does the app push (with the visitor's own login); elsewhere Gradio would mock
+    the login with this machine's token, so a token is given on the command line only."""
+    return bool(os.environ.get("SYSTEM") == "spaces" and os.environ.get("SPACE_ID") and os.environ.get("OAUTH_CLIENT_ID"))
 
 
 def app_device() -> str:

@@ -19,6 +19,7 @@ import pytest
 
 from dmdviz import plots
 from dmdviz.plots import WIDTH, decode, figure_svg, nice_ticks, scale_colors
+from dmdviz.plots.style import TEMPLATE
 
 
 def _json(fig: go.Figure) -> dict:
@@ -92,6 +93,20 @@ def test_colour_scale_markers_take_the_scale_colours():
     assert len(colours) == 2 and int(colours[0][0]) < 10 and int(colours[1][0]) > 245  # the lowest and highest step
     np.testing.assert_allclose(scale_colors(np.array([0.0, 0.5, 1.0]), [[0, "#000000"], [1, "rgb(255,0,255)"]], 0, 1),
                                [[0, 0, 0], [127.5, 0, 127.5], [255, 0, 255]])
+
+
+def test_a_figure_naming_no_scale_gets_plotlys_own_viridis():
+    """The default scale is Plotly's (``plotly.colors``), not a hand-written approximation."""
+    from plotly.colors import sample_colorscale, unlabel_rgb
+
+    values = np.linspace(0, 1, 24, dtype=np.float32)  # one value per colour step, at the step's lower edge
+    fig = go.Figure(go.Scatter(x=values, y=values, mode="markers", marker=dict(color=values, cmin=0, cmax=1)),
+                    layout=dict(template=TEMPLATE))  # dmdviz's template names no scale (Plotly's own names Plasma)
+    got = [tuple(map(int, c)) for c in re.findall(r'h0" stroke="rgb\((\d+),(\d+),(\d+)\)"', figure_svg(_json(fig)))]
+    centres = (np.minimum((values * 24).astype(int), 23) + 0.5) / 24  # each step is drawn in its centre's colour
+    want = [tuple(round(v) for v in unlabel_rgb(c)) for c in sample_colorscale("Viridis", list(centres))]
+    assert len(got) == 24
+    assert max(abs(a - b) for g, w in zip(got, want) for a, b in zip(g, w)) <= 1
 
 
 def test_heatmap_is_one_png_with_row_zero_at_the_bottom():

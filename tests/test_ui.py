@@ -11,7 +11,7 @@ from served_app import TINY_RUN, finished_run
 ENDPOINTS = {"/sweep_show", "/sweep_start", "/sweep_stop", "/sweep_poll", "/init", "/explore", "/seed_detail",
              "/compare", "/siblings", "/choose_pair", "/load_ref", "/upload", "/choose_pairfile", "/upload_pairfile",
              "/diagnose",
-             "/train_start", "/train_status", "/train_cancel", "/train_resume", "/runs", "/train_push", "/preset_steps",
+             "/train_start", "/train_status", "/train_cancel", "/train_resume", "/runs", "/preset_steps",
              "/scales"}
 UNLOAD = "/session_closed"  # the page-unload event (deletes the closing session's uploads): not in the API
 PROGRAMS = {"/pairs", "/metrics", "/seed_views", "/pair_file_metrics"}  # web.api: the documented API (test_api.py)
@@ -165,7 +165,6 @@ def test_train_tab_runs_cancels_resumes_and_lists_the_pair(client, refusal):
     _explore_ok(client.predict("runs/ui-run/student", "", *VIEW.values(), api_name="/choose_pair"), 120)
     assert "not running" in refusal(client.predict("ui-run", api_name="/train_cancel"))
     assert "has finished" in refusal(client.predict("ui-run", api_name="/train_resume"))
-    assert "offline mode" in refusal(client.predict("ui-run", "someone/dmdviz-test", "hf_fake", api_name="/train_push"))
 
     client.predict("chessboard4d", 0, 5000, 6, 5, 0.0, "teacher", "long", api_name="/train_start")
     assert "Cancel requested" in client.predict("long", api_name="/train_cancel")[0]

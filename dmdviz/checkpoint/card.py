@@ -1,12 +1,15 @@
-"""A checkpoint's model card (README.md), through ``huggingface_hub.ModelCard``."""
+"""A checkpoint's model card (README.md), through ``huggingface_hub.ModelCard``, and the
+record of pushed teachers that lets a student's card name its teacher's Hub repo."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 from dmdviz import __version__, settings
 from dmdviz.checkpoint.names import is_repo_id, split_revision
+from dmdviz.files import read_json, write_json
 
 
 def hub_base(ref: str) -> str | None:
@@ -59,3 +62,49 @@ def card(config: dict, extra: str = "") -> str:
     if extra:
         lines += [extra, ""]
     return str(ModelCard(f"---\n{meta.to_yaml()}\n---\n\n" + "\n".join(lines)))
+
+
+def weights_digest(folder) -> str:
+    """SHA-256 of a checkpoint folder's ``model.safetensors``: which weights a push sent."""
+    digest = hashlib.sha256()
+    with open(Path(folder) / "model.safetensors", "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_push(folder, repo_id: str, revision: str) -> None:
+    """Remember that the weights in ``folder`` are on the Hub as ``repo_id`` at commit
+    ``revision`` (``settings.pushed_record()``)."""
+    path = settings.pushed_record()
+    record = read_json(path) if path.is_file() else {}
+    record[weights_digest(folder)] = {"repo": repo_id, "revision": revision}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, record)
+
+
+def pushed_teacher(ref: str) -> dict | None:
+    """``{"repo", "revision"}`` where the teacher a student records as ``ref`` (a local folder
+    or a shipped name) was pushed, if exactly those weights were; None otherwise, and for a
+    Hub id (which names itself)."""
+    if not ref or hub_base(ref):
+        return None
+    local = Path(ref).expanduser()
+    folder = local if local.is_dir() else settings.shipped_root() / ref
+    path = settings.pushed_record()
+    if not (folder / "model.safetensors").is_file() or not path.is_file():
+        return None
+    entry = read_json(path).get(weights_digest(folder))
+    return entry if isinstance(entry, dict) and isinstance(entry.get("repo"), str) else None
+
+
+def naming_teacher(text: str, repo: str, revision: str) -> str:
+    """A student's card (``text``) naming its pushed teacher: ``base_model`` in the front
+    matter, so the Hub links the two, and a line saying where the teacher is."""
+    from huggingface_hub import ModelCard
+
+    found = ModelCard(text)
+    found.data.base_model = repo
+    found.text = (found.text.rstrip("\n") + f"\n\nIts teacher is on the Hub: [`{repo}`](https://huggingface.co/{repo})"
+                  f" at commit `{revision}`.\n")
+    return str(found)

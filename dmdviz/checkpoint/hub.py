@@ -4,12 +4,15 @@ checkpoint downloaded through it, and a checkpoint folder pushed."""
 
 from __future__ import annotations
 
+import shutil
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
+from dmdviz.checkpoint.card import card, naming_teacher, pushed_teacher, record_push
 from dmdviz.checkpoint.format import load_folder, max_bytes
 from dmdviz.checkpoint.names import REPO_ID, split_revision
 from dmdviz.errors import DmdvizError
+from dmdviz.files import write_json
 from dmdviz.limits import Limits
 
 FILES = ["config.json", "model.safetensors", "README.md"]  # all a checkpoint repo is read for
@@ -107,24 +110,48 @@ def _download(repo: str, rev: str | None, listing: dict[str, int]) -> Path:
 
 
 def push(folder, repo_id: str, token: str | None = None, private: bool = False) -> str:
-    """Upload a validated checkpoint folder to a Hub model repo; returns the commit URL."""
+    """Upload a validated checkpoint folder to a Hub model repo; returns the commit URL.
+
+    A teacher's push is recorded (``card.record_push``); a student whose teacher (a local
+    folder or shipped name) was pushed from the same weights goes up naming that repo, in its
+    config (so it loads its teacher from the Hub) and as its card's ``base_model``."""
+    import tempfile
+
     from huggingface_hub import HfApi
     from huggingface_hub import errors as hf_errors
 
     folder = Path(folder)
-    load_folder(folder)
+    config = load_folder(folder).config
     if not REPO_ID.match(repo_id) or "@" in repo_id:
         raise DmdvizError(f"{repo_id!r} is not a Hub repo id (org/name)")
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, exist_ok=True, private=private)
-        info = api.upload_folder(repo_id=repo_id, folder_path=str(folder),
-                                 allow_patterns=FILES,
-                                 commit_message="Upload dmdviz checkpoint")
+        with tempfile.TemporaryDirectory() as tmp:
+            info = api.upload_folder(repo_id=repo_id, folder_path=str(_naming_pushed_teacher(folder, config, Path(tmp))),
+                                     allow_patterns=FILES, commit_message="Upload dmdviz checkpoint")
     except hf_errors.OfflineModeIsEnabled:
         raise DmdvizError("cannot push: the Hub is in offline mode (HF_HUB_OFFLINE)") from None
     except hf_errors.HfHubHTTPError as e:
         raise DmdvizError(f"push to {repo_id} failed ({str(e).splitlines()[0][:120]})") from None
     except OSError as e:
         raise DmdvizError(f"push to {repo_id} failed: Hub unreachable ({type(e).__name__})") from None
+    if config.get("role") == "teacher":
+        record_push(folder, repo_id, str(getattr(info, "oid", "") or ""))
     return str(getattr(info, "commit_url", info))
+
+
+def _naming_pushed_teacher(folder: Path, config: dict, tmp: Path) -> Path:
+    """``folder``, or for a student of a pushed teacher (``card.pushed_teacher``) a copy in
+    ``tmp`` whose config.json and card name the teacher's Hub repo and commit."""
+    pushed = pushed_teacher((config.get("teacher") or {}).get("ref", "")) if config.get("role") == "student" else None
+    if pushed is None:
+        return folder
+    for name in FILES:
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, tmp / name)
+    teacher = {**config["teacher"], "ref": pushed["repo"], "revision": pushed["revision"]}
+    write_json(tmp / "config.json", {**config, "teacher": teacher})
+    text = (folder / "README.md").read_text() if (folder / "README.md").is_file() else card(config)
+    (tmp / "README.md").write_text(naming_teacher(text, pushed["repo"], pushed["revision"]))
+    return tmp

@@ -2,6 +2,7 @@
 
     parser -- every option, bounded where it enters
     main   -- the subcommands; references are resolved here (any folder or Hub id)
+    outputs -- what analyze writes: the JSON summary, samples, figure files
 
 Rule: imports anything below it; nothing imports it.
 """

@@ -13,6 +13,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from dmdviz.cli import outputs
 from dmdviz.cli import parser as cli_parser
 from dmdviz.errors import DmdvizError
 
@@ -57,6 +58,30 @@ def _bar(total: int, every: int):
     return on_step
 
 
+def _scalars(args, rt):
+    """``--tensorboard DIR``: rank 0's ``ScalarLog`` (a context manager), else an empty context."""
+    from contextlib import nullcontext
+
+    from dmdviz.training.runtime import ScalarLog
+
+    return ScalarLog(args.tensorboard) if args.tensorboard and rt.is_main else nullcontext()
+
+
+def _steps(rt, log, role: str, total: int, every: int):
+    """Rank 0's step callback: the progress (``_progress``), and the scalars when ``log`` is one."""
+    if not rt.is_main:
+        return None
+    show = _progress(total, every)
+    if log is None:
+        return show
+
+    def on_step(step, rec):
+        show(step, rec)
+        log.write(role, step, rec)
+
+    return on_step
+
+
 def _given(args, *names) -> dict:
     """The options among ``names`` that were given on the command line."""
     return {k: getattr(args, k) for k in names if getattr(args, k) is not None}
@@ -76,18 +101,17 @@ def cmd_train_teacher(args) -> None:
     data, net, t = p.data, p.net, p.teacher
     if any(s >= t.steps for s in t.snapshots):
         raise DmdvizError(f"snapshots must come before the last step ({t.steps}), got {','.join(map(str, t.snapshots))}")
-    with _runtime(args) as rt:
+    with _runtime(args) as rt, _scalars(args, rt) as log:
         t0 = time.perf_counter()
-        out = train_teacher(data, net, t, args.out, data_dir=args.data_dir, rt=rt,
-                            on_step=_progress(t.steps, t.log_every * max(1, t.steps // 10 // t.log_every)) if rt.is_main else None,
-                            resume=args.resume)
+        out = train_teacher(data, net, t, args.out, data_dir=args.data_dir, rt=rt, resume=args.resume,
+                            on_step=_steps(rt, log, "teacher", t.steps, t.log_every * max(1, t.steps // 10 // t.log_every)))
         if rt.is_main:
             print(f"teacher written to {out} in {time.perf_counter() - t0:.1f}s")
         if args.student:
-            _distill_preset(p, args, rt)
+            _distill_preset(p, args, rt, log)
 
 
-def _distill_preset(p, args, rt) -> None:
+def _distill_preset(p, args, rt, log) -> None:
     """``train-teacher --student``: the preset's student of the teacher just written."""
     from dmdviz.checkpoint import load_checkpoint
     from dmdviz.training import distill
@@ -96,14 +120,14 @@ def _distill_preset(p, args, rt) -> None:
     teacher = load_checkpoint(args.out, device=rt.device)
     t0 = time.perf_counter()
     out = distill(teacher, cfg, args.student, data_dir=args.data_dir, rt=rt, resume=args.resume,
-                  on_step=_progress(cfg.steps, max(1, cfg.steps // 10)) if rt.is_main else None)
+                  on_step=_steps(rt, log, "student", cfg.steps, max(1, cfg.steps // 10)))
     if rt.is_main:
         print(f"student written to {out} in {time.perf_counter() - t0:.1f}s")
 
 
 def cmd_distill(args) -> None:
-    with _runtime(args) as rt:
-        _distill_with(args, rt)
+    with _runtime(args) as rt, _scalars(args, rt) as log:
+        _distill_with(args, rt, log)
 
 
 def _gan_weights(args) -> dict:
@@ -120,7 +144,7 @@ def _gan_weights(args) -> dict:
             "gan_weight_d": GAN_WEIGHT_D if args.gan_weight_d is None else args.gan_weight_d}
 
 
-def _distill_with(args, rt) -> None:
+def _distill_with(args, rt, log) -> None:
     from dmdviz.checkpoint import load_checkpoint
     from dmdviz.training import distill
 
@@ -137,7 +161,7 @@ def _distill_with(args, rt) -> None:
         cfg = replace(cfg, extra_noise=True, extra_noise_scale=args.extra_noise)
     t0 = time.perf_counter()
     out = distill(teacher, cfg, args.out, data_dir=args.data_dir, rt=rt, resume=args.resume,
-                  on_step=_progress(cfg.steps, max(1, cfg.steps // 10)) if rt.is_main else None)
+                  on_step=_steps(rt, log, "student", cfg.steps, max(1, cfg.steps // 10)))
     if rt.is_main:
         print(f"student written to {out} in {time.perf_counter() - t0:.1f}s")
 
@@ -203,9 +227,10 @@ def cmd_analyze(args) -> None:
     from dmdviz.limits import MAX_SEEDS
     from dmdviz.models import open_pair
 
-    if args.n > MAX_SEEDS and (args.html or args.compare or args.series):
+    if args.n > MAX_SEEDS and (args.html or args.figures or args.compare or args.series):
         raise DmdvizError(f"above {MAX_SEEDS:,} seeds analyze gives the point metrics alone: drop --html, "
-                          "--compare and --series")
+                          "--figures, --compare and --series")
+    outputs.check_format(args)
     with _runtime(args) as rt:
         teacher, student, ks = _analysis_pair(args, rt.device)
         k = args.k or (ks[0] if ks else 8)
@@ -222,54 +247,19 @@ def cmd_analyze(args) -> None:
             if not rt.is_main:
                 return
         if args.n > MAX_SEEDS:
-            return _write_json(args, large.summary(service, teacher, student, args.n, args.seed, k, ks))
+            return outputs.write_json(args, large.summary(service, teacher, student, args.n, args.seed, k, ks))
         st = study(teacher, student, n=args.n, k=k, seed=args.seed, data_dir=args.data_dir, series=series,
                    compare=other, ks=ks, service=service)
-        _pipeline_facts(st.summary, teacher, student)
+        outputs.pipeline_facts(st.summary, teacher, student)
         if args.save_samples:
-            _save_samples(st.pair.s, args.save_samples, st.summary)
+            outputs.save_samples(st.pair.s, args.save_samples, st.summary)
         if args.html:
             from dmdviz.experiments.report import write_report
 
-            print(f"report written to {write_report(st, args.html)}", file=sys.stderr)
-        _write_json(args, st.summary)
-
-
-def _write_json(args, summary: dict) -> None:
-    text = json.dumps(summary, indent=2)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
-    print(text)
-
-
-def _pipeline_facts(summary: dict, teacher, student) -> None:
-    """A pipeline side's guidance (the scale its call runs with) and its notes, in the summary."""
-    sides = {role: getattr(m, "inner", m) for role, m in (("teacher", teacher), ("student", student))}
-    guidance = {role: m.guidance for role, m in sides.items() if hasattr(m, "guidance")}
-    if guidance:
-        summary["guidance"] = guidance
-    for role, m in sides.items():
-        summary["notes"] += [f"{role}: {note}" for note in getattr(m, "notes", ()) if f"{role}: {note}" not in
-                             summary["notes"]]
-
-
-def _save_samples(s, path: str, summary: dict) -> None:
-    """``--save-samples``: the seeds, z, each Φ_K, G and the conditioning index as safetensors."""
-    from safetensors.torch import save_file
-
-    if not path.endswith(".safetensors"):
-        raise DmdvizError(f"--save-samples {path}: the file must end in .safetensors")
-    tensors = {"seeds": s.seeds, "z": s.z, "g": s.g, **{f"phi_{k}": v for k, v in s.phi.items()}}
-    if s.y is not None:
-        tensors["y"] = s.y
-    if "teacher_z" in s.extra:
-        tensors["teacher_z"] = s.extra["teacher_z"]
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    meta = {"seed": str(s.seed), "teacher": str(summary["teacher"]), "student": str(summary["student"]),
-            "k": str(summary["k"])}
-    save_file({k: v.contiguous() for k, v in tensors.items()}, path, metadata=meta)
-    print(f"samples written to {path}", file=sys.stderr)
+            print(f"report written to {write_report(st, args.html, images=args.format)}", file=sys.stderr)
+        if args.figures:
+            outputs.write_figures(st, args.figures, args.format or "svg")
+        outputs.write_json(args, st.summary)
 
 
 def cmd_convert(args) -> None:

@@ -75,6 +75,8 @@ def _run_opts(p) -> None:
     p.add_argument("--data-dir", help="MNIST IDX folder (else $DMDVIZ_DATA_DIR or the Hub)")
     _device_opts(p)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    p.add_argument("--tensorboard", metavar="DIR", help="also log the scalars for TensorBoard into DIR "
+                   "(teacher/... and student/... tags; needs the tensorboard package)")
 
 
 def _device_opts(p, bf16_help: str = "bf16 autocast") -> None:
@@ -140,6 +142,10 @@ def _add_analyze(sub, commands: dict) -> None:
     p.add_argument("--data-dir", help="MNIST IDX folder for training-set metrics (skipped with a note if absent)")
     p.add_argument("--json", help="write every metric (docs/spec.md §4) here")
     p.add_argument("--html", help="write a self-contained HTML report with every figure (docs/spec.md §5) here")
+    p.add_argument("--figures", metavar="DIR", help="write every report figure into DIR as a file (in --format)")
+    p.add_argument("--format", choices=("svg", "pdf", "png"),
+                   help="figure files: svg (dmdviz's own writer, no browser; the default), pdf or png (kaleido and a "
+                   "Chromium); with --html, the report's figures as static svg or png images instead of interactive ones")
     p.add_argument("--series", help="comma-separated students of teacher snapshots (DM-loss and teacher-length figures)")
     p.add_argument("--compare", help="a second student of the same teacher, drawn on the same seeds (JSON 'compare', "
                    "and side-by-side figures in --html)")

@@ -6,6 +6,7 @@ embeds plotly.js inline once (the first figure), so the file opens offline.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 from pathlib import Path
@@ -128,9 +129,11 @@ padding:2px 8px;text-align:left}pre{background:#f6f6f6;padding:0.6em;overflow:au
 .note{color:#a15c00}.fig{margin:1.5em 0}"""
 
 
-def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None) -> str:
-    """The report as one HTML string; plotly.js is inlined with the first figure only."""
+def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None, images: str | None = None) -> str:
+    """The report as one HTML string; plotly.js is inlined with the first figure only, or with
+    ``images`` ("svg" or "png") each figure is a static image (``plots.figure_bytes``)."""
     figs = figures(st) if figs is None else figs
+    static = plots.figure_bytes([f for _, f in figs], images) if images else None
     summary = st.summary
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>dmdviz report</title><style>{_STYLE}</style>"
              "</head><body>",
@@ -161,8 +164,8 @@ def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None) -> s
         parts += ["<h2>Series</h2>", f"<pre>{html.escape(json.dumps(summary['series'], indent=1))}</pre>"]
     parts.append("<h2>Figures</h2>")
     for i, (title, fig) in enumerate(figs):
-        body = fig.to_html(full_html=False, include_plotlyjs=(i == 0),
-                           config={"displaylogo": False, "responsive": True})
+        body = _static(static[i], images) if static else fig.to_html(
+            full_html=False, include_plotlyjs=(i == 0), config={"displaylogo": False, "responsive": True})
         parts.append(f"<div class='fig'><h3>{html.escape(title)}</h3>{body}</div>")
     for name, ck in (("teacher", st.teacher), ("student", st.student)):
         parts += [f"<h2>Config of the {name}</h2>", f"<pre>{html.escape(json.dumps(ck.config, indent=2))}</pre>"]
@@ -170,9 +173,15 @@ def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None) -> s
     return "\n".join(parts)
 
 
-def write_report(st: Study, path) -> Path:
-    """Write the report atomically; returns its path."""
+def _static(data: bytes, fmt: str) -> str:
+    if fmt == "svg":  # inline, less its XML declaration
+        return data.decode().split("\n", 1)[1]
+    return f"<img alt='' style='max-width:100%' src='data:image/{fmt};base64,{base64.b64encode(data).decode()}'>"
+
+
+def write_report(st: Study, path, images: str | None = None) -> Path:
+    """Write the report atomically (``images``: see ``render_html``); returns its path."""
     path = Path(path)
-    text = render_html(st)
+    text = render_html(st, images=images)
     atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
     return path

@@ -4,6 +4,7 @@
     curves   -- curves over training and teacher length (fig 4, 11, meters, live views)
     sweep    -- copying against dimension
     static   -- a plotly figure's JSON drawn as SVG (the server's first paint)
+    export   -- a figure as an SVG (static), PDF or PNG (kaleido) document's bytes
     style    -- the shared look; png -- an image as a PNG data URI
 
 Rule: no torch, no gradio, no files; imports nothing of dmdviz outside this package.
@@ -32,6 +33,7 @@ from dmdviz.plots.figures import (
     pca_triplets,
     trajectory_plot,
 )
+from dmdviz.plots.export import FORMATS, figure_bytes, require_format, svg_document
 from dmdviz.plots.png import png_data_uri
 from dmdviz.plots.static import WIDTH, decode, figure_svg, nice_ticks, scale_colors
 from dmdviz.plots.style import COLORS, GRID_COLUMNS, GRID_WIDTH, LINE_COLORS, MAX_CURVE_POINTS, MAX_SIDE, SVG_MAX_POINTS
@@ -39,6 +41,7 @@ from dmdviz.plots.sweep import sweep_figure
 
 __all__ = [
     "COLORS",
+    "FORMATS",
     "GRID_COLUMNS",
     "GRID_WIDTH",
     "LINE_COLORS",
@@ -57,6 +60,7 @@ __all__ = [
     "distance_scatter",
     "dm_loss_curves",
     "downsample",
+    "figure_bytes",
     "figure_svg",
     "image_grid",
     "low_dim_panels",
@@ -65,8 +69,10 @@ __all__ = [
     "pair_lines",
     "pca_triplets",
     "png_data_uri",
+    "require_format",
     "scale_colors",
     "smooth",
+    "svg_document",
     "sweep_figure",
     "training_curves",
     "trajectory_plot",

@@ -17,6 +17,7 @@ import html
 import math
 
 import numpy as np
+from plotly.colors import make_colorscale, sequential
 
 from dmdviz.plots.png import png_data_uri
 
@@ -24,7 +25,7 @@ WIDTH = 700  # viewBox width; the SVG scales to its box (``width="100%"``)
 FONT = "Open Sans, verdana, arial, sans-serif"
 _SYMBOLS_CROSS = {"x", "cross"}
 _BUCKETS = 24  # colour-scale steps: one <path> a step and trace
-_VIRIDIS = [[0, "#440154"], [0.5, "#21918c"], [1, "#fde725"]]  # Plotly's default, where a figure names none
+_VIRIDIS = make_colorscale(sequential.Viridis)  # Plotly's default scale, where a figure names none
 
 
 def decode(value) -> np.ndarray:
@@ -172,7 +173,7 @@ def _markers(tr: dict, xs, ys, layout: dict) -> str:
         return ""  # invisible hover targets
     size = float(marker.get("size", 6)) if not isinstance(marker.get("size"), (list, dict)) else 6.0
     cross = marker.get("symbol") in _SYMBOLS_CROSS
-    color = marker.get("color", "#1f77b4")
+    color = marker.get("color", (tr.get("line") or {}).get("color", "#1f77b4"))  # Plotly's default: the line's
     if isinstance(color, str):
         return _dots(xs, ys, size, color, opacity, cross)
     values = decode(color).astype(float)
@@ -186,8 +187,8 @@ def _markers(tr: dict, xs, ys, layout: dict) -> str:
                    for b in range(_BUCKETS) if (bucket == b).any())
 
 
-def _lines(tr: dict, xs, ys) -> str:
-    line = tr.get("line") or {}
+def _lines(tr: dict, xs, ys) -> str:  # a "toself" fill closes each NaN-separated piece
+    line, fill = tr.get("line") or {}, tr.get("fillcolor", "#1f77b4") if tr.get("fill") == "toself" else "none"
     parts, pen = [], False
     for x, y in zip(xs, ys):
         if not (np.isfinite(x) and np.isfinite(y)):
@@ -199,7 +200,7 @@ def _lines(tr: dict, xs, ys) -> str:
         return ""
     dash = {"dot": ' stroke-dasharray="2 3"', "dash": ' stroke-dasharray="6 4"'}.get(line.get("dash"), "")
     return (f'<path d="{"".join(parts)}" stroke="{line.get("color", "#1f77b4")}" '
-            f'stroke-width="{float(line.get("width", 2)):.1f}" fill="none"{dash}/>')
+            f'stroke-width="{float(line.get("width", 2)):.1f}" fill="{fill}"{dash}/>')
 
 
 def _texts(tr: dict, xs, ys) -> str:
@@ -296,20 +297,19 @@ def _legend(traces: list[dict], layout: dict, frame) -> str:
     spec = layout.get("legend") or {}
     lx = x0 + float(spec.get("x", 1.02)) * (x1 - x0) + 4
     ly = y1 - float(spec.get("y", 1.0)) * (y1 - y0) + 4
-    width = 24 + 7 * max(len(tr["name"]) for tr in shown)
-    out = [f'<rect x="{lx:.1f}" y="{ly:.1f}" width="{width}" height="{18 * len(shown) + 6}" '
-           f'fill="{spec.get("bgcolor", "rgba(255,255,255,0.7)")}"/>']
-    for i, tr in enumerate(shown):
-        y = ly + 14 + 18 * i
+    widths, across = [24 + 7 * len(tr["name"]) for tr in shown], spec.get("orientation") == "h"  # "h": one row
+    spots = [(lx + sum(widths[:i]), ly + 14) if across else (lx, ly + 14 + 18 * i) for i in range(len(shown))]
+    out = [f'<rect x="{lx:.1f}" y="{ly:.1f}" width="{sum(widths) if across else max(widths)}" '
+           f'height="{24 if across else 18 * len(shown) + 6}" fill="{spec.get("bgcolor", "rgba(255,255,255,0.7)")}"/>']
+    for (x, y), tr in zip(spots, shown):
+        marker, line = tr.get("marker") or {}, tr.get("line") or {}
         if "markers" in tr.get("mode", "markers"):
-            marker = tr.get("marker") or {}
-            color = marker.get("color") if isinstance(marker.get("color"), str) else "#888888"
-            out.append(_dots(np.array([lx + 10]), np.array([y - 4]), 8, color, 1.0, marker.get("symbol") in _SYMBOLS_CROSS))
+            color = marker.get("color") if isinstance(marker.get("color"), str) else line.get("color", "#888888")
+            out.append(_dots(np.array([x + 10]), np.array([y - 4]), 8, color, 1.0, marker.get("symbol") in _SYMBOLS_CROSS))
         else:
-            line = tr.get("line") or {}
-            out.append(f'<line x1="{lx + 3:.1f}" x2="{lx + 17:.1f}" y1="{y - 4:.1f}" y2="{y - 4:.1f}" '
+            out.append(f'<line x1="{x + 3:.1f}" x2="{x + 17:.1f}" y1="{y - 4:.1f}" y2="{y - 4:.1f}" '
                        f'stroke="{line.get("color", "#1f77b4")}" stroke-width="2"/>')
-        out.append(f'<text x="{lx + 22:.1f}" y="{y:.1f}" font-size="12">{html.escape(tr["name"])}</text>')
+        out.append(f'<text x="{x + 22:.1f}" y="{y:.1f}" font-size="12">{html.escape(tr["name"])}</text>')
     return "".join(out)
 
 

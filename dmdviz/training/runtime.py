@@ -1,4 +1,5 @@
-"""Where a run executes: device, optional bf16 autocast, and torchrun data parallelism.
+"""Where a run executes: device, optional bf16 autocast, and torchrun data parallelism;
+and where its scalars go besides metrics.jsonl (``ScalarLog``: TensorBoard).
 
 Under ``torchrun`` (WORLD_SIZE > 1) the process group is initialised with gloo on the CPU
 and nccl on CUDA; every rank draws its own noise stream (seeds offset by the rank) and
@@ -190,3 +191,30 @@ class Runtime:
     def barrier(self) -> None:
         if self.world_size > 1:
             dist.barrier()
+
+
+class ScalarLog:
+    """A run's scalars for TensorBoard (``--tensorboard DIR``): each number of a step's record
+    as ``ROLE/NAME`` at that step, through ``torch.utils.tensorboard`` (which needs the
+    ``tensorboard`` package). Only rank 0 opens one. A context manager: the event file is
+    complete on disk when the block ends, however it ends."""
+
+    NOT_SCALARS = frozenset({"step", "wall", "world_size"})  # the x axes and run facts, not curves
+
+    def __init__(self, folder):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise DmdvizError("--tensorboard needs the tensorboard package (pip install tensorboard==2.21.0)") from None
+        self.writer = SummaryWriter(log_dir=str(folder))
+
+    def write(self, role: str, step: int, rec: dict) -> None:
+        for name, value in rec.items():
+            if name not in self.NOT_SCALARS and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.writer.add_scalar(f"{role}/{name}", value, step)
+
+    def __enter__(self) -> "ScalarLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.writer.close()

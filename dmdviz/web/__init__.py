@@ -6,6 +6,7 @@
     catalog   -- the lists the app offers: shipped pairs, families, pair files, runs
     layout    -- the tabs' components; page -- launch settings and first paints
     sweep     -- the Sweep tab; common, messages, text -- shared pieces, errors, prose
+    gpu       -- ZeroGPU: the sampling under spaces.GPU when the spaces package is there
 
 Rule: imports anything below it; nothing below imports it.
 """

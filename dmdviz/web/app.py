@@ -271,8 +271,11 @@ class App:
         jobs.resume(run, limits=self.reg.limits, owner=session if self.reg.limits.public else None)
         return f"Resumed `{run}` from its last saved state."
 
-    def train_push(self, run, repo_id, token):
-        teacher_url, student_url = jobs.push_run(run, repo_id, token)
+    def train_push(self, run, repo_id, token=None):
+        """Push with the visitor's Hugging Face login (``token``: a ``gr.OAuthToken``)."""
+        if token is None:
+            raise DmdvizError("log in with Hugging Face first (the button beside Push)")
+        teacher_url, student_url = jobs.push_run(run, repo_id, token.token)
         return f"Pushed: teacher {teacher_url}, student {student_url}"
 
     def runs(self):
@@ -334,8 +337,9 @@ def _train_tab(app: App, gate: Gate, pair_dd: gr.Dropdown) -> None:
     wire(gate, c.resume_btn.click, app.train_resume, [c.run_dd], [c.train_msg], c.run_msg, c.train_msg,
          api_name="train_resume", group=OWN, session=True)
     wire(gate, c.refresh_btn.click, app.runs, [], [c.run_dd], c.run_msg, c.train_msg, api_name="runs", group=VIEWS)
-    wire(gate, c.push_btn.click, app.train_push, [c.run_dd, c.repo, c.token], [c.train_msg], c.push_msg, c.train_msg,
-         api_name="train_push", group=OWN)
+    if c.push_btn is not None:  # a Space with HF OAuth (``settings.hub_login``)
+        wire(gate, c.push_btn.click, app.train_push, [c.run_dd, c.repo], [c.train_msg], c.push_msg, c.train_msg,
+             api_name="train_push", group=OWN, oauth=True)
 
 
 def _expire_uploads(reg: Registry) -> None:

@@ -135,14 +135,14 @@ def client_address(request) -> str:
 
 def wire(gate: Gate, triggers, fn, inputs: list, outputs: list, msg, status=None, *, api_name: str,
          group: dict = COMPUTE, session: bool = False, progress: bool = False, trigger_mode: str | None = None,
-         reset: tuple = ()) -> None:
+         reset: tuple = (), oauth: bool = False) -> None:
     """One event: ``fn`` guarded (``messages.guarded``) on ``triggers`` (a listener or a list of
     them), in ``group`` and, unless it is a timer tick (``POLL``), behind the per-session ``gate``.
     ``trigger_mode``: Gradio's (None: its default, "once", which drops a trigger while the event
     runs); ``reset``: outputs cleared when ``fn`` fails."""
     counted = group is not POLL
     callback, ins, outs = guarded(fn, inputs, outputs, msg, status, session=session, progress=progress,
-                                  gate=gate if counted else None, reset=reset)
+                                  gate=gate if counted else None, reset=reset, oauth=oauth)
     triggers = triggers if isinstance(triggers, list) else [triggers]
     # the page's events: callable by name, but not documented nor MCP tools (their inputs and
     # outputs are the page's components); programs call ``web.api``'s endpoints

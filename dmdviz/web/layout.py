@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from dmdviz import settings
 from dmdviz.config import PRESETS
 from dmdviz.experiments import jobs
 from dmdviz.limits import MIN_SEEDS, Limits
@@ -18,6 +19,10 @@ from dmdviz.web.messages import error_box
 
 DEFAULT_N = 500  # seeds drawn on page load (capped by the limits)
 DEFAULT_FAMILY = "mnist"  # the teacher snapshots the README's copying-vs-length result comes from
+PUSH_FROM_CLI = ("On a Space with Hugging Face login the app pushes with your own account. Here, push from the "
+                 "command line, where the token stays (`HF_TOKEN`): `python -m dmdviz push runs/<run>/teacher "
+                 "<org>/<name>-teacher`, then `python -m dmdviz push runs/<run>/student <org>/<name>` (the student "
+                 "names its teacher as its base model).")
 
 
 def explore_pickers() -> SimpleNamespace:
@@ -145,11 +150,15 @@ def train_controls(lim: Limits) -> SimpleNamespace:
         c.loss_plot = gr.Plot(show_label=False, label="Teacher: flow-matching loss", elem_id="loss-plot")
         c.copy_plot = gr.Plot(show_label=False, label="Student: DM loss and copying meter (probe seeds)", elem_id="copy-plot")
     with gr.Accordion("Push the finished run to the Hugging Face Hub", open=False):
-        with gr.Row():
-            c.repo = gr.Textbox(label="Student repo id (the teacher goes to <id>-teacher)")
-            c.token = gr.Textbox(label="Token (write access; not stored)", type="password")
-            c.push_btn = gr.Button("Push")
-        c.push_msg = error_box("push-error")
+        c.push_btn = None
+        if settings.hub_login():  # a Space with HF OAuth: the visitor's own login, no token typed in
+            with gr.Row():
+                c.repo = gr.Textbox(label="Student repo id (the teacher goes to <id>-teacher)")
+                c.login = gr.LoginButton()
+                c.push_btn = gr.Button("Push")
+            c.push_msg = error_box("push-error")
+        else:
+            gr.Markdown(PUSH_FROM_CLI)
     c.job_state = gr.State("")
     c.timer = gr.Timer(1.5)
     return c

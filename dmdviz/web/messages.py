@@ -71,20 +71,21 @@ def _last_good(status: gr.Markdown) -> gr.State:
 
 
 def guarded(fn, inputs: list, outputs: list, msg: gr.HTML, status: gr.Markdown | None = None, *,
-            session: bool = False, progress: bool = False, gate=None, reset: tuple = ()):
+            session: bool = False, progress: bool = False, gate=None, reset: tuple = (), oauth: bool = False):
     """(callback, inputs, outputs) for ``gr.on`` / ``x.click``: ``fn``'s outputs, then ``msg``,
     then ``status`` when it is not one of ``fn``'s outputs already. Wire it inside the Blocks.
     A failure leaves every output as it was but those in ``reset``, which are emptied (an
-    upload box must not keep the file it refused)."""
+    upload box must not keep the file it refused). ``oauth``: ``fn`` also gets ``token=``, the
+    visitor's Hugging Face login (a ``gr.OAuthToken``, None when logged out)."""
     outputs = list(outputs)
     at = next((i for i, o in enumerate(outputs) if o is status), None)
     memory = [_last_good(status)] if status is not None else []
     extra = [status] if status is not None and at is None else []
 
-    def run(request, tracker, args):
+    def run(request, tracker, args, token=None):
         args, last = (args[:-1], args[-1]) if memory else (args, "")
         kwargs = {**({"session": request.session_hash or ""} if session else {}),
-                  **({"progress": tracker} if progress else {})}
+                  **({"progress": tracker} if progress else {}), **({"token": token} if oauth else {})}
         try:
             result = fn(*args, **kwargs)
         except Exception as e:
@@ -107,6 +108,9 @@ def guarded(fn, inputs: list, outputs: list, msg: gr.HTML, status: gr.Markdown |
     if progress:
         def callback(request: gr.Request, tracker=gr.Progress(), *args):
             return run(request, tracker, args)
+    elif oauth:  # Gradio fills a parameter typed gr.OAuthToken from the session's login
+        def callback(request: gr.Request, token: gr.OAuthToken | None, *args):
+            return run(request, None, args, token)
     else:
         def callback(request: gr.Request, *args):
             return run(request, None, args)

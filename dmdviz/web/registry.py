@@ -43,6 +43,7 @@ from dmdviz.models import budget
 from dmdviz.training.runtime import pick_device
 from dmdviz.web import sides
 from dmdviz.web.catalog import shipped_pair_files
+from dmdviz.web.gpu import zero_gpu
 from dmdviz.web.sides import shown as _shown
 
 UPLOAD = "upload:"  # a session's upload: upload:<token>
@@ -102,7 +103,8 @@ class Registry:
         self._views = weakref.WeakKeyDictionary()  # per cached analysis: the views built from it
         self._views_lock = threading.RLock()
         self.cache = SampleCache.from_env()
-        self.analyses = analysis.Analyses(self.cache, store=self._analyses, device=pick_device(settings.app_device()))
+        self.analyses = zero_gpu(analysis.Analyses(self.cache, store=self._analyses,
+                                                   device=pick_device(settings.app_device())))
         self.uploads = Path(tempfile.mkdtemp(prefix="dmdviz-uploads-"))
         self._uploads: dict[str, Upload] = {}
         self._lock = threading.Lock()
