@@ -1,23 +1,7 @@
-"""The app's prose: the About tab, the one-line meaning of each metric, the metrics and seed
-tables, and the page script (no gradio here)."""
+"""The app's prose: the About tab, the metrics and seed tables (each metric's meaning comes
+from ``analysis.verdict``, which the report reads too), and the page script (no gradio here)."""
 
-METRICS = {
-    "ot_agreement": ("A_OT", "share of seeds the optimal assignment of C pairs with themselves: high = copying, "
-                     "chance = 1/N"),
-    "nn_agreement": ("A_NN", "share of student samples whose nearest teacher target comes from the same seed"),
-    "diag_contrast": ("diagonal contrast", "median own-seed cost / median cross-seed cost: small = each G(z) "
-                      "sits on its own Φ_K(z)"),
-    "copy_ratio": ("ρ", "median d_student / d_init: well below 1 = the student moved onto the teacher's "
-                   "multi-step target (copying); around 1 or above = remapping"),
-    "resolution": ("resolution", "median d_student / median nearest-neighbour spacing of the Φ_K samples: "
-                   "well below 1 = A_OT and A_NN can register copying; above 1 they read chance even for a "
-                   "student that copies (typical of 2-D/4-D sets)"),
-    "copy_ratio_chance": ("ρ at chance", "ρ with the student's samples paired to the wrong seeds: compare ρ "
-                          "with this, not only with 1"),
-    "margin": ("margin", "median over seeds of (distance from G(z) to the nearest other seed's target) / (distance "
-               "to its own target): above 1 = each sample is nearer its own target than any other; it keeps "
-               "separating students where A_OT saturates at 1"),
-}
+from dmdviz.analysis.verdict import METRICS  # the meanings the report and the API show too
 
 
 def seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> str:
@@ -69,6 +53,14 @@ Time convention everywhere: t = 0 is noise, t = 1 is data, x_t = (1 - t) z + t x
 
 ## How to read each plot
 
+**Verdict.** The first line of Explore, of the comparison, of Diagnostics and of the HTML
+report says what the numbers below it say: *copies* (most seeds keep their teacher's own
+target: A_OT at least ½), *partly copies* (A_OT clearly above chance, at least 10 %),
+*remaps at this resolution, copies at coarse scale* (A_OT near chance, but cut into fewer
+cells the targets find G in its own target's cell well above chance: the student lands near
+its target, farther than the targets' spacing) or *remaps* (chance at every scale), with the
+numbers that decide it.
+
 **Samples (panels or grid).** Low-dim sets: four panels z, Φ_8(z), Φ_1(z), G(z) on one
 shared scale (Φ_1, the one-step mean, is the small cloud at the centre), coloured by the
 angle of z; if colours keep their place from Φ_8 to G the student copies, if they are
@@ -103,10 +95,12 @@ and n_2 the nearest training points: r near 1 is not memorised; r > 3 would be.
 **Boundary analysis.** D(z), the mean distance of Φ_K(z) to the training set, against
 ρ(z) = d_student / d_init: points below the line ρ = 1 were pulled towards their own target.
 
-**Which model each Diagnostics plot shows.** The memorization histogram and the boundary
-analysis are of the pair open in Explore (their subtitles name it); the teacher-length series
-and the DM-loss curves are of the family chosen in the tab (the MNIST teacher snapshots by
-default). The status line above the plots says both.
+**Which model Diagnostics shows.** One source for all four plots, chosen in the tab: a
+family of students (the MNIST teacher snapshots by default), whose longest-trained
+teacher's plain student gives the memorization histogram and the boundary analysis and
+whose every student gives the teacher-length series and the DM-loss curves; or the pair
+open in Explore (no teacher-length series: one pair has one teacher). Every title and the
+caption above the plots name the source, under the verdict of its pair.
 
 **Teacher-length series.** Copying metrics of students distilled from teachers trained for
 more and more iterations: the paper finds more copying for longer-trained teachers.
