@@ -78,6 +78,11 @@ def _ci(interval) -> str:
     return f" [{_sig(interval[0])}, {_sig(interval[1])}]" if interval is not None else ""
 
 
+def shown(value: float, interval=None) -> str:
+    """``0.412 [0.390, 0.431]``: a value and its interval (if any) to three significant figures."""
+    return _sig(value) + _ci(interval)
+
+
 def _pct(share: float) -> str:
     return f"{100 * share:.0f} %"
 
