@@ -44,15 +44,24 @@ OTHER_MEANINGS = {
     "ot_agreement_chance": "A_OT of a pairing that carries no information: 1/N",
     "boundary_corr": "corr(D(z), d_student/d_init) over seeds, D the target's mean distance to the training set: "
                      "negative = seeds far from the data are copied more",
-    "memorization": "the teacher's samples' nearest / second-nearest training point distance ratio: "
-                    "r > 3 would be a memorised sample",
+    "delta_median": "median d_student − d_init over seeds: below 0 = G nearer its target than its start Φ_1 was",
+    "aligned_share": "share of seeds with d_student < d_init (G moved towards its own target)",
+    "boundary_subset": "training points the boundary distance D(z) is measured against",
+    "memorized_share": "share of the teacher's samples with r > 3: memorised ones",
+    "memorization": "median over the teacher's samples of r = second-nearest / nearest training point distance: "
+                    "near 1 = not memorised, r > 3 would be",
+    "cells_agreement_init": "the same for the student's start Φ_1",
+    "cells_chance": "that share for independent draws from the two sets' cell shares",
     "cells_": "share of seeds whose G(z) falls in its own target's cell of the data set's own cells "
               "(chessboard squares, predicted digit class)",
-    "sliced_w2": "sliced Wasserstein-2 distance to held-out data: lower = closer to the data",
+    "swd_floor": "sliced W₂ of held-out data to training data: a perfect sampler's level",
+    "swd_": "sliced Wasserstein-2 distance to held-out data: lower = closer to the data",
     "support_": "share of samples on the data's support",
+    "fd_pca_floor": "the held-out images' own Fréchet distance in PCA-50: a perfect sampler's level",
+    "fd_clf_floor": "the held-out images' own Fréchet distance in classifier features: a perfect sampler's level",
     "fd_pca_": "Fréchet distance to the training images in their first 50 principal axes",
     "fd_clf_": "Fréchet distance to the training images in the classifier's 64 features",
-    "class_kl_": "KL of the predicted classes from the training images' classes",
+    "class_kl_": "KL of the predicted classes from the training images' classes: 0 = the same class shares",
 }
 
 

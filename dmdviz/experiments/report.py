@@ -172,7 +172,7 @@ def _metrics_table(summary: dict) -> str:
         if key in ("notes", "series", "compare", "intervals", "scale_curve", "class_shares"):
             continue
         text = shown(v, ci.get(key)) if isinstance(v, float) else html.escape(str(v))
-        rows.append(f"<tr><td>{html.escape(key)}</td><td>{text}</td><td>{html.escape(meaning(key))}</td></tr>")
+        rows.append(f"<tr><td>{html.escape(key)}</td><td class='value'>{text}</td><td>{html.escape(meaning(key))}</td></tr>")
     return ("<table class='metrics'><tr><th>metric</th><th>value</th><th>meaning</th></tr>" + "".join(rows)
             + "</table>")
 
@@ -203,7 +203,7 @@ def _class_table(shares: dict) -> str:
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:auto;padding:1em;color:#222}
 table.metrics{border-collapse:collapse;font-size:0.9em}table.metrics td,table.metrics th{border:1px solid #ccc;
 padding:2px 8px;text-align:left}pre{background:#f6f6f6;padding:0.6em;overflow:auto;font-size:0.8em}
-.note{color:#a15c00}.fig{margin:1.5em 0}.verdict{font-size:1.1em;background:#eef4ff;padding:0.5em 0.8em;
+.note{color:#a15c00}td.value{white-space:nowrap}.fig{margin:1.5em 0}.verdict{font-size:1.1em;background:#eef4ff;padding:0.5em 0.8em;
 border-left:4px solid #3b6fd8}"""
 
 

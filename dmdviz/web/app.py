@@ -33,7 +33,8 @@ from dmdviz.web.page import first_paints
 from dmdviz.web.registry import YOUR_UPLOAD, Registry
 from dmdviz.web.sweep import sweep_tab
 from dmdviz.web.text import ABOUT, METRICS, seed_table
-from dmdviz.web.views import compare_samples, diagnostics, explore_figures, pair_verdict, scale_figure
+from dmdviz.web.views import (compare_samples, diagnostics, explore_figures, load_estimate, pair_verdict, record_cost,
+                              scale_figure)
 
 DEFAULT_PAIR = "chessboard4d/student"
 
@@ -79,8 +80,10 @@ class App:
         pair's loading included), else from now."""
         t0 = time.perf_counter() if t0 is None else t0
         teacher = models.given[0]
-        _step(progress, 0.05, f"sampling Φ_1, Φ_{int(k)} and G on {int(n)} seeds")
+        _step(progress, 0.05, f"sampling Φ_1, Φ_{int(k)} and G: {load_estimate(models, n, k)}")
+        started = time.perf_counter()
         pa = self.reg.analysis_of(models, n, seed, k)
+        record_cost(models, n, k, time.perf_counter() - started)
         _step(progress, 0.5, "exact optimal assignments and bootstrap intervals")
         m = pa.pairing
         _step(progress, 0.85, "figures")

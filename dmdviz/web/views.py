@@ -4,6 +4,8 @@ Diagnostics' four plots from one source; built by ``app.App``, once per cached a
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from dmdviz import analysis, plots
@@ -113,8 +115,10 @@ def diagnostics(reg, pair: dict, source: str, n, seed, k, session: str = "", ste
         models = reg.models(pair, session)
     teacher, student = (redact(analysis.name(m)) for m in models.given)
     tag = f"family {family}" if family else f"the Explore pair {teacher} → {student}"
-    step(0.05, f"sampling {teacher} → {student}")
+    step(0.05, f"sampling {teacher} → {student}: {load_estimate(models, n, k)}")
+    started = time.perf_counter()
     pa = reg.analysis_of(models, n, seed, k)
+    record_cost(models, n, k, time.perf_counter() - started)
     step(0.3, "memorization and boundary analysis")
     dataset, note = reg.memo(("dataset", teacher), lambda: analysis.load_dataset(models.given[0]))
     mem = boundary = None
@@ -124,7 +128,8 @@ def diagnostics(reg, pair: dict, source: str, n, seed, k, session: str = "", ste
         boundary = plots.boundary_scatter(*pa.boundary(dataset.train), pa.seeds,
                                           title=f"Boundary analysis<br>{teacher} → {student} · {tag}")
     if family:
-        step(0.6, f"the teacher-length series of {family}")
+        step(0.6, f"the teacher-length series of {family}, {len(pairs)} students: each "
+                  f"{load_estimate(pairs[0], min(int(n), 500), k)}")
         lengths, curves, snapshots = _family_plots(reg, family, pairs, n, seed, k, tag)
         source_line = (f"**Source: family `{family}`** ({len(refs)} students, {snapshots} teacher snapshots): the "
                        f"memorization and boundary plots show its longest-trained teacher's plain student "
@@ -136,3 +141,36 @@ def diagnostics(reg, pair: dict, source: str, n, seed, k, session: str = "", ste
     notes = [f"**Verdict** (`{teacher}` → `{student}`): {reg.view(pa, 'verdict', lambda: pair_verdict(pa, models.given[0]))}",
              source_line + (f" · {note}" if note else "")]
     return mem, boundary, lengths, curves, "\n\n".join(notes)
+
+
+# Seconds per seed of a pair's first load (sampling Φ_1, Φ_8, Φ_32, Φ_K and G, the assignment
+# and its intervals), measured on this server, by pair; before any, a first guess by data kind
+# (measured on the project's 2-core machine: the 4-D chessboard pair ~0.01 s, the MNIST UNet
+# ~0.09 s a seed at K = 8).
+_COST: dict[tuple, float] = {}
+GUESS = {"vectors": 0.01, "images": 0.09}
+
+
+def _work(k) -> int:
+    """Network evaluations a seed costs: Φ_1, Φ_8, Φ_32, Φ_K (when it is none of them) and G."""
+    return 1 + 8 + 32 + (0 if int(k) in (1, 8, 32) else int(k)) + 1
+
+
+def load_estimate(models, n, k) -> str:
+    """What a first load of ``n`` seeds may take, said before it starts: from this pair's
+    measured cost per seed (``record_cost``), else a first guess."""
+    key = tuple(analysis.name(m) for m in models.given)
+    per_seed = _COST.get(key)
+    basis = "measured on this pair" if per_seed else "a first guess"
+    if per_seed is None:
+        per_seed = GUESS["images" if len(models.teacher.shape) == 3 else "vectors"] * _work(k) / _work(8)
+    else:
+        per_seed = per_seed * _work(k) / _work(8)
+    return f"up to about {per_seed * int(n):.0f} s for {int(n)} seeds ({basis}; less where its samples are cached)"
+
+
+def record_cost(models, n, k, seconds: float) -> None:
+    """Keep a first load's cost per seed (at K = 8's work) for the next estimate; a cached
+    load (under a second) says nothing about it."""
+    if seconds >= 1.0:
+        _COST[tuple(analysis.name(m) for m in models.given)] = seconds / int(n) * _work(8) / _work(k)

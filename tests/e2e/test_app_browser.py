@@ -77,6 +77,7 @@ def test_the_page_opens_with_the_default_pair_drawn(page):
         expect(_plot(page, selector)).to_be_visible(timeout=LONG)
     expect(page.locator("#explore-info")).to_contain_text("chessboard4d/teacher → chessboard4d/student")
     expect(page.locator("#explore-info")).to_contain_text("from base seed 0")
+    expect(page.locator("#explore-info")).to_contain_text(re.compile(r"^Verdict: \S"))  # the verdict line first
     expect(page.locator("#seed-table")).to_contain_text("Φ_32")
     for selector in EXPLORE_PLOTS:  # every figure can be saved as a PNG from its toolbar (Plotly's toImage)
         page.locator(selector).hover()
@@ -200,6 +201,8 @@ def test_two_students_of_one_teacher_side_by_side(page):
     expect(second).to_have_value("mnist/student-8192-gan (shipped)")
     page.get_by_role("button", name="Compare", exact=True).click()
     expect(page.locator("#compare-info")).to_contain_text("both students of mnist/teacher-8192", timeout=LONG)
+    expect(page.locator("#compare-info")).to_contain_text("Verdict A: copies: 100 % of seeds keep their teacher's target")
+    expect(page.locator("#compare-info")).to_contain_text("Verdict B: ")
     for selector in ("#compare-samples-plot", "#compare-pca-plot", "#compare-scatter-plot"):
         expect(_plot(page, selector)).to_be_visible()
     SHOTS.mkdir(parents=True, exist_ok=True)

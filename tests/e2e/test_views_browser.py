@@ -1,5 +1,5 @@
 """What a researcher sees, in real Chromium: a Draw clicked during a redraw is drawn, an upload
-after a refused one works, Diagnostics names the models of every plot, and at 1000 px no
+after a refused one works, Diagnostics draws every plot from one source and names it, and at 1000 px no
 legend sits on a plot's data area and no metrics cell is cut off.
 
 One page and one server for the module (the tests run in file order on it)."""
@@ -92,14 +92,15 @@ def test_diagnostics_name_their_models_and_no_legend_or_cell_is_hidden(page):
     page.locator("#metrics-table").scroll_into_view_if_needed()
     assert page.evaluate(CLIPPED_CELLS) == []
     page.get_by_role("tab", name="Diagnostics").click()
-    expect(page.get_by_label(re.compile("^Family of students"))).to_have_value("mnist")
-    info = page.locator("#diag-info")
-    pair = re.compile("the Explore pair chessboard4d/teacher → (chessboard4d/student|your upload)")  # the last opened
-    expect(info).to_contain_text(pair, timeout=LONG)
-    expect(info).to_contain_text("family mnist (9 students, 4 teacher snapshots)")
-    for plot, words in (("#memorization-plot", "teacher chessboard4d/teacher"), ("#dm-plot", "family mnist"),
-                        ("#length-plot", "family mnist")):
-        expect(page.locator(f"{plot} .gtitle, {plot} .gtitle-subtitle").filter(has_text=words)).to_have_count(1)
+    expect(page.get_by_label(re.compile("^Source of every plot"))).to_have_value("mnist")
+    info = page.locator("#diag-info")  # one source for every plot: the family, its verdict first
+    expect(info).to_contain_text("Source: family mnist (9 students, 4 teacher snapshots)", timeout=LONG)
+    expect(info).to_contain_text("Verdict (mnist/teacher-8192 → mnist/student-8192): copies")
+    expect(info).not_to_contain_text("chessboard4d")  # the pair open in Explore is no source here
+    for plot in ("#memorization-plot", "#boundary-plot", "#length-plot", "#dm-plot"):
+        expect(page.locator(f"{plot} .gtitle, {plot} .gtitle-subtitle").filter(has_text="family mnist")).to_have_count(1)
+    expect(page.locator("#boundary-plot .gtitle, #boundary-plot .gtitle-subtitle").filter(
+        has_text="mnist/teacher-8192 → mnist/student-8192")).to_have_count(1)
     assert page.evaluate(LEGEND_ON_DATA) == []
     page.get_by_role("tab", name="Explore").click()
     page.wait_for_timeout(500)
