@@ -74,7 +74,7 @@ def test_metrics_rows_read_three_figures_and_na_for_a_start_that_is_not_phi_1():
 
     metrics = {"ot_agreement": 0.93364, "ot_agreement_init": 0.13201, "copy_ratio": 20.6849}
     rows = metrics_rows(metrics, {"ot_agreement": (0.91234, 0.95)})
-    assert rows[0][:3] == ["A_OT (ot_agreement)", "0.934 [0.912, 0.95]", "0.132"]
+    assert rows[0][:3] == ["A_OT (ot_agreement)", "0.934 [0.912, 0.950]", "0.132"]
     assert rows[1][:3] == ["ρ (copy_ratio)", "20.7", ""]
     assert metrics_rows(metrics, {}, start_known=False)[0][2] == "n/a"  # a random-init student's start is not Φ_1
 

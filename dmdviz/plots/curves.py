@@ -131,7 +131,7 @@ def copying_at_every_scale(curve: dict, title: str = "Copying at every scale", h
     low, high = (f32([ci[i] for ci in curve["agreement_ci"]]) for i in (0, 1))
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=np.concatenate([k, k[::-1]]), y=np.concatenate([high, low[::-1]]), fill="toself",
-                             fillcolor="rgba(214,39,40,0.15)", line=dict(width=0), hoverinfo="skip",
+                             mode="lines", fillcolor="rgba(214,39,40,0.15)", line=dict(width=0), hoverinfo="skip",
                              name="G: 95 % interval"))
     grey = COLORS["Φ_1"]
     lines = (("G", "agreement", COLORS["G"], "solid"), ("chance (G)", "chance", COLORS["G"], "dash"),

@@ -44,6 +44,11 @@ def default_pair() -> str:
     return os.environ.get("DMDVIZ_DEFAULT_PAIR", DEFAULT_PAIR)
 
 
+def _took(seconds: float) -> str:
+    """A view's wall time, or "drawn before" for one the server held already (a warm start)."""
+    return f"{seconds:.1f} s" if seconds >= 0.05 else "drawn before (cached)"
+
+
 def _step(progress, fraction: float, what: str) -> None:
     if progress is not None:
         progress(fraction, desc=what)
@@ -94,7 +99,7 @@ class App:
         info = (f"**Verdict:** {said}\n\n{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
                 f"from base seed {pa.s.seed}, K = {pa.k} · A_OT = {m['ot_agreement']:.3f} "
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
-                f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")
+                f"ρ = {m['copy_ratio']:.3f} · {_took(time.perf_counter() - t0)}")
         return (info, *figures, *self._seed_detail(models, pa, index))
 
     def scales(self, pair: dict, n, seed, k, session: str = ""):

@@ -1,7 +1,7 @@
 """The app's prose: the About tab, the metrics and seed tables (each metric's meaning comes
 from ``analysis.verdict``, which the report reads too), and the page script (no gradio here)."""
 
-from dmdviz.analysis.verdict import METRICS  # the meanings the report and the API show too
+from dmdviz.analysis.verdict import METRICS, shown  # the meanings (and figures) the report and the API show too
 
 
 def seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> str:
@@ -16,22 +16,21 @@ def seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> st
 
 
 def _sig(value: float) -> str:
-    """Three significant figures: 0.0532, 0.933, 20.7."""
-    return f"{value:.3g}"
+    """Three significant figures, as the verdict and the report write them: 0.0530, 0.933, 20.7."""
+    return shown(value)
 
 
 def metrics_rows(metrics: dict, intervals: dict, start_known: bool = True) -> list[list]:
     """[metric, student value (with its bootstrap interval where it has one), start Φ_1, meaning],
     every number to three significant figures. ``start_known``: False for a student that did
     not start from the teacher (a random initialisation), whose start column reads "n/a"."""
-    def shown(key):
-        interval = intervals.get(key)
-        return _sig(metrics[key]) + (f" [{_sig(interval[0])}, {_sig(interval[1])}]" if interval is not None else "")
+    def value(key):
+        return shown(metrics[key], intervals.get(key))
 
     def start(key):
         return "" if f"{key}_init" not in metrics else _sig(metrics[f"{key}_init"]) if start_known else "n/a"
 
-    return [[f"{label} ({key})", shown(key), start(key), meaning] for key, (label, meaning) in METRICS.items()
+    return [[f"{label} ({key})", value(key), start(key), meaning] for key, (label, meaning) in METRICS.items()
             if key in metrics]
 
 

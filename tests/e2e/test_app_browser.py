@@ -77,7 +77,7 @@ def test_the_page_opens_with_the_default_pair_drawn(page):
         expect(_plot(page, selector)).to_be_visible(timeout=LONG)
     expect(page.locator("#explore-info")).to_contain_text("chessboard4d/teacher → chessboard4d/student")
     expect(page.locator("#explore-info")).to_contain_text("from base seed 0")
-    expect(page.locator("#explore-info")).to_contain_text(re.compile(r"^Verdict: \S"))  # the verdict line first
+    expect(page.locator("#explore-info")).to_contain_text(re.compile(r"Verdict: \S"))  # the verdict line first
     expect(page.locator("#seed-table")).to_contain_text("Φ_32")
     for selector in EXPLORE_PLOTS:  # every figure can be saved as a PNG from its toolbar (Plotly's toImage)
         page.locator(selector).hover()
@@ -226,6 +226,9 @@ def test_diagnostics_and_about_tabs(page):
     expect(_plot(page, "#memorization-plot")).to_be_visible(timeout=LONG)
     expect(_plot(page, "#boundary-plot")).to_be_visible()
     _shot(page, "diagnostics")
+    _tab(page, "Sweep")
+    expect(_plot(page, "#sweep-plot")).to_be_visible(timeout=LONG)
+    _shot(page, "sweep")
     _tab(page, "About")
     expect(page.get_by_text("What the paper claims")).to_be_visible()
     _shot(page, "about")

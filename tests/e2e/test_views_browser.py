@@ -4,7 +4,9 @@ legend sits on a plot's data area and no metrics cell is cut off.
 
 One page and one server for the module (the tests run in file order on it)."""
 
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ DEFAULT_PAIR = "chessboard4d/student"
 SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints"
 LONG = 120_000  # ms: a cold server samples and solves OT before the first plots
 SERVED_ENV = {"DMDVIZ_MAX_SEEDS": "600"}  # a redraw long enough to click during it
+SHOTS = SHIPPED.parent / os.environ["DMDVIZ_SCREENSHOTS"] if os.environ.get("DMDVIZ_SCREENSHOTS") else \
+    Path(tempfile.gettempdir()) / "dmdviz-screenshots"  # as test_app_browser: the checkout stays clean
 
 
 @pytest.fixture(scope="module")
@@ -105,3 +109,28 @@ def test_diagnostics_name_their_models_and_no_legend_or_cell_is_hidden(page):
     page.get_by_role("tab", name="Explore").click()
     page.wait_for_timeout(500)
     assert page.evaluate(LEGEND_ON_DATA) == []
+
+
+def test_every_tab_at_1000_px(page):
+    """Each tab as a 1000-px-wide window shows it (the README's ``*-1000.png``), the Explore
+    pair back on the default one."""
+    from playwright.sync_api import expect
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.get_by_label("Pair (shipped or trained here)").click()
+    page.get_by_role("option", name=f"{DEFAULT_PAIR} (shipped)").click()
+    expect(page.locator("#explore-info")).to_contain_text(f"→ {DEFAULT_PAIR}", timeout=LONG)
+    page.get_by_label(re.compile("^K ")).fill("8")  # the page's own defaults, after the draws above
+    page.get_by_label("number input for Seeds N").fill("500")
+    page.get_by_role("button", name="Draw").click()
+    expect(page.locator("#explore-info")).to_contain_text("500 seeds from base seed 0, K = 8", timeout=LONG)
+    expect(page.locator("#scale-plot .js-plotly-plot .main-svg").first).to_be_visible(timeout=LONG)
+    for tab, ready in (("Explore", "#pca-plot"), ("Diagnostics", "#memorization-plot"), ("Train", None),
+                       ("Sweep", "#sweep-plot"), ("About", None)):
+        page.get_by_role("tab", name=tab).click()
+        if ready:
+            expect(page.locator(f"{ready} .js-plotly-plot .main-svg").first).to_be_visible(timeout=LONG)
+        busy = page.locator(".meta-text:visible, .meta-text-center:visible, .progress-text:visible")
+        expect(busy).to_have_count(0, timeout=LONG)  # no view still drawing (Diagnostics redraws on its tab's select)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / f"{tab.lower()}-1000.png"), full_page=True)
