@@ -32,7 +32,7 @@ from dmdviz.web.messages import hide, redact
 from dmdviz.web.page import first_paints
 from dmdviz.web.registry import YOUR_UPLOAD, Registry
 from dmdviz.web.sweep import sweep_tab
-from dmdviz.web.text import ABOUT, METRICS, seed_table
+from dmdviz.web.text import ABOUT, METRICS, compare_row, seed_table
 from dmdviz.web.views import (compare_samples, diagnostics, explore_figures, load_estimate, pair_verdict, record_cost,
                               scale_figure)
 
@@ -153,9 +153,7 @@ class App:
             names = (f"{names[0]} (A)", f"{names[1]} (B)")
         _step(progress, 0.7, "metrics and figures")
         table = analysis.compare_metrics(pa, pb)
-        rows = [[f"{label} ({key})", round(table[key][0], 4), round(table[key][1], 4),
-                 round(table[key][1] - table[key][0], 4), "" if table[key][2] is None else round(table[key][2], 4)]
-                for key, (label, _) in METRICS.items() if key in table]
+        rows = [compare_row(f"{label} ({key})", *table[key]) for key, (label, _) in METRICS.items() if key in table]
         a, b = pa.pairing, pb.pairing
         said = [self.reg.view(p, "verdict", lambda p=p: pair_verdict(p, teacher)) for p in (pa, pb)]
         info = (f"**Verdict A:** {said[0]}\n\n**Verdict B:** {said[1]}\n\n`{a_name}` (A) vs `{b_name}` (B), both students of `{teacher.ref}` · {pa.s.n} seeds from base "

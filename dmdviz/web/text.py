@@ -34,6 +34,17 @@ def metrics_rows(metrics: dict, intervals: dict, start_known: bool = True) -> li
             if key in metrics]
 
 
+def _three(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
+def compare_row(name: str, a: float, b: float, start: float | None) -> list:
+    """[metric, A, B, B − A, start Φ_1] of the comparison, as numbers to three significant
+    figures; B − A is the difference of the values shown, so the row reads consistently."""
+    a, b = _three(a), _three(b)
+    return [name, a, b, _three(b - a), "" if start is None else _three(start)]
+
+
 ABOUT = """
 ## What the paper claims
 
