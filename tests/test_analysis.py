@@ -229,7 +229,7 @@ def test_cli_writes_json_and_a_self_contained_report(tiny_pair, snapshot_student
     assert low <= m["ot_agreement"] <= high and m["intervals"]["resamples"] == 200 and "resolution" in m
     html = (tmp_path / "r.html").read_text()
     assert 'src="http' not in html and "&quot;role&quot;: &quot;teacher&quot;" in html
-    shown = f"<td>ot_agreement</td><td>{m['ot_agreement']:#.3g} [{low:#.3g}, {high:#.3g}]</td>"
+    shown = f"<td>ot_agreement</td><td class='value'>{m['ot_agreement']:#.3g} [{low:#.3g}, {high:#.3g}]</td>"
     assert shown in html and "bootstrap interval over seeds" in html
 
 

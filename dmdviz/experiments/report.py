@@ -3,7 +3,7 @@ meanings, both configs.
 
 ``figures(study)`` is the list of (title, Figure) the app can also show; ``write_report``
 draws each as a static SVG (the app's first-paint drawing, ``plots.figure_svg``), so the file
-opens offline at once and stays small (0.4 MB for an MNIST pair of 1,000 seeds, against
+opens offline at once and stays small (0.28 MB for an MNIST pair of 1,000 seeds, against
 5.2 MB with plotly.js inlined: ``interactive=True``).
 """
 

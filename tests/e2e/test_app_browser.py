@@ -206,6 +206,8 @@ def test_two_students_of_one_teacher_side_by_side(page):
     for selector in ("#compare-samples-plot", "#compare-pca-plot", "#compare-scatter-plot"):
         expect(_plot(page, selector)).to_be_visible()
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(0, 0)  # no hover label over the shot
+    page.wait_for_timeout(1500)
     page.locator("#compare").screenshot(path=str(SHOTS / "compare.png"))
     page.locator("#samples-plot").scroll_into_view_if_needed()
     x, y, scale = page.evaluate(TILE, ["#samples-plot .js-plotly-plot", 12])

@@ -112,25 +112,33 @@ def test_diagnostics_name_their_models_and_no_legend_or_cell_is_hidden(page):
 
 
 def test_every_tab_at_1000_px(page):
-    """Each tab as a 1000-px-wide window shows it (the README's ``*-1000.png``), the Explore
-    pair back on the default one."""
+    """Each tab as a 1000-px-wide window shows it (the README's ``*-1000.png``): Diagnostics on
+    the small draw above (cheap), then Explore back on the default pair and the page's N and K."""
     from playwright.sync_api import expect
 
     SHOTS.mkdir(parents=True, exist_ok=True)
+    busy = page.locator(".meta-text:visible, .meta-text-center:visible, .progress-text:visible")
+
+    def shoot(tab, ready):
+        page.get_by_role("tab", name=tab).click()
+        if ready:
+            expect(page.locator(f"{ready} .js-plotly-plot .main-svg").first).to_be_visible(timeout=LONG)
+        expect(busy).to_have_count(0, timeout=LONG)  # no view still drawing (Diagnostics redraws on its tab's select)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / f"{tab.lower()}-1000.png"), full_page=True)
+
+    page.get_by_label(re.compile("^K ")).fill("8")
+    page.get_by_role("tab", name="Diagnostics").click()
+    page.get_by_role("button", name="Run diagnostics").click()
+    expect(page.locator("#diag-info")).to_contain_text("Source: family mnist", timeout=LONG)
+    shoot("Diagnostics", "#memorization-plot")
+    page.get_by_role("tab", name="Explore").click()
     page.get_by_label("Pair (shipped or trained here)").click()
     page.get_by_role("option", name=f"{DEFAULT_PAIR} (shipped)").click()
     expect(page.locator("#explore-info")).to_contain_text(f"→ {DEFAULT_PAIR}", timeout=LONG)
-    page.get_by_label(re.compile("^K ")).fill("8")  # the page's own defaults, after the draws above
     page.get_by_label("number input for Seeds N").fill("500")
     page.get_by_role("button", name="Draw").click()
     expect(page.locator("#explore-info")).to_contain_text("500 seeds from base seed 0, K = 8", timeout=LONG)
     expect(page.locator("#scale-plot .js-plotly-plot .main-svg").first).to_be_visible(timeout=LONG)
-    for tab, ready in (("Explore", "#pca-plot"), ("Diagnostics", "#memorization-plot"), ("Train", None),
-                       ("Sweep", "#sweep-plot"), ("About", None)):
-        page.get_by_role("tab", name=tab).click()
-        if ready:
-            expect(page.locator(f"{ready} .js-plotly-plot .main-svg").first).to_be_visible(timeout=LONG)
-        busy = page.locator(".meta-text:visible, .meta-text-center:visible, .progress-text:visible")
-        expect(busy).to_have_count(0, timeout=LONG)  # no view still drawing (Diagnostics redraws on its tab's select)
-        page.wait_for_timeout(500)
-        page.screenshot(path=str(SHOTS / f"{tab.lower()}-1000.png"), full_page=True)
+    for tab, ready in (("Explore", "#pca-plot"), ("Train", None), ("Sweep", "#sweep-plot"), ("About", None)):
+        shoot(tab, ready)
