@@ -178,8 +178,10 @@ def test_study_summary_series_and_report(pair, snapshot_student, tiny_pair, tmp_
     assert curve["k"][-1] == 200 and curve["agreement"][-1] == m["nn_agreement"] and "Copying at every scale" in titles
     assert curve["natural"]["k"] == 16 and m["intervals"]["margin"][0] <= m["margin"] <= m["intervals"]["margin"][1]
     assert m["cells_agreement"] == curve["natural"]["agreement"] and "cells_agreement_init" in m["intervals"]
-    html = render_html(st, figs)
-    assert html.count('class="plotly-graph-div"') == len(figs) and html.count("plotly.js v") == 1
+    html = render_html(st, figs)  # every figure a static drawing: small, offline, no plotly.js
+    assert html.count("<div class='fig'><h3>") == len(figs) == html.count('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert "plotly.js v" not in html and "<b>Verdict:</b> " in html and "<th>meaning</th>" in html
+    assert "plotly.js v" in render_html(st, figs[:1], images="interactive")
 
 
 @pytest.fixture(scope="module")
@@ -226,8 +228,8 @@ def test_cli_writes_json_and_a_self_contained_report(tiny_pair, snapshot_student
     low, high = m["intervals"]["ot_agreement"]
     assert low <= m["ot_agreement"] <= high and m["intervals"]["resamples"] == 200 and "resolution" in m
     html = (tmp_path / "r.html").read_text()
-    assert 'src="http' not in html and html.count("plotly.js v") == 1 and "&quot;role&quot;: &quot;teacher&quot;" in html
-    shown = f"<td>ot_agreement</td><td>{m['ot_agreement']:.3f} [{low:.3f}, {high:.3f}]</td>"
+    assert 'src="http' not in html and "&quot;role&quot;: &quot;teacher&quot;" in html
+    shown = f"<td>ot_agreement</td><td class='value'>{m['ot_agreement']:#.3g} [{low:#.3g}, {high:#.3g}]</td>"
     assert shown in html and "bootstrap interval over seeds" in html
 
 

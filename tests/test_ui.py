@@ -2,6 +2,7 @@
 event's error box, every other output left as it was."""
 
 import json
+import re
 import time
 import zipfile
 
@@ -127,7 +128,10 @@ def test_diagnostics_without_and_with_a_family(client, served):
 
     client.predict(*VIEW.values(), api_name="/init")
     mem, boundary, length, dm, info, _ = client.predict(None, 120, 0, 8, api_name="/diagnose")
-    assert _is_plot(mem) and _is_plot(boundary) and length is None and dm is None and "family" in info
+    # one source, the Explore pair: its own DM loss, no teacher-length series (one teacher)
+    assert _is_plot(mem) and _is_plot(boundary) and _is_plot(dm) and length is None
+    assert "Source: the pair open in Explore** `runs/tiny/teacher` → `runs/tiny/student`" in info
+    assert info.startswith("**Verdict** (`runs/tiny/teacher` → `runs/tiny/student`): ")
     run = jobs.start(jobs.JobSpec(teacher_steps=30, student_steps=6, batch=32), root=served[2] / "runs")
     deadline = time.monotonic() + 120
     while jobs.progress(run, served[2] / "runs").state != "done":
@@ -135,12 +139,13 @@ def test_diagnostics_without_and_with_a_family(client, served):
         time.sleep(0.3)
     mem, boundary, length, dm, info, _ = client.predict("runs", 120, 0, 8, api_name="/diagnose")
     assert all(_is_plot(p) for p in (mem, boundary, length, dm))
-    # every view names what it shows: the Explore pair, or the family
-    assert "the Explore pair `runs/tiny/teacher` → `runs/tiny/student`" in info and "family `runs` (" in info
+    # every view of the one source, the family: the memorization and boundary plots of one of its pairs
+    assert "**Source: family `runs`** (" in info
     titles = [" · ".join((t["text"], t["subtitle"]["text"])) for t in
               (json.loads(p["plot"])["layout"]["title"] for p in (mem, boundary, length, dm))]
-    assert "runs/tiny/teacher" in titles[0] and "runs/tiny/teacher → runs/tiny/student" in titles[1]
-    assert all("family runs" in t for t in titles[2:])
+    assert all("family runs" in t for t in titles)
+    teacher, student = re.search(r"plain student `(\S+)` → `(\S+)`", info).groups()
+    assert teacher in titles[0] and f"{teacher} → {student}" in titles[1] and student.startswith("runs/")
 
 
 def _status(client, run, until, timeout=120):

@@ -74,6 +74,22 @@ def test_metrics_rows_read_three_figures_and_na_for_a_start_that_is_not_phi_1():
 
     metrics = {"ot_agreement": 0.93364, "ot_agreement_init": 0.13201, "copy_ratio": 20.6849}
     rows = metrics_rows(metrics, {"ot_agreement": (0.91234, 0.95)})
-    assert rows[0][:3] == ["A_OT (ot_agreement)", "0.934 [0.912, 0.95]", "0.132"]
+    assert rows[0][:3] == ["A_OT (ot_agreement)", "0.934 [0.912, 0.950]", "0.132"]
     assert rows[1][:3] == ["ρ (copy_ratio)", "20.7", ""]
     assert metrics_rows(metrics, {}, start_known=False)[0][2] == "n/a"  # a random-init student's start is not Φ_1
+
+
+def test_a_first_load_is_estimated_from_a_guess_then_from_the_pairs_measured_cost():
+    from types import SimpleNamespace
+
+    from dmdviz.web import views
+
+    teacher = SimpleNamespace(identity="t-estimate", shape=(1, 28, 28))
+    models = SimpleNamespace(given=(teacher, SimpleNamespace(identity="s-estimate")), teacher=teacher)
+    assert views.load_estimate(models, 500, 8).startswith(f"up to about {views.GUESS['images'] * 500:.0f} s "
+                                                          "for 500 seeds (a first guess")
+    views.record_cost(models, 500, 8, 0.2)  # a cached load says nothing about the cost
+    assert "a first guess" in views.load_estimate(models, 500, 8)
+    views.record_cost(models, 500, 8, 20.0)  # 0.04 s a seed at K = 8: 42 evaluations of the network
+    assert views.load_estimate(models, 1000, 8).startswith("up to about 40 s for 1000 seeds (measured on this pair")
+    assert views.load_estimate(models, 1000, 42).startswith("up to about 80 s")  # K = 42: twice the evaluations

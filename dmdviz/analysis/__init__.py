@@ -14,6 +14,8 @@ arrays out.
     quality   -- Fréchet distances in PCA-50 and classifier features, class histograms
     compare   -- two students of one teacher in one frame (same seeds, same PCA basis)
     freedom   -- the extra-noise student's use of its second input
+    verdict   -- the one-line verdict of a pair (copies / partly / at coarse scale / remaps),
+                 the meaning of each metric
 
 Rule: takes loaded models (``models.Pair``, checkpoints), never a reference string; no
 plotly, no gradio, no training; imports models/, checkpoint/, data/, core/ and the base.

@@ -145,7 +145,7 @@ def _add_analyze(sub, commands: dict) -> None:
     p.add_argument("--figures", metavar="DIR", help="write every report figure into DIR as a file (in --format)")
     p.add_argument("--format", choices=("svg", "pdf", "png"),
                    help="figure files: svg (dmdviz's own writer, no browser; the default), pdf or png (kaleido and a "
-                   "Chromium); with --html, the report's figures as static svg or png images instead of interactive ones")
+                   "Chromium); with --html, the report's static figures as svg (the default) or png images")
     p.add_argument("--series", help="comma-separated students of teacher snapshots (DM-loss and teacher-length figures)")
     p.add_argument("--compare", help="a second student of the same teacher, drawn on the same seeds (JSON 'compare', "
                    "and side-by-side figures in --html)")

@@ -26,14 +26,15 @@ from dmdviz.errors import DmdvizError
 from dmdviz.experiments import jobs
 from dmdviz.web import layout as ui_layout
 from dmdviz.web.api import wire_api
-from dmdviz.web.catalog import family_students, pair_choices, siblings
+from dmdviz.web.catalog import pair_choices, siblings
 from dmdviz.web.common import OWN, POLL, VIEWS, Gate, serialised, wire
 from dmdviz.web.messages import hide, redact
 from dmdviz.web.page import first_paints
 from dmdviz.web.registry import YOUR_UPLOAD, Registry
 from dmdviz.web.sweep import sweep_tab
-from dmdviz.web.text import ABOUT, METRICS, seed_table
-from dmdviz.web.views import compare_samples, explore_figures, scale_figure
+from dmdviz.web.text import ABOUT, METRICS, compare_row, seed_table
+from dmdviz.web.views import (compare_samples, diagnostics, explore_figures, load_estimate, pair_verdict, record_cost,
+                              scale_figure)
 
 DEFAULT_PAIR = "chessboard4d/student"
 
@@ -41,6 +42,11 @@ DEFAULT_PAIR = "chessboard4d/student"
 def default_pair() -> str:
     """``DMDVIZ_DEFAULT_PAIR``: the student opened on page load (its recorded teacher comes with it)."""
     return os.environ.get("DMDVIZ_DEFAULT_PAIR", DEFAULT_PAIR)
+
+
+def _took(seconds: float) -> str:
+    """A view's wall time, or "drawn before" for one the server held already (a warm start)."""
+    return f"{seconds:.1f} s" if seconds >= 0.05 else "drawn before (cached)"
 
 
 def _step(progress, fraction: float, what: str) -> None:
@@ -79,18 +85,21 @@ class App:
         pair's loading included), else from now."""
         t0 = time.perf_counter() if t0 is None else t0
         teacher = models.given[0]
-        _step(progress, 0.05, f"sampling Φ_1, Φ_{int(k)} and G on {int(n)} seeds")
+        _step(progress, 0.05, f"sampling Φ_1, Φ_{int(k)} and G: {load_estimate(models, n, k)}")
+        started = time.perf_counter()
         pa = self.reg.analysis_of(models, n, seed, k)
+        record_cost(models, n, k, time.perf_counter() - started)
         _step(progress, 0.5, "exact optimal assignments and bootstrap intervals")
         m = pa.pairing
         _step(progress, 0.85, "figures")
         figures = self.reg.view(pa, "explore", lambda: explore_figures(pa, models))
         ckpt = analysis.checkpoint_of(teacher)
         data_name = ckpt.data.name if ckpt else "own model"
-        info = (f"{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
+        said = self.reg.view(pa, "verdict", lambda: pair_verdict(pa, teacher))
+        info = (f"**Verdict:** {said}\n\n{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
                 f"from base seed {pa.s.seed}, K = {pa.k} · A_OT = {m['ot_agreement']:.3f} "
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
-                f"ρ = {m['copy_ratio']:.3f} · {time.perf_counter() - t0:.1f} s")
+                f"ρ = {m['copy_ratio']:.3f} · {_took(time.perf_counter() - t0)}")
         return (info, *figures, *self._seed_detail(models, pa, index))
 
     def scales(self, pair: dict, n, seed, k, session: str = ""):
@@ -144,11 +153,10 @@ class App:
             names = (f"{names[0]} (A)", f"{names[1]} (B)")
         _step(progress, 0.7, "metrics and figures")
         table = analysis.compare_metrics(pa, pb)
-        rows = [[f"{label} ({key})", round(table[key][0], 4), round(table[key][1], 4),
-                 round(table[key][1] - table[key][0], 4), "" if table[key][2] is None else round(table[key][2], 4)]
-                for key, (label, _) in METRICS.items() if key in table]
+        rows = [compare_row(f"{label} ({key})", *table[key]) for key, (label, _) in METRICS.items() if key in table]
         a, b = pa.pairing, pb.pairing
-        info = (f"`{a_name}` (A) vs `{b_name}` (B), both students of `{teacher.ref}` · {pa.s.n} seeds from base "
+        said = [self.reg.view(p, "verdict", lambda p=p: pair_verdict(p, teacher)) for p in (pa, pb)]
+        info = (f"**Verdict A:** {said[0]}\n\n**Verdict B:** {said[1]}\n\n`{a_name}` (A) vs `{b_name}` (B), both students of `{teacher.ref}` · {pa.s.n} seeds from base "
                 f"seed {pa.s.seed}, K = {pa.k} · A_OT {a['ot_agreement']:.3f} vs {b['ot_agreement']:.3f} · "
                 f"ρ {a['copy_ratio']:.3f} vs {b['copy_ratio']:.3f}")
         d_init, d_a = pa.distances
@@ -201,41 +209,9 @@ class App:
 
     # ------------------------------------------------------------------ Diagnostics
 
-    def diagnose(self, pair: dict, family: str, n, seed, k, session: str = "", progress=None):
-        """The four diagnostics, each titled with the models it shows: memorization and boundary
-        of the Explore pair, the teacher-length series and DM-loss curves of ``family``."""
-        models = self.reg.models(pair, session)
-        teacher, student = (redact(analysis.name(m)) for m in models.given)
-        _step(progress, 0.05, "sampling the pair")
-        pa = self.reg.analysis_of(models, n, seed, k)
-        _step(progress, 0.3, "memorization and boundary analysis")
-        dataset, note = self.reg.memo(("dataset", teacher), lambda: analysis.load_dataset(models.given[0]))
-        notes = [f"Memorization and boundary: the Explore pair `{teacher}` → `{student}`"]
-        notes += [note] if note else []
-        mem = boundary = None
-        if dataset is not None:
-            mem = plots.memorization_histogram(pa.memorization(dataset.train),
-                                               title=f"Memorization ratio of Φ_{pa.k}<br>teacher {teacher}")
-            boundary = plots.boundary_scatter(*pa.boundary(dataset.train), pa.seeds,
-                                              title=f"Boundary analysis<br>{teacher} → {student}")
-        curves = lengths = None
-        if family:
-            _step(progress, 0.6, f"the teacher-length series of {family}")
-            refs = family_students(family)
-            pairs = [self.reg.pair(ref, "", session).given for ref in refs]
-            curves = plots.dm_loss_curves(analysis.dm_loss_curves(pairs), title=f"DM loss over distillation<br>family {family}")
-            series = self.reg.memo(("lengths", family, min(int(n), 500), int(seed), int(k)),
-                                   lambda: analysis.teacher_length_series(pairs, min(int(n), 500), int(k), int(seed),
-                                                                          service=self.reg.analyses))
-            keys = ("ot_agreement", "ot_agreement_init", "copy_ratio", "copy_ratio_chance")
-            lengths = plots.copying_vs_teacher_length(np.array([e["teacher_step"] for e in series]),
-                                                      {key: np.array([e["metrics"][key] for e in series]) for key in keys},
-                                                      title=f"Copying vs teacher training length<br>family {family}")
-            notes.append(f"teacher length and DM loss: family `{family}` ({len(refs)} students, "
-                         f"{len({e['teacher_step'] for e in series})} teacher snapshots)")
-        else:
-            notes.append("choose a family for the DM-loss curves and the teacher-length series")
-        return mem, boundary, lengths, curves, " · ".join(notes)
+    def diagnose(self, pair: dict, source: str, n, seed, k, session: str = "", progress=None):
+        """The four diagnostics of one source, a family or the Explore pair (``views.diagnostics``)."""
+        return diagnostics(self.reg, pair, source, n, seed, k, session, lambda f, what: _step(progress, f, what))
 
     # ------------------------------------------------------------------ Train
 

@@ -23,6 +23,7 @@ PUSH_FROM_CLI = ("On a Space with Hugging Face login the app pushes with your ow
                  "command line, where the token stays (`HF_TOKEN`): `python -m dmdviz push runs/<run>/teacher "
                  "<org>/<name>-teacher`, then `python -m dmdviz push runs/<run>/student <org>/<name>` (the student "
                  "names its teacher as its base model).")
+EXPLORE_SOURCE = "explore"  # the Diagnostics source that means the pair open in Explore (``views.diagnostics``)
 
 
 def explore_pickers() -> SimpleNamespace:
@@ -108,18 +109,19 @@ def drill_box(c, first: dict[str, str]) -> None:
 def diagnostics_tab() -> tuple:
     with gr.Row():
         names = families()
-        family = gr.Dropdown(label="Family of students (teacher snapshots) for the teacher-length and DM-loss plots",
-                             choices=names, value=DEFAULT_FAMILY if DEFAULT_FAMILY in names else None, scale=3,
+        family = gr.Dropdown(label="Source of every plot: a family of students (teacher snapshots), or the pair "
+                             "open in Explore", choices=[("the pair open in Explore", EXPLORE_SOURCE), *names],
+                             value=DEFAULT_FAMILY if DEFAULT_FAMILY in names else EXPLORE_SOURCE, scale=3,
                              elem_id="family")
         diag_btn = gr.Button("Run diagnostics", variant="primary", scale=1)
     diag_msg = error_box("diag-error")
     diag_info = gr.Markdown(elem_id="diag-info")
     with gr.Row():
-        mem_plot = gr.Plot(show_label=False, label="Memorization ratio of the Explore pair's teacher", elem_id="memorization-plot")
-        boundary_plot = gr.Plot(show_label=False, label="Boundary analysis of the Explore pair", elem_id="boundary-plot")
+        mem_plot = gr.Plot(show_label=False, label="Memorization ratio of the source's teacher", elem_id="memorization-plot")
+        boundary_plot = gr.Plot(show_label=False, label="Boundary analysis of the source's pair", elem_id="boundary-plot")
     with gr.Row():
-        length_plot = gr.Plot(show_label=False, label="Copying vs teacher training length (the family)", elem_id="length-plot")
-        dm_plot = gr.Plot(show_label=False, label="DM loss over distillation (the family)", elem_id="dm-plot")
+        length_plot = gr.Plot(show_label=False, label="Copying vs teacher training length (the source family)", elem_id="length-plot")
+        dm_plot = gr.Plot(show_label=False, label="DM loss over distillation (the source)", elem_id="dm-plot")
     return family, diag_btn, [mem_plot, boundary_plot, length_plot, dm_plot, diag_info], diag_msg, diag_info
 
 def train_controls(lim: Limits) -> SimpleNamespace:

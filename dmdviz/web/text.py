@@ -1,23 +1,7 @@
-"""The app's prose: the About tab, the one-line meaning of each metric, the metrics and seed
-tables, and the page script (no gradio here)."""
+"""The app's prose: the About tab, the metrics and seed tables (each metric's meaning comes
+from ``analysis.verdict``, which the report reads too), and the page script (no gradio here)."""
 
-METRICS = {
-    "ot_agreement": ("A_OT", "share of seeds the optimal assignment of C pairs with themselves: high = copying, "
-                     "chance = 1/N"),
-    "nn_agreement": ("A_NN", "share of student samples whose nearest teacher target comes from the same seed"),
-    "diag_contrast": ("diagonal contrast", "median own-seed cost / median cross-seed cost: small = each G(z) "
-                      "sits on its own Φ_K(z)"),
-    "copy_ratio": ("ρ", "median d_student / d_init: well below 1 = the student moved onto the teacher's "
-                   "multi-step target (copying); around 1 or above = remapping"),
-    "resolution": ("resolution", "median d_student / median nearest-neighbour spacing of the Φ_K samples: "
-                   "well below 1 = A_OT and A_NN can register copying; above 1 they read chance even for a "
-                   "student that copies (typical of 2-D/4-D sets)"),
-    "copy_ratio_chance": ("ρ at chance", "ρ with the student's samples paired to the wrong seeds: compare ρ "
-                          "with this, not only with 1"),
-    "margin": ("margin", "median over seeds of (distance from G(z) to the nearest other seed's target) / (distance "
-               "to its own target): above 1 = each sample is nearer its own target than any other; it keeps "
-               "separating students where A_OT saturates at 1"),
-}
+from dmdviz.analysis.verdict import METRICS, shown  # the meanings (and figures) the report and the API show too
 
 
 def seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> str:
@@ -32,23 +16,33 @@ def seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> st
 
 
 def _sig(value: float) -> str:
-    """Three significant figures: 0.0532, 0.933, 20.7."""
-    return f"{value:.3g}"
+    """Three significant figures, as the verdict and the report write them: 0.0530, 0.933, 20.7."""
+    return shown(value)
 
 
 def metrics_rows(metrics: dict, intervals: dict, start_known: bool = True) -> list[list]:
     """[metric, student value (with its bootstrap interval where it has one), start Φ_1, meaning],
     every number to three significant figures. ``start_known``: False for a student that did
     not start from the teacher (a random initialisation), whose start column reads "n/a"."""
-    def shown(key):
-        interval = intervals.get(key)
-        return _sig(metrics[key]) + (f" [{_sig(interval[0])}, {_sig(interval[1])}]" if interval is not None else "")
+    def value(key):
+        return shown(metrics[key], intervals.get(key))
 
     def start(key):
         return "" if f"{key}_init" not in metrics else _sig(metrics[f"{key}_init"]) if start_known else "n/a"
 
-    return [[f"{label} ({key})", shown(key), start(key), meaning] for key, (label, meaning) in METRICS.items()
+    return [[f"{label} ({key})", value(key), start(key), meaning] for key, (label, meaning) in METRICS.items()
             if key in metrics]
+
+
+def _three(value: float) -> float:
+    return float(f"{value:.3g}")
+
+
+def compare_row(name: str, a: float, b: float, start: float | None) -> list:
+    """[metric, A, B, B − A, start Φ_1] of the comparison, as numbers to three significant
+    figures; B − A is the difference of the values shown, so the row reads consistently."""
+    a, b = _three(a), _three(b)
+    return [name, a, b, _three(b - a), "" if start is None else _three(start)]
 
 
 ABOUT = """
@@ -68,6 +62,14 @@ Time convention everywhere: t = 0 is noise, t = 1 is data, x_t = (1 - t) z + t x
 Φ_K(z) is the teacher's K-step Euler sample, so Φ_1(z) is the student's starting point.
 
 ## How to read each plot
+
+**Verdict.** The first line of Explore, of the comparison, of Diagnostics and of the HTML
+report says what the numbers below it say: *copies* (most seeds keep their teacher's own
+target: A_OT at least ½), *partly copies* (A_OT clearly above chance, at least 10 %),
+*remaps at this resolution, copies at coarse scale* (A_OT near chance, but cut into fewer
+cells the targets find G in its own target's cell well above chance: the student lands near
+its target, farther than the targets' spacing) or *remaps* (chance at every scale), with the
+numbers that decide it.
 
 **Samples (panels or grid).** Low-dim sets: four panels z, Φ_8(z), Φ_1(z), G(z) on one
 shared scale (Φ_1, the one-step mean, is the small cloud at the centre), coloured by the
@@ -103,10 +105,12 @@ and n_2 the nearest training points: r near 1 is not memorised; r > 3 would be.
 **Boundary analysis.** D(z), the mean distance of Φ_K(z) to the training set, against
 ρ(z) = d_student / d_init: points below the line ρ = 1 were pulled towards their own target.
 
-**Which model each Diagnostics plot shows.** The memorization histogram and the boundary
-analysis are of the pair open in Explore (their subtitles name it); the teacher-length series
-and the DM-loss curves are of the family chosen in the tab (the MNIST teacher snapshots by
-default). The status line above the plots says both.
+**Which model Diagnostics shows.** One source for all four plots, chosen in the tab: a
+family of students (the MNIST teacher snapshots by default), whose longest-trained
+teacher's plain student gives the memorization histogram and the boundary analysis and
+whose every student gives the teacher-length series and the DM-loss curves; or the pair
+open in Explore (no teacher-length series: one pair has one teacher). Every title and the
+caption above the plots name the source, under the verdict of its pair.
 
 **Teacher-length series.** Copying metrics of students distilled from teachers trained for
 more and more iterations: the paper finds more copying for longer-trained teachers.

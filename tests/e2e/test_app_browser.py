@@ -77,6 +77,7 @@ def test_the_page_opens_with_the_default_pair_drawn(page):
         expect(_plot(page, selector)).to_be_visible(timeout=LONG)
     expect(page.locator("#explore-info")).to_contain_text("chessboard4d/teacher → chessboard4d/student")
     expect(page.locator("#explore-info")).to_contain_text("from base seed 0")
+    expect(page.locator("#explore-info")).to_contain_text(re.compile(r"Verdict: \S"))  # the verdict line first
     expect(page.locator("#seed-table")).to_contain_text("Φ_32")
     for selector in EXPLORE_PLOTS:  # every figure can be saved as a PNG from its toolbar (Plotly's toImage)
         page.locator(selector).hover()
@@ -200,9 +201,13 @@ def test_two_students_of_one_teacher_side_by_side(page):
     expect(second).to_have_value("mnist/student-8192-gan (shipped)")
     page.get_by_role("button", name="Compare", exact=True).click()
     expect(page.locator("#compare-info")).to_contain_text("both students of mnist/teacher-8192", timeout=LONG)
+    expect(page.locator("#compare-info")).to_contain_text("Verdict A: copies: 100 % of seeds keep their teacher's target")
+    expect(page.locator("#compare-info")).to_contain_text("Verdict B: ")
     for selector in ("#compare-samples-plot", "#compare-pca-plot", "#compare-scatter-plot"):
         expect(_plot(page, selector)).to_be_visible()
     SHOTS.mkdir(parents=True, exist_ok=True)
+    page.mouse.move(0, 0)  # no hover label over the shot
+    page.wait_for_timeout(1500)
     page.locator("#compare").screenshot(path=str(SHOTS / "compare.png"))
     page.locator("#samples-plot").scroll_into_view_if_needed()
     x, y, scale = page.evaluate(TILE, ["#samples-plot .js-plotly-plot", 12])
@@ -223,6 +228,9 @@ def test_diagnostics_and_about_tabs(page):
     expect(_plot(page, "#memorization-plot")).to_be_visible(timeout=LONG)
     expect(_plot(page, "#boundary-plot")).to_be_visible()
     _shot(page, "diagnostics")
+    _tab(page, "Sweep")
+    expect(_plot(page, "#sweep-plot")).to_be_visible(timeout=LONG)
+    _shot(page, "sweep")
     _tab(page, "About")
     expect(page.get_by_text("What the paper claims")).to_be_visible()
     _shot(page, "about")

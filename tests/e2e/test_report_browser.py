@@ -1,4 +1,4 @@
-"""The HTML report opens offline in real Chromium and renders every figure (spec §5)."""
+"""The HTML report opens offline in real Chromium, its verdict first, every figure drawn."""
 
 from playwright.sync_api import expect
 
@@ -13,9 +13,11 @@ def test_report_renders_every_figure(tiny_pair, tmp_path, page):
     path = write_report(st, tmp_path / "report.html")
     page.route("http*://**", lambda route: route.abort())  # offline: everything must be inline
     page.goto(path.resolve().as_uri())
-    plots = page.locator(".js-plotly-plot")
-    expect(plots).to_have_count(len(figs), timeout=30_000)
-    expect(page.locator(".js-plotly-plot .main-svg:first-child")).to_have_count(len(figs), timeout=30_000)
-    for title, _ in figs:
+    drawings = page.locator(".fig svg")
+    expect(drawings).to_have_count(len(figs), timeout=30_000)
+    for i, (title, _) in enumerate(figs):
         expect(page.get_by_role("heading", name=title)).to_be_visible()
+        box = drawings.nth(i).bounding_box()
+        assert box["width"] > 600 and box["height"] > 150  # drawn at the page's width, not collapsed
+    expect(page.locator(".verdict")).to_contain_text("Verdict:")
     assert page.errors == []

@@ -1,10 +1,12 @@
 """What a researcher sees, in real Chromium: a Draw clicked during a redraw is drawn, an upload
-after a refused one works, Diagnostics names the models of every plot, and at 1000 px no
+after a refused one works, Diagnostics draws every plot from one source and names it, and at 1000 px no
 legend sits on a plot's data area and no metrics cell is cut off.
 
 One page and one server for the module (the tests run in file order on it)."""
 
+import os
 import re
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ DEFAULT_PAIR = "chessboard4d/student"
 SHIPPED = Path(__file__).resolve().parents[2] / "checkpoints"
 LONG = 120_000  # ms: a cold server samples and solves OT before the first plots
 SERVED_ENV = {"DMDVIZ_MAX_SEEDS": "600"}  # a redraw long enough to click during it
+SHOTS = SHIPPED.parent / os.environ["DMDVIZ_SCREENSHOTS"] if os.environ.get("DMDVIZ_SCREENSHOTS") else \
+    Path(tempfile.gettempdir()) / "dmdviz-screenshots"  # as test_app_browser: the checkout stays clean
 
 
 @pytest.fixture(scope="module")
@@ -92,15 +96,49 @@ def test_diagnostics_name_their_models_and_no_legend_or_cell_is_hidden(page):
     page.locator("#metrics-table").scroll_into_view_if_needed()
     assert page.evaluate(CLIPPED_CELLS) == []
     page.get_by_role("tab", name="Diagnostics").click()
-    expect(page.get_by_label(re.compile("^Family of students"))).to_have_value("mnist")
-    info = page.locator("#diag-info")
-    pair = re.compile("the Explore pair chessboard4d/teacher → (chessboard4d/student|your upload)")  # the last opened
-    expect(info).to_contain_text(pair, timeout=LONG)
-    expect(info).to_contain_text("family mnist (9 students, 4 teacher snapshots)")
-    for plot, words in (("#memorization-plot", "teacher chessboard4d/teacher"), ("#dm-plot", "family mnist"),
-                        ("#length-plot", "family mnist")):
-        expect(page.locator(f"{plot} .gtitle, {plot} .gtitle-subtitle").filter(has_text=words)).to_have_count(1)
+    expect(page.get_by_label(re.compile("^Source of every plot"))).to_have_value("mnist")
+    info = page.locator("#diag-info")  # one source for every plot: the family, its verdict first
+    expect(info).to_contain_text("Source: family mnist (9 students, 4 teacher snapshots)", timeout=LONG)
+    expect(info).to_contain_text("Verdict (mnist/teacher-8192 → mnist/student-8192): copies")
+    expect(info).not_to_contain_text("chessboard4d")  # the pair open in Explore is no source here
+    for plot in ("#memorization-plot", "#boundary-plot", "#length-plot", "#dm-plot"):
+        expect(page.locator(f"{plot} .gtitle, {plot} .gtitle-subtitle").filter(has_text="family mnist")).to_have_count(1)
+    expect(page.locator("#boundary-plot .gtitle, #boundary-plot .gtitle-subtitle").filter(
+        has_text="mnist/teacher-8192 → mnist/student-8192")).to_have_count(1)
     assert page.evaluate(LEGEND_ON_DATA) == []
     page.get_by_role("tab", name="Explore").click()
     page.wait_for_timeout(500)
     assert page.evaluate(LEGEND_ON_DATA) == []
+
+
+def test_every_tab_at_1000_px(page):
+    """Each tab as a 1000-px-wide window shows it (the README's ``*-1000.png``): Diagnostics on
+    the small draw above (cheap), then Explore back on the default pair and the page's N and K."""
+    from playwright.sync_api import expect
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    busy = page.locator(".meta-text:visible, .meta-text-center:visible, .progress-text:visible")
+
+    def shoot(tab, ready):
+        page.get_by_role("tab", name=tab).click()
+        if ready:
+            expect(page.locator(f"{ready} .js-plotly-plot .main-svg").first).to_be_visible(timeout=LONG)
+        expect(busy).to_have_count(0, timeout=LONG)  # no view still drawing (Diagnostics redraws on its tab's select)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SHOTS / f"{tab.lower()}-1000.png"), full_page=True)
+
+    page.get_by_label(re.compile("^K ")).fill("8")
+    page.get_by_role("tab", name="Diagnostics").click()
+    page.get_by_role("button", name="Run diagnostics").click()
+    expect(page.locator("#diag-info")).to_contain_text("Source: family mnist", timeout=LONG)
+    shoot("Diagnostics", "#memorization-plot")
+    page.get_by_role("tab", name="Explore").click()
+    page.get_by_label("Pair (shipped or trained here)").click()
+    page.get_by_role("option", name=f"{DEFAULT_PAIR} (shipped)").click()
+    expect(page.locator("#explore-info")).to_contain_text(f"→ {DEFAULT_PAIR}", timeout=LONG)
+    page.get_by_label("number input for Seeds N").fill("500")
+    page.get_by_role("button", name="Draw").click()
+    expect(page.locator("#explore-info")).to_contain_text("500 seeds from base seed 0, K = 8", timeout=LONG)
+    expect(page.locator("#scale-plot .js-plotly-plot .main-svg").first).to_be_visible(timeout=LONG)
+    for tab, ready in (("Explore", "#pca-plot"), ("Train", None), ("Sweep", "#sweep-plot"), ("About", None)):
+        shoot(tab, ready)
