@@ -256,7 +256,7 @@ def cmd_analyze(args) -> None:
         if args.html:
             from dmdviz.experiments.report import write_report
 
-            print(f"report written to {write_report(st, args.html, images=args.format or "svg")}", file=sys.stderr)
+            print(f"report written to {write_report(st, args.html, images=args.format or 'svg')}", file=sys.stderr)
         if args.figures:
             outputs.write_figures(st, args.figures, args.format or "svg")
         outputs.write_json(args, st.summary)
