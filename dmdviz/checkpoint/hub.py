@@ -1,9 +1,16 @@
 """The Hugging Face Hub: the files a request needs, planned from the Hub's listing and bounded
 before the first byte (``fetch_files``; ``HF_HUB_OFFLINE`` and the cache respected), a dmdviz
-checkpoint downloaded through it, and a checkpoint folder pushed."""
+checkpoint downloaded through it, and a checkpoint folder pushed.
+
+While the files stream, each is cut off at the size the listing gave for it (a server that
+streams more than it listed gets one read, 10 MB, further), and all of one reference's downloads at
+``DMDVIZ_DOWNLOAD_S`` seconds; a cut leaves no partial blob in the cache. A server that stops
+sending is dropped by the Hub client's own read timeout (``HF_HUB_DOWNLOAD_TIMEOUT``, 10 s,
+and its five retries)."""
 
 from __future__ import annotations
 
+import time
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
 
@@ -38,8 +45,12 @@ def fetch_files(ref: str, patterns: list[str], limits: Limits | None = None,
         if listing is None:
             folder = Path(snapshot_download(repo, revision=rev, allow_patterns=patterns, local_files_only=True))
         else:
-            _check_plan(repo, listing, limits or Limits.from_env(), small)
-            folder = _download(repo, rev, listing)
+            limits = limits or Limits.from_env()
+            _check_plan(repo, listing, limits, small)
+            folder = _download(repo, rev, listing, limits.download_s)
+    except _Cut as e:
+        _drop_partial(repo)
+        raise DmdvizError(f"{ref}: {e}: download stopped") from None
     except hf_errors.OfflineModeIsEnabled:
         raise DmdvizError(f"{ref}: Hub is in offline mode and the repo is not in the local cache") from None
     except hf_errors.LocalEntryNotFoundError:
@@ -95,15 +106,55 @@ def _mb(size: int) -> str:
     return f"{size / 2**20:.2f}".rstrip("0").rstrip(".") if size < 2**20 else f"{size / 2**20:,.0f}"
 
 
-def _download(repo: str, rev: str | None, listing: dict[str, int]) -> Path:
-    """The listed files alone, through the cache; their snapshot folder."""
+def _download(repo: str, rev: str | None, listing: dict[str, int], seconds: int = 0) -> Path:
+    """The listed files alone, through the cache, each metered (``_meter``); their snapshot folder."""
     from huggingface_hub import hf_hub_download
 
+    deadline = time.monotonic() + seconds if seconds > 0 else None
     folder = None
     for path in sorted(listing):
-        got = Path(hf_hub_download(repo, path, revision=rev))
+        got = Path(hf_hub_download(repo, path, revision=rev, tqdm_class=_meter(path, listing[path], deadline, seconds)))
         folder = got.parents[len(PurePosixPath(path).parts) - 1]
     return folder
+
+
+class _Cut(Exception):
+    """A download stopped while it streamed (more bytes than listed, or past its time)."""
+
+
+def _meter(path: str, size: int, deadline: float | None, seconds: int) -> type:
+    """The progress-bar class ``hf_hub_download`` is given for one file: told of every chunk
+    before it is written, it stops the stream past ``size`` bytes or past ``deadline``."""
+
+    class Meter:
+        def __init__(self, *args, initial: int = 0, **kwargs):
+            self.n = initial
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def close(self) -> None:
+            pass
+
+        def update(self, n: int | None = 1) -> None:
+            self.n += n or 0
+            if self.n > size:
+                raise _Cut(f"the Hub streamed more of {path} than the {size:,} bytes its listing gave")
+            if deadline is not None and time.monotonic() > deadline:
+                raise _Cut(f"its downloads ran past the {seconds} s limit (DMDVIZ_DOWNLOAD_S)")
+
+    return Meter
+
+
+def _drop_partial(repo: str) -> None:
+    """The partial blobs (``*.incomplete``) a cut download left in the repo's cache folder."""
+    from huggingface_hub import constants
+
+    for blob in (Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}" / "blobs").glob("*.incomplete"):
+        blob.unlink(missing_ok=True)
 
 
 def push(folder, repo_id: str, token: str | None = None, private: bool = False) -> str:

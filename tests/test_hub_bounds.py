@@ -1,0 +1,108 @@
+"""Hub downloads bounded while they stream, against a fake Hub on loopback (a real HTTP server
+the Hub client talks to; only the listing is patched): a file that streams more than its
+listing claimed is cut off at the claimed size and leaves no partial blob, and one reference's
+downloads stop at ``DMDVIZ_DOWNLOAD_S``."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from dmdviz.errors import DmdvizError
+
+CHUNK = 64 * 1024
+
+
+class LoopbackHub:
+    """Serves ``/<org>/<name>/resolve/<rev>/<file>``: HEAD answers with the claimed size, GET
+    streams ``streamed`` bytes (no Content-Length), ``pause`` seconds between chunks; ``sent``
+    counts the bytes the client took."""
+
+    def __init__(self, claimed: int, streamed: int, pause: float = 0.0):
+        self.claimed, self.streamed, self.pause, self.sent = claimed, streamed, pause, 0
+        hub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _head(self, length: int | None):
+                self.send_response(200)
+                self.send_header("X-Repo-Commit", "c" * 40)
+                self.send_header("ETag", '"' + "b" * 40 + '"')
+                if length is not None:
+                    self.send_header("Content-Length", str(length))
+                self.end_headers()
+
+            def do_HEAD(self):
+                self._head(hub.claimed)
+
+            def do_GET(self):
+                self._head(None)
+                try:
+                    while hub.sent < hub.streamed:
+                        self.wfile.write(b"\0" * CHUNK)
+                        hub.sent += CHUNK
+                        time.sleep(hub.pause)
+                except OSError:  # the client hung up
+                    pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def loopback(monkeypatch, tmp_path):
+    """``make(claimed, streamed, pause)``: a loopback Hub the Hub client downloads from (online,
+    an empty cache under ``tmp_path``), listing ``org/big``'s ``model.safetensors`` at ``claimed``."""
+    import huggingface_hub
+    import huggingface_hub.constants as c
+    from huggingface_hub.hf_api import RepoFile
+
+    hubs = []
+
+    def make(claimed: int, streamed: int, pause: float = 0.0) -> LoopbackHub:
+        hub = LoopbackHub(claimed, streamed, pause)
+        hubs.append(hub)
+        monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(c, "DOWNLOAD_CHUNK_SIZE", CHUNK)  # the client's read size (10 MB): the meter's step
+        monkeypatch.setattr(c, "HF_HUB_CACHE", str(tmp_path / "hub"))
+        monkeypatch.setattr(c, "ENDPOINT", hub.url)
+        monkeypatch.setattr(c, "HUGGINGFACE_CO_URL_TEMPLATE", hub.url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info", lambda self, repo, paths, revision=None, **kw:
+                            [RepoFile(path=p, size=claimed, oid="0" * 40) for p in paths])
+        return hub
+
+    yield make
+    for hub in hubs:
+        hub.server.shutdown()
+        hub.server.server_close()
+
+
+def test_a_file_streaming_past_its_listed_size_is_cut_off(loopback, tmp_path):
+    from dmdviz.checkpoint import fetch_files
+
+    hub = loopback(claimed=CHUNK * 4, streamed=CHUNK * 4096)  # listed at 256 KiB, streams 256 MiB
+    with pytest.raises(DmdvizError) as e:
+        fetch_files("org/big", ["model.safetensors"])
+    assert str(e.value) == ("org/big: the Hub streamed more of model.safetensors than the 262,144 bytes its listing "
+                            "gave: download stopped"), e.value
+    assert hub.sent < CHUNK * 64  # a few socket buffers beyond the cut, not the 256 MiB
+    assert not list((tmp_path / "hub").rglob("*.incomplete"))  # no partial blob kept (nor resumed later)
+
+
+def test_downloads_stop_at_their_time_limit(loopback):
+    from dmdviz.checkpoint import fetch_files
+    from dmdviz.limits import Limits
+
+    hub = loopback(claimed=CHUNK * 4096, streamed=CHUNK * 4096, pause=0.05)  # honest, but a 3-minute drip
+    limits = replace(Limits.from_env(), download_s=1)
+    started = time.monotonic()
+    with pytest.raises(DmdvizError, match=r"^org/big: its downloads ran past the 1 s limit \(DMDVIZ_DOWNLOAD_S\)"):
+        fetch_files("org/big", ["model.safetensors"], limits)
+    assert time.monotonic() - started < 30 and hub.sent < CHUNK * 1024
