@@ -1,10 +1,12 @@
 """Hub downloads bounded while they stream, against a fake Hub on loopback (a real HTTP server
 the Hub client talks to; only the listing is patched): a file that streams more than its
 listing claimed is cut off at the claimed size and leaves no partial blob, and one reference's
-downloads stop at ``DMDVIZ_DOWNLOAD_S``."""
+downloads stop at ``DMDVIZ_DOWNLOAD_S``. And the Hub cache kept under ``DMDVIZ_HUB_CACHE_MB``
+(a fake offline cache): least recently used repos go, never one a request still uses."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import replace
@@ -106,3 +108,38 @@ def test_downloads_stop_at_their_time_limit(loopback):
     with pytest.raises(DmdvizError, match=r"^org/big: its downloads ran past the 1 s limit \(DMDVIZ_DOWNLOAD_S\)"):
         fetch_files("org/big", ["model.safetensors"], limits)
     assert time.monotonic() - started < 30 and hub.sent < CHUNK * 1024
+
+
+def _repo(cache, name: str, mb: float, age_s: float) -> None:
+    """``org/<name>`` in an offline cache: one file of ``mb`` MB, last used ``age_s`` ago."""
+    from fake_hub import cached_repo
+
+    folder = cache.parent / f"src-{name}"
+    folder.mkdir()
+    (folder / "config.json").write_bytes(b"{}" + b" " * int(mb * 2**20))
+    cached_repo(cache, f"org/{name}", folder)
+    stamp = time.time() - age_s
+    os.utime(cache / f"models--org--{name}", (stamp, stamp))
+
+
+def test_the_hub_cache_evicts_least_recently_used_repos_but_never_one_in_use(tmp_path, monkeypatch):
+    import huggingface_hub.constants as c
+
+    from dmdviz.checkpoint import fetch_files, hub
+    from dmdviz.limits import Limits
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(cache))
+    for name, age in (("oldest", 300), ("older", 200), ("recent", 100), ("asked", 400)):
+        _repo(cache, name, 0.9, age)
+    # 3.6 MB held, a 2 MB cap: "asked" is the oldest by its stamp, but this request uses it now
+    limits = replace(Limits.from_env(), hub_cache_mb=2, request_s=60)
+    folder, repo, _ = fetch_files("org/asked", ["config.json"], limits)
+    assert repo == "org/asked" and (folder / "config.json").is_file()
+    assert sorted(p.name for p in cache.iterdir()) == ["models--org--asked", "models--org--recent"]
+    # a repo this process used within the request limit stays too, whatever the cap
+    assert hub.used("org/recent", replace(limits, hub_cache_mb=1)) == []
+    assert sorted(p.name for p in cache.iterdir()) == ["models--org--asked", "models--org--recent"]
+    assert hub.trim_cache(cache, 2**20, keep={"models--org--recent"}) == ["models--org--asked"]
+    assert fetch_files("org/recent", ["config.json"], replace(limits, hub_cache_mb=0))[1] == "org/recent"  # 0: no cap

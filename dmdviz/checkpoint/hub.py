@@ -6,10 +6,17 @@ While the files stream, each is cut off at the size the listing gave for it (a s
 streams more than it listed gets one read, 10 MB, further), and all of one reference's downloads at
 ``DMDVIZ_DOWNLOAD_S`` seconds; a cut leaves no partial blob in the cache. A server that stops
 sending is dropped by the Hub client's own read timeout (``HF_HUB_DOWNLOAD_TIMEOUT``, 10 s,
-and its five retries)."""
+and its five retries).
+
+With ``DMDVIZ_HUB_CACHE_MB`` set (public mode: 4,096), the Hub cache is kept under it, least
+recently used repos evicted after each fetch (``used``)."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import threading
 import time
 from fnmatch import fnmatch
 from pathlib import Path, PurePosixPath
@@ -36,6 +43,15 @@ def fetch_files(ref: str, patterns: list[str], limits: Limits | None = None,
     ``DMDVIZ_MAX_MODEL_MB``, each other file at most ``small`` bytes, all together at most
     ``DMDVIZ_MAX_DOWNLOAD_MB``; then those files alone downloaded. Offline, or with the Hub
     unreachable, only the cache is read."""
+    repo, rev = split_revision(ref)
+    limits = limits or Limits.from_env()
+    used(repo, limits)  # before the download too: no other request's trim evicts it meanwhile
+    folder = _fetch(ref, patterns, limits, small)
+    used(repo, limits)
+    return folder, repo, rev or folder.name
+
+
+def _fetch(ref: str, patterns: list[str], limits: Limits, small: int) -> Path:
     from huggingface_hub import errors as hf_errors
     from huggingface_hub import snapshot_download
 
@@ -45,7 +61,6 @@ def fetch_files(ref: str, patterns: list[str], limits: Limits | None = None,
         if listing is None:
             folder = Path(snapshot_download(repo, revision=rev, allow_patterns=patterns, local_files_only=True))
         else:
-            limits = limits or Limits.from_env()
             _check_plan(repo, listing, limits, small)
             folder = _download(repo, rev, listing, limits.download_s)
     except _Cut as e:
@@ -63,7 +78,56 @@ def fetch_files(ref: str, patterns: list[str], limits: Limits | None = None,
         raise DmdvizError(f"{ref}: Hub error ({str(e).splitlines()[0][:120]})") from None
     except (OSError, ValueError) as e:
         raise DmdvizError(f"{ref}: could not be fetched ({type(e).__name__}: {str(e)[:120]})") from None
-    return folder, repo, rev or folder.name
+    return folder
+
+
+def used(repo: str, limits: Limits, kind: str = "models") -> list[str]:
+    """Record that this process uses ``repo`` now (its cache folder's time stamp, the cache's
+    least-recently-used order), then, with ``DMDVIZ_HUB_CACHE_MB`` set, ``trim_cache``: the
+    repos this process used within the last ``DMDVIZ_REQUEST_S`` seconds (an hour without that
+    limit) are never evicted, so no request loses a repo between its download and its use.
+    Returns the evicted repos' folder names."""
+    from huggingface_hub import constants
+
+    root, name, now = Path(constants.HF_HUB_CACHE), f"{kind}--{repo.replace('/', '--')}", time.monotonic()
+    with contextlib.suppress(OSError):
+        os.utime(root / name)
+    with _RECENT_LOCK:
+        _RECENT[name] = now
+        window = limits.request_s if limits.request_s > 0 else 3600
+        for old in [n for n, t in _RECENT.items() if now - t >= window]:
+            del _RECENT[old]
+        keep = set(_RECENT)
+    return trim_cache(root, limits.hub_cache_mb * 2**20, keep) if limits.hub_cache_mb > 0 else []
+
+
+_RECENT: dict[str, float] = {}  # a repo's cache folder name -> when this process last used it (monotonic)
+_RECENT_LOCK = threading.Lock()
+
+
+def trim_cache(root: Path, cap: int, keep: set[str]) -> list[str]:
+    """Evict whole repos (``models--*``, ``datasets--*``) from the Hub cache at ``root``, least
+    recently used first (their folders' time stamps), until it holds at most ``cap`` bytes;
+    never one named in ``keep``. Returns the evicted folder names."""
+    repos = [d for pattern in ("models--*", "datasets--*") for d in root.glob(pattern) if d.is_dir()]
+    sizes = {d: _bytes(d) for d in repos}
+    total, gone = sum(sizes.values()), []
+    for folder in sorted(repos, key=lambda d: d.stat().st_mtime):
+        if total <= cap:
+            break
+        if folder.name not in keep:
+            shutil.rmtree(folder, ignore_errors=True)
+            total -= sizes[folder]
+            gone.append(folder.name)
+    return gone
+
+
+def _bytes(folder: Path) -> int:
+    """Bytes a cache folder holds (its blobs; snapshots are links to them)."""
+    try:
+        return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+    except OSError:  # evicted meanwhile
+        return 0
 
 
 def _listing(repo: str, rev: str | None, patterns: list[str]) -> dict[str, int] | None:
