@@ -68,6 +68,10 @@ class Limits:
     download_s: int = 1800  # DMDVIZ_DOWNLOAD_S: wall-clock seconds of one Hub reference's downloads; 0: none
     hub_cache_mb: int = 0  # DMDVIZ_HUB_CACHE_MB: the Hub cache, least recently used repos evicted above it; 0: none
     disk_margin_mb: int = 512  # DMDVIZ_DISK_MARGIN_MB: free disk an upload must leave
+    job_s: int = 0  # DMDVIZ_JOB_S: wall-clock seconds of one start of a background job or sweep (then it stops, resumable); 0: none
+    max_sweep_runs: int = 0  # DMDVIZ_MAX_SWEEP_RUNS: sub-runs of one sweep started from the app; 0: none
+    max_runs: int = 0  # DMDVIZ_MAX_RUNS: runs kept under the runs root (the oldest not running deleted at a start); 0: none
+    runs_mb: int = 0  # DMDVIZ_RUNS_MB: disk the runs under the runs root may take, likewise; 0: none
 
     @classmethod
     def from_env(cls) -> "Limits":
@@ -100,4 +104,8 @@ class Limits:
             # locally the Hub cache is the user's, shared with other tools: no eviction unless asked
             hub_cache_mb=_env_int("DMDVIZ_HUB_CACHE_MB", 4096 if public else 0),
             disk_margin_mb=_env_int("DMDVIZ_DISK_MARGIN_MB", 1024 if public else 512),
+            job_s=_env_int("DMDVIZ_JOB_S", 1800 if public else 0),
+            max_sweep_runs=_env_int("DMDVIZ_MAX_SWEEP_RUNS", 12 if public else 0),
+            max_runs=_env_int("DMDVIZ_MAX_RUNS", 20 if public else 0),
+            runs_mb=_env_int("DMDVIZ_RUNS_MB", 2048 if public else 0),
         )
