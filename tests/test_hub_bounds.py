@@ -143,3 +143,37 @@ def test_the_hub_cache_evicts_least_recently_used_repos_but_never_one_in_use(tmp
     assert sorted(p.name for p in cache.iterdir()) == ["models--org--asked", "models--org--recent"]
     assert hub.trim_cache(cache, 2**20, keep={"models--org--recent"}) == ["models--org--asked"]
     assert fetch_files("org/recent", ["config.json"], replace(limits, hub_cache_mb=0))[1] == "org/recent"  # 0: no cap
+
+
+def test_mnist_from_the_hub_goes_through_the_bounded_planner(tmp_path, monkeypatch, mnist_dir):
+    import shutil
+
+    import huggingface_hub
+    import huggingface_hub.constants as c
+    from huggingface_hub.hf_api import RepoFile
+
+    from dmdviz import checkpoint
+    from dmdviz.data import images
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(images, "_HUB", [])
+    monkeypatch.setattr(images, "BUNDLED_MNIST", tmp_path / "not-shipped")
+    monkeypatch.setenv("DMDVIZ_MNIST_REPO", "org/mnist")
+    monkeypatch.delenv("DMDVIZ_DATA_DIR", raising=False)
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(c, "HF_HUB_CACHE", str(cache))
+    with pytest.raises(DmdvizError, match=r"hub:org/mnist \(no Hub access given here\)"):
+        images.mnist_folder()  # no edge gave a fetcher: the Hub is not tried
+    images.use_hub(checkpoint.fetch_dataset)
+    snapshot = cache / "datasets--org--mnist" / "snapshots" / ("d" * 40)
+    shutil.copytree(mnist_dir, snapshot)
+    (cache / "datasets--org--mnist" / "refs").mkdir()
+    (cache / "datasets--org--mnist" / "refs" / "main").write_text("d" * 40)
+    assert images.mnist_folder() == snapshot  # offline: the dataset repo's cache
+    # online, the listing plans the download: an IDX file listed at 20 GiB is refused before a byte
+    monkeypatch.setattr(c, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(huggingface_hub.HfApi, "list_repo_tree", lambda self, repo, **kw: iter(
+        [RepoFile(path="t10k-images-idx3-ubyte.gz", size=20 * 2**30, oid="0" * 40)]))
+    with pytest.raises(DmdvizError, match=r"hub:org/mnist \(t10k-images-idx3-ubyte.gz is 20,480 MB, over the 64 MB "
+                                          r"limit\)"):
+        images.mnist_folder()

@@ -28,6 +28,7 @@ from dmdviz.limits import Limits
 
 FILES = ["config.json", "model.safetensors", "README.md"]  # all a checkpoint repo is read for
 SMALL_BYTES = 2**20  # any listed file but weights (.safetensors): configs, cards, pair files
+DATA_BYTES = 64 * 2**20  # any one file of a data set (MNIST's largest IDX file: 47 MB)
 
 
 def download(ref: str) -> tuple[Path, str, str]:
@@ -36,33 +37,35 @@ def download(ref: str) -> tuple[Path, str, str]:
 
 
 def fetch_files(ref: str, patterns: list[str], limits: Limits | None = None,
-                small: int = SMALL_BYTES) -> tuple[Path, str, str]:
+                small: int = SMALL_BYTES, repo_type: str = "model") -> tuple[Path, str, str]:
     """(snapshot folder, repo, revision) holding the files of Hub repo ``ref`` whose paths
     match ``patterns`` (fnmatch), planned before the first byte: listed (``get_paths_info``
     for plain names, else ``list_repo_tree``), each ``.safetensors`` file at most
     ``DMDVIZ_MAX_MODEL_MB``, each other file at most ``small`` bytes, all together at most
     ``DMDVIZ_MAX_DOWNLOAD_MB``; then those files alone downloaded. Offline, or with the Hub
-    unreachable, only the cache is read."""
+    unreachable, only the cache is read. ``repo_type``: "model", or "dataset" (``fetch_dataset``)."""
     repo, rev = split_revision(ref)
     limits = limits or Limits.from_env()
-    used(repo, limits)  # before the download too: no other request's trim evicts it meanwhile
-    folder = _fetch(ref, patterns, limits, small)
-    used(repo, limits)
+    kind = f"{repo_type}s"
+    used(repo, limits, kind)  # before the download too: no other request's trim evicts it meanwhile
+    folder = _fetch(ref, patterns, limits, small, repo_type)
+    used(repo, limits, kind)
     return folder, repo, rev or folder.name
 
 
-def _fetch(ref: str, patterns: list[str], limits: Limits, small: int) -> Path:
+def _fetch(ref: str, patterns: list[str], limits: Limits, small: int, repo_type: str) -> Path:
     from huggingface_hub import errors as hf_errors
     from huggingface_hub import snapshot_download
 
     repo, rev = split_revision(ref)
     try:
-        listing = _listing(repo, rev, patterns)
+        listing = _listing(repo, rev, patterns, repo_type)
         if listing is None:
-            folder = Path(snapshot_download(repo, revision=rev, allow_patterns=patterns, local_files_only=True))
+            folder = Path(snapshot_download(repo, revision=rev, repo_type=repo_type, allow_patterns=patterns,
+                                            local_files_only=True))
         else:
             _check_plan(repo, listing, limits, small)
-            folder = _download(repo, rev, listing, limits.download_s)
+            folder = _download(repo, rev, listing, limits.download_s, repo_type)
     except _Cut as e:
         _drop_partial(repo)
         raise DmdvizError(f"{ref}: {e}: download stopped") from None
@@ -73,12 +76,18 @@ def _fetch(ref: str, patterns: list[str], limits: Limits, small: int) -> Path:
     except hf_errors.RevisionNotFoundError:
         raise DmdvizError(f"{ref}: revision {rev!r} not found on the Hub") from None
     except hf_errors.RepositoryNotFoundError:
-        raise DmdvizError(f"{ref}: no such model repo on the Hub (or it is private)") from None
+        raise DmdvizError(f"{ref}: no such {repo_type} repo on the Hub (or it is private)") from None
     except hf_errors.HfHubHTTPError as e:
         raise DmdvizError(f"{ref}: Hub error ({str(e).splitlines()[0][:120]})") from None
     except (OSError, ValueError) as e:
         raise DmdvizError(f"{ref}: could not be fetched ({type(e).__name__}: {str(e)[:120]})") from None
     return folder
+
+
+def fetch_dataset(repo: str, patterns: list[str]) -> Path:
+    """The files of Hub dataset ``repo`` matching ``patterns`` (``fetch_files``: planned and
+    bounded; any one file at most ``DATA_BYTES``): what data/ is given for its Hub fallback."""
+    return fetch_files(repo, patterns, small=DATA_BYTES, repo_type="dataset")[0]
 
 
 def used(repo: str, limits: Limits, kind: str = "models") -> list[str]:
@@ -130,7 +139,7 @@ def _bytes(folder: Path) -> int:
         return 0
 
 
-def _listing(repo: str, rev: str | None, patterns: list[str]) -> dict[str, int] | None:
+def _listing(repo: str, rev: str | None, patterns: list[str], repo_type: str = "model") -> dict[str, int] | None:
     """{path: size} of the repo's files ``patterns`` match, from the Hub's listing; None
     offline or when the Hub cannot be reached (then nothing can be downloaded)."""
     from huggingface_hub import HfApi, constants
@@ -141,8 +150,8 @@ def _listing(repo: str, rev: str | None, patterns: list[str]) -> dict[str, int] 
     plain = not any(c in p for p in patterns for c in "*?[")
     try:
         api = HfApi()
-        entries = (api.get_paths_info(repo, patterns, revision=rev) if plain
-                   else api.list_repo_tree(repo, revision=rev, recursive=True))
+        entries = (api.get_paths_info(repo, patterns, revision=rev, repo_type=repo_type) if plain
+                   else api.list_repo_tree(repo, revision=rev, recursive=True, repo_type=repo_type))
         return {e.path: int(e.size or 0) for e in entries
                 if getattr(e, "size", None) is not None and any(fnmatch(e.path, p) for p in patterns)}
     except hf_errors.HfHubHTTPError:
@@ -170,14 +179,15 @@ def _mb(size: int) -> str:
     return f"{size / 2**20:.2f}".rstrip("0").rstrip(".") if size < 2**20 else f"{size / 2**20:,.0f}"
 
 
-def _download(repo: str, rev: str | None, listing: dict[str, int], seconds: int = 0) -> Path:
+def _download(repo: str, rev: str | None, listing: dict[str, int], seconds: int = 0, repo_type: str = "model") -> Path:
     """The listed files alone, through the cache, each metered (``_meter``); their snapshot folder."""
     from huggingface_hub import hf_hub_download
 
     deadline = time.monotonic() + seconds if seconds > 0 else None
     folder = None
     for path in sorted(listing):
-        got = Path(hf_hub_download(repo, path, revision=rev, tqdm_class=_meter(path, listing[path], deadline, seconds)))
+        meter = _meter(path, listing[path], deadline, seconds)
+        got = Path(hf_hub_download(repo, path, revision=rev, repo_type=repo_type, tqdm_class=meter))
         folder = got.parents[len(PurePosixPath(path).parts) - 1]
     return folder
 

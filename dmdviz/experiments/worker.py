@@ -17,6 +17,9 @@ from dmdviz.experiments import launcher
 
 
 def run(kind: str, folder: Path) -> int:
+    from dmdviz import checkpoint, data
+
+    data.use_hub(checkpoint.fetch_dataset)  # MNIST's Hub fallback, planned and bounded
     seconds = int(os.environ.get(launcher.JOB_S, "") or 0)
     timed_out = threading.Event()
     launcher.stop_after(folder, seconds, timed_out)  # DMDVIZ_JOB_S: it stops as a cancel would, resumable

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from dmdviz import analysis, checkpoint, models, settings
+from dmdviz import analysis, checkpoint, data, models, settings
 from dmdviz.analysis.cache import SampleCache
 from dmdviz.core import noise
 from dmdviz.errors import DmdvizError
@@ -97,6 +97,7 @@ class Registry:
         # processes: with one busy neighbour, sampling 500 seeds of the 4-D pair took 11 s
         # with 2 threads and 0.14 s with 1 (measured here).
         torch.set_num_threads(self.limits.app_threads)
+        data.use_hub(checkpoint.fetch_dataset)  # MNIST's Hub fallback (training-set metrics), planned and bounded
         self._models = _LRU(self.limits.max_models)
         self._analyses = _LRU(self.limits.max_cached)
         self._memo = _LRU(self.limits.max_cached)
