@@ -150,8 +150,9 @@ def _listing(repo: str, rev: str | None, patterns: list[str], repo_type: str = "
     plain = not any(c in p for p in patterns for c in "*?[")
     try:
         api = HfApi()
-        entries = (api.get_paths_info(repo, patterns, revision=rev, repo_type=repo_type) if plain
-                   else api.list_repo_tree(repo, revision=rev, recursive=True, repo_type=repo_type))
+        kind = {} if repo_type == "model" else {"repo_type": repo_type}  # "model", the default, left unnamed
+        entries = (api.get_paths_info(repo, patterns, revision=rev, **kind) if plain
+                   else api.list_repo_tree(repo, revision=rev, recursive=True, **kind))
         return {e.path: int(e.size or 0) for e in entries
                 if getattr(e, "size", None) is not None and any(fnmatch(e.path, p) for p in patterns)}
     except hf_errors.HfHubHTTPError:
