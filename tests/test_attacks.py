@@ -500,14 +500,11 @@ def test_forged_sessions_from_one_address_are_capped_together():
 def test_a_computation_past_its_time_limit_is_stopped_and_frees_the_slot(server, client, refusal, monkeypatch):
     import torch
 
-    from dmdviz import plots
-
+    reg = server[1]
     gate = next(fn.validator.__self__ for fn in server[3].fns.values() if fn.api_name == "explore")
-    draw, spins, stopped = plots.pca_triplets, [], threading.Event()
+    spins, stopped, net = [], threading.Event(), torch.nn.Linear(2, 2)
 
-    net = torch.nn.Linear(2, 2)
-
-    def endless(*args, **kwargs):  # a computation that does not end by itself, network call after network call
+    def endless(*args, **kwargs):  # an analysis that does not end by itself, network call after network call
         end = time.monotonic() + 60
         try:
             while time.monotonic() < end:
@@ -516,7 +513,7 @@ def test_a_computation_past_its_time_limit_is_stopped_and_frees_the_slot(server,
             stopped.set()
 
     monkeypatch.setattr(gate, "request_s", 0.5)
-    monkeypatch.setattr(plots, "pca_triplets", endless)
+    monkeypatch.setattr(reg, "analysis_of", endless)
     line = refusal(client.submit(VIEW[0] + 3, *VIEW[1:], api_name="/explore").result(timeout=30))
     assert line == ("this computation ran past its 0.5 s limit (DMDVIZ_REQUEST_S) and was stopped: ask for fewer "
                     "seeds, a smaller K or a smaller model"), line
