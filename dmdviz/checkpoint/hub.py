@@ -67,7 +67,7 @@ def _fetch(ref: str, patterns: list[str], limits: Limits, small: int, repo_type:
             _check_plan(repo, listing, limits, small)
             folder = _download(repo, rev, listing, limits.download_s, repo_type)
     except _Cut as e:
-        _drop_partial(repo)
+        _drop_partial(repo, f"{repo_type}s")
         raise DmdvizError(f"{ref}: {e}: download stopped") from None
     except hf_errors.OfflineModeIsEnabled:
         raise DmdvizError(f"{ref}: Hub is in offline mode and the repo is not in the local cache") from None
@@ -121,7 +121,7 @@ def trim_cache(root: Path, cap: int, keep: set[str]) -> list[str]:
     repos = [d for pattern in ("models--*", "datasets--*") for d in root.glob(pattern) if d.is_dir()]
     sizes = {d: _bytes(d) for d in repos}
     total, gone = sum(sizes.values()), []
-    for folder in sorted(repos, key=lambda d: d.stat().st_mtime):
+    for folder in sorted(repos, key=_stamp):
         if total <= cap:
             break
         if folder.name not in keep:
@@ -129,6 +129,13 @@ def trim_cache(root: Path, cap: int, keep: set[str]) -> list[str]:
             total -= sizes[folder]
             gone.append(folder.name)
     return gone
+
+
+def _stamp(folder: Path) -> float:
+    try:
+        return folder.stat().st_mtime
+    except OSError:  # evicted meanwhile
+        return 0.0
 
 
 def _bytes(folder: Path) -> int:
@@ -224,11 +231,11 @@ def _meter(path: str, size: int, deadline: float | None, seconds: int) -> type:
     return Meter
 
 
-def _drop_partial(repo: str) -> None:
+def _drop_partial(repo: str, kind: str = "models") -> None:
     """The partial blobs (``*.incomplete``) a cut download left in the repo's cache folder."""
     from huggingface_hub import constants
 
-    for blob in (Path(constants.HF_HUB_CACHE) / f"models--{repo.replace('/', '--')}" / "blobs").glob("*.incomplete"):
+    for blob in (Path(constants.HF_HUB_CACHE) / f"{kind}--{repo.replace('/', '--')}" / "blobs").glob("*.incomplete"):
         blob.unlink(missing_ok=True)
 
 
