@@ -64,6 +64,14 @@ class Limits:
     max_sample_values: int = 2**20  # DMDVIZ_MAX_SAMPLE_VALUES: numbers in one sample (C × H × W) of a diffusers model
     max_samples_mb: int = 2048  # DMDVIZ_MAX_SAMPLES_MB: one sample set, N × one sample in float32
     max_download_mb: int = 8192  # DMDVIZ_MAX_DOWNLOAD_MB: the files one Hub reference downloads, together
+    request_s: int = 900  # DMDVIZ_REQUEST_S: wall-clock seconds of one computation (its slot is then freed); 0: none
+    download_s: int = 1800  # DMDVIZ_DOWNLOAD_S: wall-clock seconds of one Hub reference's downloads; 0: none
+    hub_cache_mb: int = 0  # DMDVIZ_HUB_CACHE_MB: the Hub cache, least recently used repos evicted above it; 0: none
+    disk_margin_mb: int = 512  # DMDVIZ_DISK_MARGIN_MB: free disk an upload must leave
+    job_s: int = 0  # DMDVIZ_JOB_S: wall-clock seconds of one start of a background job or sweep (then it stops, resumable); 0: none
+    max_sweep_runs: int = 0  # DMDVIZ_MAX_SWEEP_RUNS: sub-runs of one sweep started from the app; 0: none
+    max_runs: int = 0  # DMDVIZ_MAX_RUNS: runs kept under the runs root (the oldest not running deleted at a start); 0: none
+    runs_mb: int = 0  # DMDVIZ_RUNS_MB: disk the runs under the runs root may take, likewise; 0: none
 
     @classmethod
     def from_env(cls) -> "Limits":
@@ -91,4 +99,13 @@ class Limits:
             max_sample_values=min(MAX_SAMPLE_VALUES, _env_int("DMDVIZ_MAX_SAMPLE_VALUES", 4 * 64 * 64 if public else 2**20)),
             max_samples_mb=_env_int("DMDVIZ_MAX_SAMPLES_MB", 64 if public else 2048),
             max_download_mb=_env_int("DMDVIZ_MAX_DOWNLOAD_MB", 512 if public else 8192),
+            request_s=_env_int("DMDVIZ_REQUEST_S", 120 if public else 900),
+            download_s=_env_int("DMDVIZ_DOWNLOAD_S", 120 if public else 1800),
+            # locally the Hub cache is the user's, shared with other tools: no eviction unless asked
+            hub_cache_mb=_env_int("DMDVIZ_HUB_CACHE_MB", 4096 if public else 0),
+            disk_margin_mb=_env_int("DMDVIZ_DISK_MARGIN_MB", 1024 if public else 512),
+            job_s=_env_int("DMDVIZ_JOB_S", 1800 if public else 0),
+            max_sweep_runs=_env_int("DMDVIZ_MAX_SWEEP_RUNS", 12 if public else 0),
+            max_runs=_env_int("DMDVIZ_MAX_RUNS", 20 if public else 0),
+            runs_mb=_env_int("DMDVIZ_RUNS_MB", 2048 if public else 0),
         )

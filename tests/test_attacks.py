@@ -46,7 +46,7 @@ NO_FOLDER = ("a folder path is not a shipped checkpoint, a finished run (runs/<n
 
 @pytest.fixture(scope="module")
 def server(tiny_pair, tmp_path_factory):
-    """(url, registry, tmp): the app with a small queue (6) and per-session cap (2), on a
+    """(url, registry, tmp, demo): the app with a small queue (6) and per-session cap (2), on a
     registry the tests can look into."""
     import huggingface_hub.constants
 
@@ -67,7 +67,7 @@ def server(tiny_pair, tmp_path_factory):
         demo = build_demo(reg)
         port = free_port()
         demo.launch(prevent_thread_lock=True, server_port=port, quiet=True, **launch_kwargs(reg.limits))
-        yield f"http://127.0.0.1:{port}/", reg, tmp
+        yield f"http://127.0.0.1:{port}/", reg, tmp, demo
         demo.close()
 
 
@@ -495,3 +495,28 @@ def test_forged_sessions_from_one_address_are_capped_together():
     assert client_address(request("s", "93.184.216.34", "10.9.9.9")) == "93.184.216.34"
     assert client_address(request("s", "10.0.0.2", "6.6.6.6, 203.0.113.7")) == "203.0.113.7"
     assert client_address(request("s", "127.0.0.1")) == "127.0.0.1"
+
+
+def test_a_computation_past_its_time_limit_is_stopped_and_frees_the_slot(server, client, refusal, monkeypatch):
+    import torch
+
+    reg = server[1]
+    gate = next(fn.validator.__self__ for fn in server[3].fns.values() if fn.api_name == "explore")
+    spins, stopped, net = [], threading.Event(), torch.nn.Linear(2, 2)
+
+    def endless(*args, **kwargs):  # an analysis that does not end by itself, network call after network call
+        end = time.monotonic() + 60
+        try:
+            while time.monotonic() < end:
+                spins.append(net(torch.ones(2)))
+        finally:
+            stopped.set()
+
+    monkeypatch.setattr(gate, "request_s", 0.5)
+    monkeypatch.setattr(reg, "analysis_of", endless)
+    line = refusal(client.submit(VIEW[0] + 3, *VIEW[1:], api_name="/explore").result(timeout=30))
+    assert line == ("this computation ran past its 0.5 s limit (DMDVIZ_REQUEST_S) and was stopped: ask for fewer "
+                    "seeds, a smaller K or a smaller model"), line
+    assert stopped.wait(30) and spins  # the worker ended at its next network call, not after its 60 s
+    monkeypatch.undo()
+    assert f"**{VIEW[0] + 3} seeds**" in client.predict(VIEW[0] + 3, *VIEW[1:], api_name="/explore")[0]  # slot free

@@ -24,7 +24,7 @@ from dmdviz.checkpoint.format import (
     save_checkpoint,
     validate_weights,
 )
-from dmdviz.checkpoint.hub import download, fetch_files, push
+from dmdviz.checkpoint.hub import download, fetch_dataset, fetch_files, push
 from dmdviz.checkpoint.names import MAX_REF, REPO_ID, is_repo_id, split_revision
 from dmdviz.checkpoint.refs import is_shipped, load_checkpoint, resolve, shipped_names
 
@@ -38,6 +38,7 @@ __all__ = [
     "card",
     "check_size",
     "download",
+    "fetch_dataset",
     "fetch_files",
     "is_repo_id",
     "max_bytes",

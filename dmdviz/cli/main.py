@@ -19,9 +19,12 @@ from dmdviz.errors import DmdvizError
 
 
 def _runtime(args):
-    """The run's Runtime (a context manager: under torchrun it ends the process group)."""
+    """The run's Runtime (a context manager: under torchrun it ends the process group); data/'s
+    MNIST fallback is given the bounded Hub fetch (``checkpoint.fetch_dataset``)."""
+    from dmdviz import checkpoint, data
     from dmdviz.training.runtime import Runtime
 
+    data.use_hub(checkpoint.fetch_dataset)
     return Runtime.create(args.device, args.bf16, args.threads)
 
 

@@ -20,7 +20,7 @@ import torch
 
 from dmdviz.config import DataConfig
 from dmdviz.data.dataset import Dataset
-from dmdviz.data.images import BUNDLED_MNIST, _digits, _imagefolder, _mnist, image_folder, mnist_folder
+from dmdviz.data.images import BUNDLED_MNIST, _digits, _imagefolder, _mnist, image_folder, mnist_folder, use_hub
 from dmdviz.data.synthetic import _PLANAR, SYNTHETIC_TRAIN, _chess_support, _chessboard, _mlp_manifold, _planar
 from dmdviz.errors import DmdvizError
 
@@ -48,4 +48,4 @@ def get_dataset(cfg: DataConfig, data_dir: str | os.PathLike | None = None) -> D
 
 
 __all__ = ["BUNDLED_MNIST", "DATASETS", "Dataset", "SYNTHETIC_TRAIN", "get_dataset", "image_folder",
-           "mnist_folder"]
+           "mnist_folder", "use_hub"]

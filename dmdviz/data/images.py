@@ -90,12 +90,21 @@ def _check_md5(folder: Path, files: list[Path]) -> None:
 
 
 BUNDLED_MNIST = Path(__file__).resolve().parents[2] / "data" / "mnist"  # the test split shipped in the repo
+_HUB: list = []  # the Hub fetcher an edge gave (``use_hub``)
+
+
+def use_hub(fetch) -> None:
+    """Give the MNIST fallback its way to the Hub: ``fetch(repo, patterns) -> folder`` of a
+    dataset repo. The command line, the app and the background workers pass
+    ``checkpoint.fetch_dataset`` (planned and bounded; this layer may not import it); without
+    one, a missing MNIST is not looked for on the Hub."""
+    _HUB[:] = [fetch]
 
 
 def mnist_folder(data_dir: str | os.PathLike | None = None) -> Path:
     """The IDX folder: --data-dir, else $DMDVIZ_DATA_DIR (either one, when given, must hold
     the IDX files), else the repo's ``data/mnist`` (the 10,000-image test split), else the
-    Hub dataset's cache."""
+    Hub dataset (``use_hub``)."""
     given = data_dir or os.environ.get("DMDVIZ_DATA_DIR")
     if given:
         p = Path(given).expanduser()
@@ -105,17 +114,17 @@ def mnist_folder(data_dir: str | os.PathLike | None = None) -> Path:
                           "and t10k-labels-idx1-ubyte[.gz], or the train-* ones)")
     if _find_idx(BUNDLED_MNIST, "images") and _find_idx(BUNDLED_MNIST, "labels"):
         return BUNDLED_MNIST
-    tried = [str(BUNDLED_MNIST)]
-    try:
-        from huggingface_hub import snapshot_download
-
-        repo = mnist_hub_repo()
-        p = Path(snapshot_download(repo, repo_type="dataset", allow_patterns=["*idx*"]))
-        if _find_idx(p, "images") and _find_idx(p, "labels"):
-            return p
-        tried.append(f"hub:{repo} (no IDX files)")
-    except Exception as e:  # any Hub failure means "not available here"
-        tried.append(f"hub:{repo} ({type(e).__name__})")
+    tried, repo = [str(BUNDLED_MNIST)], mnist_hub_repo()
+    if not _HUB:
+        tried.append(f"hub:{repo} (no Hub access given here)")
+    else:
+        try:
+            p = Path(_HUB[0](repo, ["*idx*"]))
+            if _find_idx(p, "images") and _find_idx(p, "labels"):
+                return p
+            tried.append(f"hub:{repo} (no IDX files)")
+        except DmdvizError as e:  # any Hub failure means "not available here"
+            tried.append(f"hub:{repo} ({str(e).removeprefix(repo + ': ')[:160]})")
     raise DmdvizError(
         "MNIST not found: pass --data-dir or set DMDVIZ_DATA_DIR to a folder with the IDX files "
         f"(tried {'; '.join(tried)})"

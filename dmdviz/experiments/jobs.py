@@ -11,6 +11,9 @@ A run is a folder under the runs root (``$DMDVIZ_RUNS_DIR``, default ``./runs``)
     STOP          present while a cancel is pending
     owner.json    started from a public app: its session, hashed (only it cancels or resumes)
 
+With ``DMDVIZ_MAX_RUNS`` or ``DMDVIZ_RUNS_MB`` set (public mode: 20 runs, 2,048 MB), a start
+first deletes the oldest runs that are not running beyond them (``retain``).
+
 Why a subprocess and not a thread: torch's thread count is per process (``DMDVIZ_JOB_THREADS``:
 one on a public Space, whose server computes for other visitors beside the job; every core
 locally, as the CLI), the job outlives the browser tab and
@@ -166,6 +169,7 @@ def start(spec: JobSpec, name: str = "", root: Path | None = None, limits: Limit
         folder = root / name
         if folder.exists():
             raise DmdvizError(f"a run named {name!r} exists already; choose another name")
+        retain(root, limits, room=1)
         try:
             folder.mkdir(parents=True)
             files.write_json(folder / "job.json", asdict(spec))
@@ -178,6 +182,34 @@ def start(spec: JobSpec, name: str = "", root: Path | None = None, limits: Limit
                 raise DmdvizError(f"run {name} could not be started ({e.strerror or type(e).__name__})") from None
             raise
     return name
+
+
+def retain(root: Path, limits: Limits, room: int = 0) -> list[str]:
+    """Delete the oldest runs under ``root`` (by their last write) that are not running, until
+    at most ``limits.max_runs`` - ``room`` runs are left and they take at most
+    ``limits.runs_mb`` MB (0: no bound); returns the names deleted. ``start`` calls it (room
+    for the new run) under the launch lock, so no run starts meanwhile."""
+    if not (limits.max_runs or limits.runs_mb):
+        return []
+    names = list_runs(root)  # newest first
+    sizes = {name: _bytes(root / name) for name in names}
+    count, total, gone = len(names), sum(sizes.values()), []
+    for name in reversed(names):
+        over_count = limits.max_runs and count + room > limits.max_runs
+        if not (over_count or (limits.runs_mb and total > limits.runs_mb * 2**20)):
+            break
+        if state(root / name)[0] not in ACTIVE:
+            shutil.rmtree(root / name, ignore_errors=True)
+            count, total = count - 1, total - sizes[name]
+            gone.append(name)
+    return gone
+
+
+def _bytes(folder: Path) -> int:
+    try:
+        return sum(p.lstat().st_size for p in folder.rglob("*") if p.is_file())
+    except OSError:  # deleted meanwhile
+        return 0
 
 
 def resume(run: str, root: Path | None = None, limits: Limits | None = None, owner: str | None = None) -> None:
@@ -296,5 +328,5 @@ def work(folder: Path) -> str:
 
 
 
-__all__ = ["JobSpec", "Progress", "start", "resume", "cancel", "progress", "list_runs", "finished_pairs",
+__all__ = ["JobSpec", "Progress", "start", "retain", "resume", "cancel", "progress", "list_runs", "finished_pairs",
            "running", "push_run", "state", "work"]

@@ -5,7 +5,8 @@ A worker is ``python -m dmdviz.experiments.worker KIND FOLDER`` (``KIND``: a tra
 (``DMDVIZ_THREADS``), its output in ``log.txt``, its pid in ``pid``. One cap
 (``Limits.max_jobs``) counts every worker under the runs root, jobs and sweeps together;
 a child is reaped the moment it exits (a thread waits on it), so no finished worker stays
-a zombie. No torch here: the app imports this before any model is loaded.
+a zombie. With ``Limits.job_s`` set, a worker stops itself that long after it starts
+(``stop_after``: saved and resumable, as a cancel). No torch here: the app imports this before any model is loaded.
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dmdviz.errors import DmdvizError
-from dmdviz.files import FINAL, clear_stop, read_json
+from dmdviz.files import FINAL, clear_stop, read_json, request_stop
 from dmdviz.limits import Limits
 from dmdviz.settings import PROJECT_ROOT
 
 PID = "pid"
 LOG = "log.txt"
+JOB_S = "DMDVIZ_JOB_S"  # the worker's wall-clock limit (``Limits.job_s``), passed in its environment
 KINDS = ("job", "sweep")
 _children: dict[int, subprocess.Popen] = {}
 _launch_lock = threading.Lock()
@@ -33,10 +35,11 @@ def _reap(child: subprocess.Popen) -> None:
     child.wait()  # collects the exit status: the finished child leaves no zombie behind
 
 
-def _spawn(folder: Path, argv: list[str], threads: int) -> int:
+def _spawn(folder: Path, argv: list[str], threads: int, seconds: int = 0) -> int:
+    env = {**os.environ, "DMDVIZ_THREADS": str(threads), JOB_S: str(seconds)}
     with open(folder / LOG, "ab") as log:
         child = subprocess.Popen([sys.executable, *argv], stdout=log, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT,
-                                 env={**os.environ, "DMDVIZ_THREADS": str(threads)}, start_new_session=True)
+                                 env=env, start_new_session=True)
     _children[child.pid] = child
     threading.Thread(target=_reap, args=(child,), daemon=True, name=f"reap-{child.pid}").start()
     (folder / PID).write_text(str(child.pid))
@@ -96,4 +99,22 @@ def launch(kind: str, folder, limits: Limits) -> int:
         raise ValueError(kind)
     folder = Path(folder)
     clear_stop(folder)
-    return _spawn(folder, ["-m", "dmdviz.experiments.worker", kind, str(folder)], limits.job_threads)
+    return _spawn(folder, ["-m", "dmdviz.experiments.worker", kind, str(folder)], limits.job_threads, limits.job_s)
+
+
+def stop_after(folder, seconds: int, stopped: threading.Event | None = None) -> threading.Timer | None:
+    """In a worker: ask it to stop (the ``STOP`` file, so it saves its state and stays
+    resumable) ``seconds`` after now, ``DMDVIZ_JOB_S`` as the launcher passed it; sets
+    ``stopped`` when it does. None when there is no limit."""
+    if seconds <= 0:
+        return None
+
+    def stop():
+        request_stop(folder)
+        if stopped is not None:
+            stopped.set()
+
+    timer = threading.Timer(seconds, stop)
+    timer.daemon = True
+    timer.start()
+    return timer

@@ -19,7 +19,7 @@ import gradio as gr
 from dmdviz import analysis
 from dmdviz.errors import DmdvizError
 from dmdviz.web.catalog import families, pair_choices, shipped_pair_files
-from dmdviz.web.common import COMPUTE, VIEWS
+from dmdviz.web.common import COMPUTE, VIEWS, timed
 from dmdviz.web.messages import message, redact
 from dmdviz.web.text import METRICS
 
@@ -136,4 +136,5 @@ def wire_api(reg) -> None:
     api = Endpoints(reg)
     for fn, group in ((api.pairs, VIEWS), (api.metrics, COMPUTE), (api.seed_views, COMPUTE),
                       (api.pair_file_metrics, COMPUTE)):
-        gr.api(_as_error(fn), api_name=fn.__name__, **group)
+        bounded = timed(fn, lambda: reg.limits.request_s) if group is COMPUTE else fn  # DMDVIZ_REQUEST_S
+        gr.api(_as_error(bounded), api_name=fn.__name__, **group)

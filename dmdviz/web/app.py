@@ -337,7 +337,7 @@ def build_demo(registry: Registry | None = None, warm: bool = False) -> gr.Block
     if warm:
         view = app.init(min(ui_layout.DEFAULT_N, lim.max_seeds), 0, 8, 0)  # the page's default n, seed, K and seed index
         first = first_paints(view)
-    gate = Gate(lim.session_queue, lim.address_queue)
+    gate = Gate(lim.session_queue, lim.address_queue, lim.request_s)
     for root, name in ((app.reg.uploads, YOUR_UPLOAD), (settings.runs_root(), "runs"), (settings.shipped_root(), "checkpoints")):
         hide(root, name)
     with gr.Blocks(title="dmdviz: why are DMD students lazy?", delete_cache=(3600, 3600)) as demo:

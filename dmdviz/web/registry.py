@@ -6,7 +6,8 @@ What a visitor may name (``locate``): a shipped name (``chessboard4d/student``, 
 session's uploads (``upload:<token>``, shown as "your upload") or a Hub repo id. Never a
 folder of the server: ``Registry(local=True)`` (the library, its tests and benchmarks) alone
 resolves local paths as the command line does. Messages name things by these names.
-Uploads are deleted when their session ends (``forget_session``) and by age (``expire``).
+Uploads are deleted when their session ends (``forget_session``) and by age (``expire``), refused
+when they would leave the disk nearly full; an earlier process's leftovers go at start (``web.disk``).
 
 Gradio deep-copies ``gr.State`` per session, so models never go there: sessions hold only
 references (strings) and look the models up here. Analyses (samples, costs,
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import torch
 
-from dmdviz import analysis, checkpoint, models, settings
+from dmdviz import analysis, checkpoint, data, models, settings
 from dmdviz.analysis.cache import SampleCache
 from dmdviz.core import noise
 from dmdviz.errors import DmdvizError
@@ -41,7 +42,7 @@ from dmdviz.experiments import jobs
 from dmdviz.limits import MIN_SEEDS, Limits
 from dmdviz.models import budget
 from dmdviz.training.runtime import pick_device
-from dmdviz.web import sides
+from dmdviz.web import disk, sides
 from dmdviz.web.catalog import shipped_pair_files
 from dmdviz.web.gpu import zero_gpu
 from dmdviz.web.sides import shown as _shown
@@ -97,6 +98,7 @@ class Registry:
         # processes: with one busy neighbour, sampling 500 seeds of the 4-D pair took 11 s
         # with 2 threads and 0.14 s with 1 (measured here).
         torch.set_num_threads(self.limits.app_threads)
+        data.use_hub(checkpoint.fetch_dataset)  # MNIST's Hub fallback (training-set metrics), planned and bounded
         self._models = _LRU(self.limits.max_models)
         self._analyses = _LRU(self.limits.max_cached)
         self._memo = _LRU(self.limits.max_cached)
@@ -106,6 +108,7 @@ class Registry:
         self.analyses = zero_gpu(analysis.Analyses(self.cache, store=self._analyses,
                                                    device=pick_device(settings.app_device())))
         self.uploads = Path(tempfile.mkdtemp(prefix="dmdviz-uploads-"))
+        disk.clean_leftovers(self.limits.upload_ttl_s, self.cache.root if self.cache else None, keep=self.uploads)
         self._uploads: dict[str, Upload] = {}
         self._lock = threading.Lock()
 
@@ -312,6 +315,7 @@ class Registry:
         src = Path(path or "")
         if src.suffix not in (".json", ".toml") or not src.is_file():
             raise DmdvizError("upload one pair file, .json or .toml")
+        disk.check_upload(self.uploads, [src], 0, self.limits.disk_margin_mb)
         folder = Path(tempfile.mkdtemp(prefix="pair-", dir=self.uploads))
         try:
             dest = folder / f"pair{src.suffix}"
@@ -334,6 +338,7 @@ class Registry:
         files = [Path(p) for p in paths or []]
         if not files:
             raise DmdvizError("no files uploaded")
+        disk.check_upload(self.uploads, files, self.limits.max_upload_mb * 2**20, self.limits.disk_margin_mb)
         dest = Path(tempfile.mkdtemp(prefix="ckpt-", dir=self.uploads))
         try:
             if len(files) == 1 and files[0].suffix == ".zip":

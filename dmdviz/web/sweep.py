@@ -106,6 +106,9 @@ def start(dataset, dims, seeds, variants, teacher_steps, student_steps, name, li
                             seeds=_ints(seeds, "seeds", 0, 10**6, MAX_SWEEP_SEEDS), variants=tuple(variants or ()),
                             teacher_steps=int(teacher_steps), student_steps=int(student_steps))
     cfg.check()
+    if limits.max_sweep_runs and len(cfg.sub_runs()) > limits.max_sweep_runs:
+        raise DmdvizError(f"this sweep has {len(cfg.sub_runs())} sub-runs, over the {limits.max_sweep_runs} one sweep "
+                          "may have here (DMDVIZ_MAX_SWEEP_RUNS): fewer dimensions, seeds or variants")
     name = (name or "").strip() or f"sweep-{time.strftime('%Y%m%d-%H%M%S')}"
     if not files.NAME.match(name) or name in shipped_sweeps():
         raise DmdvizError(f"{name!r} is not a free sweep name (letters, digits, . _ - only)")
