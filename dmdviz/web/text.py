@@ -10,8 +10,8 @@ def seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> st
              "| view | ‖· − Φ_%d(z)‖ |%s" % (k, " first coordinates |" if show_coords else ""),
              "|---|---|%s" % ("---|" if show_coords else "")]
     for name, v in views.items():
-        coords = " " + ", ".join(f"{c:.3f}" for c in v.flatten()[:4].tolist()) + " |" if show_coords else ""
-        lines.append(f"| {name} | {float((v - target).norm()):.4f} |{coords}")
+        coords = " " + ", ".join(shown(c) for c in v.flatten()[:4].tolist()) + " |" if show_coords else ""
+        lines.append(f"| {name} | {shown(float((v - target).norm()))} |{coords}")
     return "\n".join(lines)
 
 
