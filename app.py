@@ -2,6 +2,11 @@
 
 import signal
 
+try:  # on a ZeroGPU Space, `spaces` must be imported before torch touches CUDA (dmdviz.web.gpu)
+    import spaces  # noqa: F401
+except ImportError:
+    pass
+
 from dmdviz.web.app import build_demo
 from dmdviz.web.page import launch_kwargs
 
