@@ -120,7 +120,12 @@ def _diagonal(cost, seeds, counts, warm: assignment.Assignment | None, orders: r
     sub = np.ascontiguousarray(cost[np.ix_(seeds, seeds)]) if sub is None else sub
     if warm is None:
         return assignment.transport_diagonal(sub, counts)
-    reduced = warm.reduced(seeds, seeds, sub)
+    if orders is not None:  # sub is this call's own gather: reduced in place
+        sub -= warm.u[seeds, None]
+        sub -= warm.v[None, seeds]
+        reduced = sub
+    else:
+        reduced = warm.reduced(seeds, seeds, sub)
     edges = None if orders is None else orders.edges(seeds, warm.sigma)
     kept = None if edges is None else assignment.sparse_diagonal(reduced, counts, *edges)
     return assignment.transport_diagonal(reduced, counts) if kept is None else kept

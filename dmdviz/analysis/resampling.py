@@ -28,7 +28,7 @@ from dmdviz.core import assignment
 
 MAX_N = 5000  # B takes 4 N² bytes (100 MB here)
 DEPTH = 32  # a drawn seed is among the first 32 of an order but with probability ~0.37^32
-EDGES = 24  # a resample's transport is first solved on each row's and column's 24 cheapest edges
+EDGES = 32  # a resample's transport is first solved on each row's and column's 32 cheapest edges
 
 
 def _reduced_orders(cost: np.ndarray, warm: assignment.Assignment, depth: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +59,7 @@ class Orders:
         self.by_spread = np.argsort(s, axis=1, kind="stable")[:, :depth]  # (N, depth): row i's other seeds
         off = ~np.eye(n, dtype=bool)
         values = cost[off]
-        half = window if window is not None else 2.0 / np.sqrt(max(n, 1))
+        half = window if window is not None else 1.0 / np.sqrt(max(n, 1))  # ~4 sd of where a resample's median falls
         self.t_lo, self.t_hi = np.quantile(values, [max(0.5 - half, 0.0), min(0.5 + half, 1.0)]) if n > 1 else (0.0, 0.0)
         self.below = ((cost <= self.t_lo) & off).astype(np.float32)
         rows, cols = np.nonzero((cost > self.t_lo) & (cost <= self.t_hi) & off)

@@ -131,7 +131,7 @@ def sparse_diagonal(reduced: np.ndarray, counts: np.ndarray, rows: np.ndarray, c
 
     s = len(reduced)
     mass = counts.astype(np.float64)
-    tol = 1e-12 * (1.0 + float(np.abs(reduced).max(initial=0.0)))
+    tol = 1e-12 * (1.0 + float(max(reduced.max(initial=0.0), -reduced.min(initial=0.0))))
     for _ in range(rounds):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # an infeasible edge set is reported in the log
@@ -139,10 +139,11 @@ def sparse_diagonal(reduced: np.ndarray, counts: np.ndarray, rows: np.ndarray, c
                                numItermax=MAX_ITER, log=True)
         if log.get("warning") is not None:
             return None
-        broken = reduced - log["u"][:, None] - log["v"][None, :] < -tol
-        if not broken.any():
+        slack = reduced - log["v"][None, :]
+        if (slack.min(axis=1) >= log["u"] - tol).all():  # C_ij - u'_i - v'_j >= 0 on every edge
             plan = plan.tocoo()
             return float(plan.data[plan.row == plan.col].sum())
+        broken = slack < (log["u"] - tol)[:, None]
         broken[rows, cols] = True  # the edges so far and those that broke the certificate, each once
         rows, cols = np.nonzero(broken)
     return None
