@@ -147,7 +147,7 @@ def _cheap_metrics(cost, d_init, d_student, idx, seeds, counts, orders: resampli
 
 def intervals(cost, spread, d_init, d_student, resamples: int = RESAMPLES, level: float = LEVEL,
               seed: int = RNG_SEED, workers: int | None = None, warm: assignment.Assignment | None = None,
-              ot_resamples: int = OT_RESAMPLES) -> dict:
+              ot_resamples: int = OT_RESAMPLES, fast: bool = True) -> dict:
     """Bootstrap intervals: {metric: [low, high]} for each of ``KEYS``, plus ``resamples``,
     ``ot_resamples``, ``level`` and ``rng_seed`` so the JSON says how they were drawn.
 
@@ -158,14 +158,15 @@ def intervals(cost, spread, d_init, d_student, resamples: int = RESAMPLES, level
     give the sd to about ±10 %, as 200 give the percentile points. The draws are measured on
     ``workers`` threads (default: torch's thread count, so the web app's one thread stays one;
     the transport solver and numpy's gathers release the GIL): the same intervals for any
-    number of workers."""
+    number of workers. Without ``fast``, every draw is measured on its S x S sub-matrices
+    (the reference; the same numbers, ~6x slower)."""
     cost, spread, d_init, d_student = (np.asarray(a, dtype=np.float64) for a in (cost, spread, d_init, d_student))
     rng = np.random.default_rng(seed)
     n = len(cost)
     point = resampled_metrics(cost, spread, d_init, d_student, np.arange(n))
     draws = [np.sort(rng.integers(0, n, n)) for _ in range(resamples)]
     ot_resamples = min(ot_resamples, resamples)
-    orders = resampling.Orders(cost, spread, warm=warm) if 1 < n <= resampling.MAX_N else None
+    orders = resampling.Orders(cost, spread, warm=warm) if fast and 1 < n <= resampling.MAX_N else None
     measure = lambda i: resampled_metrics(cost, spread, d_init, d_student, draws[i], warm, i < ot_resamples, orders)
     workers = workers or torch.get_num_threads()
     if workers > 1:
