@@ -127,7 +127,7 @@ class Orders:
         if total <= 0:
             return None
         rank = (total - 1) // 2
-        below = int(round(float(a @ (self.below @ a.astype(np.float32)).astype(np.float64))))
+        below = round(float(a @ (self.below @ a.astype(np.float32)).astype(np.float64)))
         if below > rank:
             return None
         passed = below + np.cumsum(a[self.win_rows] * a[self.win_cols])
