@@ -153,3 +153,15 @@ def test_goals_table_and_readme_markers(tmp_path):
     readme.write_text(f"a\n{MARKS[0]}\nold\n{MARKS[1]}\nb\n")
     write_readme("new\n", readme)
     assert readme.read_text() == f"a\n{MARKS[0]}\nnew\n{MARKS[1]}\nb\n"
+
+
+def test_the_thread_benchmark_sets_the_default_against_the_best_fixed_choice():
+    from benchmarks import bench_threads
+
+    rows = [{"workload": "train", "neighbour": nb, "setting": s, "seconds": t, "load": "1 1 1"}
+            for nb, s, t in [(False, "1", 10.0), (False, "all", 6.0), (False, "default", 7.5),
+                             (True, "1", 11.0), (True, "all", 80.0), (True, "default", 11.0)]]
+    assert bench_threads.ratios(rows) == {"train/alone": 1.25, "train/neighbour": 1.0}
+    text = bench_threads.markdown({"rows": rows, "ratios": bench_threads.ratios(rows), "cores": 2,
+                                   "load_before": "1 1 1", "load_after": "1 1 1"})
+    assert "train/alone 1.25" in text and "busy loop on 1 core" in text
