@@ -76,9 +76,9 @@ def run(steps: int = 1000, n: int = 1000, workloads=("train", "analyze")) -> dic
         try:
             time.sleep(1.0 if busy else 0.0)  # the busy loop running before the default reads the idle cores
             for name in workloads:
-                with tempfile.TemporaryDirectory() as tmp:
-                    argv = _workloads(steps, n, Path(tmp))[name]
-                    for label, (extra, env) in _settings(cores).items():
+                for label, (extra, env) in _settings(cores).items():
+                    with tempfile.TemporaryDirectory() as tmp:  # a fresh --out each run
+                        argv = _workloads(steps, n, Path(tmp))[name]
                         row = {"workload": name, "neighbour": neighbour, "setting": label, "load": _loadavg()}
                         if label == "default":
                             row["default_threads"] = _chosen_default()
