@@ -13,7 +13,7 @@ Figure: for each workload and neighbour state, the default's time over the best 
 choice's (1 or all cores); the goal is <= 1.5 everywhere. The load average is recorded before
 every run: on a shared machine the "no neighbour" rows have the other users as neighbours.
 
-    python -m benchmarks.bench_threads [--steps 1000] [--n 1000] [--json out.json]
+    python -m benchmarks.bench_threads [--steps 1000] [--n 1000] [--timeout 600] [--json out.json]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def _cores() -> int:
 
 
 def _settings(cores: int) -> dict:
-    return {"1": (["--threads", "1"], {}), "all": (["--threads", str(cores)], {}), "default": ([], {}),
+    return {"1": (["--threads", "1"], {}), "default": ([], {}), "all": (["--threads", str(cores)], {}),
             "all+passive": (["--threads", str(cores)], {"OMP_WAIT_POLICY": "PASSIVE"})}
 
 
@@ -52,10 +52,15 @@ def _workloads(steps: int, n: int, tmp: Path) -> dict:
                         "--n", str(n), "--no-cache", "--json", str(tmp / "m.json")]}
 
 
-def _run(argv: list[str], env_extra: dict) -> float:
+def _run(argv: list[str], env_extra: dict, timeout: float) -> float | None:
+    """Seconds of one run, or None when it ran past ``timeout`` (then stopped)."""
     env = {k: v for k, v in os.environ.items() if k != "DMDVIZ_THREADS"} | {"HF_HUB_OFFLINE": "1"} | env_extra
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "dmdviz", *argv], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    try:
+        r = subprocess.run([sys.executable, "-m", "dmdviz", *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+                           check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
     if r.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:1])} failed: {r.stderr.strip().splitlines()[-1:]}")
     return time.perf_counter() - t0
@@ -68,9 +73,9 @@ def _chosen_default() -> int:
     return int(out.stdout.strip() or 0)
 
 
-def run(steps: int = 1000, n: int = 1000, workloads=("train", "analyze")) -> dict:
+def run(steps: int = 1000, n: int = 1000, workloads=("train", "analyze"), timeout: float = 600) -> dict:
     cores = _cores()
-    out = {"cores": cores, "steps": steps, "n": n, "load_before": _loadavg(), "rows": []}
+    out = {"cores": cores, "steps": steps, "n": n, "timeout_s": timeout, "load_before": _loadavg(), "rows": []}
     for neighbour in (False, True):
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if neighbour else None
         try:
@@ -82,7 +87,8 @@ def run(steps: int = 1000, n: int = 1000, workloads=("train", "analyze")) -> dic
                         row = {"workload": name, "neighbour": neighbour, "setting": label, "load": _loadavg()}
                         if label == "default":
                             row["default_threads"] = _chosen_default()
-                        row["seconds"] = round(_run(argv + extra, env), 2)
+                        took = _run(argv + extra, env, timeout)
+                        row.update(seconds=round(took or timeout, 2), timed_out=took is None)
                         print(json.dumps(row), file=sys.stderr, flush=True)
                         out["rows"].append(row)
         finally:
@@ -95,7 +101,8 @@ def run(steps: int = 1000, n: int = 1000, workloads=("train", "analyze")) -> dic
 
 
 def ratios(rows: list[dict]) -> dict:
-    """{workload/neighbour: default seconds ÷ the best fixed choice's (1 or all cores)}."""
+    """{workload/neighbour: default seconds ÷ the best fixed choice's (1 or all cores)}; a run
+    stopped at the timeout counts its timeout, a lower bound on its time."""
     out = {}
     for key in {(r["workload"], r["neighbour"]) for r in rows}:
         t = {r["setting"]: r["seconds"] for r in rows if (r["workload"], r["neighbour"]) == key}
@@ -109,7 +116,7 @@ def markdown(res: dict) -> str:
     for r in res["rows"]:
         label = r["setting"] + (f" (chose {r['default_threads']})" if "default_threads" in r else "")
         lines.append(f"| {r['workload']} | {'busy loop on 1 core' if r['neighbour'] else 'none'} | {label} | "
-                     f"{r['seconds']} | {r['load']} |")
+                     f"{'> ' if r.get('timed_out') else ''}{r['seconds']} | {r['load']} |")
     lines.append("")
     lines.append("Default ÷ best fixed choice: " + ", ".join(f"{k} {v}" for k, v in res["ratios"].items())
                  + f" (goal ≤ 1.5). {res['cores']} cores; load average before {res['load_before']}, "
@@ -122,9 +129,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--workloads", default="train,analyze")
+    ap.add_argument("--timeout", type=float, default=600, help="stop a run past this many seconds (its time: > this)")
     ap.add_argument("--json")
     args = ap.parse_args()
-    res = run(args.steps, args.n, tuple(args.workloads.split(",")))
+    res = run(args.steps, args.n, tuple(args.workloads.split(",")), args.timeout)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=2) + "\n")
     print(markdown(res))
