@@ -83,8 +83,9 @@ def resampled_metrics(cost: np.ndarray, spread: np.ndarray, d_init: np.ndarray, 
     ||Φ_K(z_i) - Φ_K(z_j)|| (N, N), from which the nearest-neighbour spacing of
     ``resolution`` is taken between different seeds; ``d_init``, ``d_student`` (N,) the
     per-seed distances. With ``idx = arange(N)`` these are the point metrics. Without
-    ``solve``, A_OT is not computed (NaN), and the other metrics are read from ``orders``
-    when given (``analysis.resampling``: the same numbers without the S x S gathers).
+    ``solve``, A_OT is not computed (NaN). With ``orders`` (``analysis.resampling``) the
+    other metrics are read from orders of the full matrices and a warm transport is solved
+    on its cheapest edges first: the same numbers without the S x S gathers.
 
     Computed on the distinct seeds drawn, each weighted by its count (the same numbers as on
     the N items, ``tests/test_bootstrap.py``; about 0.4 N² entries instead of N²): the copies
@@ -117,10 +118,11 @@ def _diagonal(cost, seeds, counts, warm: assignment.Assignment | None, orders: r
         kept = assignment.carried_diagonal(warm.sigma, seeds, counts)
         if kept is not None:
             return kept
-    sub = np.ascontiguousarray(cost[np.ix_(seeds, seeds)]) if sub is None else sub
+    own = sub is None
+    sub = np.ascontiguousarray(cost[np.ix_(seeds, seeds)]) if own else sub
     if warm is None:
         return assignment.transport_diagonal(sub, counts)
-    if orders is not None:  # sub is this call's own gather: reduced in place
+    if own:  # this call's own gather: reduced in place
         sub -= warm.u[seeds, None]
         sub -= warm.v[None, seeds]
         reduced = sub
