@@ -77,3 +77,45 @@ def app_device() -> str:
     """The web app's device: ``$DMDVIZ_DEVICE``, default ``cpu`` (``auto`` takes CUDA or MPS
     when present; the command line picks its own with ``--device``)."""
     return os.environ.get("DMDVIZ_DEVICE", "").strip() or "cpu"
+
+
+def threads_for(idle_cores: float, cores: int) -> int:
+    """Torch threads for a machine with ``cores`` of which ``idle_cores`` are idle now: the
+    idle ones (rounded down, a core 80 % idle counting as one), at least 1. A thread on a
+    core that another process holds waits at every parallel region's barrier for it, so one
+    busy neighbour made all-core training 8x slower (2 cores: 74-99 s against 11 s)."""
+    return max(1, min(cores, int(idle_cores + 0.2)))
+
+
+def _idle_ticks(cpus: set[int]) -> tuple[int, int] | None:
+    """(idle + iowait, total) clock ticks of the CPUs ``cpus`` so far, from ``/proc/stat``."""
+    idle = total = 0
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus:
+                ticks = [int(x) for x in fields[:8]]
+                idle, total = idle + ticks[3] + ticks[4], total + sum(ticks)
+    except (OSError, ValueError, IndexError):
+        return None
+    return (idle, total) if total else None
+
+
+def default_threads(sample_s: float = 0.1) -> int:
+    """Torch's CPU threads when neither ``--threads`` nor ``$DMDVIZ_THREADS`` names them: how
+    many of the cores this process may use were idle over the last ``sample_s`` seconds
+    (``/proc/stat``; elsewhere the cores less the 1-minute load average), at least 1
+    (``threads_for``). Costs ``sample_s`` of waiting, once a process."""
+    import time
+
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    first = _idle_ticks(cpus)
+    if first is not None:
+        time.sleep(sample_s)
+        second = _idle_ticks(cpus)
+        if second is not None and second[1] > first[1]:
+            return threads_for(len(cpus) * (second[0] - first[0]) / (second[1] - first[1]), len(cpus))
+    try:
+        return threads_for(len(cpus) - os.getloadavg()[0], len(cpus))
+    except OSError:
+        return len(cpus)

@@ -58,6 +58,46 @@ def test_the_warm_bootstrap_equals_the_reference_on_the_same_resamples(problem, 
         assert fast == pytest.approx(ref, abs=1e-12)
     args = (cost, spread, d_init, d_student)
     assert bootstrap.intervals(*args, resamples=10, warm=warm) == bootstrap.intervals(*args, resamples=10)
+    # A_OT from the first ot_resamples draws (value ± 1.96 sd), each solved cold by the reference
+    ci = bootstrap.intervals(*args, resamples=12, warm=warm, ot_resamples=6, seed=3)
+    rng = np.random.default_rng(3)
+    draws = [np.sort(rng.integers(0, N, N)) for _ in range(12)]
+    ref = [bootstrap.resampled_metrics(*args, idx)["ot_agreement"] for idx in draws[:6]]
+    point = bootstrap.resampled_metrics(*args, np.arange(N))["ot_agreement"]
+    half = 1.959964 * np.std(ref, ddof=1)
+    assert half > 0 and ci["ot_resamples"] == 6 and ci["resamples"] == 12
+    assert ci["ot_agreement"] == pytest.approx([max(point - half, 0.0), min(point + half, 1.0)], abs=1e-6)
+
+
+def test_the_normal_interval_is_value_plus_minus_z_sd_clipped():
+    values = np.array([0.1, 0.3, 0.2, 0.4])  # sd (ddof 1) = 0.129099
+    assert bootstrap.normal_interval(values, 0.25) == pytest.approx([0.25 - 0.253030, 0.25 + 0.253030], abs=1e-5)
+    assert bootstrap.normal_interval(values, 0.1, low=0.0, high=1.0) == pytest.approx([0.0, 0.353030], abs=1e-5)
+    assert bootstrap.normal_interval(values, 0.25, level=0.9) == pytest.approx([0.25 - 0.212349, 0.25 + 0.212349], abs=1e-5)
+
+
+def test_the_transport_on_a_few_edges_with_its_certificate_equals_the_dense_one(problem):
+    """The diagonal and each row's 2 cheapest reduced edges: the certificate finds the edges the plan lacked and
+    the repeated solve equals the dense one; edges that admit no plan answer None."""
+    _, cost = problem
+    warm = assignment.exact(cost)
+    rng = np.random.default_rng(6)
+    repaired = 0
+    for _ in range(3):
+        seeds, counts = np.unique(rng.integers(0, N, N), return_counts=True)
+        reduced = warm.reduced(seeds, seeds, cost[np.ix_(seeds, seeds)])
+        mask = np.eye(len(seeds), dtype=bool)  # the diagonal: a feasible plan always
+        np.put_along_axis(mask, np.argsort(reduced, axis=1)[:, :2], True, axis=1)
+        rows, cols = np.nonzero(mask)
+        dense = assignment.transport_diagonal(reduced, counts)
+        assert assignment.sparse_diagonal(reduced, counts, rows, cols, rounds=50) == pytest.approx(dense, abs=1e-9)
+        one = assignment.sparse_diagonal(reduced, counts, rows, cols, rounds=1)
+        repaired += one is None
+    assert repaired > 0  # one round on these edges did not certify: the repair ran
+    seeds, counts = np.arange(3), np.array([2, 1, 1])
+    # seed 0's two units have one edge, to seed 1's one unit: no plan
+    assert assignment.sparse_diagonal(np.zeros((3, 3)), counts, np.arange(3), np.array([1, 2, 0])) is None
+    assert assignment.sparse_diagonal(np.ones((3, 3)) - np.eye(3), counts, np.arange(3), np.arange(3)) == 4.0
 
 
 def test_a_resample_that_the_full_assignment_carries_needs_no_solve():

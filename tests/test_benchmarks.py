@@ -153,3 +153,26 @@ def test_goals_table_and_readme_markers(tmp_path):
     readme.write_text(f"a\n{MARKS[0]}\nold\n{MARKS[1]}\nb\n")
     write_readme("new\n", readme)
     assert readme.read_text() == f"a\n{MARKS[0]}\nnew\n{MARKS[1]}\nb\n"
+
+
+def test_the_thread_benchmark_sets_the_default_against_the_best_fixed_choice():
+    from benchmarks import bench_threads
+
+    rows = [{"workload": "train", "neighbour": nb, "setting": s, "seconds": t, "load": "1 1 1"}
+            for nb, s, t in [(False, "1", 10.0), (False, "all", 6.0), (False, "default", 7.5),
+                             (True, "1", 11.0), (True, "all", 80.0), (True, "default", 11.0)]]
+    assert bench_threads.ratios(rows) == {"train/alone": 1.25, "train/neighbour": 1.0}
+    text = bench_threads.markdown({"rows": rows, "ratios": bench_threads.ratios(rows), "cores": 2,
+                                   "load_before": "1 1 1", "load_after": "1 1 1"})
+    assert "train/alone 1.25" in text and "busy loop on 1 core" in text
+
+
+def test_the_goals_table_carries_the_sampling_share_and_the_thread_ratios():
+    from benchmarks.__main__ import goals
+
+    rows = [{"pair": "mnist-unet", "threads": t, "chunk": c, "share_of_peak": s, "gflops": 10.0, "load": "1 1 1"}
+            for t, c, s in [(1, 250, 0.3), (2, 100, 0.2), (2, 250, 0.4), (2, 1000, 0.55)]]
+    table = goals({"sampling": {"rows": rows}, "threads": {"ratios": {"train/neighbour": 1.2}, "load_before": "1",
+                                                            "load_after": "2"}})
+    assert "share of fp32 peak (batch 250, 2 threads) | 40 % | ≥ 50 % (UNet) | 10.0 GFLOP/s; best 55 % at batch 1000" in table
+    assert "| issue 26: default threads ÷ best fixed, train/neighbour | 1.20× | ≤ 1.5× |" in table

@@ -49,3 +49,28 @@ def test_the_app_device_defaults_to_cpu(storage, monkeypatch):
     assert settings.app_device() == "cpu"
     monkeypatch.setenv("DMDVIZ_DEVICE", "auto")
     assert settings.app_device() == "auto"
+
+
+@pytest.mark.parametrize("idle,expected", [(195, 2), (120, 1), (100, 1), (0, 1)])
+def test_the_default_threads_are_the_cores_idle_now(monkeypatch, idle, expected):
+    """2 cores, 200 ticks between two reads of /proc/stat: 195 idle is 1.95 idle cores (2
+    threads); 120 or 100 idle is one core held by a neighbour (1); none idle still 1."""
+    monkeypatch.setattr(settings.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    ticks = iter([(1000, 5000), (1000 + idle, 5200)])
+    monkeypatch.setattr(settings, "_idle_ticks", lambda cpus: next(ticks))
+    assert settings.default_threads(sample_s=0.0) == expected
+
+
+def test_without_proc_stat_the_load_average_decides(monkeypatch):
+    monkeypatch.setattr(settings.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(settings, "_idle_ticks", lambda cpus: None)
+    monkeypatch.setattr(settings.os, "getloadavg", lambda: (1.1, 0.0, 0.0))
+    assert settings.default_threads() == 3  # 4 cores less 1.1: 2.9 idle, the last 90 % idle
+    assert settings.threads_for(7.9, 4) == 4 and settings.threads_for(-3.0, 4) == 1
+
+
+def test_the_idle_ticks_of_this_machine_are_read():
+    if not Path("/proc/stat").exists():
+        pytest.skip("no /proc/stat here")
+    idle, total = settings._idle_ticks({0})
+    assert 0 <= idle <= total and total > 0

@@ -82,7 +82,7 @@ def _run_opts(p) -> None:
 def _device_opts(p, bf16_help: str = "bf16 autocast") -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:N, mps (default: CUDA, else MPS, when present)")
     p.add_argument("--bf16", action="store_true", help=bf16_help)
-    p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: all, or $DMDVIZ_THREADS)")
+    p.add_argument("--threads", type=THREADS, help="torch CPU threads (default: $DMDVIZ_THREADS, else the cores idle at start)")
 
 
 def _add_train_teacher(sub, commands: dict) -> None:

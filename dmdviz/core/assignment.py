@@ -113,3 +113,37 @@ def transport_diagonal(cost_sub: np.ndarray, counts: np.ndarray) -> float:
     mass = counts.astype(np.float64)
     plan = ot.emd(mass, mass, np.ascontiguousarray(cost_sub, dtype=np.float64), numItermax=MAX_ITER)
     return float(np.trace(plan))
+
+
+def sparse_diagonal(reduced: np.ndarray, counts: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                    rounds: int = 4) -> float | None:
+    """``transport_diagonal`` solved on the edges ``rows``, ``cols`` of ``reduced`` (S, S) only,
+    the few cheapest of each row and column under the full problem's duals: the network
+    simplex on ~50,000 edges instead of S² (8x faster on the chessboard at N = 2,000). Its
+    potentials (u', v') are then checked on every edge: when C_ij - u'_i - v'_j >= 0 holds on
+    all of them the plan is optimal for the whole problem (the certificate); the edges that
+    break it are added and the solve repeated. None when ``rounds`` do not certify a plan, or
+    the edges admit none (the caller solves densely)."""
+    import warnings
+
+    import ot
+    from scipy.sparse import coo_matrix
+
+    s = len(reduced)
+    mass = counts.astype(np.float64)
+    tol = 1e-12 * (1.0 + float(max(reduced.max(initial=0.0), -reduced.min(initial=0.0))))
+    for _ in range(rounds):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an infeasible edge set is reported in the log
+            plan, log = ot.emd(mass, mass, coo_matrix((reduced[rows, cols], (rows, cols)), shape=(s, s)),
+                               numItermax=MAX_ITER, log=True)
+        if log.get("warning") is not None:
+            return None
+        slack = reduced - log["v"][None, :]
+        if (slack.min(axis=1) >= log["u"] - tol).all():  # C_ij - u'_i - v'_j >= 0 on every edge
+            plan = plan.tocoo()
+            return float(plan.data[plan.row == plan.col].sum())
+        broken = slack < (log["u"] - tol)[:, None]
+        broken[rows, cols] = True  # the edges so far and those that broke the certificate, each once
+        rows, cols = np.nonzero(broken)
+    return None

@@ -155,7 +155,8 @@ def render_html(st: Study, figs: list[tuple[str, go.Figure]] | None = None, imag
     ci = summary["intervals"]
     parts += ["<h2>Metrics</h2>",
               f"<p>Brackets: {ci['level']:.0%} bootstrap interval over seeds ({ci['resamples']} resamples of the "
-              f"{summary['n']} seeds, the assignment re-solved on each; RNG seed {ci['rng_seed']}).</p>",
+              f"{summary['n']} seeds, the assignment re-solved on the first {ci.get('ot_resamples', ci['resamples'])} "
+              f"for A_OT; RNG seed {ci['rng_seed']}).</p>",
               _metrics_table(summary),
               "<h2>Agreement at every number of cells</h2>",
               "<p>Share of seeds whose G(z) (and start Φ_1(z)) falls in the cell of its own target Φ_K(z) when the "

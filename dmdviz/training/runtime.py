@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from dmdviz import settings
 from dmdviz.errors import DmdvizError
 
 RANK_STRIDE = 100_003  # seed offset between ranks: a prime, so rank streams never meet
@@ -60,6 +61,8 @@ class Runtime:
     @classmethod
     def create(cls, device: str | None = None, bf16: bool = False, threads: int | None = None) -> "Runtime":
         threads = threads or int(os.environ.get("DMDVIZ_THREADS", "0") or 0)
+        if threads <= 0:  # the cores idle now, not all of them (a busy neighbour stalls every thread)
+            threads = settings.default_threads()
         if threads > 0:
             torch.set_num_threads(threads)
         dev = pick_device(device)

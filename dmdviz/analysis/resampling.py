@@ -1,0 +1,135 @@
+"""The bootstrap's cheap metrics on a resample without its S x S sub-matrices.
+
+A resample of N seeds holds about 0.63 N distinct ones (S). Its nearest-neighbour agreement,
+nearest spacing and the median of its off-diagonal costs were read from the S x S gathers of
+the cost and spread matrices (about 0.4 N² entries each, ~45 ms a resample at N = 2,000 on a
+loaded machine, 200 resamples). Each is an order statistic that an ordering of the full
+matrices, made once, answers exactly from a few entries:
+
+- a student seed's nearest target among the drawn seeds is the first drawn seed in its
+  column's stable order by cost (ties in seed order, as ``argmin`` breaks them);
+- a seed's nearest other drawn seed is the first drawn one in its row's order by spread;
+- the weighted lower median of the off-diagonal costs (each pair of drawn seeds weighted by
+  the product of their counts) is found from the weight at or below a threshold t_lo under
+  the full median (a · B a, B the 0/1 matrix of off-diagonal costs <= t_lo, one matrix-vector
+  product) and the sorted costs in a window (t_lo, t_hi] around it.
+
+When an answer is not among the first ``depth`` of an order, or the median leaves the window,
+that part is computed the reference way: every answer equals ``bootstrap.resampled_metrics``'s
+(``tests/test_resampling.py``). Memory: two (N, depth) orders, B as float32 (4 N² bytes: 16 MB
+at N = 2,000) and the window; used up to ``MAX_N`` seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dmdviz.core import assignment
+
+MAX_N = 5000  # B takes 4 N² bytes (100 MB here)
+DEPTH = 32  # a drawn seed is among the first 32 of an order but with probability ~0.37^32
+EDGES = 32  # a resample's transport is first solved on each row's and column's 32 cheapest edges
+
+
+def _reduced_orders(cost: np.ndarray, warm: assignment.Assignment, depth: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's and each column's ``depth`` cheapest entries of the reduced costs C - u - v,
+    cheapest first: (N, depth) column indices by row and row indices by column."""
+    depth = min(depth, len(cost) - 1)
+    reduced = warm.reduced(np.arange(len(cost)), np.arange(len(cost)), cost)
+    by_row = np.argpartition(reduced, depth, axis=1)[:, :depth]
+    by_row = np.take_along_axis(by_row, np.argsort(np.take_along_axis(reduced, by_row, axis=1), axis=1), axis=1)
+    by_col = np.argpartition(reduced.T, depth, axis=1)[:, :depth]
+    by_col = np.take_along_axis(by_col, np.argsort(np.take_along_axis(reduced.T, by_col, axis=1), axis=1), axis=1)
+    return by_row, by_col
+
+
+class Orders:
+    """Orders of ``cost`` (N, N) by column and ``spread`` (N, N) by row, and the off-diagonal
+    costs around their median, for ``nearest``, ``spacing`` and ``offdiag_median``."""
+
+    def __init__(self, cost: np.ndarray, spread: np.ndarray, depth: int = DEPTH, window: float | None = None,
+                 warm: assignment.Assignment | None = None):
+        n = len(cost)
+        self.by_reduced = None if warm is None or warm.u is None else _reduced_orders(cost, warm, 2 * EDGES)
+        self.cost, self.spread, self.n = cost, spread, n
+        depth = min(depth, n)
+        self.by_cost = np.argsort(cost.T, axis=1, kind="stable")[:, :depth]  # (N, depth): column j's targets
+        s = spread.copy()
+        np.fill_diagonal(s, np.inf)
+        self.by_spread = np.argsort(s, axis=1, kind="stable")[:, :depth]  # (N, depth): row i's other seeds
+        off = ~np.eye(n, dtype=bool)
+        values = cost[off]
+        half = window if window is not None else 1.0 / np.sqrt(max(n, 1))  # ~4 sd of where a resample's median falls
+        self.t_lo, self.t_hi = np.quantile(values, [max(0.5 - half, 0.0), min(0.5 + half, 1.0)]) if n > 1 else (0.0, 0.0)
+        self.below = ((cost <= self.t_lo) & off).astype(np.float32)
+        rows, cols = np.nonzero((cost > self.t_lo) & (cost <= self.t_hi) & off)
+        order = np.argsort(cost[rows, cols], kind="stable")
+        self.win_rows, self.win_cols = rows[order], cols[order]
+        self.win_values = cost[self.win_rows, self.win_cols]
+
+    def _first_drawn(self, order: np.ndarray, seeds: np.ndarray, drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``seeds``, the first drawn index in its ``order`` row, and whether one was found."""
+        cand = order[seeds]
+        hit = drawn[cand]
+        found = hit.any(axis=1)
+        return cand[np.arange(len(seeds)), hit.argmax(axis=1)], found
+
+    def nearest(self, seeds: np.ndarray) -> np.ndarray:
+        """Whether each drawn seed's nearest target among ``seeds`` (sorted, distinct) is its own."""
+        drawn = np.zeros(self.n, dtype=bool)
+        drawn[seeds] = True
+        first, found = self._first_drawn(self.by_cost, seeds, drawn)
+        if not found.all():  # the reference way for those columns
+            lost = np.nonzero(~found)[0]
+            first[lost] = seeds[self.cost[np.ix_(seeds, seeds[lost])].argmin(axis=0)]
+        return first == seeds
+
+    def spacing(self, seeds: np.ndarray) -> np.ndarray:
+        """Each drawn seed's spread to its nearest other drawn seed (inf when it is alone)."""
+        drawn = np.zeros(self.n, dtype=bool)
+        drawn[seeds] = True
+        first, found = self._first_drawn(self.by_spread, seeds, drawn)
+        out = self.spread[seeds, first]
+        for k in np.nonzero(~found)[0]:
+            others = seeds[seeds != seeds[k]]
+            out[k] = self.spread[seeds[k], others].min() if len(others) else np.inf
+        return out
+
+    def edges(self, seeds: np.ndarray, sigma: np.ndarray, k: int = EDGES) -> tuple[np.ndarray, np.ndarray] | None:
+        """The edges (positions in ``seeds``) a resample's transport is first solved on: each
+        drawn row's and column's ``k`` cheapest to drawn seeds under the full duals, σ's edges
+        between drawn seeds and the diagonal (which alone carries a feasible plan); None
+        without the warm start's orders."""
+        if self.by_reduced is None:
+            return None
+        pos = np.full(self.n, -1)
+        pos[seeds] = np.arange(len(seeds))
+        edges = [(pos[seeds], pos[sigma[seeds]]), (pos[seeds], pos[seeds])]  # σ's, and the diagonal: always a plan
+        for order, transpose in zip(self.by_reduced, (False, True)):
+            other = pos[order[seeds]]  # (S, depth)
+            hit = other >= 0
+            keep = hit & (np.cumsum(hit, axis=1) <= k)
+            mine = np.broadcast_to(np.arange(len(seeds))[:, None], keep.shape)[keep]
+            edges.append((other[keep], mine) if transpose else (mine, other[keep]))
+        rows = np.concatenate([r for r, _ in edges])
+        cols = np.concatenate([c for _, c in edges])
+        ok = (rows >= 0) & (cols >= 0)
+        mask = np.zeros((len(seeds), len(seeds)), dtype=bool)  # each edge once
+        mask[rows[ok], cols[ok]] = True
+        return np.nonzero(mask)
+
+    def offdiag_median(self, seeds: np.ndarray, counts: np.ndarray) -> float | None:
+        """The lower median of C_ij over drawn seeds i != j, each weighted by count_i count_j;
+        None when it lies outside the window (the caller computes it the reference way)."""
+        a = np.zeros(self.n)
+        a[seeds] = counts
+        total = int(a.sum() ** 2 - (a * a).sum())
+        if total <= 0:
+            return None
+        rank = (total - 1) // 2
+        below = round(float(a @ (self.below @ a.astype(np.float32)).astype(np.float64)))
+        if below > rank:
+            return None
+        passed = below + np.cumsum(a[self.win_rows] * a[self.win_cols])
+        at = int(np.searchsorted(passed, rank, side="right"))
+        return float(self.win_values[at]) if at < len(passed) else None
