@@ -36,7 +36,7 @@ from benchmarks.bench_app import ROOT, free_port, wait_http
 from dmdviz import analysis
 from dmdviz.limits import Limits
 from dmdviz.web.registry import Registry
-from dmdviz.web.text import METRICS
+from dmdviz.analysis.verdict import METRICS, shown
 
 TIMEOUT_S = 300  # any one request; the whole run stays bounded by sessions x this
 
@@ -47,7 +47,7 @@ def _library_metrics(reg: Registry, student_ref: str, n: int, seed: int, k: int)
     teacher, student = reg.pair(student_ref).given
     pa = analysis.PairAnalysis(analysis.sample_pair(teacher, student, n, seed, analysis.sample_ks(k)), k)
     values = {**pa.pairing, **pa.margin[0]}
-    return {key: f"{values[key]:.3g}" for key in METRICS if key in values}
+    return {key: shown(values[key]) for key in METRICS if key in values}
 
 
 def _table_metrics(table: dict) -> dict:
