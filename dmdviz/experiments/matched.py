@@ -119,8 +119,9 @@ def quality_gate(teacher: checkpoint.Checkpoint, samples: dict, data_dir=None) -
 
 
 def one_run(teacher: checkpoint.Checkpoint, cfg: DistillConfig, folder: Path, result: Path, rt: Runtime,
-            data_dir=None) -> dict:
-    """Train (or resume) one student and measure it against its start; the result JSON."""
+            data_dir=None, n: int = 1000) -> dict:
+    """Train (or resume) one student and measure it against its start on ``n`` shared seeds;
+    the result JSON (read back, not recomputed, when ``result`` exists)."""
     if result.is_file():
         return json.loads(result.read_text())
     t0 = time.perf_counter()
@@ -128,7 +129,7 @@ def one_run(teacher: checkpoint.Checkpoint, cfg: DistillConfig, folder: Path, re
     seconds = time.perf_counter() - t0
     start, _ = make_student(teacher, cfg)
     end = checkpoint.load_folder(folder, ref=str(folder))
-    out = freedom.matched_start(teacher.model, start.eval(), end.model.eval(), k=cfg.k, cells=natural_cells(teacher))
+    out = freedom.matched_start(teacher.model, start.eval(), end.model.eval(), n=n, k=cfg.k, cells=natural_cells(teacher))
     samples = out.pop("samples")
     out.update({"quality": quality_gate(teacher, samples, data_dir), "extra_noise_scale": cfg.extra_noise_scale,
                 "seed": cfg.seed, "steps": cfg.steps, "train_seconds": round(seconds, 1), "recipe": RECIPE})
