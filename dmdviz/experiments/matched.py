@@ -9,6 +9,7 @@ its start and its end by ``analysis.freedom.matched_start`` plus the quality gat
 ``<results>/<family>/<start>-s<seed>.json``.
 
     python -m dmdviz.experiments.matched [--families chessboard4d,digits,mnist] [--seeds 0,1,2]
+    python -m dmdviz.experiments.matched --report    (the table and figure: ``matched_report``)
 
 Runs resume from their own state (``runs/matched/...``): a cut-off command run again picks
 up where it stopped; a finished run's JSON is not recomputed.
@@ -22,13 +23,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import torch
-
 from dmdviz import checkpoint, settings
 from dmdviz.analysis import freedom, quality, scales
 from dmdviz.config import DistillConfig
-from dmdviz.data import get_dataset
 from dmdviz.core import metrics
+from dmdviz.data import get_dataset
 from dmdviz.errors import DmdvizError
 from dmdviz.files import atomic_write
 from dmdviz.training import distill
@@ -174,7 +173,14 @@ def main(argv=None) -> int:
     p.add_argument("--runs", default="runs/matched")
     p.add_argument("--results", default="docs/results/matched")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--report", action="store_true", help="only write the table and figure from the results")
+    p.add_argument("--figure", default="docs/figures/matched-start.png")
     a = p.parse_args(argv)
+    if a.report:
+        from dmdviz.experiments import matched_report
+
+        matched_report.write(Path(a.results), Path(a.figure) if a.figure else None)
+        return 0
     try:
         seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
         rt = Runtime.create(threads=a.threads)
