@@ -51,6 +51,8 @@ def scalars(r: dict) -> dict:
         if "natural_phi" in r:
             s[f"phi_nat_{when}"] = r["natural_phi"][key]
     s["phi_k8_chance"] = _at_k(r["scale_phi"], COARSE_K, "chance")
+    if "natural_phi" in r:
+        s["phi_nat_chance"] = r["natural_phi"]["chance"]
     s["g0_k8_end"], s["g0_nn_end"] = _at_k(r["scale_start"], COARSE_K, "agreement"), _at_k(r["scale_start"], None,
                                                                                           "agreement")
     s["g0_k8_chance"] = _at_k(r["scale_start"], COARSE_K, "chance")
@@ -94,6 +96,10 @@ def _f(v, sd=True) -> str:
     return f"{mean:.2f} ± {spread:.2f}" if sd and spread >= 0.005 else f"{mean:.2f}"
 
 
+def _sd3(v) -> str:
+    return f" ± {v[1]:.3f}" if v[1] >= 0.0005 else ""
+
+
 def _arrow(s: dict, key: str) -> str:
     return f"{s[key + '_start'][0]:.2f} → {_f(s[key + '_end'])}"
 
@@ -110,7 +116,7 @@ def table(summary: dict) -> str:
             lines.append(f"| {FAMILY_LABEL[fam]} | {start} ({s['scale']:.3g}) | {len(s['seeds'])} | {_arrow(s, 'ot')} "
                          f"| {_arrow(s, 'phi_k8')} ({s['phi_k8_chance'][0]:.2f}) | {nat} "
                          f"| {_f(s['g0_k8_end'])} ({s['g0_k8_chance'][0]:.2f}) | {g0nat} "
-                         f"| {_f(s['g0_nn_end'])} ({s['g0_nn_chance'][0]:.3f}) "
+                         f"| {s['g0_nn_end'][0]:.3f}{_sd3(s['g0_nn_end'])} ({s['g0_nn_chance'][0]:.3f}) "
                          f"| {_arrow(s, 'rho')} ({s['rho_chance'][0]:.2f}) |")
     head2 = ("| teacher | start | z′-sensitivity | z-sensitivity | quality of G (Φ_8) | gate met |")
     lines += ["", head2, "|" + "---|" * (head2.count("|") - 1)]
