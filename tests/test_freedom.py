@@ -42,7 +42,9 @@ def test_closed_extra_input_is_the_plain_student_and_an_open_one_moves_g():
     z = torch.randn(32, 6)
     closed = dmd.Student(copy.deepcopy(teacher), extra=dmd.ExtraNoise(6, 16, scale=0.0, w_std=0.3))
     assert torch.equal(closed(z), flow.euler(teacher, z, 1))
-    assert extra_noise_use(closed, n=50) == {"extra_sensitivity": 0.0, "extra_weight_ratio": 0.0}
+    # W' = 0: z' moves nothing, and changing z with z' held is exactly changing the seed
+    assert extra_noise_use(closed, n=50) == {"extra_sensitivity": 0.0, "z_sensitivity": 1.0,
+                                             "extra_weight_ratio": 0.0}
     w_std = float(teacher.inp.weight.detach().std())
     opened = dmd.Student(copy.deepcopy(teacher), extra=dmd.ExtraNoise(6, 16, scale=1.0, w_std=w_std))
     use = extra_noise_use(opened, n=200)
