@@ -101,7 +101,7 @@ def time_preset(rt: Runtime, preset: str, n_sample: int = 2000, reps: int = 20) 
                 flow.euler(net, chunk, 8)
 
     teacher = copy.deepcopy(net).requires_grad_(False)
-    student, critic = dmd.Student(copy.deepcopy(net)), copy.deepcopy(net)
+    student, critic = dmd.StudentNet(copy.deepcopy(net)), copy.deepcopy(net)
     opt_g = torch.optim.Adam(student.parameters(), lr=1e-5, fused=True)
     opt_c = torch.optim.Adam(critic.parameters(), lr=1e-5, fused=True)
     gen = torch.Generator(dev).manual_seed(0)

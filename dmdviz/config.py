@@ -112,7 +112,7 @@ class DistillConfig:
     student_hidden: int = 0
     student_depth: int = 0
     noise_rotation: bool = False
-    shuffled_control: bool = False  # with noise_rotation: score against Φ_K(z), not Φ_K(R z) (dmd.Student)
+    shuffled_control: bool = False  # with noise_rotation: score against Φ_K(z), not Φ_K(R z) (dmd.StudentNet)
     extra_noise: bool = False  # a second noise input z' the teacher never sees (dmd.ExtraNoise; MLP only)
     extra_noise_scale: float = 0.0  # W' at the start, in units of the teacher's first-layer weight std
 

@@ -298,7 +298,7 @@ def test_a_rotated_copy_of_a_copying_pair_reads_as_copying_and_a_shuffled_one_as
     from dmdviz.core import dmd
 
     teacher, student = load_checkpoint("mnist/teacher-8192"), load_checkpoint("mnist/student-8192")
-    rotated = dc_replace(student, model=dmd.Student(student.model.net, dmd.random_rotation(784, 3)))
+    rotated = dc_replace(student, model=dmd.StudentNet(student.model.net, dmd.random_rotation(784, 3)))
     plain = analysis.PairAnalysis(analysis.sample_pair(teacher, student, 60, ks=(1, 8)), 8).pairing
     s = analysis.sample_pair(teacher, rotated, 60, ks=(1, 8))
     torch.testing.assert_close(s.extra["teacher_z"], rotated.model.target_noise(s.z))
@@ -306,7 +306,7 @@ def test_a_rotated_copy_of_a_copying_pair_reads_as_copying_and_a_shuffled_one_as
     assert m["ot_agreement"] == 1.0 and m["copy_ratio"] < 0.6 and plain["ot_agreement"] == 1.0
     config = {**student.config, "student": {**student.config["student"], "noise_rotation": True,
                                              "shuffled_control": True}}
-    checkpoint.save_checkpoint(tmp_path / "shuffled", dmd.Student(student.model.net, dmd.random_rotation(784, 3),
+    checkpoint.save_checkpoint(tmp_path / "shuffled", dmd.StudentNet(student.model.net, dmd.random_rotation(784, 3),
                                                            relabel=False), config)
     shuffled = load_checkpoint(str(tmp_path / "shuffled"))
     c = analysis.sample_pair(teacher, shuffled, 60, ks=(1, 8))

@@ -22,7 +22,7 @@ def _net(kind="mlp"):
 def test_student_initialised_from_teacher_is_one_step_euler():
     for kind in ("mlp", "unet"):
         teacher, cfg = _net(kind)
-        student = dmd.Student(copy.deepcopy(teacher))
+        student = dmd.StudentNet(copy.deepcopy(teacher))
         z = torch.randn(16, *cfg.shape)
         assert torch.equal(student(z), flow.euler(teacher, z, 1))
 
@@ -61,5 +61,5 @@ def test_rotation_is_orthogonal_and_changes_the_student_input():
     torch.testing.assert_close(r @ r.T, torch.eye(6), atol=1e-5, rtol=0)
     teacher, _ = _net()
     z = torch.randn(3, 4)
-    s = dmd.Student(copy.deepcopy(teacher), dmd.random_rotation(4, 1))
+    s = dmd.StudentNet(copy.deepcopy(teacher), dmd.random_rotation(4, 1))
     assert not torch.allclose(s(z), flow.euler(teacher, z, 1))

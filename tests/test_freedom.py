@@ -40,13 +40,13 @@ def test_keyed_noise_is_per_row_reproducible_and_standard_normal():
 def test_closed_extra_input_is_the_plain_student_and_an_open_one_moves_g():
     teacher = _teacher()
     z = torch.randn(32, 6)
-    closed = dmd.Student(copy.deepcopy(teacher), extra=dmd.ExtraNoise(6, 16, scale=0.0, w_std=0.3))
+    closed = dmd.StudentNet(copy.deepcopy(teacher), extra=dmd.ExtraNoise(6, 16, scale=0.0, w_std=0.3))
     assert torch.equal(closed(z), flow.euler(teacher, z, 1))
     # W' = 0: z' moves nothing, and changing z with z' held is exactly changing the seed
     assert extra_noise_use(closed, n=50) == {"extra_sensitivity": 0.0, "z_sensitivity": 1.0,
                                              "extra_weight_ratio": 0.0}
     w_std = float(teacher.inp.weight.detach().std())
-    opened = dmd.Student(copy.deepcopy(teacher), extra=dmd.ExtraNoise(6, 16, scale=1.0, w_std=w_std))
+    opened = dmd.StudentNet(copy.deepcopy(teacher), extra=dmd.ExtraNoise(6, 16, scale=1.0, w_std=w_std))
     use = extra_noise_use(opened, n=200)
     assert use["extra_weight_ratio"] == pytest.approx(1.0, abs=0.25)  # W' drawn at W's entry scale
     assert use["extra_sensitivity"] > 0.2
@@ -76,4 +76,4 @@ def test_extra_noise_refuses_a_negative_scale_and_a_student_without_it(tmp_path,
         distill(teacher, replace(get_preset("chessboard4d").distill, steps=1, extra_noise=True,
                                  extra_noise_scale=-1.0), tmp_path / "s", rt=Runtime.create("cpu"))
     with pytest.raises(DmdvizError, match="no extra noise"):
-        extra_noise_use(dmd.Student(_teacher()))
+        extra_noise_use(dmd.StudentNet(_teacher()))

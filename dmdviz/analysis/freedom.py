@@ -26,11 +26,11 @@ from dmdviz.errors import DmdvizError
 
 
 def has_extra_noise(model) -> bool:
-    return isinstance(model, dmd.Student) and model.extra is not None
+    return isinstance(model, dmd.StudentNet) and model.extra is not None
 
 
 @torch.no_grad()
-def extra_noise_use(student: dmd.Student, n: int = 1000, seed: int = 0) -> dict:
+def extra_noise_use(student: dmd.StudentNet, n: int = 1000, seed: int = 0) -> dict:
     """``extra_sensitivity`` and ``extra_weight_ratio`` of a student with extra noise on the
     shared seeds z_0 .. z_{n-1}; a DmdvizError for a student without it."""
     if not has_extra_noise(student):
@@ -71,7 +71,7 @@ def _short(curve: dict) -> dict:
 
 
 @torch.no_grad()
-def matched_start(teacher, start: dmd.Student, end: dmd.Student, n: int = 1000, k: int = 8, seed: int = 0,
+def matched_start(teacher, start: dmd.StudentNet, end: dmd.StudentNet, n: int = 1000, k: int = 8, seed: int = 0,
                   cells: scales.Cells | None = None) -> dict:
     """A student ``end`` against its own untrained ``start`` G₀ and the teacher's Φ_K on the
     shared seeds z_0 .. z_{n-1} (``teacher``: a velocity model):

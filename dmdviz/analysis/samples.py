@@ -25,7 +25,7 @@ class Samples:
 
     ``z``, ``g`` and each ``phi[k]`` are CPU float32 (n, *shape); ``y`` is (n,) long or None.
     ``z`` is the seeded noise G is called with; ``phi`` is the teacher run on the noise of
-    the student's target (``Student.target_noise``: R z for a noise-rotated student that
+    the student's target (``StudentNet.target_noise``: R z for a noise-rotated student that
     relabels, else z), kept in ``extra["teacher_z"]`` when it differs from ``z``.
     """
 

@@ -12,7 +12,7 @@ import math
 import torch
 
 from dmdviz.config import NetConfig, from_dict
-from dmdviz.core.dmd import ExtraNoise, Student
+from dmdviz.core.dmd import ExtraNoise, StudentNet
 from dmdviz.core.nets import build_net
 from dmdviz.errors import DmdvizError
 from dmdviz.limits import Limits
@@ -39,7 +39,7 @@ def build_model(config: dict) -> torch.nn.Module:
         if config.get("student", {}).get("extra_noise"):
             d = math.prod(config["net"]["shape"])
             extra = ExtraNoise(d, int(config["net"]["hidden"]))
-        return Student(net, rotation, relabel=not config.get("student", {}).get("shuffled_control", False), extra=extra)
+        return StudentNet(net, rotation, relabel=not config.get("student", {}).get("shuffled_control", False), extra=extra)
     return net
 
 

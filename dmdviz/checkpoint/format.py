@@ -42,7 +42,7 @@ def max_bytes(limits: Limits | None = None) -> int:
 
 @dataclass
 class Checkpoint:
-    """A loaded checkpoint: ``model`` is a velocity net (teacher) or a ``Student``; ``spec``
+    """A loaded checkpoint: ``model`` is a velocity net (teacher) or a ``core.dmd.StudentNet``; ``spec``
     is its config.json typed (``config.CheckpointConfig``), parsed once here."""
 
     model: torch.nn.Module

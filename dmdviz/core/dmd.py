@@ -59,7 +59,7 @@ class ExtraNoise(nn.Module):
         return self.proj(extra.reshape(len(z), -1).to(self.proj.weight.dtype))
 
 
-class Student(nn.Module):
+class StudentNet(nn.Module):
     """G(z[, y]) = z' + v_φ(z', 0[, y]) with z' = R z (R = I unless a rotation is given).
 
     With φ = θ and no rotation, G is exactly the teacher's one-step Euler map Φ_1.

@@ -14,7 +14,7 @@ Variants (``VARIANTS``), each a set of ``DistillConfig`` overrides:
     deep         two more hidden layers, fresh weights (same confound, same control)
     rotation     the relabelling control: G fed a fixed random rotation R z, started at θ,
                  so at step 0 G(z) = Φ_1(R z). It is scored against Φ_K(R z), the teacher
-                 on the noise it sees (``Student.target_noise``): R only relabels which seed
+                 on the noise it sees (``StudentNet.target_noise``): R only relabels which seed
                  gets which sample and adds no freedom, so it should read like plain
 
 Choices written down here:

@@ -91,7 +91,7 @@ class NativeStudent(_Native):
 
     @property
     def relabels(self) -> bool:
-        """Whether G(z)'s teacher target is Φ_K(R z) rather than Φ_K(z) (``dmd.Student``)."""
+        """Whether G(z)'s teacher target is Φ_K(R z) rather than Φ_K(z) (``dmd.StudentNet``)."""
         return self.model.rotation is not None and self.model.relabel
 
     def target_noise(self, z):

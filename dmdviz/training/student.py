@@ -27,7 +27,7 @@ from dmdviz.training.state import MetricsLog, load_state, save_state, scalar, st
 from dmdviz.training.steps import OnStep, ShouldStop, stop_agreed
 
 
-def probe_set(teacher: checkpoint.Checkpoint, student: dmd.Student, cfg: DistillConfig, device) -> dict:
+def probe_set(teacher: checkpoint.Checkpoint, student: dmd.StudentNet, cfg: DistillConfig, device) -> dict:
     """Fixed probe seeds for the copying meter: z, y, Φ_1(z'), Φ_K(z') (spec §3, §4), with
     z' = ``student.target_noise(z)`` the noise of its targets (R z when its rotation relabels)."""
     z, y = noise.seeded(cfg.probe_seed, cfg.probe_n, teacher.net.shape, teacher.n_classes)
@@ -39,12 +39,12 @@ def probe_set(teacher: checkpoint.Checkpoint, student: dmd.Student, cfg: Distill
 
 
 @torch.no_grad()
-def probe_metrics(student: dmd.Student, probe: dict) -> dict:
+def probe_metrics(student: dmd.StudentNet, probe: dict) -> dict:
     g = student(probe["z"], probe["y"]).float().cpu()
     return metrics.pairing_metrics(probe["phi_1"].cpu(), probe["phi_k"].cpu(), g)
 
 
-def make_student(teacher: checkpoint.Checkpoint, cfg: DistillConfig) -> tuple[dmd.Student, NetConfig]:
+def make_student(teacher: checkpoint.Checkpoint, cfg: DistillConfig) -> tuple[dmd.StudentNet, NetConfig]:
     """G initialised from θ (init=teacher) or fresh (init=random, or a wider/deeper net)."""
     net_cfg = teacher.net
     if cfg.student_hidden or cfg.student_depth:
@@ -61,7 +61,7 @@ def make_student(teacher: checkpoint.Checkpoint, cfg: DistillConfig) -> tuple[dm
     if cfg.shuffled_control and rotation is None:
         raise DmdvizError("the shuffled-seed control needs a noise rotation (--noise-rotation)")
     extra = _extra_noise(net, net_cfg, cfg) if cfg.extra_noise else None
-    return dmd.Student(net.requires_grad_(True).train(), rotation, relabel=not cfg.shuffled_control,
+    return dmd.StudentNet(net.requires_grad_(True).train(), rotation, relabel=not cfg.shuffled_control,
                        extra=extra), net_cfg
 
 
@@ -84,7 +84,7 @@ class _DistillRun:
     cfg: DistillConfig
     rt: Runtime
     teacher: torch.nn.Module
-    student: dmd.Student
+    student: dmd.StudentNet
     g_model: torch.nn.Module
     critic: torch.nn.Module
     disc: torch.nn.Module | None
@@ -139,7 +139,7 @@ def _distill_setup(teacher: checkpoint.Checkpoint, cfg: DistillConfig, out: Path
     return run, start, wall0
 
 
-def _regression_pairs(t_model, student: dmd.Student, cfg: DistillConfig, net_cfg: NetConfig, n_classes: int,
+def _regression_pairs(t_model, student: dmd.StudentNet, cfg: DistillConfig, net_cfg: NetConfig, n_classes: int,
                       rt: Runtime) -> tuple:
     """spec §3.4's fixed reference pairs (z_ref, y_ref, Φ_K(z_ref)), on the student's target noise."""
     z_r, y_r = noise.seeded(cfg.probe_seed + 1, cfg.regression_pairs, net_cfg.shape, n_classes)
