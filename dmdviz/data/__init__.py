@@ -16,34 +16,21 @@ from __future__ import annotations
 
 import os
 
-import torch
-
 from dmdviz.config import DataConfig
 from dmdviz.data.dataset import Dataset
-from dmdviz.data.images import BUNDLED_MNIST, _digits, _imagefolder, _mnist, image_folder, mnist_folder, use_hub
-from dmdviz.data.synthetic import _PLANAR, SYNTHETIC_TRAIN, _chess_support, _chessboard, _mlp_manifold, _planar
+from dmdviz.data.images import BUNDLED_MNIST, IMAGE_SETS, image_dataset, image_folder, mnist_folder, use_hub
+from dmdviz.data.synthetic import SYNTHETIC, SYNTHETIC_TRAIN, synthetic_dataset
 from dmdviz.errors import DmdvizError
 
-DATASETS = ("chessboard", "moons", "gaussians8", "swissroll", "rings", "mlp-manifold", "digits", "mnist", "imagefolder")
+DATASETS = (*SYNTHETIC, *IMAGE_SETS)
 
 
 def get_dataset(cfg: DataConfig, data_dir: str | os.PathLike | None = None) -> Dataset:
     """Build the data set a DataConfig names (MNIST: ``mnist_folder(data_dir)``)."""
-    if cfg.name == "chessboard":
-        if cfg.cells < 1:
-            raise DmdvizError(f"cells must be >= 1, got {cfg.cells}")
-        return _planar(cfg, lambda n, g: _chessboard(n, g, cfg.cells), _chess_support(cfg.cells))
-    if cfg.name in _PLANAR:
-        draw, support = _PLANAR[cfg.name]
-        return _planar(cfg, draw, support or (lambda p: {"_mask": torch.ones(len(p), dtype=torch.bool)}))
-    if cfg.name == "mlp-manifold":
-        return _mlp_manifold(cfg)
-    if cfg.name == "digits":
-        return _digits(cfg)
-    if cfg.name == "mnist":
-        return _mnist(cfg, data_dir)
-    if cfg.name == "imagefolder":
-        return _imagefolder(cfg, data_dir)
+    if cfg.name in SYNTHETIC:
+        return synthetic_dataset(cfg)
+    if cfg.name in IMAGE_SETS:
+        return image_dataset(cfg, data_dir)
     raise DmdvizError(f"unknown dataset {cfg.name!r}; choose one of {', '.join(DATASETS)}")
 
 

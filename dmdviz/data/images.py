@@ -228,3 +228,17 @@ def _imagefolder(cfg: DataConfig, data_dir) -> Dataset:
     y = torch.from_numpy(labels.astype(np.int64))
     return _finite("imagefolder", x, y, cfg.n_classes, cfg.seed,
                    f"{src.name} ({len(x)} images, {len(classes)} classes)")
+
+
+IMAGE_SETS = ("digits", "mnist", "imagefolder")
+
+
+def image_dataset(cfg: DataConfig, data_dir: str | os.PathLike | None = None) -> Dataset:
+    """The image set ``cfg`` names (one of ``IMAGE_SETS``; MNIST from ``mnist_folder(data_dir)``)."""
+    if cfg.name == "digits":
+        return _digits(cfg)
+    if cfg.name == "mnist":
+        return _mnist(cfg, data_dir)
+    if cfg.name == "imagefolder":
+        return _imagefolder(cfg, data_dir)
+    raise DmdvizError(f"{cfg.name!r} is not an image data set ({', '.join(IMAGE_SETS)})")

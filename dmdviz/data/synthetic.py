@@ -169,3 +169,20 @@ def _finish(name, shape, n_classes, sampler, seed, support=None) -> Dataset:
     train, train_y = sampler(SYNTHETIC_TRAIN, torch.Generator().manual_seed(seed + 2))
     heldout, _ = sampler(2000, torch.Generator().manual_seed(seed + 3))
     return Dataset(name, shape, n_classes, sampler, train, train_y, heldout, support)
+
+
+SYNTHETIC = ("chessboard", *_PLANAR, "mlp-manifold")
+
+
+def synthetic_dataset(cfg: DataConfig) -> Dataset:
+    """The synthetic set ``cfg`` names (one of ``SYNTHETIC``)."""
+    if cfg.name == "chessboard":
+        if cfg.cells < 1:
+            raise DmdvizError(f"cells must be >= 1, got {cfg.cells}")
+        return _planar(cfg, lambda n, g: _chessboard(n, g, cfg.cells), _chess_support(cfg.cells))
+    if cfg.name in _PLANAR:
+        draw, support = _PLANAR[cfg.name]
+        return _planar(cfg, draw, support or (lambda p: {"_mask": torch.ones(len(p), dtype=torch.bool)}))
+    if cfg.name == "mlp-manifold":
+        return _mlp_manifold(cfg)
+    raise DmdvizError(f"{cfg.name!r} is not a synthetic data set ({', '.join(SYNTHETIC)})")
