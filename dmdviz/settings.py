@@ -17,6 +17,7 @@ everything else that reads a ``DMDVIZ_*`` path is here.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -119,3 +120,11 @@ def default_threads(sample_s: float = 0.1) -> int:
         return threads_for(len(cpus) - os.getloadavg()[0], len(cpus))
     except OSError:
         return len(cpus)
+
+
+@functools.cache
+def process_threads() -> int:
+    """``default_threads()`` read once a process: every run a process starts after the first
+    (a family of ``reproduce``, a sweep's sub-runs) keeps the first choice, so their thread
+    counts, and with them their bit-for-bit results, do not follow the machine's load."""
+    return default_threads()

@@ -74,3 +74,23 @@ def test_the_idle_ticks_of_this_machine_are_read():
         pytest.skip("no /proc/stat here")
     idle, total = settings._idle_ticks({0})
     assert 0 <= idle <= total and total > 0
+
+
+def test_a_process_reads_its_default_threads_once(monkeypatch):
+    """Runtime.create without --threads takes the first reading for the whole process: a later,
+    busier machine does not change the thread count of the process's later runs."""
+    import torch
+
+    from dmdviz.training.runtime import Runtime
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("DMDVIZ_THREADS", raising=False)
+    settings.process_threads.cache_clear()
+    readings = iter([1, 2])
+    monkeypatch.setattr(settings, "default_threads", lambda: next(readings))
+    try:
+        assert Runtime.create("cpu") and torch.get_num_threads() == 1
+        assert Runtime.create("cpu") and torch.get_num_threads() == 1  # not 2: read once
+    finally:
+        settings.process_threads.cache_clear()
+        torch.set_num_threads(before)

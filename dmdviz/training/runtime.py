@@ -62,7 +62,7 @@ class Runtime:
     def create(cls, device: str | None = None, bf16: bool = False, threads: int | None = None) -> "Runtime":
         threads = threads or int(os.environ.get("DMDVIZ_THREADS", "0") or 0)
         if threads <= 0:  # the cores idle now, not all of them (a busy neighbour stalls every thread)
-            threads = settings.default_threads()
+            threads = settings.process_threads()
         if threads > 0:
             torch.set_num_threads(threads)
         dev = pick_device(device)
