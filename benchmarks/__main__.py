@@ -25,18 +25,12 @@ from pathlib import Path
 import torch
 
 from benchmarks import bench_train
+from benchmarks.bench_app import loadavg
 from dmdviz.data import mnist_folder
 from dmdviz.errors import DmdvizError
 from dmdviz.training.runtime import Runtime
 
 HERE = Path(__file__).resolve().parent
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def _cpu_name() -> str:
@@ -305,7 +299,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(HERE), help="folder for results.json and results.md")
     ap.add_argument("--readme", action="store_true", help="write the table into README.md between the bench markers")
     args = ap.parse_args()
-    t0, load_before = time.perf_counter(), _loadavg()
+    t0, load_before = time.perf_counter(), loadavg()
     rt = Runtime.create("cpu")
     note = _mnist_note()
     res = bench_train.run(rt, mnist=not note, quick=args.quick)
@@ -324,7 +318,7 @@ def main() -> None:
     res["threads"] = _guarded("bench_threads", lambda: _threads(args.quick))
     res["machine"] = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": _cpu_name(),
                       "cores": os.cpu_count(), "threads": threads, "amx": torch.cpu._is_amx_tile_supported(),
-                      "torch": torch.__version__, "load_before": load_before, "load_after": _loadavg()}
+                      "torch": torch.__version__, "load_before": load_before, "load_after": loadavg()}
     res["seconds"] = time.perf_counter() - t0
     out = Path(args.out)
     (out / "results.json").write_text(json.dumps(res, indent=2) + "\n")

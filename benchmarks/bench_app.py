@@ -39,6 +39,14 @@ PAINTED = (f"ids => ids.every(id => document.querySelector(id + ' .js-plotly-plo
 ANSWERED = f"() => /seeds/.test(document.querySelector('#explore-info')?.innerText || '') && {SINCE_FIRST_BYTE}"
 
 
+def loadavg() -> str:
+    """The 1-, 5- and 15-minute load averages, written beside every timing ("n/a" off Linux)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.bench_app import loadavg
 from dmdviz.analysis import Analyses, bootstrap, large
 from dmdviz.analysis.cache import SampleCache
 from dmdviz.checkpoint import load_checkpoint
@@ -46,13 +47,6 @@ from dmdviz.models import open_pair
 PAIRS = {"chessboard4d": ("chessboard4d/teacher", "chessboard4d/student"),
          "mnist": ("mnist/teacher-8192", "mnist/student-8192"),
          "mlp-manifold": ("mlp-manifold/teacher", "mlp-manifold/student")}  # a partial copier: A_OT ~0.26
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def _inputs(pa) -> tuple:
@@ -91,7 +85,7 @@ def timing(pa, repeats: int) -> dict:
         same &= all(ci_old[key] == ci_new[key] for key in bootstrap.KEYS if key != "ot_agreement")
     (lo, hi), (new_lo, new_hi) = ci_old["ot_agreement"], ci_new["ot_agreement"]
     half = max((hi - lo) / 2, 1e-12)
-    return {"old_s": old, "new_s": new, "same_other_intervals": bool(same), "load": _loadavg(),
+    return {"old_s": old, "new_s": new, "same_other_intervals": bool(same), "load": loadavg(),
             "ot_interval_200": [round(lo, 5), round(hi, 5)], "ot_interval_50": [round(new_lo, 5), round(new_hi, 5)],
             "ot_endpoint_shift_halfwidths": [round((new_lo - lo) / half, 3), round((new_hi - hi) / half, 3)]}
 
@@ -115,7 +109,7 @@ def coverage(service, pair, n: int, sets: int, first) -> dict:
 
 def run(n: int = 2000, sets: int = 8, repeats: int = 2, pairs=("chessboard4d", "mnist"), cache=None) -> dict:
     service = Analyses(cache or SampleCache.from_env())
-    out = {"n": n, "sets": sets, "load_before": _loadavg(), "threads": torch.get_num_threads(), "pairs": {}}
+    out = {"n": n, "sets": sets, "load_before": loadavg(), "threads": torch.get_num_threads(), "pairs": {}}
     for name in pairs:
         pair = open_pair(*(load_checkpoint(ref) for ref in PAIRS[name]))
         pa = service.analysis(pair, n, 0, 8)
@@ -124,7 +118,7 @@ def run(n: int = 2000, sets: int = 8, repeats: int = 2, pairs=("chessboard4d", "
         print(f"{name}: {res}", file=sys.stderr, flush=True)  # the timings before the longer coverage run
         res["coverage"] = coverage(service, pair, n, sets, pa) if sets else {}
         out["pairs"][name] = res
-    out["load_after"] = _loadavg()
+    out["load_after"] = loadavg()
     return out
 
 
@@ -133,7 +127,7 @@ def large_n(n: int = 20_000, name: str = "chessboard4d", cache=None) -> dict:
     exact assignment of all ``n`` seeds, slabs of n/2 and n/4, with the seconds of each."""
     service = Analyses(cache or SampleCache.from_env())
     pa = service.analysis(open_pair(*(load_checkpoint(ref) for ref in PAIRS[name])), n, 0, 8)
-    out = {"pair": name, "n": n, "load_before": _loadavg(), "rows": []}
+    out = {"pair": name, "n": n, "load_before": loadavg(), "rows": []}
     for size in (n, n // 2, n // 4):
         t0 = time.perf_counter()
         a_ot, method = large.ot_agreement(pa.phi_k, pa.s.g, size)
@@ -142,7 +136,7 @@ def large_n(n: int = 20_000, name: str = "chessboard4d", cache=None) -> dict:
     exact = out["rows"][0]["ot_agreement"]
     for row in out["rows"]:
         row["error"] = round(row["ot_agreement"] - exact, 5)
-    out["load_after"] = _loadavg()
+    out["load_after"] = loadavg()
     return out
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.bench_app import loadavg
 from benchmarks.bench_train import gemm_peak
 from dmdviz.analysis.samples import DRILL_KS, sample
 from dmdviz.checkpoint import load_checkpoint
@@ -30,13 +31,6 @@ from dmdviz.models import open_pair
 
 PAIRS = {"mnist-mlp": ("mnist/teacher-8192", "mnist/student-8192"),
          "mnist-unet": ("mnist-unet/teacher-8192", "mnist-unet/student-8192")}
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def seed_flops(pair, batch: int = 16) -> float:
@@ -61,7 +55,7 @@ def rate(pair, n: int, chunk: int) -> float:
 
 def run(n: int = 200, pairs=tuple(PAIRS), chunks=(100, 250, 1000)) -> dict:
     cores = torch.get_num_threads()
-    out = {"threads": cores, "load_before": _loadavg(), "rows": []}
+    out = {"threads": cores, "load_before": loadavg(), "rows": []}
     out["peak_fp32_gflops"] = {}
     for threads in sorted({1, cores}):  # the peak at each thread count the rows use
         torch.set_num_threads(threads)
@@ -74,7 +68,7 @@ def run(n: int = 200, pairs=tuple(PAIRS), chunks=(100, 250, 1000)) -> dict:
         for threads in sorted({1, cores}):
             torch.set_num_threads(threads)
             for chunk in chunks if threads == cores else (250,):
-                row = {"pair": name, "threads": threads, "chunk": chunk, "load": _loadavg()}
+                row = {"pair": name, "threads": threads, "chunk": chunk, "load": loadavg()}
                 seeds_s = rate(pair, n, chunk)
                 row.update(seeds_per_s=round(seeds_s, 1), gflop_per_seed=round(flops / 1e9, 3),
                            gflops=round(seeds_s * flops / 1e9, 1),
@@ -82,7 +76,7 @@ def run(n: int = 200, pairs=tuple(PAIRS), chunks=(100, 250, 1000)) -> dict:
                 print(json.dumps(row), file=sys.stderr, flush=True)
                 out["rows"].append(row)
         torch.set_num_threads(cores)
-    out["load_after"] = _loadavg()
+    out["load_after"] = loadavg()
     return out
 
 

@@ -27,14 +27,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.bench_app import loadavg
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
 
 
 def _cores() -> int:
@@ -75,7 +70,7 @@ def _chosen_default() -> int:
 
 def run(steps: int = 1000, n: int = 1000, workloads=("train", "analyze"), timeout: float = 600) -> dict:
     cores = _cores()
-    out = {"cores": cores, "steps": steps, "n": n, "timeout_s": timeout, "load_before": _loadavg(), "rows": []}
+    out = {"cores": cores, "steps": steps, "n": n, "timeout_s": timeout, "load_before": loadavg(), "rows": []}
     for neighbour in (False, True):
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if neighbour else None
         try:
@@ -84,7 +79,7 @@ def run(steps: int = 1000, n: int = 1000, workloads=("train", "analyze"), timeou
                 for label, (extra, env) in _settings(cores).items():
                     with tempfile.TemporaryDirectory() as tmp:  # a fresh --out each run
                         argv = _workloads(steps, n, Path(tmp))[name]
-                        row = {"workload": name, "neighbour": neighbour, "setting": label, "load": _loadavg()}
+                        row = {"workload": name, "neighbour": neighbour, "setting": label, "load": loadavg()}
                         if label == "default":
                             row["default_threads"] = _chosen_default()
                         took = _run(argv + extra, env, timeout)
@@ -95,7 +90,7 @@ def run(steps: int = 1000, n: int = 1000, workloads=("train", "analyze"), timeou
             if busy:
                 busy.kill()
                 busy.wait()
-    out["load_after"] = _loadavg()
+    out["load_after"] = loadavg()
     out["ratios"] = ratios(out["rows"])
     return out
 
