@@ -15,11 +15,6 @@ def seed_table(index: int, views: dict, target, k: int, show_coords: bool) -> st
     return "\n".join(lines)
 
 
-def _sig(value: float) -> str:
-    """Three significant figures, as the verdict and the report write them: 0.0530, 0.933, 20.7."""
-    return shown(value)
-
-
 def metrics_rows(metrics: dict, intervals: dict, start_known: bool = True) -> list[list]:
     """[metric, student value (with its bootstrap interval where it has one), start Φ_1, meaning],
     every number to three significant figures. ``start_known``: False for a student that did
@@ -28,7 +23,7 @@ def metrics_rows(metrics: dict, intervals: dict, start_known: bool = True) -> li
         return shown(metrics[key], intervals.get(key))
 
     def start(key):
-        return "" if f"{key}_init" not in metrics else _sig(metrics[f"{key}_init"]) if start_known else "n/a"
+        return "" if f"{key}_init" not in metrics else shown(metrics[f"{key}_init"]) if start_known else "n/a"
 
     return [[f"{label} ({key})", value(key), start(key), meaning] for key, (label, meaning) in METRICS.items()
             if key in metrics]
