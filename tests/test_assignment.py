@@ -128,3 +128,39 @@ def test_the_median_interval_covers_a_known_median():
     hits = [low <= np.log(2) <= high for low, high in (bootstrap.median_interval(rng.exponential(size=101))
                                                        for _ in range(400))]
     assert np.mean(hits) >= 0.93
+
+
+def test_the_certified_sparse_solve_is_exact_and_reads_the_costs_a_block_at_a_time():
+    """Few edges (k = 3), a coarse guess from 40 seeds and blocks of 2,000 costs force every
+    round: the plan still equals scipy's optimum and its duals hold on every edge."""
+    g = np.random.default_rng(6)
+    x = g.random((400, 4))
+    cost = metrics.cost_matrix(x, x + 0.3 * g.normal(size=x.shape)).numpy()
+    asked = []
+
+    def rows(idx):
+        asked.append(len(idx))
+        return cost[idx]
+
+    a = assignment.certified(rows, 400, k=3, block_entries=2000, coarse=40)
+    r, c = linear_sum_assignment(cost)
+    assert cost[np.arange(400), a.sigma].sum() == pytest.approx(cost[r, c].sum(), rel=1e-12)
+    assert a.reduced(np.arange(400), np.arange(400), cost).min() > -1e-9
+    assert max(asked) == 5 and len(asked) > 3 * 80  # 5 rows of 400 a block; three passes or more
+
+
+def test_first_in_order_is_the_stable_order_and_cuts_ties_at_its_end():
+    from dmdviz.analysis.resampling import END, first_in_order
+
+    m = np.random.default_rng(7).integers(0, 6, (30, 40)).astype(np.float64)  # many exact ties
+    for columns, skip in ((False, False), (True, False), (False, True)):
+        got = first_in_order(m[:, :30] if skip else m, 4, columns=columns, skip_self=skip, block_entries=100)
+        ref_m = (m[:, :30] if skip else m).T.copy() if columns else (m[:, :30] if skip else m).copy()
+        if skip:
+            np.fill_diagonal(ref_m, np.inf)
+        ref = np.argsort(ref_m, axis=1, kind="stable")[:, :4]
+        known = got != END
+        assert np.array_equal(got[known], ref[known])
+        sorted_vals = np.sort(ref_m, axis=1)
+        tied = sorted_vals[:, 4] == sorted_vals[:, 3]  # a tie across the cut
+        assert known[~tied].all() and not known[tied].all()

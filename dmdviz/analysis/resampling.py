@@ -28,6 +28,7 @@ from dmdviz.core import assignment
 
 MAX_N = 5000  # B takes 4 N² bytes (100 MB here)
 DEPTH = 32  # a drawn seed is among the first 32 of an order but with probability ~0.37^32
+END = -1  # placeholder in an order, no further entry known: ``drawn[-1]``, one past the seeds, is False
 EDGES = 32  # a resample's transport is first solved on each row's and column's 32 cheapest edges
 
 
@@ -43,6 +44,49 @@ def _reduced_orders(cost: np.ndarray, warm: assignment.Assignment, depth: int) -
     return by_row, by_col
 
 
+def first_in_order(matrix: np.ndarray, depth: int, columns: bool = False, skip_self: bool = False,
+                   block_entries: int = 2**24) -> np.ndarray:
+    """The first ``depth`` indices of each row (or column) of ``matrix`` in its stable order
+    by value (ties by index, as ``argmin`` breaks them), without sorting whole rows: the
+    ``depth + 1`` smallest by partition, then sorted by (value, index). Where the entry after
+    the first ``depth`` ties with the last of them, the tied entries' order is not known
+    from the partition, and they are cut (set to ``END``, never drawn): the caller's
+    reference way answers those. With ``skip_self`` a row's own index is left out. Rows
+    (columns) are taken ``block_entries`` entries at a time."""
+    n = matrix.shape[1] if columns else matrix.shape[0]
+    width = matrix.shape[0] if columns else matrix.shape[1]
+    depth = min(depth, width - skip_self)
+    out = np.full((n, max(depth, 0)), END, dtype=np.int64)
+    step = max(1, block_entries // max(width, 1))
+    for a in range(0, n, step):
+        block = np.array(matrix[:, a : a + step].T if columns else matrix[a : a + step], dtype=np.float64)
+        if skip_self:
+            block[np.arange(len(block)), np.arange(a, a + len(block))] = np.inf
+        take = min(depth + 1, width)
+        part = np.argpartition(block, take - 1, axis=1)[:, :take] if take < width else np.tile(np.arange(width), (len(block), 1))
+        vals = np.take_along_axis(block, part, axis=1)
+        order = np.lexsort((part, vals), axis=1)
+        part, vals = np.take_along_axis(part, order, axis=1), np.take_along_axis(vals, order, axis=1)
+        first = part[:, :depth]
+        if take > depth:  # a tie across the cut: the tied entries' places are unknown
+            boundary = vals[:, depth]
+            first = np.where(vals[:, :depth] == boundary[:, None], END, first)
+        out[a : a + len(block)] = first
+    return out
+
+
+def _window(cost: np.ndarray, half: float, sample: int = 1_000_000) -> tuple[float, float]:
+    """Thresholds around the median of the off-diagonal costs, at the quantiles 1/2 ± ``half``
+    of a fixed sample of them (any thresholds give the same answers; close ones, fewer
+    fallbacks)."""
+    n = len(cost)
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(0, n, sample), rng.integers(0, n, sample)
+    values = cost[i[i != j], j[i != j]] if n * n > 2 * sample else cost[~np.eye(n, dtype=bool)]
+    lo, hi = np.quantile(values, [max(0.5 - half, 0.0), min(0.5 + half, 1.0)])
+    return float(lo), float(hi)
+
+
 class Orders:
     """Orders of ``cost`` (N, N) by column and ``spread`` (N, N) by row, and the off-diagonal
     costs around their median, for ``nearest``, ``spacing`` and ``offdiag_median``."""
@@ -53,14 +97,11 @@ class Orders:
         self.by_reduced = None if warm is None or warm.u is None else _reduced_orders(cost, warm, 2 * EDGES)
         self.cost, self.spread, self.n = cost, spread, n
         depth = min(depth, n)
-        self.by_cost = np.argsort(cost.T, axis=1, kind="stable")[:, :depth]  # (N, depth): column j's targets
-        s = spread.copy()
-        np.fill_diagonal(s, np.inf)
-        self.by_spread = np.argsort(s, axis=1, kind="stable")[:, :depth]  # (N, depth): row i's other seeds
+        self.by_cost = first_in_order(cost, depth, columns=True)  # (N, depth): column j's targets
+        self.by_spread = first_in_order(spread, depth, skip_self=True)  # (N, depth): row i's other seeds
         off = ~np.eye(n, dtype=bool)
-        values = cost[off]
         half = window if window is not None else 1.0 / np.sqrt(max(n, 1))  # ~4 sd of where a resample's median falls
-        self.t_lo, self.t_hi = np.quantile(values, [max(0.5 - half, 0.0), min(0.5 + half, 1.0)]) if n > 1 else (0.0, 0.0)
+        self.t_lo, self.t_hi = _window(cost, half) if n > 1 else (0.0, 0.0)
         self.below = ((cost <= self.t_lo) & off).astype(np.float32)
         rows, cols = np.nonzero((cost > self.t_lo) & (cost <= self.t_hi) & off)
         order = np.argsort(cost[rows, cols], kind="stable")
@@ -70,13 +111,13 @@ class Orders:
     def _first_drawn(self, order: np.ndarray, seeds: np.ndarray, drawn: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For each of ``seeds``, the first drawn index in its ``order`` row, and whether one was found."""
         cand = order[seeds]
-        hit = drawn[cand]
+        hit = drawn[cand]  # ``drawn`` has one more entry, False, for the orders' END
         found = hit.any(axis=1)
         return cand[np.arange(len(seeds)), hit.argmax(axis=1)], found
 
     def nearest(self, seeds: np.ndarray) -> np.ndarray:
         """Whether each drawn seed's nearest target among ``seeds`` (sorted, distinct) is its own."""
-        drawn = np.zeros(self.n, dtype=bool)
+        drawn = np.zeros(self.n + 1, dtype=bool)
         drawn[seeds] = True
         first, found = self._first_drawn(self.by_cost, seeds, drawn)
         if not found.all():  # the reference way for those columns
@@ -86,10 +127,11 @@ class Orders:
 
     def spacing(self, seeds: np.ndarray) -> np.ndarray:
         """Each drawn seed's spread to its nearest other drawn seed (inf when it is alone)."""
-        drawn = np.zeros(self.n, dtype=bool)
+        drawn = np.zeros(self.n + 1, dtype=bool)
         drawn[seeds] = True
         first, found = self._first_drawn(self.by_spread, seeds, drawn)
-        out = self.spread[seeds, first]
+        out = np.empty(len(seeds))
+        out[found] = self.spread[seeds[found], first[found]]
         for k in np.nonzero(~found)[0]:
             others = seeds[seeds != seeds[k]]
             out[k] = self.spread[seeds[k], others].min() if len(others) else np.inf
