@@ -8,7 +8,8 @@
   or printed (the page's config, dropdowns and every refusal);
 - the two safetensors headers a hand-written parser once read into a TypeError;
 - one session's flood leaves another session served, and a read of shipped results is
-  answered while the compute slot is held;
+  answered while the compute slot is held; twenty made-up sessions from one address hold only
+  that address's places (the rest get the one-line refusal) and another address is served;
 - uploads go when their session ends and when they expire, a zip's entries are capped, a
   refused upload leaves nothing, and the process builds one registry;
 - a diffusers pair file (through a fake Hub cache): a 2048² ``sample_size`` or an absurd
@@ -39,15 +40,16 @@ from dmdviz.errors import DmdvizError
 
 RSS_BOUND_MB = 200
 VIEW = (60, 0, 8, 0)
-SESSION_QUEUE, QUEUE_SIZE = 2, 6
+# one address holds fewer places than the queue has (as the defaults, 8 of 64), so it cannot fill the queue
+SESSION_QUEUE, ADDRESS_QUEUE, QUEUE_SIZE = 2, 4, 6
 NO_FOLDER = ("a folder path is not a shipped checkpoint, a finished run (runs/<name>/student), your upload or a Hub "
              "repo id (org/name[@revision]); the web app opens no other folder")
 
 
 @pytest.fixture(scope="module")
 def server(tiny_pair, tmp_path_factory):
-    """(url, registry, tmp, demo): the app with a small queue (6) and per-session cap (2), on a
-    registry the tests can look into."""
+    """(url, registry, tmp, demo): the app with a small queue (6), per-session cap (2) and
+    per-address cap (4), on a registry the tests can look into."""
     import huggingface_hub.constants
 
     from dmdviz.limits import Limits
@@ -58,7 +60,8 @@ def server(tiny_pair, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("attacks")
     finished_run(tiny_pair, tmp / "runs")
     env = {"DMDVIZ_DEFAULT_PAIR": TINY_RUN, "DMDVIZ_RUNS_DIR": str(tmp / "runs"), "DMDVIZ_MAX_SEEDS": "300",
-           "HF_HOME": str(tmp / "hf"), "GRADIO_TEMP_DIR": str(tmp / "gradio"), "DMDVIZ_QUEUE_SIZE": str(QUEUE_SIZE), "DMDVIZ_SESSION_QUEUE": str(SESSION_QUEUE)}
+           "HF_HOME": str(tmp / "hf"), "GRADIO_TEMP_DIR": str(tmp / "gradio"), "DMDVIZ_QUEUE_SIZE": str(QUEUE_SIZE), "DMDVIZ_SESSION_QUEUE": str(SESSION_QUEUE),
+           "DMDVIZ_ADDRESS_QUEUE": str(ADDRESS_QUEUE)}
     with pytest.MonkeyPatch.context() as mp:
         for k, v in env.items():
             mp.setenv(k, v)
@@ -495,6 +498,39 @@ def test_forged_sessions_from_one_address_are_capped_together():
     assert client_address(request("s", "93.184.216.34", "10.9.9.9")) == "93.184.216.34"
     assert client_address(request("s", "10.0.0.2", "6.6.6.6, 203.0.113.7")) == "203.0.113.7"
     assert client_address(request("s", "127.0.0.1")) == "127.0.0.1"
+
+
+def test_forged_sessions_on_the_live_server_are_refused_and_another_address_is_served(server):
+    import httpx
+
+    reg, held = server[1], threading.Event()
+    analysis_of = reg.analysis_of
+
+    def slow(*args, **kwargs):  # each admitted computation holds the compute slot until the test lets go
+        held.wait(60)
+        return analysis_of(*args, **kwargs)
+
+    other = _client(server)  # a visitor from another address (loopback itself, no proxy header)
+    init = other._infer_fn_index("/init", None)
+    view = list(other.endpoints[init].insert_empty_state(*VIEW))
+    try:
+        with pytest.MonkeyPatch.context() as mp, httpx.Client(base_url=server[0]) as http:
+            mp.setattr(reg, "analysis_of", slow)
+            verdicts = []
+            for i in range(2 * 20):  # 20 made-up sessions, two requests each, from one address behind the proxy
+                r = http.post("gradio_api/queue/join", headers={"X-Forwarded-For": "198.51.100.9"},
+                              json={"data": view, "fn_index": init, "session_hash": f"forged-{i // 2}"})
+                verdicts.append(r.status_code if r.status_code != 422 else r.json()["detail"][0]["message"])
+            assert verdicts.count(200) == ADDRESS_QUEUE, verdicts  # the address's places, whatever its sessions
+            line = (f"{SESSION_QUEUE} requests from this page (or {ADDRESS_QUEUE} from this address) are already "
+                    "waiting or running: wait for one to finish")
+            assert set(verdicts) == {200, line}  # the rest: the one-line refusal, never "queue full"
+            waiting = other.submit(*VIEW, api_name="/init")  # a normal request: admitted, behind the held slot
+            held.set()
+            assert f"**{VIEW[0]} seeds**" in waiting.result(timeout=120)[1]
+    finally:
+        held.set()
+        other.close()
 
 
 def test_a_computation_past_its_time_limit_is_stopped_and_frees_the_slot(server, client, refusal, monkeypatch):

@@ -64,6 +64,32 @@ def test_a_log_axis_is_drawn_in_decades():
     assert {">1<", ">10<", ">100<"} <= set(re.findall(r">\d+<", doc))
 
 
+def _texts(doc: str) -> list[ET.Element]:
+    return list(ET.fromstring(doc.split("\n", 1)[1]).iter(f"{SVG}text"))
+
+
+def test_a_log_axis_draws_no_tick_outside_its_range():
+    # log10 of the data spans 0.30..2.48: the decades 1 and 1000 lie outside the padded range
+    fig = _frame(go.Figure(go.Scatter(x=[2, 20, 300], y=[0, 1, 2], mode="lines")), xaxis=dict(type="log"))
+    labels = {t.text: float(t.get("x")) for t in _texts(plots.svg_document(fig))
+              if t.get("font-size") == "11" and t.get("text-anchor") == "middle"}  # the x axis's tick labels
+    assert "10" in labels and "100" in labels and "1" not in labels and "1000" not in labels
+    assert all(50 <= x <= 650 for x in labels.values())  # every tick label within the plot area x 50..650
+
+
+def test_the_cost_heatmaps_legend_sits_above_the_plot_not_on_it(rng=np.random.default_rng(0)):
+    n = 40
+    doc = plots.svg_document(plots.cost_heatmap(rng.random((n, n)), rng.permutation(n)))
+    root = ET.fromstring(doc.split("\n", 1)[1])
+    image = next(root.iter(f"{SVG}image"))
+    grid = [float(g.get("y1")) for g in root.iter(f"{SVG}line") if g.get("stroke") == "#EBF0F8" and g.get("y1") == g.get("y2")]
+    top = min([float(image.get("y")), *grid])
+    legend = next(r for r in root.iter(f"{SVG}rect") if r.get("fill") == "rgba(255,255,255,0)")
+    assert float(legend.get("y")) + float(legend.get("height")) <= top  # the box ends above the heatmap and its grid
+    names = [t for t in _texts(doc) if t.text in ("diagonal (σ(i) = i)", "OT assignment σ")]
+    assert len(names) == 2 and all(float(t.get("y")) < top for t in names)
+
+
 def test_pdf_and_png_without_kaleido_fail_in_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "kaleido", None)  # `import kaleido` raises ImportError
     for fmt in ("pdf", "png"):

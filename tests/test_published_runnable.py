@@ -81,6 +81,26 @@ def test_published_recipes_are_offered_only_where_the_server_runs_them(tmp_path,
     assert note.startswith("1 published-student recipes wait for") and catalog.shipped_pair_files() == offered
 
 
+def test_the_pair_file_list_and_its_note_come_from_one_read_of_the_recipes(monkeypatch):
+    import gradio as gr
+
+    from dmdviz.web import catalog, layout
+
+    calls, offered = [], [("x (published recipe)", "pairs/published/x.toml")]
+
+    def published():
+        calls.append(1)
+        return offered, "1 published-student recipes wait for their files"
+
+    monkeypatch.setattr(catalog, "published", published)
+    monkeypatch.setattr(layout, "published", published)
+    with gr.Blocks():
+        c = layout.explore_pickers()
+    assert len(calls) == 1
+    assert c.pairfile_dd.info == "1 published-student recipes wait for their files"
+    assert ("x (published recipe)", "pairs/published/x.toml") in c.pairfile_dd.choices
+
+
 def test_the_web_app_opens_the_runnable_pair_from_its_list(tmp_path, monkeypatch):
     from dmdviz.web import catalog
     from dmdviz.web.registry import Registry

@@ -83,8 +83,7 @@ class _Axis:
     """One axis: its data range and its pixel span; ``px`` maps data to SVG coordinates."""
 
     def __init__(self, spec: dict, lo_px: float, hi_px: float, vertical: bool):
-        self.spec, self.vertical = spec, vertical
-        self.lo_px, self.hi_px = lo_px, hi_px
+        self.spec, self.vertical, self.lo_px, self.hi_px = spec, vertical, lo_px, hi_px
         self.range = list(spec["range"]) if spec.get("range") else None
         self.reversed = spec.get("autorange") == "reversed"
         self.data: list[np.ndarray] = []
@@ -226,9 +225,7 @@ def _heatmap(tr: dict, ax: _Axis, ay: _Axis) -> tuple[str, str]:
     img = (f'<image href="{png_data_uri(np.round(rgb).astype(np.uint8))}" x="{min(xa, xb):.1f}" '
            f'y="{min(ya, yb):.1f}" width="{abs(xb - xa):.1f}" height="{abs(yb - ya):.1f}" '
            f'preserveAspectRatio="none" style="image-rendering:pixelated"/>')
-    top, bottom = ay.lo_px, ay.hi_px
-    bar_x = ax.hi_px + 18
-    steps = 32
+    top, bottom, bar_x, steps = ay.lo_px, ay.hi_px, ax.hi_px + 18, 32  # the colour bar beside the plot
     cells = scale_colors(np.linspace(hi, lo, steps), scale, lo, hi)
     h = (bottom - top) / steps
     bar = "".join(f'<rect x="{bar_x:.1f}" y="{top + i * h:.1f}" width="12" height="{h + 0.5:.1f}" '
@@ -262,8 +259,9 @@ def _axis_marks(ax: _Axis, other: _Axis, grid: str) -> str:
         ticks = list(zip(decode(ax.spec["tickvals"]).astype(float), ax.spec.get("ticktext") or []))
     else:
         ticks = [(t, _fmt(t)) for t in nice_ticks(*sorted(ax.range))]
-    lines = ax.spec.get("showgrid", True) is not False
-    out = []
+    lo, hi = sorted(ax.range)  # a tick outside the range (a log axis's outer decade) would sit off the plot
+    ticks = [(t, label) for t, label in ticks if lo - 1e-9 * (hi - lo) <= t <= hi + 1e-9 * (hi - lo)]
+    lines, out = ax.spec.get("showgrid", True) is not False, []
     for t, label in ticks:
         p = float(ax.px(t))
         label = html.escape(str(label))
@@ -295,12 +293,14 @@ def _legend(traces: list[dict], layout: dict, frame) -> str:
         return ""
     _, x0, x1, y0, y1 = frame
     spec = layout.get("legend") or {}
-    lx = x0 + float(spec.get("x", 1.02)) * (x1 - x0) + 4
-    ly = y1 - float(spec.get("y", 1.0)) * (y1 - y0) + 4
     widths, across = [24 + 7 * len(tr["name"]) for tr in shown], spec.get("orientation") == "h"  # "h": one row
+    w, h = (sum(widths), 24) if across else (max(widths), 18 * len(shown) + 6)
+    shift = {"right": w + 8, "center": w / 2 + 4, "bottom": h + 8, "middle": h / 2 + 4}  # (x, y) not its left/top
+    lx = x0 + float(spec.get("x", 1.02)) * (x1 - x0) + 4 - shift.get(spec.get("xanchor"), 0)
+    ly = y1 - float(spec.get("y", 1.0)) * (y1 - y0) + 4 - shift.get(spec.get("yanchor"), 0)
     spots = [(lx + sum(widths[:i]), ly + 14) if across else (lx, ly + 14 + 18 * i) for i in range(len(shown))]
-    out = [f'<rect x="{lx:.1f}" y="{ly:.1f}" width="{sum(widths) if across else max(widths)}" '
-           f'height="{24 if across else 18 * len(shown) + 6}" fill="{spec.get("bgcolor", "rgba(255,255,255,0.7)")}"/>']
+    out = [f'<rect x="{lx:.1f}" y="{ly:.1f}" width="{w}" height="{h}" '
+           f'fill="{spec.get("bgcolor", "rgba(255,255,255,0.7)")}"/>']
     for (x, y), tr in zip(spots, shown):
         marker, line = tr.get("marker") or {}, tr.get("line") or {}
         if "markers" in tr.get("mode", "markers"):

@@ -35,13 +35,14 @@ def _shipped_students() -> list[str]:
 
 
 
-def shipped_pair_files() -> list[tuple[str, str]]:
+def shipped_pair_files(offered: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     """(label, name) of the shipped pair files, ``checkpoints/pairs/*.json|toml``, and the
-    published recipes (``pairs/published/*.toml``) this server can run (``published``); the
-    name is relative to ``checkpoints/`` (``pairs/chessboard4d.toml``)."""
+    published recipes (``pairs/published/*.toml``) this server can run (``published``, or
+    ``offered``: its list, where the caller has read it already); the name is relative to
+    ``checkpoints/`` (``pairs/chessboard4d.toml``)."""
     pairs = settings.shipped_root() / "pairs"
     files = sorted([*pairs.glob("*.json"), *pairs.glob("*.toml")]) if pairs.is_dir() else []
-    return [(f"{p.stem} (pair file)", f"pairs/{p.name}") for p in files] + published()[0]
+    return [(f"{p.stem} (pair file)", f"pairs/{p.name}") for p in files] + (published()[0] if offered is None else offered)
 
 
 def published() -> tuple[list[tuple[str, str]], str]:

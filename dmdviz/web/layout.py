@@ -38,11 +38,12 @@ def explore_pickers() -> SimpleNamespace:
         c.teacher_box = gr.Textbox(label="Teacher (optional)", placeholder="default: the one the student records",
                                    scale=2)
     c.pair_msg = error_box("pair-error")
+    offered, note = published()  # one read of the recipes (and one device probe) for the list and its note
     with gr.Row():  # the uploads get a third of the width each, so their file names stay readable
         c.upload = gr.File(label="Upload a student (zip, or config.json + model.safetensors)", file_count="multiple",
                            file_types=[".zip", ".json", ".safetensors"], scale=1, min_width=300, elem_id="upload")
         c.pairfile_dd = gr.Dropdown(label="Or a pair file (dmdviz or diffusers models): shipped, or a Hub "
-                                    "repo id holding pair.json", choices=shipped_pair_files(), info=published()[1] or None,
+                                    "repo id holding pair.json", choices=shipped_pair_files(offered), info=note or None,
                                     allow_custom_value=True, scale=1, min_width=300, elem_id="pairfile")
         c.pairfile_up = gr.File(label="Upload a pair file (.json / .toml; no entry points)",
                                 file_types=[".json", ".toml"], scale=1, min_width=300, elem_id="pairfile-upload")
