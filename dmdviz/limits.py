@@ -92,7 +92,8 @@ class Limits:
             max_model_mb=_env_int("DMDVIZ_MAX_MODEL_MB", 256 if public else 1024),
             queue_size=_env_int("DMDVIZ_QUEUE_SIZE", 64),
             session_queue=_env_int("DMDVIZ_SESSION_QUEUE", 4),
-            address_queue=_env_int("DMDVIZ_ADDRESS_QUEUE", 8),
+            # below the queue's size, whatever is set: else one address could fill it for everyone
+            address_queue=min(_env_int("DMDVIZ_ADDRESS_QUEUE", 8), max(1, _env_int("DMDVIZ_QUEUE_SIZE", 64) - 1)),
             upload_ttl_s=_env_int("DMDVIZ_UPLOAD_TTL_S", 3600),
             max_zip_entries=_env_int("DMDVIZ_MAX_ZIP_ENTRIES", 64),
             # 4 × 64 × 64: an SD-style latent; a 2048² UNet sample ran for minutes at 4.7 GB on a Space

@@ -5,7 +5,7 @@ import pytest
 from dmdviz.limits import Limits
 
 KEYS = ("DMDVIZ_PUBLIC", "SPACE_ID", "DMDVIZ_MAX_SEEDS", "DMDVIZ_MAX_STEPS", "DMDVIZ_MAX_JOBS", "DMDVIZ_MAX_UPLOAD_MB",
-        "DMDVIZ_JOB_THREADS")
+        "DMDVIZ_JOB_THREADS", "DMDVIZ_QUEUE_SIZE", "DMDVIZ_ADDRESS_QUEUE")
 
 
 @pytest.fixture
@@ -47,6 +47,14 @@ def test_explicit_limits_win_over_public_defaults(env):
     env.setenv("DMDVIZ_MAX_JOBS", "3")
     lim = Limits.from_env()
     assert (lim.max_seeds, lim.max_jobs) == (64, 3)
+
+
+def test_one_address_never_holds_the_whole_queue(env):
+    env.setenv("DMDVIZ_QUEUE_SIZE", "6")
+    env.setenv("DMDVIZ_ADDRESS_QUEUE", "40")
+    assert Limits.from_env().address_queue == 5
+    env.setenv("DMDVIZ_ADDRESS_QUEUE", "3")
+    assert Limits.from_env().address_queue == 3
 
 
 def test_public_limits_reach_the_app_and_the_jobs(env, tmp_path):

@@ -17,7 +17,8 @@ matrices, made once, answers exactly from a few entries:
 When an answer is not among the first ``depth`` of an order, or the median leaves the window,
 that part is computed the reference way: every answer equals ``bootstrap.resampled_metrics``'s
 (``tests/test_resampling.py``). Memory: two (N, depth) orders, B as float32 (4 N² bytes: 16 MB
-at N = 2,000) and the window; used up to ``MAX_N`` seeds.
+at N = 2,000, 400 MB at 10,000) and the window; used up to ``MAX_N`` seeds. The orders come
+from partitions, a block of rows at a time (``first_in_order``), not whole-row sorts.
 """
 
 from __future__ import annotations
