@@ -59,3 +59,9 @@ def test_above_the_seed_limit_analyze_refuses_what_it_cannot_bound():
                         "chessboard4d/student", "--n", "20001", "--html", "x.html"], capture_output=True, text=True,
                        cwd=ROOT, timeout=120, check=False)
     assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "point metrics" in r.stderr
+
+
+def test_the_exact_large_assignment_reads_the_costs_a_block_at_a_time(sets):
+    _, phi_k, g = sets
+    a_ot, method = large.ot_agreement(phi_k, g, block_entries=5 * N)
+    assert method == "exact" and a_ot == metrics.ot_agreement(metrics.cost_matrix(phi_k, g))

@@ -118,6 +118,20 @@ def _diagonal(cost, seeds, counts, warm: assignment.Assignment | None, orders: r
         kept = assignment.carried_diagonal(warm.sigma, seeds, counts)
         if kept is not None:
             return kept
+    if warm is not None and orders is not None and orders.by_reduced is not None:
+        rows, cols = orders.edges(seeds, warm.sigma)
+        at = lambda r, c: cost[seeds[r], seeds[c]] - warm.u[seeds[r]] - warm.v[seeds[c]]
+        u_s, v_s = warm.u[seeds], warm.v[seeds]
+
+        def block(r):  # the reduced costs of the drawn rows r against every drawn column
+            red = np.take(cost[seeds[r]], seeds, axis=1)
+            red -= u_s[r, None]
+            red -= v_s[None, :]
+            return red
+
+        kept = assignment.floor_diagonal(at, block, counts, rows, cols, *orders.floors(seeds))
+        if kept is not None:
+            return kept
     own = sub is None
     sub = np.ascontiguousarray(cost[np.ix_(seeds, seeds)]) if own else sub
     if warm is None:
@@ -128,9 +142,7 @@ def _diagonal(cost, seeds, counts, warm: assignment.Assignment | None, orders: r
         reduced = sub
     else:
         reduced = warm.reduced(seeds, seeds, sub)
-    edges = None if orders is None else orders.edges(seeds, warm.sigma)
-    kept = None if edges is None else assignment.sparse_diagonal(reduced, counts, *edges)
-    return assignment.transport_diagonal(reduced, counts) if kept is None else kept
+    return assignment.transport_diagonal(reduced, counts)
 
 
 def _cheap_metrics(cost, d_init, d_student, idx, seeds, counts, orders: resampling.Orders) -> dict:

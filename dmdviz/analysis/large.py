@@ -1,20 +1,23 @@
 """Point pairing metrics for large N (up to ``limits.MAX_POINT_SEEDS``) in bounded memory.
 
 Memory: the sample sets themselves (N x D float32 each) plus one block of the cost matrix
-at a time, at most ``BLOCK_ENTRIES`` float64 entries (128 MiB), whatever N; and for A_OT at
-most one exact problem of ``EXACT_OT_MAX`` seeds (its dense cost matrix, the solver's plan
-and arcs: about 3 GB at 10,000 seeds).
+at a time, at most ``BLOCK_ENTRIES`` float64 entries (128 MiB), whatever N; for A_OT also
+the sparse problem's edges and the solver's arcs (about 2(k + 1) N edges, k = 32: ~70 N
+edges at most after its rounds, some 15 MB per 1,000 seeds, ~1.5 GB at 100,000).
 
 - ρ (and its chance level): per seed, exact.
 - NN agreement (student and Φ_1): each student sample's nearest target found block by
   block of students, exact (the same argmin as the dense matrix, ``tests/test_large.py``).
-- A_OT: exact (``core.assignment.exact``) when N <= ``EXACT_OT_MAX``. Above it the exact
-  problem does not fit, and A_OT is **approximated**: the seeds are cut into slabs of at
-  most ``EXACT_OT_MAX`` along the first principal direction of the targets Φ_K (neighbours
-  stay together, so the targets keep their density N), the assignment solved exactly in
-  each slab, and the matches summed. A student sample that the full assignment would send
-  across a slab's edge is the error; ``benchmarks/bench_intervals.py`` measures it against
-  the exact value. The output says which (``ot_method``).
+- A_OT: exact (``core.assignment.certified``): the network simplex on each row's and
+  column's cheapest edges under potentials guessed from 1,000 seeds, its optimality then
+  certified on every edge, the costs computed a block of rows at a time (one pass to pick
+  the edges, one per round to check them: the time grows as N² D, the memory as N). Should
+  a solve not certify within its rounds, A_OT is **approximated**: the seeds are cut into
+  slabs of at most ``SLAB`` along the first principal direction of the targets Φ_K
+  (neighbours stay together), the assignment solved exactly in each slab, and the matches
+  summed; a student sample that the full assignment would send across a slab's edge is the
+  error (``benchmarks/bench_intervals.py --large`` measures it against the exact value).
+  The output says which (``ot_method``).
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ import numpy as np
 import torch
 
 from dmdviz.core import assignment, metrics
-from dmdviz.limits import MAX_SEEDS
+from dmdviz.limits import MAX_POINT_SEEDS, MAX_SEEDS
 
 BLOCK_ENTRIES = 2**24  # cost entries held at once (float64: 128 MiB)
-EXACT_OT_MAX = 10_000  # seeds of the largest exact assignment
+EXACT_OT_MAX = MAX_POINT_SEEDS  # seeds of the largest exact assignment
+SLAB = 10_000  # seeds of one slab of the approximation (its dense cost matrix: 0.8 GB)
 
 
 def _flat(x) -> torch.Tensor:
@@ -58,17 +62,25 @@ def slabs(targets, size: int) -> list[np.ndarray]:
     return np.array_split(order, count)
 
 
-def ot_agreement(targets, samples, exact_max: int = EXACT_OT_MAX) -> tuple[float, str]:
-    """(A_OT, method): exact up to ``exact_max`` seeds, else the slab approximation."""
+def ot_agreement(targets, samples, exact_max: int = EXACT_OT_MAX,
+                 block_entries: int = BLOCK_ENTRIES) -> tuple[float, str]:
+    """(A_OT, method): exact up to ``exact_max`` seeds (``assignment.certified`` on costs
+    computed a block of rows at a time), else, or when that solve is not certified, the
+    slab approximation, said so in ``method``."""
     t, s = _flat(targets), _flat(samples)
+    if len(t) <= exact_max:
+        rows = lambda idx: torch.cdist(t[torch.as_tensor(idx)], s).pow_(2).numpy()
+        found = assignment.certified(rows, len(t), block_entries=block_entries)
+        if found is not None:
+            return float(np.mean(found.sigma == np.arange(len(t)))), "exact"
+    size = min(exact_max, SLAB)
     hits = 0
-    parts = slabs(t, exact_max)
+    parts = slabs(t, size)
     for idx in parts:
         sigma = assignment.exact(metrics.cost_matrix(t[idx], s[idx]).numpy()).sigma
         hits += int((sigma == np.arange(len(idx))).sum())
-    method = "exact" if len(parts) == 1 else (f"approximate: exact within {len(parts)} slabs of <= {exact_max} seeds "
-                                               "along the targets' first principal direction")
-    return hits / len(t), method
+    return hits / len(t), (f"approximate: exact within {len(parts)} slabs of <= {size} seeds "
+                           "along the targets' first principal direction")
 
 
 def point_metrics(phi_1, phi_k, g, exact_max: int = EXACT_OT_MAX) -> dict:

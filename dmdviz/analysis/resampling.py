@@ -33,16 +33,26 @@ END = -1  # placeholder in an order, no further entry known: ``drawn[-1]``, one 
 EDGES = 32  # a resample's transport is first solved on each row's and column's 32 cheapest edges
 
 
-def _reduced_orders(cost: np.ndarray, warm: assignment.Assignment, depth: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's and each column's ``depth`` cheapest entries of the reduced costs C - u - v,
-    cheapest first: (N, depth) column indices by row and row indices by column."""
-    depth = min(depth, len(cost) - 1)
-    reduced = warm.reduced(np.arange(len(cost)), np.arange(len(cost)), cost)
-    by_row = np.argpartition(reduced, depth, axis=1)[:, :depth]
-    by_row = np.take_along_axis(by_row, np.argsort(np.take_along_axis(reduced, by_row, axis=1), axis=1), axis=1)
-    by_col = np.argpartition(reduced.T, depth, axis=1)[:, :depth]
-    by_col = np.take_along_axis(by_col, np.argsort(np.take_along_axis(reduced.T, by_col, axis=1), axis=1), axis=1)
-    return by_row, by_col
+def _reduced_orders(cost: np.ndarray, warm: assignment.Assignment, depth: int, block_entries: int = 2**24):
+    """Each row's and each column's ``depth`` cheapest entries of the reduced costs C - u - v
+    (any order) and the largest of them, a floor under every other entry of that row or
+    column: (by_row (N, depth), by_col (N, depth), row_floor (N,), col_floor (N,)), made a
+    block of rows at a time."""
+    n = len(cost)
+    depth = min(depth, n - 1)
+    by_row, row_floor = np.empty((n, depth), dtype=np.int64), np.empty(n)
+    col_val, col_idx = np.full((0, n), np.inf), np.zeros((0, n), dtype=np.int64)
+    step = max(1, block_entries // n)
+    for a in range(0, n, step):
+        mine = np.arange(a, min(a + step, n))
+        red = warm.reduced(mine, np.arange(n), cost[a : a + len(mine)])
+        part = np.argpartition(red, depth - 1, axis=1)[:, :depth]
+        by_row[mine], row_floor[mine] = part, np.take_along_axis(red, part, axis=1).max(axis=1)
+        both_val = np.concatenate([col_val, red])
+        both_idx = np.concatenate([col_idx, np.broadcast_to(mine[:, None], red.shape)])
+        keep = np.argpartition(both_val, depth - 1, axis=0)[:depth]
+        col_val, col_idx = np.take_along_axis(both_val, keep, axis=0), np.take_along_axis(both_idx, keep, axis=0)
+    return by_row, col_idx.T.copy(), row_floor, col_val.max(axis=0)
 
 
 def first_in_order(matrix: np.ndarray, depth: int, columns: bool = False, skip_self: bool = False,
@@ -138,28 +148,36 @@ class Orders:
             out[k] = self.spread[seeds[k], others].min() if len(others) else np.inf
         return out
 
-    def edges(self, seeds: np.ndarray, sigma: np.ndarray, k: int = EDGES) -> tuple[np.ndarray, np.ndarray] | None:
-        """The edges (positions in ``seeds``) a resample's transport is first solved on: each
-        drawn row's and column's ``k`` cheapest to drawn seeds under the full duals, σ's edges
-        between drawn seeds and the diagonal (which alone carries a feasible plan); None
+    def edges(self, seeds: np.ndarray, sigma: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """The edges (positions in ``seeds``) a resample's transport is first solved on: the
+        drawn entries of each drawn row's and column's cheapest ``2 EDGES`` under the full
+        duals, σ's edges between drawn seeds and the diagonal (which alone carries a feasible
+        plan); every other entry of row i and column j is at least ``floors``' (i, j). None
         without the warm start's orders."""
         if self.by_reduced is None:
             return None
-        pos = np.full(self.n, -1)
-        pos[seeds] = np.arange(len(seeds))
-        edges = [(pos[seeds], pos[sigma[seeds]]), (pos[seeds], pos[seeds])]  # σ's, and the diagonal: always a plan
-        for order, transpose in zip(self.by_reduced, (False, True)):
+        n, s = self.n, len(seeds)
+        pos = np.full(n, -1)
+        pos[seeds] = np.arange(s)
+        by_row, by_col = self.by_reduced[:2]
+        mine = np.arange(s)
+        parts = [(mine, pos[sigma[seeds]]), (mine, mine)]
+        for order, transpose in ((by_row, False), (by_col, True)):
             other = pos[order[seeds]]  # (S, depth)
             hit = other >= 0
-            keep = hit & (np.cumsum(hit, axis=1) <= k)
-            mine = np.broadcast_to(np.arange(len(seeds))[:, None], keep.shape)[keep]
-            edges.append((other[keep], mine) if transpose else (mine, other[keep]))
-        rows = np.concatenate([r for r, _ in edges])
-        cols = np.concatenate([c for _, c in edges])
+            owner = np.broadcast_to(mine[:, None], other.shape)[hit]
+            parts.append((other[hit], owner) if transpose else (owner, other[hit]))
+        rows = np.concatenate([r for r, _ in parts])
+        cols = np.concatenate([c for _, c in parts])
         ok = (rows >= 0) & (cols >= 0)
-        mask = np.zeros((len(seeds), len(seeds)), dtype=bool)  # each edge once
-        mask[rows[ok], cols[ok]] = True
-        return np.nonzero(mask)
+        key = np.sort(rows[ok] * s + cols[ok])
+        key = key[np.concatenate([[True], key[1:] != key[:-1]])]  # each edge once
+        return key // s, key % s
+
+    def floors(self, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(row floors, column floors) of the drawn seeds: every reduced cost off ``edges``
+        is at least both its row's and its column's."""
+        return self.by_reduced[2][seeds], self.by_reduced[3][seeds]
 
     def offdiag_median(self, seeds: np.ndarray, counts: np.ndarray) -> float | None:
         """The lower median of C_ij over drawn seeds i != j, each weighted by count_i count_j;

@@ -122,40 +122,6 @@ def transport_diagonal(cost_sub: np.ndarray, counts: np.ndarray) -> float:
     return float(np.trace(plan))
 
 
-def sparse_diagonal(reduced: np.ndarray, counts: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                    rounds: int = 4) -> float | None:
-    """``transport_diagonal`` solved on the edges ``rows``, ``cols`` of ``reduced`` (S, S) only,
-    the few cheapest of each row and column under the full problem's duals: the network
-    simplex on ~50,000 edges instead of S² (8x faster on the chessboard at N = 2,000). Its
-    potentials (u', v') are then checked on every edge: when C_ij - u'_i - v'_j >= 0 holds on
-    all of them the plan is optimal for the whole problem (the certificate); the edges that
-    break it are added and the solve repeated. None when ``rounds`` do not certify a plan, or
-    the edges admit none (the caller solves densely)."""
-    import warnings
-
-    import ot
-    from scipy.sparse import coo_matrix
-
-    s = len(reduced)
-    mass = counts.astype(np.float64)
-    tol = 1e-12 * (1.0 + float(max(reduced.max(initial=0.0), -reduced.min(initial=0.0))))
-    for _ in range(rounds):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # an infeasible edge set is reported in the log
-            plan, log = ot.emd(mass, mass, coo_matrix((reduced[rows, cols], (rows, cols)), shape=(s, s)),
-                               numItermax=MAX_ITER, log=True)
-        if log.get("warning") is not None:
-            return None
-        slack = reduced - log["v"][None, :]
-        if (slack.min(axis=1) >= log["u"] - tol).all():  # C_ij - u'_i - v'_j >= 0 on every edge
-            plan = plan.tocoo()
-            return float(plan.data[plan.row == plan.col].sum())
-        broken = slack < (log["u"] - tol)[:, None]
-        broken[rows, cols] = True  # the edges so far and those that broke the certificate, each once
-        rows, cols = np.nonzero(broken)
-    return None
-
-
 def _top(values: np.ndarray, k: int) -> np.ndarray:
     """Column indices of each row's ``k`` smallest ``values`` (any order)."""
     k = min(k, values.shape[1])
@@ -167,36 +133,33 @@ def _blocks(n: int, block: int):
         yield np.arange(a, min(a + block, n))
 
 
-def _coarse_duals(rows, n: int, m: int, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Potentials (u, v) of the whole problem guessed from an exact assignment of ``m``
-    evenly spaced seeds: its row duals, extended to every column and then every row by
-    c-transforms (v_j = min_i C_ij - u_i, u_i = min_j C_ij - v_j), so that u_i + v_j <= C_ij."""
+def _coarse_duals(rows, n: int, m: int, block: int) -> np.ndarray:
+    """Column potentials v of the whole problem guessed from an exact assignment of ``m``
+    evenly spaced seeds: its row duals u extended to every column by a c-transform,
+    v_j = min_i C_ij - u_i over those ``m`` rows (the row potentials follow, a block at a
+    time, in ``_candidate_edges``)."""
     import ot
 
     pick = np.linspace(0, n - 1, m).astype(np.int64)
-    u_pick = np.empty(m)
-    v = np.full(n, np.inf)
     sub = np.concatenate([np.asarray(rows(pick[b]), dtype=np.float64) for b in _blocks(m, block)])
     _, log = ot.emd(np.ones(m), np.ones(m), np.ascontiguousarray(sub[:, pick]), numItermax=MAX_ITER, log=True)
-    u_pick[:] = log["u"]
-    v = (sub - u_pick[:, None]).min(axis=0)
-    u = np.concatenate([(np.asarray(rows(b), dtype=np.float64) - v[None, :]).min(axis=1) for b in _blocks(n, block)])
-    return u, v
+    return (sub - np.asarray(log["u"])[:, None]).min(axis=0)
 
 
-def _candidate_edges(rows, n: int, k: int, block: int, u: np.ndarray, v: np.ndarray):
-    """Each row's and each column's ``k`` cheapest edges under the reduced costs C - u - v and
-    the diagonal (a feasible plan alone), in one pass over the row blocks: (rows, cols,
-    reduced costs, max |C|)."""
-    r, c, w = [], [], []
+def _candidate_edges(rows, n: int, k: int, block: int, v: np.ndarray):
+    """Row potentials u_i = min_j C_ij - v_j, then each row's and each column's ``k`` cheapest
+    edges under the reduced costs C - u - v and the diagonal (a feasible plan alone), in one
+    pass over the row blocks: (u, rows, cols, reduced costs, max |C|)."""
+    r, c, w, u = [], [], [], np.empty(n)
     col_val = np.full((0, n), np.inf)
     col_idx = np.zeros((0, n), dtype=np.int64)
     scale = 0.0
     for mine in _blocks(n, block):
-        chunk = np.asarray(rows(mine), dtype=np.float64)
+        chunk = np.array(rows(mine), dtype=np.float64)
         scale = max(scale, float(np.abs(chunk).max()))
-        chunk -= u[mine, None]
         chunk -= v[None, :]
+        u[mine] = chunk.min(axis=1)
+        chunk -= u[mine, None]
         best = _top(chunk, k)
         r.append(np.repeat(mine, best.shape[1])), c.append(best.ravel())
         w.append(np.take_along_axis(chunk, best, axis=1).ravel())
@@ -207,7 +170,7 @@ def _candidate_edges(rows, n: int, k: int, block: int, u: np.ndarray, v: np.ndar
         col_val = np.take_along_axis(both_val, keep, axis=0)
         col_idx = np.take_along_axis(both_idx, keep, axis=0)
     r.append(col_idx.ravel()), c.append(np.tile(np.arange(n), len(col_idx))), w.append(col_val.ravel())
-    return np.concatenate(r), np.concatenate(c), np.concatenate(w), scale
+    return u, np.concatenate(r), np.concatenate(c), np.concatenate(w), scale
 
 
 def _unique_edges(rows: np.ndarray, cols: np.ndarray, costs: np.ndarray, n: int):
@@ -253,8 +216,8 @@ def certified(rows, n: int, k: int = EDGES, rounds: int = 8, block_entries: int 
     from scipy.sparse import coo_matrix
 
     block = max(1, block_entries // max(n, 1))
-    u0, v0 = _coarse_duals(rows, n, min(coarse, n), block)
-    r, c, w, scale = _candidate_edges(rows, n, k, block, u0, v0)
+    v0 = _coarse_duals(rows, n, min(coarse, n), block)
+    u0, r, c, w, scale = _candidate_edges(rows, n, k, block, v0)
     tol = 1e-12 * (1.0 + scale)
     ones = np.ones(n)
     for _ in range(rounds):
@@ -278,4 +241,78 @@ def certified(rows, n: int, k: int = EDGES, rounds: int = 8, block_entries: int 
         r, c, w = (np.concatenate([x, *(e[i] for e in added)]) for i, x in enumerate((r, c, w)))
         if len(_unique_edges(r, c, w, n)[0]) == before:  # only rounding breaks it: nothing new to add
             return None
+    return None
+
+
+def _beyond_floors(u: np.ndarray, v: np.ndarray, row_floor: np.ndarray, col_floor: np.ndarray,
+                   budget: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The pairs (i, j) whose floors do not already show u_i + v_j <= C_ij (with C_ij >=
+    max(row_floor_i, col_floor_j)): v_j > row_floor_i - u_i and u_i > col_floor_j - v_j.
+    None when there are more than ``budget`` of the first kind (a dense check is cheaper)."""
+    order = np.argsort(-v, kind="stable")
+    count = np.searchsorted(-v[order], -(row_floor - u), side="left")  # per row: columns with v_j > floor_i - u_i
+    if int(count.sum()) > budget:
+        return None
+    rows = np.repeat(np.arange(len(u)), count)
+    cols = order[np.arange(len(rows)) - np.repeat(np.cumsum(count) - count, count)]
+    keep = u[rows] > col_floor[cols] - v[cols]
+    return rows[keep], cols[keep]
+
+
+def _dense_violations(reduced_rows, u: np.ndarray, v: np.ndarray, tol: float, block: int, k: int = 8):
+    """Each row's ``k`` edges most below reduced_ij - u_i - v_j >= -tol, read a block of
+    rows at a time from ``reduced_rows(positions)`` (an array (len, S)): (rows, cols, reduced)."""
+    found = [np.zeros(0, dtype=np.int64)] * 2 + [np.zeros(0)]
+    for a in range(0, len(u), block):
+        mine = np.arange(a, min(a + block, len(u)))
+        red = reduced_rows(mine)
+        slack = red - u[mine, None] - v[None, :]
+        bad = np.nonzero(slack.min(axis=1) < -tol)[0]
+        if len(bad):
+            worst = _top(slack[bad], k)
+            hit = np.take_along_axis(slack[bad], worst, axis=1) < -tol
+            at, col = np.broadcast_to(bad[:, None], worst.shape)[hit], worst[hit]
+            found = [np.concatenate([f, x]) for f, x in zip(found, (mine[at], col, red[at, col]))]
+    return tuple(found)
+
+
+def floor_diagonal(reduced_at, reduced_rows, counts: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                   row_floor: np.ndarray, col_floor: np.ndarray, rounds: int = 4, block_entries: int = 2**20) -> float | None:
+    """The mass an optimal transport keeps on the diagonal (``transport_diagonal``) solved on
+    few edges and certified on all, without the S x S matrix: the transport is solved on the edges
+    ``rows``, ``cols`` (their reduced costs from ``reduced_at(rows, cols)``), and its
+    potentials checked on every other edge: through floors known beforehand where they
+    suffice (each reduced cost off the edges is at least its row's ``row_floor`` and its
+    column's ``col_floor``, so only the pairs the floors cannot clear are read), else a block
+    of rows at a time from ``reduced_rows(positions)``. Violated edges are added and the
+    solve repeated. None when ``rounds`` do not certify a plan or the edges admit none (the
+    caller solves densely)."""
+    import warnings
+
+    import ot
+    from scipy.sparse import coo_matrix
+
+    s = len(counts)
+    mass = counts.astype(np.float64)
+    w = reduced_at(rows, cols)
+    finite = np.abs(row_floor[np.isfinite(row_floor)])
+    tol = 1e-12 * (1.0 + float(max(np.abs(w).max(initial=0.0), finite.max(initial=0.0))))
+    for _ in range(rounds):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an infeasible edge set is reported in the log
+            plan, log = ot.emd(mass, mass, coo_matrix((w, (rows, cols)), shape=(s, s)), numItermax=MAX_ITER, log=True)
+        if log.get("warning") is not None:
+            return None
+        u, v = np.asarray(log["u"], dtype=np.float64), np.asarray(log["v"], dtype=np.float64)
+        pairs = _beyond_floors(u, v, row_floor, col_floor, budget=s * s // 16)
+        if pairs is None:
+            bad_rows, bad_cols, bad_w = _dense_violations(reduced_rows, u, v, tol, max(1, block_entries // s))
+        else:
+            at = reduced_at(*pairs)
+            bad = at - u[pairs[0]] - v[pairs[1]] < -tol
+            bad_rows, bad_cols, bad_w = pairs[0][bad], pairs[1][bad], at[bad]
+        if not len(bad_rows):
+            plan = plan.tocoo()
+            return float(plan.data[plan.row == plan.col].sum())
+        rows, cols, w = np.concatenate([rows, bad_rows]), np.concatenate([cols, bad_cols]), np.concatenate([w, bad_w])
     return None
