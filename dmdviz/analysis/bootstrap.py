@@ -177,10 +177,10 @@ def intervals(cost, spread, d_init, d_student, resamples: int = RESAMPLES, level
     cost, spread, d_init, d_student = (np.asarray(a, dtype=np.float64) for a in (cost, spread, d_init, d_student))
     rng = np.random.default_rng(seed)
     n = len(cost)
-    point = resampled_metrics(cost, spread, d_init, d_student, np.arange(n))
+    orders = resampling.Orders(cost, spread, warm=warm) if fast and 1 < n <= resampling.MAX_N else None
+    point = resampled_metrics(cost, spread, d_init, d_student, np.arange(n), warm, orders=orders)
     draws = [np.sort(rng.integers(0, n, n)) for _ in range(resamples)]
     ot_resamples = min(ot_resamples, resamples)
-    orders = resampling.Orders(cost, spread, warm=warm) if fast and 1 < n <= resampling.MAX_N else None
     measure = lambda i: resampled_metrics(cost, spread, d_init, d_student, draws[i], warm, i < ot_resamples, orders)
     workers = workers or torch.get_num_threads()
     if workers > 1:
