@@ -129,6 +129,33 @@ def _threads(quick: bool) -> dict:
     return bench_threads.run(steps=20 if quick else 1000, n=50 if quick else 1000)
 
 
+def _large(quick: bool) -> dict:
+    from benchmarks import bench_intervals
+
+    return {"intervals": bench_intervals.new_only(n=1000 if quick else 10_000),
+            "point": bench_intervals.large_n(n=2000 if quick else 20_000, name="mlp-manifold")}
+
+
+def _large_rows(res: dict) -> list:
+    """Issue 26 at large N: intervals at 10,000 seeds; A_OT exact at 20,000 and the slab
+    approximation's error against it."""
+    lg = res.get("large", {})
+    if "skipped" in lg:
+        return [("issue 26: intervals at N = 10,000; A_OT at N = 20,000", "skipped", "≤ 2 min", lg["skipped"], None)]
+    iv, rows = lg.get("intervals", {}), []
+    for name, r in iv.get("pairs", {}).items():
+        rows.append((f"issue 26: intervals, {name}, N = {iv['n']:,} (point solves + bootstrap)", f"{r['seconds']:.0f} s",
+                     "≤ 2 min", f"before 438 s (chessboard4d), 354 s (MNIST); load {r['load']}", r["seconds"] <= 120))
+    pt = lg.get("point")
+    if pt:
+        exact, *approx = pt["rows"]
+        rows.append((f"issue 26: A_OT exact at N = {pt['n']:,}, {pt['pair']} (costs a block at a time)",
+                     f"{exact['ot_agreement']:.4f} in {exact['seconds']:.0f} s", "exact, or a stated error",
+                     "; ".join(f"slabs of {r['slab']:,}: {r['ot_agreement']:.4f} (error {r['error']:+.4f}, {r['seconds']:.0f} s)"
+                               for r in approx), exact["method"] == "exact"))
+    return rows
+
+
 def _issue26_rows(res: dict) -> list:
     """Goals 2 and 4 of issue 26: sampling's share of the fp32 peak, the default threads' cost."""
     rows = []
@@ -217,6 +244,7 @@ def goals(res: dict) -> str:
                                f"load {r['load']}"), min(r["new_s"]) <= 8))
     if "skipped" in iv:
         rows.append(("issue 26: intervals at N = 2,000", "skipped", "≤ 8 s", iv["skipped"], None))
+    rows += _large_rows(res)
     rows += _issue26_rows(res)
     sc = res.get("scaling", {"skipped": "not run"})
     if "fits" in sc:
@@ -314,6 +342,7 @@ def main() -> None:
     res["app"] = _guarded("bench_app", lambda: _first_paint(args.quick))
     res["scaling"] = _guarded("bench_scaling", lambda: _scaling(threads, args.quick))
     res["intervals"] = _guarded("bench_intervals", lambda: _intervals(args.quick))
+    res["large"] = _guarded("bench_intervals (large N)", lambda: _large(args.quick))
     res["sampling"] = _guarded("bench_sampling", lambda: _sampling(args.quick))
     res["threads"] = _guarded("bench_threads", lambda: _threads(args.quick))
     res["machine"] = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": _cpu_name(),
