@@ -32,6 +32,12 @@ def test_blocks_give_the_dense_metrics(sets):
     for key in ("copy_ratio", "copy_ratio_chance", "nn_agreement", "nn_agreement_init", "ot_agreement"):
         assert m[key] == dense[key], key
     assert m["ot_method"] == "exact" and 0 < m["ot_agreement"] < 1
+    from dmdviz.analysis import scales
+
+    flat = phi_k.reshape(N, -1).double()
+    curve = scales.scale_curve(torch.cdist(flat, flat).numpy(), cost.numpy(), metrics.cost_matrix(phi_k, phi_1).numpy(),
+                               metrics.distances(phi_1, phi_k, g)[1].numpy())
+    assert m["scale_curve"] == curve and m["scale_curve"]["n"] == N
 
 
 def test_slabs_cut_every_seed_once_along_the_first_principal_direction():

@@ -6,6 +6,8 @@ the sparse problem's edges and the solver's arcs (about 2(k + 1) N edges, k = 32
 edges at most after its rounds, some 15 MB per 1,000 seeds, ~1.5 GB at 100,000).
 
 - ρ (and its chance level): per seed, exact.
+- The scale curve: on the first ``scales.TREE_MAX`` seeds, as the full analysis reads it
+  above that many (Ward's tree holds N² / 2 distances); its ``n`` says so.
 - NN agreement (student and Φ_1): each student sample's nearest target found block by
   block of students, exact (the same argmin as the dense matrix, ``tests/test_large.py``).
 - A_OT: exact (``core.assignment.certified``): the network simplex on each row's and
@@ -25,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from dmdviz.analysis import scales
 from dmdviz.core import assignment, metrics
 from dmdviz.limits import MAX_POINT_SEEDS, MAX_SEEDS
 
@@ -91,7 +94,18 @@ def point_metrics(phi_1, phi_k, g, exact_max: int = EXACT_OT_MAX) -> dict:
     return {"copy_ratio": float((d_student / d_init.clamp_min(1e-12)).median()),
             "copy_ratio_chance": float((rolled / d_init.clamp_min(1e-12)).median()),
             "nn_agreement": nn_agreement(phi_k, g), "nn_agreement_init": nn_agreement(phi_k, phi_1),
-            "ot_agreement": a_ot, "ot_method": method, "ot_agreement_chance": 1.0 / len(d_init)}
+            "ot_agreement": a_ot, "ot_method": method, "ot_agreement_chance": 1.0 / len(d_init),
+            "scale_curve": first_scale_curve(phi_1, phi_k, g, d_student.numpy())}
+
+
+def first_scale_curve(phi_1, phi_k, g, d_student: np.ndarray) -> dict:
+    """The scale curve (``scales.scale_curve``) on the first ``scales.TREE_MAX`` seeds, as the
+    full analysis reads it above that many (its ``n`` says on how many)."""
+    m = min(len(d_student), scales.TREE_MAX)
+    t = _flat(phi_k[:m])
+    spread = torch.cdist(t, t).numpy()
+    return scales.scale_curve(spread, metrics.cost_matrix(t, g[:m]).numpy(), metrics.cost_matrix(t, phi_1[:m]).numpy(),
+                              d_student[:m])
 
 
 def summary(service, teacher, student, n: int, seed: int, k: int, ks=()) -> dict:
