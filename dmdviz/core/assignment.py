@@ -135,15 +135,18 @@ def _blocks(n: int, block: int):
 
 def _coarse_duals(rows, n: int, m: int, block: int) -> np.ndarray:
     """Column potentials v of the whole problem guessed from an exact assignment of ``m``
-    evenly spaced seeds: its row duals u extended to every column by a c-transform,
+    evenly spaced seeds (seed order is arbitrary, so these are a sample of the pairs): its row duals u extended to every column by a c-transform,
     v_j = min_i C_ij - u_i over those ``m`` rows (the row potentials follow, a block at a
     time, in ``_candidate_edges``)."""
     import ot
 
     pick = np.linspace(0, n - 1, m).astype(np.int64)
     sub = np.concatenate([np.asarray(rows(pick[b]), dtype=np.float64) for b in _blocks(m, block)])
-    _, log = ot.emd(np.ones(m), np.ones(m), np.ascontiguousarray(sub[:, pick]), numItermax=MAX_ITER, log=True)
-    return (sub - np.asarray(log["u"])[:, None]).min(axis=0)
+    found = certified(lambda idx: sub[idx][:, pick], m) if m > SPARSE_FROM else None  # the same road, a level down
+    if found is None:
+        _, log = ot.emd(np.ones(m), np.ones(m), np.ascontiguousarray(sub[:, pick]), numItermax=MAX_ITER, log=True)
+    u = found.u if found is not None else np.asarray(log["u"])
+    return (sub - u[:, None]).min(axis=0)
 
 
 def _candidate_edges(rows, n: int, k: int, block: int, v: np.ndarray):
@@ -197,14 +200,14 @@ def _violations(rows, n: int, block: int, u: np.ndarray, v: np.ndarray, u0: np.n
 
 
 def certified(rows, n: int, k: int = EDGES, rounds: int = 8, block_entries: int = BLOCK_ENTRIES,
-              coarse: int = 1000) -> Assignment | None:
+              coarse: int = 2) -> Assignment | None:
     """The exact optimal assignment of the (n, n) costs whose rows ``rows(idx)`` gives (an
     array (len(idx), n)), solved on few edges and certified on all of them.
 
-    Potentials are first guessed from an exact assignment of ``coarse`` evenly spaced seeds
-    (``_coarse_duals``); the network simplex then runs on each row's and column's ``k``
-    cheapest edges under those reduced costs and the diagonal, and its potentials are checked
-    on every edge, block by block: C_ij - u_i - v_j >= 0 everywhere makes the plan optimal
+    Potentials are first guessed from an exact assignment of every ``coarse``-th seed
+    (``_coarse_duals``, by this same road while that is above ``SPARSE_FROM`` seeds); the
+    network simplex then runs on each row's and column's ``k`` cheapest edges under those
+    reduced costs and the diagonal, and its potentials are checked on every edge, block by block: C_ij - u_i - v_j >= 0 everywhere makes the plan optimal
     for the whole problem (complementary slackness). Otherwise each row's ``k`` most violated
     edges are added and the solve repeated. Memory: one block of ``block_entries`` costs and
     the edges, never the whole matrix, so the costs may be computed block by block
@@ -216,7 +219,7 @@ def certified(rows, n: int, k: int = EDGES, rounds: int = 8, block_entries: int 
     from scipy.sparse import coo_matrix
 
     block = max(1, block_entries // max(n, 1))
-    v0 = _coarse_duals(rows, n, min(coarse, n), block)
+    v0 = _coarse_duals(rows, n, max(2, n // coarse), block)
     u0, r, c, w, scale = _candidate_edges(rows, n, k, block, v0)
     tol = 1e-12 * (1.0 + scale)
     ones = np.ones(n)
