@@ -16,6 +16,11 @@ on the 4-D chessboard costs about 3x faster than scipy's ``linear_sum_assignment
 against 2.0 s at N = 2,000, load average 3 on 2 cores), whose shortest augmenting paths
 grow long among many near-equal costs. A basic optimal plan of a uniform transport is a
 permutation matrix; when rounding leaves it otherwise, scipy's solver answers instead.
+Above ``SPARSE_FROM`` seeds it runs on few edges and is certified on all (``certified``:
+chessboard4d at N = 10,000 in ~11 s against ~50 s dense), and a resample's transport
+likewise without its S x S matrix (``floor_diagonal``). A certificate is the whole proof:
+the plan is optimal because the potentials hold on every edge, whichever edges it was
+found on.
 """
 
 from __future__ import annotations
