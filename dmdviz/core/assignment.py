@@ -140,18 +140,22 @@ def _blocks(n: int, block: int):
 
 def _coarse_duals(rows, n: int, m: int, block: int) -> np.ndarray:
     """Column potentials v of the whole problem guessed from an exact assignment of ``m``
-    evenly spaced seeds (seed order is arbitrary, so these are a sample of the pairs): its row duals u extended to every column by a c-transform,
-    v_j = min_i C_ij - u_i over those ``m`` rows (the row potentials follow, a block at a
-    time, in ``_candidate_edges``)."""
+    evenly spaced seeds (seed order is arbitrary, so these are a sample of the pairs): its
+    row duals u extended to every column by a c-transform, v_j = min_i C_ij - u_i over those
+    ``m`` rows, read a block at a time (the row potentials follow in ``_candidate_edges``)."""
     import ot
 
     pick = np.linspace(0, n - 1, m).astype(np.int64)
-    sub = np.concatenate([np.asarray(rows(pick[b]), dtype=np.float64) for b in _blocks(m, block)])
-    found = certified(lambda idx: sub[idx][:, pick], m) if m > SPARSE_FROM else None  # the same road, a level down
+    sub_rows = lambda idx: np.asarray(rows(pick[idx]), dtype=np.float64)[:, pick]  # noqa: E731
+    found = certified(sub_rows, m, block_entries=block * n) if m > SPARSE_FROM else None  # the same road, a level down
     if found is None:
-        _, log = ot.emd(np.ones(m), np.ones(m), np.ascontiguousarray(sub[:, pick]), numItermax=MAX_ITER, log=True)
+        sub = np.concatenate([sub_rows(b) for b in _blocks(m, block)])  # (m, m)
+        _, log = ot.emd(np.ones(m), np.ones(m), sub, numItermax=MAX_ITER, log=True)
     u = found.u if found is not None else np.asarray(log["u"])
-    return (sub - u[:, None]).min(axis=0)
+    v = np.full(n, np.inf)
+    for b in _blocks(m, block):
+        np.minimum(v, (np.asarray(rows(pick[b]), dtype=np.float64) - u[b, None]).min(axis=0), out=v)
+    return v
 
 
 def _candidate_edges(rows, n: int, k: int, block: int, v: np.ndarray):
