@@ -27,9 +27,11 @@ class Analyses:
     def __init__(self, cache=None, store=None, device=None, bf16: bool = False):
         self.cache, self.store, self.device, self.bf16 = cache, store or _Unkept(), device, bf16
 
-    def analysis(self, pair: Pair, n: int, seed: int, k: int, extra_ks=()) -> PairAnalysis:
-        """The analysis at K = ``k`` on seeds 0 .. n-1 of ``seed`` (Φ_K for ``sample_ks(k, extra_ks)``)."""
-        ks = sample_ks(k, extra_ks)
+    def analysis(self, pair: Pair, n: int, seed: int, k: int, extra_ks=(), drill: bool = True) -> PairAnalysis:
+        """The analysis at K = ``k`` on seeds 0 .. n-1 of ``seed`` (Φ_K for ``sample_ks(k, extra_ks)``).
+        ``drill=False`` samples Φ_1, Φ_K and ``extra_ks`` only (no Φ_32 of the per-seed view):
+        for a series member whose seeds nobody opens; its metrics are the same numbers."""
+        ks = sample_ks(k, extra_ks) if drill else tuple(sorted({1, int(k), *map(int, extra_ks)}))
         key = ("pair", pair.teacher.identity, pair.student.identity, int(n), int(seed), int(k), ks, self.bf16)
         return self.store.get(key, lambda: PairAnalysis(
             sample(pair, int(n), int(seed), ks, device=self.device, bf16=self.bf16, cache=self.cache), int(k)))

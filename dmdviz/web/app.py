@@ -33,7 +33,7 @@ from dmdviz.web.page import first_paints
 from dmdviz.web.registry import YOUR_UPLOAD, Registry
 from dmdviz.web.sweep import sweep_tab
 from dmdviz.web.text import ABOUT, METRICS, compare_row, seed_table
-from dmdviz.web.views import (compare_samples, diagnostics, explore_figures, load_estimate, pair_verdict, record_cost,
+from dmdviz.web.views import (BF16_NOTE, compare_samples, diagnostics, explore_figures, load_estimate, pair_verdict, record_cost,
                               scale_figure)
 
 DEFAULT_PAIR = "chessboard4d/student"
@@ -99,7 +99,8 @@ class App:
         info = (f"**Verdict:** {said}\n\n{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
                 f"from base seed {pa.s.seed}, K = {pa.k} · A_OT = {m['ot_agreement']:.3f} "
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
-                f"ρ = {m['copy_ratio']:.3f} · {_took(time.perf_counter() - t0)}")
+                f"ρ = {m['copy_ratio']:.3f}{BF16_NOTE if self.reg.analyses.bf16 else ''} · "
+                f"{_took(time.perf_counter() - t0)}")
         return (info, *figures, *self._seed_detail(models, pa, index))
 
     def scales(self, pair: dict, n, seed, k, session: str = ""):

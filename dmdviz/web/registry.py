@@ -106,7 +106,8 @@ class Registry:
         self._views_lock = threading.RLock()
         self.cache = SampleCache.from_env()
         self.analyses = zero_gpu(analysis.Analyses(self.cache, store=self._analyses,
-                                                   device=pick_device(settings.app_device())))
+                                                   device=pick_device(settings.app_device()),
+                                                   bf16=settings.app_bf16()))
         self.uploads = Path(tempfile.mkdtemp(prefix="dmdviz-uploads-"))
         disk.clean_leftovers(self.limits.upload_ttl_s, self.cache.root if self.cache else None, keep=self.uploads)
         self._uploads: dict[str, Upload] = {}

@@ -67,6 +67,9 @@ def pair_verdict(pa, teacher) -> str:
     return verdict(pa.pairing, pa.intervals, analysis.scale_curve(pa, teacher))
 
 
+BF16_NOTE = " · sampled under bf16 autocast (`DMDVIZ_BF16`: not fp32's numbers)"
+
+
 def _representative(pairs: list):
     """The pair of a family that stands for it: the plain student (no ``variant``) of its
     longest-trained teacher."""
@@ -83,7 +86,7 @@ def _family_plots(reg, family: str, pairs: list, n, seed, k, tag: str) -> tuple:
     curves = plots.dm_loss_curves(analysis.dm_loss_curves(given), title=f"DM loss over distillation<br>{tag}")
     series = reg.memo(("lengths", family, min(int(n), 500), int(seed), int(k)),
                       lambda: analysis.teacher_length_series(given, min(int(n), 500), int(k), int(seed),
-                                                             service=reg.analyses))
+                                                             service=reg.analyses, drill=False))
     keys = ("ot_agreement", "ot_agreement_init", "copy_ratio", "copy_ratio_chance")
     lengths = plots.copying_vs_teacher_length(np.array([e["teacher_step"] for e in series]),
                                               {key: np.array([e["metrics"][key] for e in series]) for key in keys},
@@ -139,7 +142,8 @@ def diagnostics(reg, pair: dict, source: str, n, seed, k, session: str = "", ste
         source_line = (f"**Source: the pair open in Explore** `{teacher}` → `{student}`: every plot (one pair has no "
                        "teacher-length series: choose a family for it)")
     notes = [f"**Verdict** (`{teacher}` → `{student}`): {reg.view(pa, 'verdict', lambda: pair_verdict(pa, models.given[0]))}",
-             source_line + (f" · {note}" if note else "")]
+             source_line + (f" · {note}" if note else "")
+             + (BF16_NOTE if reg.analyses.bf16 else "")]
     return mem, boundary, lengths, curves, "\n\n".join(notes)
 
 
