@@ -26,7 +26,8 @@ PAIR = ("mnist-unet/student-8192", "mnist-unet/teacher-8192")
 
 def run(n: int = 2000, threads: int = 2, repeats: int = 3) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"DMDVIZ_CACHE_DIR": tmp, "DMDVIZ_APP_THREADS": str(threads), "DMDVIZ_MAX_SEEDS": str(max(n, 2))}
+        env = {"DMDVIZ_CACHE_DIR": tmp, "DMDVIZ_APP_THREADS": str(threads), "DMDVIZ_MAX_SEEDS": str(max(n, 2)),
+               "DMDVIZ_SHIPPED_SAMPLES": "off"}  # cold means sampled: not read from checkpoints/samples
         old = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
