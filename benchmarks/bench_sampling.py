@@ -81,14 +81,14 @@ def _layout(pair, fmt) -> None:
 
 def lever_rows(name: str, pair, n: int, peaks: dict, cores: int, chunks) -> list[dict]:
     """fp32 at every batch (all cores) and batch 250 (1 thread), then bf16 autocast, then (for
-    image nets) channels-last weights: one row each."""
+    the UNet) channels-last weights: one row each."""
     flops = seed_flops(pair)
     sample(pair, min(n, 50), 0, (1,), chunk=50)  # warm-up: the allocator and thread pool
     rows = [_row(name, pair, flops, peaks, n, 1, 250, "fp32")]
     rows += [_row(name, pair, flops, peaks, n, cores, c, "fp32") for c in chunks if cores > 1]
     rows += [_row(name, pair, flops, peaks, n, 1, c, "bf16-autocast") for c in (128, 250)]
     rows += [_row(name, pair, flops, peaks, n, cores, 250, "bf16-autocast")] if cores > 1 else []
-    if len(pair.teacher.shape) == 3:
+    if "unet" in name:
         _layout(pair, torch.channels_last)
         rows += [_row(name, pair, flops, peaks, n, 1, 250, p, "channels_last") for p in ("fp32", "bf16-autocast")]
         _layout(pair, torch.contiguous_format)
@@ -105,10 +105,10 @@ def compile_rows(name: str, pair, n: int, peaks: dict, cores: int) -> list[dict]
         pair.teacher.model = torch.compile(model, dynamic=False)
         torch.set_num_threads(1)
         t0 = time.perf_counter()
-        rate(pair, 250, 250, precision != "fp32")  # compiles (one batch shape)
+        rate(pair, n, 250, precision != "fp32")  # compiles (for the batch shapes the row runs)
         first = time.perf_counter() - t0
         row = _row(name, pair, flops, peaks, n, 1, 250, precision, "torch.compile")
-        row["compile_s"] = round(first - 250 / row["seeds_per_s"], 1)
+        row["compile_s"] = round(first - n / row["seeds_per_s"], 1)
         rows.append(row)
     pair.teacher.model = model
     torch.set_num_threads(cores)
@@ -150,10 +150,12 @@ def run(n: int = 200, pairs=tuple(PAIRS), chunks=(100, 250, 1000), error_n: int 
     for name in pairs:
         pair = open_pair(*(load_checkpoint(ref) for ref in PAIRS[name]))
         out["rows"] += lever_rows(name, pair, n, out["peak_fp32_gflops"], cores, chunks)
-        if compiled and len(pair.teacher.shape) == 3:
+        if compiled and "unet" in name:
             out["rows"] += compile_rows(name, pair, n, out["peak_fp32_gflops"], cores)
         if error_n:
+            torch.set_num_threads(1)  # the check's own times beside the one-thread rows
             out["bf16_error"].append(bf16_error(name, pair, error_n))
+            torch.set_num_threads(cores)
     out["load_after"] = loadavg()
     return out
 

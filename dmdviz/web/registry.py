@@ -259,16 +259,17 @@ class Registry:
 
         return self._models.get(("pairfile", str(path.resolve()), path.stat().st_mtime_ns), make)
 
-    def analysis_of(self, pair: models.Pair, n: int, seed: int, k: int) -> analysis.PairAnalysis:
+    def analysis_of(self, pair: models.Pair, n: int, seed: int, k: int, drill: bool = True) -> analysis.PairAnalysis:
         """The pair's analysis on seeds 0..n-1 of ``seed`` (the one road, ``analysis.Analyses``,
-        kept in this registry's bounded store), after the app's bounds on n and K."""
+        kept in this registry's bounded store), after the app's bounds on n and K; ``drill=False``
+        for a view that opens no seed (Φ_1 and Φ_K sampled, not Φ_32)."""
         n, seed, k = int(n), noise.check_seed(seed), int(k)
         if not MIN_SEEDS <= n <= self.limits.max_seeds:
             raise DmdvizError(f"number of seeds must be between {MIN_SEEDS} and {self.limits.max_seeds}, got {n}")
         if not 1 <= k <= self.limits.max_k:
             raise DmdvizError(f"K must be between 1 and {self.limits.max_k}, got {k}")
         budget.check_samples(pair.teacher.shape, n, self.limits)
-        return self.analyses.analysis(pair, n, seed, k)
+        return self.analyses.analysis(pair, n, seed, k, drill=drill)
 
     def second_analysis(self, first: analysis.PairAnalysis, pair: models.Pair, ref: str,
                         session: str = "") -> analysis.PairAnalysis:

@@ -120,7 +120,7 @@ def diagnostics(reg, pair: dict, source: str, n, seed, k, session: str = "", ste
     tag = f"family {family}" if family else f"the Explore pair {teacher} → {student}"
     step(0.05, f"sampling {teacher} → {student}: {load_estimate(models, n, k)}")
     started = time.perf_counter()
-    pa = reg.analysis_of(models, n, seed, k)
+    pa = reg.analysis_of(models, n, seed, k, drill=not family)  # a family's views open no seed: no Φ_32
     record_cost(models, n, k, time.perf_counter() - started)
     step(0.3, "memorization and boundary analysis")
     dataset, note = reg.memo(("dataset", teacher), lambda: analysis.load_dataset(models.given[0]))
