@@ -7,13 +7,14 @@ cache folder, so every set not shipped is sampled, the exact assignments, interv
 figures made. Settings compared, one row each:
 
 - ``fp32``: the app's default sampling, no shipped samples (``DMDVIZ_SHIPPED_SAMPLES=off``);
-- ``fp32 + shipped``: the same over the samples shipped in ``checkpoints/samples`` (the
-  numbers must equal the first row's: checked);
+- ``shipped``: the same over a shipped sample folder (``--shipped``, default
+  ``checkpoints/samples``, written by ``--build``; none is committed: the shipped folder's
+  size budget) (the numbers must equal the first row's: checked);
 - ``bf16``: ``DMDVIZ_BF16=1``, no shipped samples (its numbers differ: stated).
 
 The load average is recorded beside every time; the seeds computed (not read) beside it.
 
-    python -m benchmarks.bench_cold [--cases pair,family] [--settings fp32,shipped,bf16] [--json out]
+    python -m benchmarks.bench_cold [--cases pair,family] [--settings fp32,shipped,bf16] [--shipped DIR] [--json out]
     python -m benchmarks.bench_cold --build checkpoints/samples   # write the shipped samples
 """
 
@@ -104,8 +105,11 @@ def main() -> None:
     ap.add_argument("--settings", default=",".join(SETTINGS))
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--build", type=Path, help="write the shipped samples into this folder")
+    ap.add_argument("--shipped", type=Path, help="the shipped samples folder the 'shipped' rows read")
     ap.add_argument("--json")
     args = ap.parse_args()
+    if args.shipped:
+        SETTINGS["shipped"]["DMDVIZ_SHIPPED_SAMPLES"] = str(args.shipped.resolve())
     if args.one:
         print(json.dumps(one(args.one)))
         return
