@@ -178,22 +178,6 @@ def test_the_goals_table_carries_the_sampling_share_and_the_thread_ratios():
     assert "| issue 26: default threads ÷ best fixed, train/neighbour | 1.20× | ≤ 1.5× |" in table
 
 
-def test_sdxl_cost_benchmark_runs_tiny_and_its_config_is_sdxl_size():
-    """benchmarks/gpu_sdxl: the shrunk UNet runs the timed calls on the CPU (numbers meaningless),
-    and the written-out configuration is SDXL base's UNet: 2,567,463,684 parameters, built on
-    the meta device (nothing allocated)."""
-    import torch
-    from diffusers import UNet2DConditionModel
-
-    from benchmarks import gpu_sdxl
-
-    out = gpu_sdxl.measure(gpu_sdxl.TINY_UNET, "cpu", "fp32", batch=1, reps=1)
-    assert out["phi_8_per_100_s"] == pytest.approx(8 * out["phi_1_per_100_s"], rel=0.01) and out["g_per_100_s"] > 0
-    with torch.device("meta"):
-        unet = UNet2DConditionModel(**gpu_sdxl.SDXL_UNET)
-    assert sum(p.numel() for p in unet.parameters()) == 2_567_463_684
-
-
 def test_the_sampling_table_names_each_lever_and_the_goals_row_its_best():
     from benchmarks import bench_sampling
     from benchmarks.__main__ import goals
@@ -221,3 +205,20 @@ def test_the_cold_table_checks_the_shipped_samples_answer_as_sampling_does():
            "shipped_equal": {"pair": rows[0]["shown"] == rows[1]["shown"]}}
     text = bench_cold.markdown(res)
     assert "| pair | shipped | 3.0 | 0 | 1 1 1 |" in text and "{'pair': True}" in text
+
+
+def test_sdxl_cost_benchmark_runs_tiny_and_its_config_is_sdxl_size():
+    """benchmarks/gpu_sdxl: the shrunk UNet runs the timed calls on the CPU (numbers meaningless),
+    and the written-out configuration is SDXL base's UNet: 2,567,463,684 parameters, built on
+    the meta device (nothing allocated)."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    from benchmarks import gpu_sdxl
+
+    out = gpu_sdxl.measure(gpu_sdxl.TINY_UNET, "cpu", "fp32", batch=1, reps=1)
+    assert out["phi_8_per_100_s"] == pytest.approx(8 * out["phi_1_per_100_s"], rel=0.01) and out["g_per_100_s"] > 0
+    with torch.device("meta"):
+        unet = UNet2DConditionModel(**gpu_sdxl.SDXL_UNET)
+    assert sum(p.numel() for p in unet.parameters()) == 2_567_463_684
+
