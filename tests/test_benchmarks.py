@@ -221,4 +221,3 @@ def test_sdxl_cost_benchmark_runs_tiny_and_its_config_is_sdxl_size():
     with torch.device("meta"):
         unet = UNet2DConditionModel(**gpu_sdxl.SDXL_UNET)
     assert sum(p.numel() for p in unet.parameters()) == 2_567_463_684
-
