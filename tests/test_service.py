@@ -93,3 +93,21 @@ def test_the_app_samples_in_bf16_when_told_and_says_so(tiny_pair, monkeypatch):
         shown[flag] = (app.reg.analyses.bf16, "bf16 autocast" in info, app.reg.analysis_of(opened, 24, 0, 8).s.g)
     assert shown["0"][:2] == (False, False) and shown["1"][:2] == (True, True)
     assert not torch.equal(shown["0"][2], shown["1"][2])  # bf16's numbers are its own
+
+
+def test_the_per_seed_views_sets_of_a_lean_analysis_are_the_full_ones(tiny_pair, tmp_path):
+    """The app's analyses sample Φ_1, Φ_K and G; ``drill`` adds Φ_32 for the grid's first seeds
+    (through the cache) and for one later seed alone: the full analysis's values."""
+    from dmdviz.analysis.cache import SampleCache
+    from dmdviz.checkpoint import load_checkpoint
+
+    pair = open_pair(*(load_checkpoint(str(p)) for p in tiny_pair))
+    road = Analyses(SampleCache(tmp_path))
+    lean, full = road.analysis(pair, 40, 0, 8, drill=False), Analyses().analysis(pair, 40, 0, 8)
+    grid = road.drill(pair, lean.s, 0, 30)
+    assert sorted(grid) == list(analysis.DRILL_KS) and grid[8] is not None and torch.equal(grid[1], lean.s.phi[1][:30])
+    torch.testing.assert_close(grid[32], full.s.phi[32][:30])
+    computed = road.cache.computed
+    assert torch.equal(road.drill(pair, lean.s, 4, 1)[32][0], grid[32][4]) and road.cache.computed == computed
+    torch.testing.assert_close(road.drill(pair, lean.s, 35, 1)[32][0], full.s.phi[32][35])
+    assert road.cache.computed == computed  # a later seed alone, never a cache block filled up to it

@@ -92,7 +92,8 @@ class App:
         _step(progress, 0.5, "exact optimal assignments and bootstrap intervals")
         m = pa.pairing
         _step(progress, 0.85, "figures")
-        figures = self.reg.view(pa, "explore", lambda: explore_figures(pa, models))
+        figures = self.reg.view(pa, "explore", lambda: explore_figures(
+            pa, models, lambda m: self.reg.drill_sets(models, pa, pa.s.start, m)))
         ckpt = analysis.checkpoint_of(teacher)
         data_name = ckpt.data.name if ckpt else "own model"
         said = self.reg.view(pa, "verdict", lambda: pair_verdict(pa, teacher))
@@ -127,7 +128,8 @@ class App:
         """(the views' image row or None, the Euler path, the seed's table) of seed index i."""
         t = self.reg.analyses.trajectory(models, i, pa.s.seed, pa.k)
         noise = {"z": pa.s.z[i]} if pa.s.z[i].shape == pa.s.g[i].shape else {}  # no latent z beside decoded pixels
-        views = {**noise, **{f"Φ_{kk}": pa.s.phi[kk][i] for kk in analysis.DRILL_KS}, "G": pa.s.g[i]}
+        views = {**noise, **{f"Φ_{kk}": x[0] for kk, x in self.reg.drill_sets(models, pa, pa.s.start + i, 1).items()},
+                 "G": pa.s.g[i]}
         images = len(pa.s.shape) == 3
         if images:
             row = np.stack([v.mean(0).numpy() for v in views.values()])
