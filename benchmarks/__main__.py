@@ -152,7 +152,27 @@ def _issue26_rows(res: dict) -> list:
                      f"load before {th['load_before']}, after {th['load_after']}", ratio <= 1.5))
     if "skipped" in th:
         rows.append(("issue 26: default threads ÷ best fixed", "skipped", "≤ 1.5×", th["skipped"], None))
-    return rows
+    return rows + _cold_rows(res.get("cold", {"skipped": "not run"}))
+
+
+def _cold(quick: bool) -> dict:
+    if quick:
+        return {"skipped": "not in a quick run (N = 500 of the MNIST UNet, six fresh processes)"}
+    from benchmarks import bench_cold
+
+    return bench_cold.run()
+
+
+def _cold_rows(cold: dict) -> list:
+    """Goal 5 of issue 26: the mnist-unet pair file and family cold in the app at N = 500."""
+    if "skipped" in cold:
+        return [("issue 26: cold mnist-unet pair and family in the app", "skipped", "< 15 s", cold["skipped"], None)]
+    by = {(r["case"], r["setting"]): r for r in cold["rows"] if "seconds" in r}
+    before = {"pair": "43.6 s", "family": "99.5 s"}
+    return [(f"issue 26: cold mnist-unet {case} in the app, N = 500, fp32", f"{by[(case, 'fp32')]['seconds']} s", "< 15 s",
+             "; ".join([f"before {before[case]}"] + [f"{s} {by[(case, s)]['seconds']} s" for s in ("bf16", "shipped")
+                                                      if (case, s) in by] + [f"load {by[(case, 'fp32')]['load']}"]),
+             by[(case, "fp32")]["seconds"] < 15) for case in ("pair", "family") if (case, "fp32") in by]
 
 
 def _met(ok: bool | None) -> str:
@@ -319,6 +339,7 @@ def main() -> None:
     res["intervals"] = _guarded("bench_intervals", lambda: _intervals(args.quick))
     res["sampling"] = _guarded("bench_sampling", lambda: _sampling(args.quick))
     res["threads"] = _guarded("bench_threads", lambda: _threads(args.quick))
+    res["cold"] = _guarded("bench_cold", lambda: _cold(args.quick))
     res["machine"] = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu": _cpu_name(),
                       "cores": os.cpu_count(), "threads": threads, "amx": torch.cpu._is_amx_tile_supported(),
                       "torch": torch.__version__, "load_before": load_before, "load_after": loadavg()}

@@ -205,6 +205,10 @@ def test_the_cold_table_checks_the_shipped_samples_answer_as_sampling_does():
            "shipped_equal": {"pair": rows[0]["shown"] == rows[1]["shown"]}}
     text = bench_cold.markdown(res)
     assert "| pair | shipped | 3.0 | 0 | 1 1 1 |" in text and "{'pair': True}" in text
+    from benchmarks.__main__ import goals
+
+    table = goals({"cold": res})
+    assert "| issue 26: cold mnist-unet pair in the app, N = 500, fp32 | 30.0 s | < 15 s | before 43.6 s; shipped 3.0 s;" in table
 
 
 def test_sdxl_cost_benchmark_runs_tiny_and_its_config_is_sdxl_size():
