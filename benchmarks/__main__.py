@@ -152,7 +152,7 @@ def _issue26_rows(res: dict) -> list:
                      f"load before {th['load_before']}, after {th['load_after']}", ratio <= 1.5))
     if "skipped" in th:
         rows.append(("issue 26: default threads ÷ best fixed", "skipped", "≤ 1.5×", th["skipped"], None))
-    return rows + _cold_rows(res.get("cold", {"skipped": "not run"}))
+    return rows + _cold_rows(res.get("cold", {}))
 
 
 def _cold(quick: bool) -> dict:
@@ -167,7 +167,7 @@ def _cold_rows(cold: dict) -> list:
     """Goal 5 of issue 26: the mnist-unet pair file and family cold in the app at N = 500."""
     if "skipped" in cold:
         return [("issue 26: cold mnist-unet pair and family in the app", "skipped", "< 15 s", cold["skipped"], None)]
-    by = {(r["case"], r["setting"]): r for r in cold["rows"] if "seconds" in r}
+    by = {(r["case"], r["setting"]): r for r in cold.get("rows", []) if "seconds" in r}
     before = {"pair": "43.6 s", "family": "99.5 s"}
     return [(f"issue 26: cold mnist-unet {case} in the app, N = 500, fp32", f"{by[(case, 'fp32')]['seconds']} s", "< 15 s",
              "; ".join([f"before {before[case]}"] + [f"{s} {by[(case, s)]['seconds']} s" for s in ("bf16", "shipped")
