@@ -10,12 +10,20 @@ app's bounded LRU); without one each call samples (through the on-disk cache, wh
 
 from __future__ import annotations
 
-from dmdviz.analysis.pairing import PairAnalysis
 import torch
 
-from dmdviz.analysis.samples import DRILL_KS, Samples, Trajectory, fill_cache, sample, sample_ks, trajectory, with_student
+from dmdviz.analysis.pairing import PairAnalysis
+from dmdviz.analysis.samples import (
+    DRILL_KS,
+    Samples,
+    Trajectory,
+    fill_cache,
+    sample,
+    sample_ks,
+    trajectory,
+    with_student,
+)
 from dmdviz.models import Pair
-
 
 GRID_SEEDS = 30  # the seeds of the Explore image grid: their per-seed-view sets are cached
 
