@@ -43,7 +43,8 @@ class Analyses:
     def analysis(self, pair: Pair, n: int, seed: int, k: int, extra_ks=(), drill: bool = True) -> PairAnalysis:
         """The analysis at K = ``k`` on seeds 0 .. n-1 of ``seed`` (Φ_K for ``sample_ks(k, extra_ks)``).
         ``drill=False`` samples Φ_1, Φ_K and ``extra_ks`` only (no Φ_32 of the per-seed view):
-        for a series member whose seeds nobody opens; its metrics are the same numbers."""
+        the same metrics; the app's analyses, whose pages get the per-seed view's sets for the
+        seeds they show from ``drill``, and a series member whose seeds nobody opens."""
         ks = sample_ks(k, extra_ks) if drill else tuple(sorted({1, int(k), *map(int, extra_ks)}))
         key = ("pair", pair.teacher.identity, pair.student.identity, int(n), int(seed), int(k), ks, self.bf16)
         return self.store.get(key, lambda: PairAnalysis(
