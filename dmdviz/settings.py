@@ -13,6 +13,10 @@ everything else that reads a ``DMDVIZ_*`` path is here.
     DMDVIZ_PUSHED       which weights ``push`` uploaded where (default ``~/.cache/dmdviz/pushed.json``)
     DMDVIZ_DEVICE       where the web app computes (default ``cpu``; ``auto``, ``cuda``,
                         ``cuda:N``, ``mps``)
+    DMDVIZ_BF16         ``1``: the web app samples under bf16 autocast (default off: fp32;
+                        its error against fp32 is in ``benchmarks/bench_sampling.py``)
+    DMDVIZ_SHIPPED_SAMPLES  a read-only sample cache shipped beside the checkpoints
+                        (default ``<checkpoints>/samples``; ``off`` for none)
 """
 
 from __future__ import annotations
@@ -78,6 +82,24 @@ def app_device() -> str:
     """The web app's device: ``$DMDVIZ_DEVICE``, default ``cpu`` (``auto`` takes CUDA or MPS
     when present; the command line picks its own with ``--device``)."""
     return os.environ.get("DMDVIZ_DEVICE", "").strip() or "cpu"
+
+
+def app_bf16() -> bool:
+    """Whether the web app samples under bf16 autocast: ``$DMDVIZ_BF16`` is ``1``/``true``/``yes``.
+    Off by default, so the app's numbers are fp32's; on, every answer says so and the sample
+    cache keeps its sets apart (their key records the precision)."""
+    return os.environ.get("DMDVIZ_BF16", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def shipped_samples() -> Path | None:
+    """A read-only sample cache shipped with the checkpoints (``analysis.cache.SampleCache``
+    reads it where its own folder misses): ``$DMDVIZ_SHIPPED_SAMPLES``, else
+    ``<shipped_root()>/samples``; None when the variable is ``off`` or the folder is absent."""
+    given = os.environ.get("DMDVIZ_SHIPPED_SAMPLES", "").strip()
+    if given.lower() == "off":
+        return None
+    folder = Path(given) if given else shipped_root() / "samples"
+    return folder if folder.is_dir() else None
 
 
 def threads_for(idle_cores: float, cores: int) -> int:

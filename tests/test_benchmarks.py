@@ -178,6 +178,39 @@ def test_the_goals_table_carries_the_sampling_share_and_the_thread_ratios():
     assert "| issue 26: default threads ÷ best fixed, train/neighbour | 1.20× | ≤ 1.5× |" in table
 
 
+def test_the_sampling_table_names_each_lever_and_the_goals_row_its_best():
+    from benchmarks import bench_sampling
+    from benchmarks.__main__ import goals
+
+    rows = [{"pair": "mnist-unet", "threads": 1, "chunk": c, "precision": p, "layout": "contiguous", "seeds_per_s": 1.0,
+             "share_of_peak": s, "gflops": 10.0, "load": "1 1 1"}
+            for c, p, s in [(250, "fp32", 0.3), (128, "bf16-autocast", 0.6)]]
+    metric = {"fp32": 0.619, "bf16": 0.616, "delta": -0.003, "fp32_half_width": 0.013}
+    error = {"pair": "mnist-unet", "n": 500, "fp32_s": 40.0, "bf16_s": 15.0, "load": "1 1 1", "metrics": {"copy_ratio": metric},
+             **{key: {"max": 1.7, "median": 0.001, "share_over_0.1": 0.01} for key in ("phi_1", "phi_8", "phi_32", "g")}}
+    text = bench_sampling.markdown({"rows": rows, "peak_fp32_gflops": {1: 150.0}, "peak_bf16_gflops": {1: 900.0},
+                                    "load_before": "1", "load_after": "1", "bf16_error": [error]})
+    assert "| mnist-unet | 1 | 128 | bf16-autocast | contiguous | 1.0 | 10.0 | 60 % | 1 1 1 |" in text
+    assert "| copy_ratio | 0.619 | 0.616 | -0.003 | 0.013 |" in text and "bf16 peak 900.0 on 1" in text
+    assert "| 30 % | ≥ 50 % (UNet) | 10.0 GFLOP/s; best 60 % at batch 128, 1 thread(s), bf16-autocast;" in goals(
+        {"sampling": {"rows": rows}})
+
+
+def test_the_cold_table_checks_the_shipped_samples_answer_as_sampling_does():
+    from benchmarks import bench_cold
+
+    rows = [{"case": "pair", "setting": s, "seconds": t, "computed_seeds": c, "load": "1 1 1", "shown": shown}
+            for s, t, c, shown in [("fp32", 30.0, 2000, "ρ = 0.619"), ("shipped", 3.0, 0, "ρ = 0.619")]]
+    res = {"rows": rows, "load_before": "1", "load_after": "1",
+           "shipped_equal": {"pair": rows[0]["shown"] == rows[1]["shown"]}}
+    text = bench_cold.markdown(res)
+    assert "| pair | shipped | 3.0 | 0 | 1 1 1 |" in text and "{'pair': True}" in text
+    from benchmarks.__main__ import goals
+
+    table = goals({"cold": res})
+    assert "| issue 26: cold mnist-unet pair in the app, N = 500, fp32 | 30.0 s | < 15 s | before 43.6 s; shipped 3.0 s;" in table
+
+
 def test_sdxl_cost_benchmark_runs_tiny_and_its_config_is_sdxl_size():
     """benchmarks/gpu_sdxl: the shrunk UNet runs the timed calls on the CPU (numbers meaningless),
     and the written-out configuration is SDXL base's UNet: 2,567,463,684 parameters, built on

@@ -137,3 +137,28 @@ def test_sigkill_mid_analysis_then_resume_gives_identical_metrics(tiny_pair, tmp
     assert 0 < resumed_cache.computed < 8 * BLOCK * 3  # the blocks on disk were kept
     whole = analysis.sample_pair(t, s, 8 * BLOCK, 0, (1, 8), chunk=128, cache=SampleCache(tmp_path / "fresh"))
     assert analysis.PairAnalysis(resumed, 8).pairing == analysis.PairAnalysis(whole, 8).pairing
+
+
+def test_shipped_samples_are_read_and_the_same_numbers_come_without_them(tiny_pair, tmp_path, monkeypatch):
+    """A read-only cache shipped beside the checkpoints (``settings.shipped_samples``) answers
+    where the user's folder misses, is never written, and, deleted, leaves the same samples
+    computed (issue 26: a shipped cache counts only if the app works without it)."""
+    t, s = load_checkpoint(str(tiny_pair[0])), load_checkpoint(str(tiny_pair[1]))
+    shipped = tmp_path / "checkpoints" / "samples"
+    analysis.sample_pair(t, s, 300, 5, KS, cache=SampleCache(shipped))  # what the build step writes
+    before = {p: p.stat().st_mtime_ns for p in shipped.rglob("*.safetensors")}
+    monkeypatch.setenv("DMDVIZ_CACHE_DIR", str(tmp_path / "user"))
+    monkeypatch.setenv("DMDVIZ_SHIPPED_SAMPLES", str(shipped))
+    cache = SampleCache.from_env()
+    read = analysis.sample_pair(t, s, 300, 5, KS, cache=cache)
+    assert cache.shipped == shipped and cache.computed == 0
+    grown = analysis.sample_pair(t, s, 400, 5, KS, cache=cache)  # beyond the shipped blocks: computed, kept in the user's folder
+    assert cache.computed == 100 * 3 and torch.equal(grown.phi[8][:300], read.phi[8])
+    assert {p: p.stat().st_mtime_ns for p in shipped.rglob("*.safetensors")} == before
+    shutil.rmtree(shipped)
+    monkeypatch.setenv("DMDVIZ_CACHE_DIR", str(tmp_path / "fresh"))
+    cold = SampleCache.from_env()
+    assert cold.shipped is None
+    again = analysis.sample_pair(t, s, 300, 5, KS, cache=cold)
+    assert cold.computed == 300 * 3
+    assert all(torch.equal(again.phi[k], read.phi[k]) for k in KS) and torch.equal(again.g, read.g)

@@ -29,3 +29,20 @@ def test_fourier_mlp_is_a_velocity_net_with_a_wider_input_and_refused_elsewhere(
         build_net(NetConfig(kind="unet", shape=(1, 8, 8), fourier=2))
     with pytest.raises(DmdvizError, match="between 0 and 16"):
         build_net(NetConfig(kind="mlp", shape=(4,), fourier=-1))
+
+
+def test_the_unet_samples_in_place_with_the_same_bits_and_still_trains():
+    """Without a gradient the UNet's SiLUs and adds write into fresh activations: the same
+    output bit for bit as the recorded (training) path, whose gradients still flow."""
+    torch.manual_seed(0)
+    net = build_net(NetConfig(kind="unet", shape=(1, 8, 8), channels=(8, 16, 16), time_dim=16, n_classes=3))
+    torch.nn.init.normal_(net.out.weight)  # the zero-initialised output layer would hide everything
+    x, t, y = torch.randn(5, 1, 8, 8), torch.rand(5), torch.tensor([0, 1, 2, 0, 1])
+    trained = net(x, t, y)
+    trained.square().sum().backward()
+    assert net.inp.weight.grad is not None and net.inp.weight.grad.abs().sum() > 0
+    with torch.inference_mode():
+        sampled = net(x, t, y)
+    with torch.no_grad():
+        assert torch.equal(net(x, t, y), sampled)
+    assert torch.equal(trained.detach(), sampled)

@@ -94,3 +94,19 @@ def test_a_process_reads_its_default_threads_once(monkeypatch):
     finally:
         settings.process_threads.cache_clear()
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("value,on", [("", False), ("0", False), ("1", True), ("true", True), ("off", False)])
+def test_the_app_samples_in_bf16_only_when_asked(monkeypatch, value, on):
+    monkeypatch.setenv("DMDVIZ_BF16", value)
+    assert settings.app_bf16() is on
+
+
+def test_the_shipped_samples_folder_is_beside_the_checkpoints_and_may_be_absent(monkeypatch, tmp_path):
+    monkeypatch.setenv("DMDVIZ_CHECKPOINTS", str(tmp_path))
+    monkeypatch.delenv("DMDVIZ_SHIPPED_SAMPLES", raising=False)
+    assert settings.shipped_samples() is None  # deleted (or never built): none, and the app samples
+    (tmp_path / "samples").mkdir()
+    assert settings.shipped_samples() == tmp_path / "samples"
+    monkeypatch.setenv("DMDVIZ_SHIPPED_SAMPLES", "off")
+    assert settings.shipped_samples() is None

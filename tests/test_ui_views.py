@@ -90,6 +90,6 @@ def test_a_first_load_is_estimated_from_a_guess_then_from_the_pairs_measured_cos
                                                           "for 500 seeds (a first guess")
     views.record_cost(models, 500, 8, 0.2)  # a cached load says nothing about the cost
     assert "a first guess" in views.load_estimate(models, 500, 8)
-    views.record_cost(models, 500, 8, 20.0)  # 0.04 s a seed at K = 8: 42 evaluations of the network
+    views.record_cost(models, 500, 8, 20.0)  # 0.04 s a seed at K = 8: 10 evaluations of the network (Φ_1, Φ_8, G)
     assert views.load_estimate(models, 1000, 8).startswith("up to about 40 s for 1000 seeds (measured on this pair")
-    assert views.load_estimate(models, 1000, 42).startswith("up to about 80 s")  # K = 42: twice the evaluations
+    assert views.load_estimate(models, 1000, 18).startswith("up to about 80 s")  # K = 18: twice the evaluations

@@ -7,7 +7,9 @@ m <= BLOCK, one safetensors file per block, under a folder named by the hash of 
      sample shape, precision, space, and how it was computed: device type, dtype, float32
      matmul precision and, on CUDA, whether TF32 was on)
 
-so a repeat analysis or a redraw reads from disk, a larger N reuses every block the smaller
+so a repeat analysis or a redraw reads from disk (and, where this folder misses, from a
+read-only folder of the same layout shipped with the checkpoints: ``settings.shipped_samples``;
+without it the same sets are computed), a larger N reuses every block the smaller
 one wrote (noise is a pure function of (seed, i), spec §2), and an interrupted analysis
 resumes at the first missing block. Files are written atomically (temp file + rename);
 each records its key, range and a SHA-256 of its data, and a file that fails any check
@@ -71,8 +73,9 @@ def blocks(start: int, n: int) -> list[tuple[int, int]]:
 class SampleCache:
     """Safetensors blocks of sample sets under ``root``, at most ``max_bytes`` in all."""
 
-    def __init__(self, root=None, max_bytes: int | None = None):
+    def __init__(self, root=None, max_bytes: int | None = None, shipped=None):
         self.root = Path(root) if root else default_dir()
+        self.shipped = Path(shipped) if shipped else None  # read-only blocks of the same layout, read on a miss
         self.max_bytes = max_bytes if max_bytes is not None else DEFAULT_MB * 2**20
         self.computed = 0  # seeds computed (not read) by this object: what the tests count
         self.note = ""  # why the last write failed, if one did (the analysis then goes on without it)
@@ -80,9 +83,10 @@ class SampleCache:
     @classmethod
     def from_env(cls) -> "SampleCache | None":
         """``$DMDVIZ_CACHE_DIR`` (``settings.sample_cache_dir``) bounded by ``$DMDVIZ_CACHE_MB``
-        (default 4096); None when ``DMDVIZ_CACHE_MB=0`` turns the cache off."""
+        (default 4096), over the shipped samples (``settings.shipped_samples``); None when
+        ``DMDVIZ_CACHE_MB=0`` turns the cache off."""
         mb = float(os.environ.get("DMDVIZ_CACHE_MB", DEFAULT_MB))
-        return cls(default_dir(), int(mb * 2**20)) if mb > 0 else None
+        return cls(default_dir(), int(mb * 2**20), settings.shipped_samples()) if mb > 0 else None
 
     def folder(self, model, what: tuple, seed: int, bf16: bool, space: str = "model") -> tuple[Path, str]:
         key = json.dumps({"identity": model.identity, "what": list(what), "seed": int(seed),
@@ -99,6 +103,9 @@ class SampleCache:
             b = lo // BLOCK
             path = folder / f"block-{b:08d}.safetensors"
             have = self._read(path, key, b * BLOCK)
+            if self.shipped is not None and (have is None or len(have) < hi - b * BLOCK):
+                shipped = self._read(self.shipped / folder.name / path.name, key, b * BLOCK, touch=False)
+                have = shipped if shipped is not None and (have is None or len(shipped) > len(have)) else have
             if have is None or len(have) < hi - b * BLOCK:
                 have = self._extend(path, key, b, have, hi, compute)
             parts.append(have[lo - b * BLOCK:hi - b * BLOCK])
@@ -119,7 +126,7 @@ class SampleCache:
             log.warning("sample cache: %s", self.note)
         return x
 
-    def _read(self, path: Path, key: str, start: int) -> torch.Tensor | None:
+    def _read(self, path: Path, key: str, start: int, touch: bool = True) -> torch.Tensor | None:
         if not path.is_file():
             return None
         try:
@@ -132,7 +139,8 @@ class SampleCache:
                 or meta.get("sha256") != _digest(x)):
             log.warning("sample cache: %s fails its checks (torn or foreign); recomputing", path)
             return None
-        os.utime(path)  # least recently used goes first when the cache is full
+        if touch:
+            os.utime(path)  # least recently used goes first when the cache is full
         return x
 
     def _bound(self) -> None:

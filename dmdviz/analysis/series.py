@@ -83,14 +83,16 @@ def dm_loss_curves(pairs: list[tuple[Checkpoint, Checkpoint]]) -> list[dict]:
 
 
 def teacher_length_series(pairs: list[tuple[Checkpoint, Checkpoint]], n: int = 500, k: int = 8, seed: int = 0,
-                          m_images: int = 10, service: Analyses | None = None) -> list[dict]:
+                          m_images: int = 10, service: Analyses | None = None, drill: bool = True) -> list[dict]:
     """Fig 11: pairing metrics (and image rows, for image data) per teacher training length.
 
     Every pair is sampled on the same seeds. Each entry: ``{"teacher_step", "student",
     "metrics" (dict), "images" (dict label -> (m, H, W)) or None}``, sorted by teacher step.
     The series varies the teacher's training length alone: students with a ``variant`` (GAN
     term, random init, ...) are left out when plain ones remain, and where several students
-    share a teacher snapshot, those of the usual distillation length are kept.
+    share a teacher snapshot, those of the usual distillation length are kept. ``drill=False``
+    samples each pair's Φ_1 and Φ_K only (``Analyses.analysis``): the same metrics, no Φ_32
+    row in the images, about a fifth of the teacher's work at K = 8.
     """
     service = service or Analyses()
     plain = [(t, s) for t, s in pairs if not variant(s)] or list(pairs)
@@ -102,7 +104,7 @@ def teacher_length_series(pairs: list[tuple[Checkpoint, Checkpoint]], n: int = 5
     for step, group in by_step.items():
         kept = [(s, t) for s, t in group if _iterations(s) == usual] if len(group) > 1 else group
         for student, teacher in kept or group:
-            pa = service.analysis(open_pair(teacher, student), n, seed, k)
+            pa = service.analysis(open_pair(teacher, student), n, seed, k, drill=drill)
             images = pa.images(m_images) if len(pa.s.shape) == 3 else None
             out.append({"teacher_step": step, "student": student.ref, "metrics": {**pa.pairing, **pa.margin[0]},
                         "images": images})

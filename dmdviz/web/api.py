@@ -107,7 +107,8 @@ class Endpoints:
         if not 0 <= i < pa.s.n:
             raise DmdvizError(f"seed index must be between 0 and {pa.s.n - 1} (the seeds drawn), got {i}")
         views = {**({"z": pa.s.z[i]} if pa.s.z[i].shape == pa.s.g[i].shape else {}),
-                 **{f"Φ_{kk}": pa.s.phi[kk][i] for kk in analysis.DRILL_KS}, "G": pa.s.g[i]}
+                 **{f"Φ_{kk}": x[0] for kk, x in self.reg.drill_sets(models, pa, pa.s.start + i, 1).items()},
+                 "G": pa.s.g[i]}
         return {"index": i, "k": pa.k,
                 "distance_to_target": {name: float((v - pa.phi_k[i]).norm()) for name, v in views.items()},
                 "first_coordinates": {name: [float(c) for c in v.flatten()[:4]] for name, v in views.items()}}

@@ -33,7 +33,7 @@ from dmdviz.web.page import first_paints
 from dmdviz.web.registry import YOUR_UPLOAD, Registry
 from dmdviz.web.sweep import sweep_tab
 from dmdviz.web.text import ABOUT, METRICS, compare_row, seed_table
-from dmdviz.web.views import (compare_samples, diagnostics, explore_figures, load_estimate, pair_verdict, record_cost,
+from dmdviz.web.views import (BF16_NOTE, compare_samples, diagnostics, explore_figures, load_estimate, pair_verdict, record_cost,
                               scale_figure)
 
 DEFAULT_PAIR = "chessboard4d/student"
@@ -92,14 +92,16 @@ class App:
         _step(progress, 0.5, "exact optimal assignments and bootstrap intervals")
         m = pa.pairing
         _step(progress, 0.85, "figures")
-        figures = self.reg.view(pa, "explore", lambda: explore_figures(pa, models))
+        figures = self.reg.view(pa, "explore", lambda: explore_figures(
+            pa, models, lambda m: self.reg.drill_sets(models, pa, pa.s.start, m)))
         ckpt = analysis.checkpoint_of(teacher)
         data_name = ckpt.data.name if ckpt else "own model"
         said = self.reg.view(pa, "verdict", lambda: pair_verdict(pa, teacher))
         info = (f"**Verdict:** {said}\n\n{pair['label']} · {data_name}, dimension {pa.phi_k[0].numel()} · **{pa.s.n} seeds** "
                 f"from base seed {pa.s.seed}, K = {pa.k} · A_OT = {m['ot_agreement']:.3f} "
                 f"(start {m['ot_agreement_init']:.3f}, chance {m['ot_agreement_chance']:.3f}) · "
-                f"ρ = {m['copy_ratio']:.3f} · {_took(time.perf_counter() - t0)}")
+                f"ρ = {m['copy_ratio']:.3f}{BF16_NOTE if self.reg.analyses.bf16 else ''} · "
+                f"{_took(time.perf_counter() - t0)}")
         return (info, *figures, *self._seed_detail(models, pa, index))
 
     def scales(self, pair: dict, n, seed, k, session: str = ""):
@@ -126,7 +128,8 @@ class App:
         """(the views' image row or None, the Euler path, the seed's table) of seed index i."""
         t = self.reg.analyses.trajectory(models, i, pa.s.seed, pa.k)
         noise = {"z": pa.s.z[i]} if pa.s.z[i].shape == pa.s.g[i].shape else {}  # no latent z beside decoded pixels
-        views = {**noise, **{f"Φ_{kk}": pa.s.phi[kk][i] for kk in analysis.DRILL_KS}, "G": pa.s.g[i]}
+        views = {**noise, **{f"Φ_{kk}": x[0] for kk, x in self.reg.drill_sets(models, pa, pa.s.start + i, 1).items()},
+                 "G": pa.s.g[i]}
         images = len(pa.s.shape) == 3
         if images:
             row = np.stack([v.mean(0).numpy() for v in views.values()])

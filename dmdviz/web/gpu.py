@@ -36,4 +36,5 @@ def zero_gpu(analyses: Analyses) -> Analyses:
     gpu = spaces.GPU(_call)  # one decorated function: the GPU is held while it runs its argument
     analyses.store = _GpuStore(analyses.store, gpu)
     analyses.trajectory = functools.partial(gpu, analyses.trajectory)
+    analyses.drill = functools.partial(gpu, analyses.drill)
     return analyses

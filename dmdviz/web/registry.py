@@ -106,7 +106,8 @@ class Registry:
         self._views_lock = threading.RLock()
         self.cache = SampleCache.from_env()
         self.analyses = zero_gpu(analysis.Analyses(self.cache, store=self._analyses,
-                                                   device=pick_device(settings.app_device())))
+                                                   device=pick_device(settings.app_device()),
+                                                   bf16=settings.app_bf16()))
         self.uploads = Path(tempfile.mkdtemp(prefix="dmdviz-uploads-"))
         disk.clean_leftovers(self.limits.upload_ttl_s, self.cache.root if self.cache else None, keep=self.uploads)
         self._uploads: dict[str, Upload] = {}
@@ -258,16 +259,24 @@ class Registry:
 
         return self._models.get(("pairfile", str(path.resolve()), path.stat().st_mtime_ns), make)
 
-    def analysis_of(self, pair: models.Pair, n: int, seed: int, k: int) -> analysis.PairAnalysis:
+    def analysis_of(self, pair: models.Pair, n: int, seed: int, k: int, drill: bool = False) -> analysis.PairAnalysis:
         """The pair's analysis on seeds 0..n-1 of ``seed`` (the one road, ``analysis.Analyses``,
-        kept in this registry's bounded store), after the app's bounds on n and K."""
+        kept in this registry's bounded store), after the app's bounds on n and K. Φ_1, Φ_K and
+        G of every seed; the per-seed view's other K (Φ_32) only where a page shows them
+        (``drill_sets``), unless ``drill``."""
         n, seed, k = int(n), noise.check_seed(seed), int(k)
         if not MIN_SEEDS <= n <= self.limits.max_seeds:
             raise DmdvizError(f"number of seeds must be between {MIN_SEEDS} and {self.limits.max_seeds}, got {n}")
         if not 1 <= k <= self.limits.max_k:
             raise DmdvizError(f"K must be between 1 and {self.limits.max_k}, got {k}")
         budget.check_samples(pair.teacher.shape, n, self.limits)
-        return self.analyses.analysis(pair, n, seed, k)
+        return self.analyses.analysis(pair, n, seed, k, drill=drill)
+
+    def drill_sets(self, pair: models.Pair, pa: analysis.PairAnalysis, start: int, count: int) -> dict:
+        """{K: (count, *shape)} Φ_K of every K of the per-seed view (``analysis.DRILL_KS``) on
+        seeds start .. start + count - 1 of ``pa`` (``Analyses.drill``), once per analysis and range."""
+        return self.view(pa, ("drill", int(start), int(count)),
+                         lambda: self.analyses.drill(pair, pa.s, int(start), int(count)))
 
     def second_analysis(self, first: analysis.PairAnalysis, pair: models.Pair, ref: str,
                         session: str = "") -> analysis.PairAnalysis:

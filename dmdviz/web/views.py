@@ -17,12 +17,24 @@ from dmdviz.web.messages import redact
 from dmdviz.web.text import metrics_rows
 
 
-def explore_figures(pa, models) -> tuple:
+def grid_rows(pa, drilled: dict, m: int = 30) -> dict:
+    """The image grid's rows for the first ``m`` seeds: Φ_K for every K the analysis or the
+    per-seed view (``drilled``: {K: (m, *shape)}) has, in increasing K, then G; each (m, H, W)."""
+    sets = {**{k: x[:m] for k, x in pa.s.phi.items()}, **drilled}
+    rows = {f"Φ_{k}": sets[k] for k in sorted(sets)}
+    rows["G"] = pa.s.g[:m]
+    return {name: x.mean(dim=1).numpy() for name, x in rows.items()}
+
+
+def explore_figures(pa, models, drilled=None) -> tuple:
     """(samples, PCA, cost heatmap, distances, metrics rows) of an analysis, each figure's
-    title naming its pair: built and serialised once per cached analysis (``Registry.view``)."""
+    title naming its pair: built and serialised once per cached analysis (``Registry.view``);
+    ``drilled()`` gives the first seeds' other K for the image grid (``Registry.drill_sets``)."""
     shown = "<br>" + " → ".join(redact(analysis.name(m)) for m in models.given)
     if len(pa.s.shape) == 3:
-        samples = plots.image_grid(pa.images(30), pa.seeds[:30], title="Samples per seed" + shown, per_band=15,
+        m = min(analysis.service.GRID_SEEDS, pa.s.n)
+        rows = grid_rows(pa, drilled(m) if drilled else {}, m)
+        samples = plots.image_grid(rows, pa.seeds[:m], title="Samples per seed" + shown, per_band=15,
                                    width=1100)  # the full width
     else:
         samples = plots.low_dim_panels(pa.panels(), pa.seeds, title="Noise-data pairing" + shown)
@@ -67,6 +79,9 @@ def pair_verdict(pa, teacher) -> str:
     return verdict(pa.pairing, pa.intervals, analysis.scale_curve(pa, teacher))
 
 
+BF16_NOTE = " · sampled under bf16 autocast (`DMDVIZ_BF16`: not fp32's numbers)"
+
+
 def _representative(pairs: list):
     """The pair of a family that stands for it: the plain student (no ``variant``) of its
     longest-trained teacher."""
@@ -83,7 +98,7 @@ def _family_plots(reg, family: str, pairs: list, n, seed, k, tag: str) -> tuple:
     curves = plots.dm_loss_curves(analysis.dm_loss_curves(given), title=f"DM loss over distillation<br>{tag}")
     series = reg.memo(("lengths", family, min(int(n), 500), int(seed), int(k)),
                       lambda: analysis.teacher_length_series(given, min(int(n), 500), int(k), int(seed),
-                                                             service=reg.analyses))
+                                                             service=reg.analyses, drill=False))
     keys = ("ot_agreement", "ot_agreement_init", "copy_ratio", "copy_ratio_chance")
     lengths = plots.copying_vs_teacher_length(np.array([e["teacher_step"] for e in series]),
                                               {key: np.array([e["metrics"][key] for e in series]) for key in keys},
@@ -117,7 +132,7 @@ def diagnostics(reg, pair: dict, source: str, n, seed, k, session: str = "", ste
     tag = f"family {family}" if family else f"the Explore pair {teacher} → {student}"
     step(0.05, f"sampling {teacher} → {student}: {load_estimate(models, n, k)}")
     started = time.perf_counter()
-    pa = reg.analysis_of(models, n, seed, k)
+    pa = reg.analysis_of(models, n, seed, k)  # no seed is opened here: Φ_1, Φ_K and G
     record_cost(models, n, k, time.perf_counter() - started)
     step(0.3, "memorization and boundary analysis")
     dataset, note = reg.memo(("dataset", teacher), lambda: analysis.load_dataset(models.given[0]))
@@ -139,21 +154,22 @@ def diagnostics(reg, pair: dict, source: str, n, seed, k, session: str = "", ste
         source_line = (f"**Source: the pair open in Explore** `{teacher}` → `{student}`: every plot (one pair has no "
                        "teacher-length series: choose a family for it)")
     notes = [f"**Verdict** (`{teacher}` → `{student}`): {reg.view(pa, 'verdict', lambda: pair_verdict(pa, models.given[0]))}",
-             source_line + (f" · {note}" if note else "")]
+             source_line + (f" · {note}" if note else "")
+             + (BF16_NOTE if reg.analyses.bf16 else "")]
     return mem, boundary, lengths, curves, "\n\n".join(notes)
 
 
-# Seconds per seed of a pair's first load (sampling Φ_1, Φ_8, Φ_32, Φ_K and G, the assignment
-# and its intervals), measured on this server, by pair; before any, a first guess by data kind
-# (measured on the project's 2-core machine: the 4-D chessboard pair ~0.01 s, the MNIST UNet
-# ~0.09 s a seed at K = 8).
+# Seconds per seed of a pair's first load (sampling Φ_1, Φ_K and G, the assignment and its
+# intervals; Φ_32 for the image grid's 30 seeds only), measured on this server, by pair; before
+# any, a first guess by data kind (measured on the project's 2-core machine: the 4-D chessboard
+# pair ~0.01 s, the MNIST UNet ~0.025 s a seed at K = 8).
 _COST: dict[tuple, float] = {}
-GUESS = {"vectors": 0.01, "images": 0.09}
+GUESS = {"vectors": 0.01, "images": 0.025}
 
 
 def _work(k) -> int:
-    """Network evaluations a seed costs: Φ_1, Φ_8, Φ_32, Φ_K (when it is none of them) and G."""
-    return 1 + 8 + 32 + (0 if int(k) in (1, 8, 32) else int(k)) + 1
+    """Network evaluations a seed costs the app: Φ_1, Φ_K (when it is not Φ_1) and G."""
+    return 1 + (0 if int(k) == 1 else int(k)) + 1
 
 
 def load_estimate(models, n, k) -> str:
