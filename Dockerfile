@@ -36,7 +36,10 @@ COPY --chown=1000:1000 checkpoints ./checkpoints
 COPY --chown=1000:1000 data ./data
 COPY --chown=1000:1000 app.py ./
 COPY --chown=1000:1000 dmdviz ./dmdviz
-RUN mkdir -p "$HF_HOME" "$GRADIO_TEMP_DIR" runs
+# The slowest default views' samples (the mnist-unet pair file and family, ~20 MB, ~30 s of one
+# CPU thread), written now so that a first visitor reads them; the app samples the same without.
+RUN mkdir -p "$HF_HOME" "$GRADIO_TEMP_DIR" runs \
+    && python -m dmdviz.web.prefill checkpoints/samples
 
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=10s --start-period=90s --retries=3 \

@@ -74,12 +74,11 @@ def measure(case: str, setting: str, timeout: float = 900.0) -> dict:
 
 
 def build(folder: Path) -> None:
-    """Write the shipped samples: both cases' sets, fp32, computed into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    os.environ.update({"DMDVIZ_CACHE_DIR": str(folder), "DMDVIZ_SHIPPED_SAMPLES": "off", "DMDVIZ_BF16": "0",
-                       "DMDVIZ_CACHE_MB": "4096"})
-    for case in ("pair", "family"):
-        print(json.dumps(one(case)), flush=True)
+    """Write the shipped samples: both cases' sets, fp32, computed into ``folder`` (the app's own
+    ``dmdviz.web.prefill``, which the Docker image runs at build time)."""
+    from dmdviz.web.prefill import prefill
+
+    print(json.dumps({"folder": str(folder), "computed_seeds": prefill(folder)}), flush=True)
 
 
 def run(cases=("pair", "family"), settings=tuple(SETTINGS)) -> dict:
