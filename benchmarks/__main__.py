@@ -272,7 +272,7 @@ def goals(res: dict) -> str:
     sc = res.get("scaling", {"skipped": "not run"})
     if "fits" in sc:
         big = max(r["dim"] for r in sc["rows"])
-        f = {st: sc["fits"].get(f"{big}/{st}", {}) for st in ("sample", "ot", "figures")}
+        f = {st: sc["fits"].get(f"{big}/{st}", {}) for st in ("sample", "ot", "intervals", "figures")}
         total = sum(v.get("estimate_s", 0) for v in f.values())
         rows.append((f"5. scaling with N (D = {big})", ", ".join(f"{st} N^{v.get('exponent', '?')}" for st, v in f.items()),
                      "a table (below)", f"N = {sc['estimate_n']:,} estimated {total:.0f} s", None))

@@ -2,11 +2,13 @@
 
 For each D a random-weight MLP teacher and student of the presets' shape (3x256, an R^D
 vector model; 784 is MNIST's size) are saved and loaded like any checkpoint, then for each
-N the three stages a visitor waits on are timed separately:
+N the four stages a visitor waits on are timed separately:
 
 - sampling: Φ_1, Φ_8, Φ_32 and G on N seeds (``analysis.sample_pair``, no disk cache);
-- exact OT: the cost matrix and one exact assignment (``PairAnalysis.assignment``; the
-  pairing metrics solve two, the bootstrap intervals 200 more on resamples);
+- exact OT: the cost matrices and the pair's two exact assignments, G's and Φ_1's
+  (``PairAnalysis.assignment``: solved side by side);
+- intervals: the bootstrap intervals over seeds (``PairAnalysis.intervals``: 200 resamples,
+  50 of them re-solving the transport);
 - figures: the Explore view's figures (panels, PCA triplets, cost heatmap, distances)
   built and serialised to JSON as Gradio sends them.
 
@@ -32,7 +34,7 @@ import torch
 from dmdviz import analysis, checkpoint, plots
 from dmdviz.config import DataConfig, NetConfig
 
-STAGES = ("sample", "ot", "figures")
+STAGES = ("sample", "ot", "intervals", "figures")
 
 
 def _random_pair(folder: Path, dim: int):
@@ -68,10 +70,12 @@ def measure(teacher, student, n: int) -> dict:
     pa = analysis.PairAnalysis(samples, 8)
     pa.assignment
     t2 = time.perf_counter()
-    size = _figures(pa)
+    pa.intervals
     t3 = time.perf_counter()
-    return {"n": n, "sample": round(t1 - t0, 4), "ot": round(t2 - t1, 4), "figures": round(t3 - t2, 4),
-            "figures_kb": round(size / 1024, 1)}
+    size = _figures(pa)
+    t4 = time.perf_counter()
+    return {"n": n, "sample": round(t1 - t0, 4), "ot": round(t2 - t1, 4), "intervals": round(t3 - t2, 4),
+            "figures": round(t4 - t3, 4), "figures_kb": round(size / 1024, 1)}
 
 
 def fit(ns: list[int], seconds: list[float]) -> tuple[float, float]:

@@ -84,8 +84,8 @@ def test_scaling_table_fits_an_exponent_per_stage():
     assert b.fit([10, 100, 1000], [1.0, 100.0, 10000.0])[0] == pytest.approx(2.0)
     res = b.run(ns=(16, 32, 64), dims=(4,), threads=1)
     assert {(r["dim"], r["n"]) for r in res["rows"]} == {(4, 16), (4, 32), (4, 64)}
-    assert set(res["fits"]) == {"4/sample", "4/ot", "4/figures"}
-    assert "| 4 | ot |" in b.markdown(res)
+    assert set(res["fits"]) == {"4/sample", "4/ot", "4/intervals", "4/figures"}
+    assert "| 4 | ot |" in b.markdown(res) and "| 4 | intervals |" in b.markdown(res)
 
 
 def test_analysis_stages(tmp_path):
