@@ -209,6 +209,8 @@ def test_the_cold_table_checks_the_shipped_samples_answer_as_sampling_does():
 
     table = goals({"cold": res})
     assert "| issue 26: cold mnist-unet pair in the app, N = 500, fp32 | 30.0 s | < 15 s | before 43.6 s; shipped 3.0 s;" in table
+    absent = goals({"cold": {**res, "rows": rows[:1], "shipped_absent": True}})
+    assert "before 43.6 s; shipped samples not built here" in absent
 
 
 def test_sdxl_cost_benchmark_runs_tiny_and_its_config_is_sdxl_size():
