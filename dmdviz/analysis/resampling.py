@@ -41,18 +41,15 @@ def _reduced_orders(cost: np.ndarray, warm: assignment.Assignment, depth: int, b
     n = len(cost)
     depth = min(depth, n - 1)
     by_row, row_floor = np.empty((n, depth), dtype=np.int64), np.empty(n)
-    col_val, col_idx = np.full((0, n), np.inf), np.zeros((0, n), dtype=np.int64)
+    cols = assignment.ColumnBest(n, depth)
     step = max(1, block_entries // n)
     for a in range(0, n, step):
         mine = np.arange(a, min(a + step, n))
         red = warm.reduced(mine, np.arange(n), cost[a : a + len(mine)])
         part = np.argpartition(red, depth - 1, axis=1)[:, :depth]
         by_row[mine], row_floor[mine] = part, np.take_along_axis(red, part, axis=1).max(axis=1)
-        both_val = np.concatenate([col_val, red])
-        both_idx = np.concatenate([col_idx, np.broadcast_to(mine[:, None], red.shape)])
-        keep = np.argpartition(both_val, depth - 1, axis=0)[:depth]
-        col_val, col_idx = np.take_along_axis(both_val, keep, axis=0), np.take_along_axis(both_idx, keep, axis=0)
-    return by_row, col_idx.T.copy(), row_floor, col_val.max(axis=0)
+        cols.add(mine, red)
+    return by_row, cols.rows.T.copy(), row_floor, cols.values.max(axis=0)
 
 
 def first_in_order(matrix: np.ndarray, depth: int, columns: bool = False, skip_self: bool = False,

@@ -133,6 +133,21 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
     return np.argpartition(values, k - 1, axis=1)[:, :k]
 
 
+class ColumnBest:
+    """Each column's ``k`` smallest values seen so far and their rows, over row blocks fed in
+    turn (``add``): ``values``, ``rows`` (<= k, n), any order."""
+
+    def __init__(self, n: int, k: int):
+        self.k, self.values, self.rows = k, np.full((0, n), np.inf), np.zeros((0, n), dtype=np.int64)
+
+    def add(self, mine: np.ndarray, block: np.ndarray) -> None:
+        """Rows ``mine`` (their indices) with values ``block`` (len(mine), n)."""
+        both_val = np.concatenate([self.values, block])
+        both_idx = np.concatenate([self.rows, np.broadcast_to(mine[:, None], block.shape)])
+        keep = _top(both_val.T, self.k).T  # (<= k, n) positions in both_*
+        self.values, self.rows = np.take_along_axis(both_val, keep, axis=0), np.take_along_axis(both_idx, keep, axis=0)
+
+
 def _blocks(n: int, block: int):
     for a in range(0, n, block):
         yield np.arange(a, min(a + block, n))
@@ -163,8 +178,7 @@ def _candidate_edges(rows, n: int, k: int, block: int, v: np.ndarray):
     edges under the reduced costs C - u - v and the diagonal (a feasible plan alone), in one
     pass over the row blocks: (u, rows, cols, reduced costs, max |C|)."""
     r, c, w, u = [], [], [], np.empty(n)
-    col_val = np.full((0, n), np.inf)
-    col_idx = np.zeros((0, n), dtype=np.int64)
+    cols = ColumnBest(n, k)
     scale = 0.0
     for mine in _blocks(n, block):
         chunk = np.array(rows(mine), dtype=np.float64)
@@ -176,12 +190,8 @@ def _candidate_edges(rows, n: int, k: int, block: int, v: np.ndarray):
         r.append(np.repeat(mine, best.shape[1])), c.append(best.ravel())
         w.append(np.take_along_axis(chunk, best, axis=1).ravel())
         r.append(mine), c.append(mine), w.append(chunk[np.arange(len(chunk)), mine])
-        both_val = np.concatenate([col_val, chunk])  # the columns' best so far and this block's rows
-        both_idx = np.concatenate([col_idx, np.broadcast_to(mine[:, None], chunk.shape)])
-        keep = _top(both_val.T, k).T  # (<= k, n) positions in both_*
-        col_val = np.take_along_axis(both_val, keep, axis=0)
-        col_idx = np.take_along_axis(both_idx, keep, axis=0)
-    r.append(col_idx.ravel()), c.append(np.tile(np.arange(n), len(col_idx))), w.append(col_val.ravel())
+        cols.add(mine, chunk)
+    r.append(cols.rows.ravel()), c.append(np.tile(np.arange(n), len(cols.rows))), w.append(cols.values.ravel())
     return u, np.concatenate(r), np.concatenate(c), np.concatenate(w), scale
 
 
