@@ -38,7 +38,10 @@ def prefill(folder: Path) -> int:
         return app.reg.cache.computed
     finally:
         for key, value in given.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def main(argv=None) -> int:
